@@ -1,0 +1,83 @@
+/**
+ * Runtime configuration, parsed once with zod at process start (worker, CLI) and passed down. Nothing
+ * deeper in the code reads process.env. Endpoints are the only difference between the local environment
+ * and real AWS.
+ */
+import { z } from 'zod';
+
+const optionalUrl = z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional());
+
+export const awsConfigSchema = z.object({
+  region: z.string().min(1, 'set AWS_REGION (e.g. us-east-1)'),
+  /** AWS_ENDPOINT_URL_EC2; unset = real EC2. */
+  ec2Endpoint: optionalUrl,
+  /** AWS_ENDPOINT_URL_S3; unset = real S3. Local S3 servers need path-style addressing. */
+  s3Endpoint: optionalUrl,
+  bucket: z.string().min(3, 'set VMCONVOY_BUCKET to the S3 bucket that stages disk images'),
+  /** Key prefix inside the bucket, e.g. `vmconvoy/`. */
+  keyPrefix: z.string().default('vmconvoy/'),
+  /** Explicit credentials (local servers); unset = the SDK's default credential chain. */
+  accessKeyId: z.string().optional(),
+  secretAccessKey: z.string().optional(),
+  sessionToken: z.string().optional(),
+  /** SDK attempts per call before the activity retry policy takes over. */
+  maxAttempts: z.number().int().min(1).default(3),
+});
+export type AwsConfig = z.output<typeof awsConfigSchema>;
+
+export const temporalConfigSchema = z.object({
+  address: z.string().default('127.0.0.1:7233'),
+  namespace: z.string().default('default'),
+  taskQueue: z.string().default('vmconvoy'),
+  /** Task queue for upload activities, so they run on the hosts that can read the images. */
+  uploadTaskQueue: z.string().optional(),
+});
+export type TemporalConfig = z.output<typeof temporalConfigSchema>;
+
+export const configSchema = z.object({
+  aws: awsConfigSchema,
+  temporal: temporalConfigSchema,
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  logFormat: z.enum(['json', 'pretty']).default('pretty'),
+  /** Directories images may be read from (symlinks leaving them are refused); empty = anywhere. */
+  imageRoots: z.array(z.string()).default([]),
+  metricsBindAddress: z.string().optional(),
+});
+export type VmconvoyConfig = z.output<typeof configSchema>;
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** Reads the documented environment variables; throws one error listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig {
+  const raw = {
+    aws: {
+      region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? '',
+      ec2Endpoint: nonEmpty(env.AWS_ENDPOINT_URL_EC2) ?? nonEmpty(env.AWS_ENDPOINT_URL),
+      s3Endpoint: nonEmpty(env.AWS_ENDPOINT_URL_S3) ?? nonEmpty(env.AWS_ENDPOINT_URL),
+      bucket: env.VMCONVOY_BUCKET ?? '',
+      keyPrefix: env.VMCONVOY_KEY_PREFIX,
+      accessKeyId: nonEmpty(env.AWS_ACCESS_KEY_ID),
+      secretAccessKey: nonEmpty(env.AWS_SECRET_ACCESS_KEY),
+      sessionToken: nonEmpty(env.AWS_SESSION_TOKEN),
+      maxAttempts: env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined,
+    },
+    temporal: {
+      address: nonEmpty(env.TEMPORAL_ADDRESS),
+      namespace: nonEmpty(env.TEMPORAL_NAMESPACE),
+      taskQueue: nonEmpty(env.VMCONVOY_TASK_QUEUE),
+      uploadTaskQueue: nonEmpty(env.VMCONVOY_UPLOAD_TASK_QUEUE),
+    },
+    logLevel: nonEmpty(env.VMCONVOY_LOG_LEVEL),
+    logFormat: nonEmpty(env.VMCONVOY_LOG_FORMAT),
+    imageRoots: nonEmpty(env.VMCONVOY_IMAGE_ROOTS)?.split(':').filter(Boolean),
+    metricsBindAddress: nonEmpty(env.VMCONVOY_METRICS_ADDRESS),
+  };
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid vmconvoy configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,23 @@
+/**
+ * `npm run provision`: makes sure the local tools exist (building or installing what is missing) and
+ * prints where each came from. Safe to run again: cached tools are found at once.
+ */
+import { resolveQemuImg, resolveTemporalCli, resolveVersitygw } from './tools';
+
+async function main(): Promise<void> {
+  const log = (line: string): void => console.log(`[provision] ${line}`);
+  const started = Date.now();
+  const temporal = await resolveTemporalCli({ log });
+  log(`temporal CLI: ${temporal ? `${temporal.path} (${temporal.source})` : 'not available: tests fall back to the SDK download'}`);
+  const s3 = await resolveVersitygw({ log });
+  log(`versitygw: ${s3 ? `${s3.path} (${s3.source})` : 'not available'}`);
+  const qemu = await resolveQemuImg({ log });
+  log(`qemu-img: ${qemu ? `${qemu.path} (${qemu.source})` : 'not available'}`);
+  log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+  if (!s3 || !qemu) process.exit(1);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,95 @@
+/**
+ * `npm test`: provisions the local tools, starts one Temporal dev server and one S3 server for the whole
+ * run (tests share them through VMCONVOY_TEST_* variables and isolate themselves by task queue and bucket),
+ * then runs node's test runner over an explicit file list: Node 20 expands no globs, and a bare
+ * `node --test` would run nothing and still exit 0.
+ *
+ * Usage: npm test [-- unit|integration|e2e ...] [-- --file test/x.test.ts]
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { REPO_ROOT, startS3Server, startTemporalServer } from './services';
+import { resolveQemuImg, resolveTemporalCli, resolveVersitygw } from './tools';
+
+const SUITES = ['unit', 'integration', 'e2e'] as const;
+
+function testFiles(dir: string): string[] {
+  let out: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  for (const name of entries) {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) out = out.concat(testFiles(full));
+    else if (name.endsWith('.test.ts')) out.push(full);
+  }
+  return out.sort();
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const explicit = args.filter((a) => a.endsWith('.test.ts'));
+  const suites = args.filter((a) => (SUITES as readonly string[]).includes(a));
+  const files =
+    explicit.length > 0
+      ? explicit.map((f) => path.resolve(f))
+      : (suites.length > 0 ? suites : SUITES).flatMap((s) => testFiles(path.join(REPO_ROOT, 'test', s)));
+  if (files.length === 0) {
+    console.error('no test files found');
+    return 1;
+  }
+  const needsServers = files.some((f) => !f.includes(`${path.sep}unit${path.sep}`));
+
+  const log = (line: string): void => console.log(`[test] ${line}`);
+  const started = Date.now();
+  const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  const stops: Array<() => Promise<void>> = [];
+  let stateDir: string | undefined;
+  try {
+    if (needsServers) {
+      const [temporalCli, versitygw, qemu] = await Promise.all([
+        resolveTemporalCli({ log }),
+        resolveVersitygw({ log }),
+        resolveQemuImg({ log }),
+      ]);
+      log(`temporal CLI: ${temporalCli?.path ?? 'missing'} (${temporalCli?.source ?? '-'})`);
+      log(`versitygw:    ${versitygw?.path ?? 'missing'} (${versitygw?.source ?? '-'})`);
+      log(`qemu-img:     ${qemu?.path ?? 'missing'}`);
+      stateDir = await mkdtemp(path.join(os.tmpdir(), 'vmconvoy-testrun-'));
+      const [temporal, s3] = await Promise.all([startTemporalServer(), startS3Server({ dir: stateDir })]);
+      stops.push(() => temporal.stop(), () => s3.stop());
+      log(`Temporal dev server ${temporal.address} (Web UI ${temporal.uiUrl}); S3 server ${s3.endpoint}`);
+      env.VMCONVOY_TEST_TEMPORAL_ADDRESS = temporal.address;
+      env.VMCONVOY_TEST_TEMPORAL_UI = temporal.uiUrl;
+      env.VMCONVOY_TEST_S3_ENDPOINT = s3.endpoint;
+    }
+    log(`running ${files.length} test files`);
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
+        { env, stdio: 'inherit', cwd: REPO_ROOT }
+      );
+      child.on('exit', (c) => resolve(c ?? 1));
+    });
+    log(`finished in ${Math.round((Date.now() - started) / 1000)} s`);
+    return code;
+  } finally {
+    for (const stop of stops) await stop().catch(() => undefined);
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  }
+);

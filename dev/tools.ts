@@ -1,0 +1,130 @@
+/**
+ * Provisioning of the local tools vmconvoy's dev environment and tests need: the Temporal CLI (whose
+ * `server start-dev` embeds the Web UI), the versitygw S3 server and qemu-img.
+ *
+ * Nothing is downloaded from outside the package registries at run time: Go tools are built from the Go
+ * module proxy into a cache outside the repository (`~/.cache/vmconvoy/bin`), so a fresh clone on the same
+ * machine (CI) reuses them.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { access, constants, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** Pinned because later Temporal CLI tags carry a `replace` directive that `go install` refuses. */
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+export const VERSITYGW_MODULE = 'github.com/versity/versitygw/cmd/versitygw@v1.7.0';
+
+export type ToolSource = 'env' | 'path' | 'cache' | 'built';
+
+export interface ResolvedTool {
+  path: string;
+  source: ToolSource;
+}
+
+export interface ResolveOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Build with `go install` when no binary is found. @default true */
+  build?: boolean;
+  log?: (line: string) => void;
+}
+
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.VMCONVOY_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'vmconvoy');
+}
+
+export function cacheBinDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(cacheDir(env), 'bin');
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Looks a command up on PATH the way a shell would. */
+export async function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    if (await isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** Runs `go install MODULE` into the cache; streams go's output so a user sees a long build progressing. */
+async function goInstall(module: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
+  const go = await findOnPath('go', env);
+  if (!go) throw new Error(`cannot build ${module}: Go (>= 1.25) is not on PATH`);
+  const bin = cacheBinDir(env);
+  await mkdir(bin, { recursive: true });
+  log(`building ${module} with go install into ${bin}; the first build takes several minutes`);
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(go, ['install', '-ldflags=-s -w', module], {
+      env: { ...env, GOBIN: bin, CGO_ENABLED: '0' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go install ${module} exited with ${code}`))));
+  });
+  log(`built ${path.basename(module.split('@')[0]!)} in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+async function resolveGoTool(
+  name: string,
+  envVar: string,
+  module: string,
+  opts: ResolveOptions
+): Promise<ResolvedTool | undefined> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`[vmconvoy] ${line}\n`));
+  const fromEnv = env[envVar];
+  if (fromEnv) {
+    if (!(await isExecutable(fromEnv))) throw new Error(`${envVar}=${fromEnv} is not an executable file`);
+    return { path: fromEnv, source: 'env' };
+  }
+  const onPath = await findOnPath(name, env);
+  if (onPath) return { path: onPath, source: 'path' };
+  const cached = path.join(cacheBinDir(env), name);
+  if (await isExecutable(cached)) return { path: cached, source: 'cache' };
+  if (opts.build === false) return undefined;
+  if (!(await findOnPath('go', env))) return undefined;
+  await goInstall(module, env, log);
+  return { path: cached, source: 'built' };
+}
+
+/**
+ * The Temporal CLI, in this order: `$TEMPORAL_CLI`; `temporal` on PATH; the cache; `go install` into the
+ * cache. `undefined` means none could be had, and the caller falls back to the SDK's own download (which
+ * only works with internet access).
+ */
+export function resolveTemporalCli(opts: ResolveOptions = {}): Promise<ResolvedTool | undefined> {
+  return resolveGoTool('temporal', 'TEMPORAL_CLI', TEMPORAL_CLI_MODULE, opts);
+}
+
+/** The versitygw S3 gateway, resolved like the Temporal CLI (`$VERSITYGW`, PATH, cache, go install). */
+export function resolveVersitygw(opts: ResolveOptions = {}): Promise<ResolvedTool | undefined> {
+  return resolveGoTool('versitygw', 'VERSITYGW', VERSITYGW_MODULE, opts);
+}
+
+/** qemu-img, installed from Debian's qemu-utils when missing and we are root. */
+export async function resolveQemuImg(opts: ResolveOptions = {}): Promise<ResolvedTool | undefined> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`[vmconvoy] ${line}\n`));
+  const found = env.QEMU_IMG ?? (await findOnPath('qemu-img', env));
+  if (found) return { path: found, source: env.QEMU_IMG ? 'env' : 'path' };
+  if (opts.build === false || process.getuid?.() !== 0 || !(await findOnPath('apt-get', env))) return undefined;
+  log('installing qemu-utils from Debian (apt-get install --no-install-recommends qemu-utils)');
+  await execFileAsync('apt-get', ['update', '-qq']);
+  await execFileAsync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'qemu-utils']);
+  const installed = await findOnPath('qemu-img', env);
+  return installed ? { path: installed, source: 'built' } : undefined;
+}

@@ -1,0 +1,111 @@
+/**
+ * Real disk images made with qemu-img at test time (milliseconds each; no binary image is committed).
+ * Each image carries some random data so uploads, ETags and conversions have real bytes to move.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export type ImageKind =
+  | 'stream-vmdk'
+  | 'sparse-vmdk'
+  | 'fixed-vhd'
+  | 'dynamic-vhd'
+  | 'differencing-vhd'
+  | 'raw'
+  | 'vhdx'
+  | 'qcow2';
+
+export interface MakeImageOptions {
+  /** Virtual size in MiB. @default 64 */
+  virtualMiB?: number;
+  /** Random bytes written at the start of the disk (so compressed formats stay non-trivial). @default 4 MiB */
+  randomMiB?: number;
+  /** Text written at offset 1 MiB + 512 of the raw disk, e.g. the simulator's failure marker. */
+  marker?: string;
+}
+
+async function qemuImg(args: string[]): Promise<void> {
+  await execFileAsync(process.env.QEMU_IMG ?? 'qemu-img', args);
+}
+
+/** A raw disk with random data (and an optional marker), the source every other kind is converted from. */
+async function makeRaw(file: string, opts: MakeImageOptions): Promise<void> {
+  const virtual = (opts.virtualMiB ?? 64) * 1024 * 1024;
+  const handle = await open(file, 'w');
+  try {
+    await handle.truncate(virtual);
+    const random = Math.min((opts.randomMiB ?? 4) * 1024 * 1024, virtual);
+    // An MBR signature so the disk looks like a bootable RAW disk to anyone who checks.
+    const data = randomBytes(random);
+    if (data.length >= 512) {
+      data[510] = 0x55;
+      data[511] = 0xaa;
+    }
+    await handle.write(data, 0, data.length, 0);
+    if (opts.marker) await handle.write(Buffer.from(`${opts.marker}\n`), 0, undefined, 512);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Rewrites a VHD's diskType (offset 60 of the footer) and checksum in the footer at EOF and its copy at 0. */
+async function setVhdDiskType(file: string, diskType: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const { size } = await handle.stat();
+    for (const offset of [0, size - 512]) {
+      const footer = Buffer.alloc(512);
+      await handle.read(footer, 0, 512, offset);
+      if (footer.toString('latin1', 0, 8) !== 'conectix') continue;
+      footer.writeUInt32BE(diskType, 60);
+      footer.writeUInt32BE(0, 64);
+      let sum = 0;
+      for (const byte of footer) sum += byte;
+      footer.writeUInt32BE(~sum >>> 0, 64);
+      await handle.write(footer, 0, 512, offset);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Makes `<dir>/<name>` of the given kind and returns its path. */
+export async function makeImage(dir: string, name: string, kind: ImageKind, opts: MakeImageOptions = {}): Promise<string> {
+  const file = path.join(dir, name);
+  const raw = kind === 'raw' ? file : path.join(dir, `${name}.src.raw`);
+  await makeRaw(raw, opts);
+  switch (kind) {
+    case 'raw':
+      break;
+    case 'stream-vmdk':
+      await qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', raw, file]);
+      break;
+    case 'sparse-vmdk':
+      await qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vmdk', raw, file]);
+      break;
+    case 'fixed-vhd':
+      await qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed,force_size=on', raw, file]);
+      break;
+    case 'dynamic-vhd':
+      await qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vpc', '-o', 'force_size=on', raw, file]);
+      break;
+    case 'differencing-vhd':
+      // qemu-img cannot create differencing VHDs, so mark a dynamic one as differencing (diskType 4) in both
+      // footer copies, with valid checksums: exactly what a pre-flight sees in a real differencing disk.
+      await qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vpc', '-o', 'force_size=on', raw, file]);
+      await setVhdDiskType(file, 4);
+      break;
+    case 'vhdx':
+      await qemuImg(['convert', '-q', '-f', 'raw', '-O', 'vhdx', raw, file]);
+      break;
+    case 'qcow2':
+      await qemuImg(['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, file]);
+      break;
+  }
+  return file;
+}

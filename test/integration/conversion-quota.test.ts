@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Worker } from '@temporalio/worker';
+import { createSlotActivities } from '../../activities/conversion-slot';
+import { quotaStateQuery } from '../../workflows/messages';
+import type { TestTemporal } from '../helpers/testbed';
+import { startTemporal, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
+import { letGoSignal } from '../helpers/test-workflows';
+
+let temporal: TestTemporal;
+
+before(async () => {
+  temporal = await startTemporal();
+});
+after(async () => {
+  await temporal?.stop();
+});
+
+async function waitFor<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('the conversion quota grants at most `limit` slots at once, in request order, and takes a raised limit live', async () => {
+  const taskQueue = uniqueTaskQueue('quota');
+  const worker = await Worker.create({
+    connection: temporal.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(path.join(__dirname, '..', 'helpers', 'test-workflows.ts')),
+    activities: createSlotActivities(),
+  });
+  await worker.runUntil(async () => {
+    const quotaId = `vmconvoy-quota/${taskQueue}/us-east-1`;
+    const quota = { workflowId: quotaId, limit: 1 };
+    const holders = await Promise.all(
+      ['a', 'b', 'c'].map((name, i) =>
+        // Staggered so the request order is known.
+        new Promise((r) => setTimeout(r, i * 300)).then(() =>
+          temporal.client.workflow.start('slotHolderWorkflow', { taskQueue, workflowId: `${taskQueue}/${name}`, args: [quota] })
+        )
+      )
+    );
+    const handle = temporal.client.workflow.getHandle(quotaId);
+    let state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders.length + s.waiting.length === 3);
+    assert.deepEqual(state.holders, [`${taskQueue}/a`]);
+    assert.deepEqual(state.waiting, [`${taskQueue}/b`, `${taskQueue}/c`]);
+
+    await holders[0]!.signal(letGoSignal);
+    assert.equal(await holders[0]!.result(), true);
+    state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders[0] === `${taskQueue}/b`);
+    assert.equal(state.holders.length, 1, 'never more than the limit');
+
+    await handle.signal('setLimit', 2);
+    state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders.length === 2);
+    assert.deepEqual([...state.holders].sort(), [`${taskQueue}/b`, `${taskQueue}/c`]);
+
+    for (const h of holders.slice(1)) await h.signal(letGoSignal);
+    for (const h of holders.slice(1)) assert.equal(await h.result(), true);
+    state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders.length === 0);
+    assert.deepEqual(state.waiting, []);
+    await handle.terminate('test done');
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * Builds vmconvoy's workers on a connection: the main task queue runs every workflow and activity; an
+ * optional site task queue runs pre-flight and upload only, on the hosts that can read the disk images.
+ */
+import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import path from 'node:path';
+import { createActivities } from '../activities';
+import type { AwsConfig } from '../activities/config';
+
+export interface CreateWorkersOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  /** Also serve this queue (pre-flight and upload activities). */
+  uploadTaskQueue?: string;
+  /** Serve only the upload queue (a site worker that runs no workflows). */
+  uploadOnly?: boolean;
+  aws: AwsConfig;
+  imageRoots?: string[];
+  /** A prebuilt bundle (tests build one per process); default: bundle workflows/ at start. */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  maxConcurrentActivityTaskExecutions?: number;
+}
+
+export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
+  const activities = createActivities({ config: opts.aws, imageRoots: opts.imageRoots });
+  const workflowSource = opts.workflowBundle
+    ? { workflowBundle: opts.workflowBundle }
+    : { workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts') };
+  const workers: Worker[] = [];
+  if (!opts.uploadOnly) {
+    workers.push(
+      await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: opts.taskQueue,
+        activities,
+        ...workflowSource,
+        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
+      })
+    );
+  }
+  if (opts.uploadTaskQueue && opts.uploadTaskQueue !== opts.taskQueue) {
+    workers.push(
+      await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: opts.uploadTaskQueue,
+        activities: { preflightImage: activities.preflightImage, uploadImage: activities.uploadImage },
+        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
+      })
+    );
+  }
+  return workers;
+}
+
+/** Runs the workers until one stops (shutdown signal or fatal error); stops the others then. */
+export async function runWorkers(workers: Worker[]): Promise<void> {
+  try {
+    await Promise.race(workers.map((w) => w.run()));
+  } finally {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+}

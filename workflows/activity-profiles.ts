@@ -1,0 +1,70 @@
+/**
+ * Activity option profiles. Fast AWS calls retry quickly; the upload is long, heartbeats and may run on a
+ * site task queue; failures the operator must fix are never retried.
+ */
+import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+// Type-only: activities run in the worker, never in the workflow sandbox.
+import type { Activities } from '../activities';
+
+/** ApplicationFailure types that retrying cannot fix; the workflow fails (or waits) at once. */
+export const NON_RETRYABLE_TYPES = [
+  'ImageNotFound',
+  'ImageUnreadable',
+  'ImageFormatUnsupported',
+  'ImageFormatMismatch',
+  'ImageOutsideRoots',
+  'AwsInvalidParameter',
+  'AwsAuth',
+  'S3BucketMissing',
+  'ConversionFailed',
+  'ValidationFailed',
+  // Handled by the workflow itself (it waits for a slot and shows it in the status).
+  'ConversionQuotaExceeded',
+];
+
+const fastCall: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+  },
+};
+
+export function fastActivities(summary?: string): Activities {
+  return proxyActivities<Activities>({ ...fastCall, summary });
+}
+
+/** The boot check waits minutes for an instance to come up; it heartbeats while it polls. */
+export function validationActivities(timeoutSeconds: number): Activities {
+  return proxyActivities<Activities>({
+    ...fastCall,
+    startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
+    heartbeatTimeout: '1 minute',
+    cancellationType: ActivityCancellationType.TRY_CANCEL,
+    summary: 'validate the imported instance',
+  });
+}
+
+/**
+ * Upload: hours for big disks. The heartbeat timeout makes a crashed worker's upload restart on another
+ * worker within a minute, resuming from the parts it had heartbeated. WAIT_CANCELLATION_COMPLETED so a
+ * cancelled VM's cleanup never races an upload still writing parts.
+ */
+export function uploadActivities(taskQueue: string | undefined, deadlineSeconds: number): Activities {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: `${deadlineSeconds} seconds`,
+    heartbeatTimeout: '1 minute',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    taskQueue,
+    summary: 'upload disk image parts to S3',
+    retry: {
+      initialInterval: '5 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '2 minutes',
+      nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+    },
+  });
+}

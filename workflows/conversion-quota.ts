@@ -1,0 +1,63 @@
+/**
+ * conversionQuotaWorkflow: the count of concurrent conversions EC2 allows one account in one region
+ * (about 5 by default), shared by every batch that targets it. VMs ask for a slot by signal, are granted
+ * one by signal, and give it back when their conversion ends. One long-lived workflow per account+region
+ * (ID `vmconvoy-quota/<account>/<region>`), continued-as-new to keep its history short.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { QuotaState } from './messages';
+import { acquireSlotSignal, quotaStateQuery, releaseSlotSignal, setQuotaLimitSignal, slotGrantedSignal } from './messages';
+
+export interface ConversionQuotaInput {
+  limit: number;
+  holders?: string[];
+  waiting?: string[];
+}
+
+/** Grants per run before continuing as new; each grant costs a few events. */
+const GRANTS_PER_RUN = 500;
+
+export async function conversionQuotaWorkflow(input: ConversionQuotaInput): Promise<void> {
+  const state: QuotaState = { limit: input.limit, holders: [...(input.holders ?? [])], waiting: [...(input.waiting ?? [])] };
+  let grants = 0;
+
+  setHandler(acquireSlotSignal, ({ workflowId }) => {
+    // Duplicate requests (a retried activity) are harmless.
+    if (!state.holders.includes(workflowId) && !state.waiting.includes(workflowId)) state.waiting.push(workflowId);
+  });
+  setHandler(releaseSlotSignal, ({ workflowId }) => {
+    state.holders = state.holders.filter((id) => id !== workflowId);
+    state.waiting = state.waiting.filter((id) => id !== workflowId);
+  });
+  setHandler(setQuotaLimitSignal, (limit) => {
+    if (Number.isInteger(limit) && limit >= 1) state.limit = limit;
+  });
+  setHandler(quotaStateQuery, () => state);
+
+  for (;;) {
+    await condition(
+      () => (state.waiting.length > 0 && state.holders.length < state.limit) || workflowInfo().continueAsNewSuggested || grants >= GRANTS_PER_RUN
+    );
+    if (workflowInfo().continueAsNewSuggested || grants >= GRANTS_PER_RUN) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof conversionQuotaWorkflow>(state);
+    }
+    const next = state.waiting.shift();
+    if (next === undefined) continue;
+    state.holders.push(next);
+    grants += 1;
+    try {
+      await getExternalWorkflowHandle(next).signal(slotGrantedSignal);
+    } catch {
+      // The VM workflow is gone (terminated): its slot goes back to the pool.
+      state.holders = state.holders.filter((id) => id !== next);
+    }
+  }
+}

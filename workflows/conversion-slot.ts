@@ -1,0 +1,31 @@
+/**
+ * The VM side of the conversion quota: ask the account+region's quota workflow for a slot (an activity
+ * signal-with-starts it, so the first VM of any batch creates it), wait for the grant, give it back.
+ */
+import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { releaseSlotSignal, slotGrantedSignal } from './messages';
+
+const slots = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds' },
+  summary: 'ask the conversion quota for a slot',
+});
+
+/** Resolves true once granted, false if the deadline passes first. */
+export async function acquireConversionSlot(quota: { workflowId: string; limit: number }, deadline: number): Promise<boolean> {
+  let granted = false;
+  setHandler(slotGrantedSignal, () => {
+    granted = true;
+  });
+  await slots.requestConversionSlot({ quota, workflowId: workflowInfo().workflowId });
+  return condition(() => granted, Math.max(1, deadline - Date.now()));
+}
+
+export async function releaseConversionSlot(quotaWorkflowId: string): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(quotaWorkflowId).signal(releaseSlotSignal, { workflowId: workflowInfo().workflowId });
+  } catch {
+    // The quota workflow was terminated; a new one starts with no holders, so nothing is leaked.
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Waiting for EC2 to convert the image: a describe activity, then a durable timer whose interval grows
+ * from seconds to minutes. Each round adds about eight history events, so even a 24-hour conversion at
+ * the default 5 s → 300 s schedule stays far below Temporal's 10,240-event warning.
+ */
+import { ApplicationFailure, sleep } from '@temporalio/workflow';
+import { fastActivities } from './activity-profiles';
+import type { ConversionProgress, MigrationSettings } from './types';
+import type { VmStatusTracker } from './vm-status';
+
+/** Next poll interval: grow geometrically, never above the maximum (pure, unit-tested). */
+export function nextPollInterval(currentSeconds: number, settings: Pick<MigrationSettings, 'pollBackoff' | 'pollMaxSeconds'>): number {
+  return Math.min(settings.pollMaxSeconds, Math.max(1, currentSeconds * settings.pollBackoff));
+}
+
+export async function waitForConversion(
+  conversionTaskId: string,
+  imageBytes: number,
+  settings: MigrationSettings,
+  deadline: number,
+  tracker: VmStatusTracker
+): Promise<ConversionProgress> {
+  const describe = fastActivities('DescribeConversionTasks');
+  let interval = settings.pollInitialSeconds;
+  let previous: { at: number; percent: number } | undefined;
+  for (;;) {
+    const progress = await describe.describeConversion({ conversionTaskId, imageBytes });
+    tracker.update({
+      percent: progress.percent,
+      statusMessage: progress.statusMessage || undefined,
+      instanceId: progress.instanceId ?? tracker.status.instanceId,
+      volumeId: progress.volumeId ?? tracker.status.volumeId,
+    });
+    if (progress.state === 'completed') return progress;
+    if (progress.state === 'cancelled' || progress.state === 'cancelling') {
+      const failure = progress.failure ?? { type: 'ConversionFailed', message: progress.statusMessage || 'EC2 cancelled the conversion task' };
+      throw ApplicationFailure.nonRetryable(failure.message, failure.type);
+    }
+    if (Date.now() + interval * 1000 > deadline) {
+      throw ApplicationFailure.nonRetryable(
+        `conversion ${conversionTaskId} did not complete before the VM deadline (last status: ${progress.statusMessage || 'none'})`,
+        'DeadlineExceeded'
+      );
+    }
+    // Back off geometrically, but when progress shows a rate, do not sleep past the expected finish.
+    const now = Date.now();
+    interval = nextPollInterval(interval, settings);
+    if (previous && progress.percent > previous.percent) {
+      const rate = (progress.percent - previous.percent) / ((now - previous.at) / 1000);
+      const etaSeconds = (100 - progress.percent) / rate;
+      interval = Math.min(interval, Math.max(settings.pollInitialSeconds, etaSeconds));
+    }
+    previous = { at: now, percent: progress.percent };
+    await sleep(interval * 1000, { summary: `next conversion check in ${Math.round(interval)} s` });
+  }
+}

@@ -1,0 +1,5 @@
+/**
+ * Workflow entry point for the worker's bundle: every workflow type vmconvoy registers.
+ */
+export { migrateVmWorkflow } from './migrate-vm';
+export { conversionQuotaWorkflow } from './conversion-quota';

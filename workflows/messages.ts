@@ -1,0 +1,49 @@
+/**
+ * Signal, query and update definitions shared by the workflows and the CLI. Wire names are short and
+ * stable: renaming one breaks running workflows.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Phase, VmError, VmStatus } from './types';
+
+// ---------------------------------------------------------------------------------------------------
+// Per-VM workflow
+// ---------------------------------------------------------------------------------------------------
+
+/** Current status of one VM: phase, progress, IDs, last error. */
+export const vmStatusQuery = defineQuery<VmStatus>('status');
+
+/** Sent by the conversion-quota workflow when this VM may call ImportInstance. */
+export const slotGrantedSignal = defineSignal<[]>('slotGranted');
+
+// ---------------------------------------------------------------------------------------------------
+// Conversion quota (one per AWS account + region, shared by every batch)
+// ---------------------------------------------------------------------------------------------------
+
+export interface SlotRequest {
+  /** Workflow ID of the VM asking; the grant is signalled there. */
+  workflowId: string;
+}
+
+export const acquireSlotSignal = defineSignal<[SlotRequest]>('acquireSlot');
+export const releaseSlotSignal = defineSignal<[SlotRequest]>('releaseSlot');
+export const setQuotaLimitSignal = defineSignal<[number]>('setLimit');
+
+export interface QuotaState {
+  limit: number;
+  holders: string[];
+  waiting: string[];
+}
+export const quotaStateQuery = defineQuery<QuotaState>('quotaState');
+
+// ---------------------------------------------------------------------------------------------------
+// Fleet
+// ---------------------------------------------------------------------------------------------------
+
+/** A VM child tells its fleet it ended; by workflow ID, so it reaches the fleet's latest run. */
+export interface VmFinished {
+  vm: string;
+  phase: Extract<Phase, 'Completed' | 'Failed' | 'Cancelled'>;
+  error?: VmError;
+  instanceId?: string;
+}
+export const vmFinishedSignal = defineSignal<[VmFinished]>('vmFinished');

@@ -1,0 +1,198 @@
+/**
+ * migrateVmWorkflow: one VM from a local disk image to a validated, stopped EC2 instance.
+ *
+ *   preflight → upload parts → manifest → [conversion slot] → ImportInstance → wait → validate → cleanup
+ *
+ * Deterministic and secret-free: inputs and results are keys, names and AWS IDs. Presigned URLs and user
+ * data exist only inside activities. On failure or cancellation the conversion task is cancelled and the
+ * VM's objects deleted in a non-cancellable scope, so nothing is left behind.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { fastActivities, uploadActivities, validationActivities } from './activity-profiles';
+import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
+import { waitForConversion } from './conversion-wait';
+import type { VmFinished } from './messages';
+import { vmFinishedSignal } from './messages';
+import type { ImportInstanceInput, ImportInstanceResult, MigrateVmInput, MigrateVmResult, MigrationSettings, VmError } from './types';
+import { VmStatusTracker } from './vm-status';
+
+/** Pulls a stable type and message out of whatever ended the VM. */
+function toVmError(err: unknown): VmError {
+  let cause: unknown = err;
+  if (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
+  if (cause instanceof Error) return { type: cause.name, message: cause.message };
+  return { type: 'Error', message: String(cause) };
+}
+
+function errorType(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateVmResult> {
+  const { batch, spec, settings } = input;
+  const tracker = new VmStatusTracker(batch, spec.name);
+  const deadline = workflowInfo().startTime.getTime() + settings.deadlineSeconds * 1000;
+  const location = { batch, vm: spec.name };
+  const uploadQueue = settings.uploadTaskQueue;
+  // Pre-flight reads the image, so it runs where the upload runs.
+  const site = proxyActivities<Activities>({
+    startToCloseTimeout: '5 minutes',
+    taskQueue: uploadQueue,
+    summary: 'pre-flight the disk image',
+    retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['ImageNotFound', 'ImageUnreadable', 'ImageFormatUnsupported', 'ImageFormatMismatch', 'ImageOutsideRoots'] },
+  });
+  let conversionTaskId: string | undefined;
+  let holdsSlot = false;
+
+  try {
+    tracker.enter('Preflight');
+    const image = await site.preflightImage({ spec });
+    tracker.update({ bytesTotal: image.imageBytes });
+
+    tracker.enter('Uploading');
+    const uploaded = await uploadActivities(uploadQueue, settings.deadlineSeconds).uploadImage({
+      ...location,
+      image: spec.image,
+      imageBytes: image.imageBytes,
+      partSizeBytes: settings.partSizeBytes,
+      concurrency: settings.uploadConcurrency,
+    });
+    tracker.update({ bytesUploaded: image.imageBytes, percent: 100 });
+
+    const validUntil = new Date(deadline).toISOString();
+    const manifest = await fastActivities('write the VM Import manifest').writeManifest({
+      ...location,
+      format: image.format,
+      imageBytes: image.imageBytes,
+      volumeSizeGib: image.volumeSizeGib,
+      partSizeBytes: settings.partSizeBytes,
+      validUntil,
+    });
+    if (manifest.warnings.length > 0) tracker.update({ warnings: [...tracker.status.warnings, ...manifest.warnings] });
+
+    const importInput: ImportInstanceInput = {
+      dryRun: false,
+      ...location,
+      spec,
+      format: image.format,
+      imageBytes: image.imageBytes,
+      volumeSizeGib: image.volumeSizeGib,
+      manifestKey: manifest.manifestKey,
+      validUntil,
+    };
+    if (settings.dryRun) {
+      tracker.enter('Importing');
+      await fastActivities('ImportInstance (DryRun)').importInstance({ ...importInput, dryRun: true });
+      await fastActivities('delete uploaded objects').cleanupVm({ ...location, reason: 'dry run' });
+      tracker.enter('Completed');
+      return { batch, vm: spec.name, phase: 'Completed', instanceId: '', volumeId: '', conversionTaskId: '', bytesUploaded: uploaded.bytesSent, dryRun: true };
+    }
+
+    if (input.quota) {
+      tracker.enter('WaitingForSlot');
+      holdsSlot = await acquireConversionSlot(input.quota, deadline);
+      if (!holdsSlot) throw ApplicationFailure.nonRetryable('No conversion slot before the VM deadline', 'DeadlineExceeded');
+    }
+
+    tracker.enter('Importing');
+    const created = await importWithQuotaWait(importInput, settings, deadline, tracker);
+    conversionTaskId = created.conversionTaskId;
+    tracker.update({ conversionTaskId, instanceId: created.instanceId, volumeId: created.volumeId });
+
+    tracker.enter('Converting');
+    const done = await waitForConversion(created.conversionTaskId, image.imageBytes, settings, deadline, tracker);
+    conversionTaskId = undefined; // completed: nothing to cancel any more
+    if (holdsSlot && input.quota) {
+      await releaseConversionSlot(input.quota.workflowId);
+      holdsSlot = false;
+    }
+
+    tracker.enter('Validating');
+    const validated = await validationActivities(settings.bootCheckTimeoutSeconds).validateInstance({
+      ...location,
+      spec,
+      instanceId: done.instanceId ?? tracker.status.instanceId ?? '',
+      volumeSizeGib: image.volumeSizeGib,
+      bootCheck: spec.bootCheck,
+      bootCheckTimeoutSeconds: settings.bootCheckTimeoutSeconds,
+    });
+    tracker.update({ instanceId: validated.instanceId, volumeId: validated.volumeId });
+
+    if (!settings.keepObjects) {
+      tracker.enter('CleaningUp');
+      await fastActivities('delete uploaded parts and manifest').cleanupVm(location);
+    }
+    tracker.enter('Completed');
+    await notifyFleet(input, { vm: spec.name, phase: 'Completed', instanceId: validated.instanceId });
+    return {
+      batch,
+      vm: spec.name,
+      phase: 'Completed',
+      instanceId: validated.instanceId,
+      volumeId: validated.volumeId,
+      conversionTaskId: tracker.status.conversionTaskId ?? '',
+      bytesUploaded: uploaded.bytesSent,
+      dryRun: false,
+    };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const error = cancelled ? { type: 'Cancelled', message: 'cancelled by the operator' } : toVmError(err);
+    tracker.fail(error);
+    // Cleanup must run even though the workflow is being cancelled.
+    await CancellationScope.nonCancellable(async () => {
+      tracker.enter('CleaningUp');
+      await fastActivities('cancel the conversion task and delete uploaded objects').cleanupVm({
+        ...location,
+        cancelConversionTaskId: conversionTaskId,
+        reason: cancelled ? 'cancelled by the operator' : `failed: ${error.type}`,
+      });
+      if (holdsSlot && input.quota) await releaseConversionSlot(input.quota.workflowId);
+      tracker.enter(cancelled ? 'Cancelled' : 'Failed');
+      await notifyFleet(input, { vm: spec.name, phase: cancelled ? 'Cancelled' : 'Failed', error });
+    });
+    if (cancelled) throw err;
+    throw ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable: true, cause: err instanceof Error ? err : undefined });
+  }
+}
+
+/** ImportInstance; on ResourceLimitExceeded (too many imports in this account+region) wait and try again, visibly. */
+async function importWithQuotaWait(
+  input: ImportInstanceInput,
+  settings: MigrationSettings,
+  deadline: number,
+  tracker: VmStatusTracker
+): Promise<ImportInstanceResult> {
+  for (;;) {
+    try {
+      return await fastActivities('ImportInstance').importInstance(input);
+    } catch (err) {
+      if (errorType(err) !== 'ConversionQuotaExceeded') throw err;
+      if (Date.now() + settings.quotaRetrySeconds * 1000 > deadline) {
+        throw ApplicationFailure.nonRetryable('EC2 kept refusing the import (ResourceLimitExceeded) until the VM deadline', 'DeadlineExceeded');
+      }
+      tracker.update({ retries: tracker.status.retries + 1, statusMessage: 'waiting: too many imports running (ResourceLimitExceeded)' });
+      await sleep(settings.quotaRetrySeconds * 1000, { summary: 'wait for EC2 import quota' });
+    }
+  }
+}
+
+async function notifyFleet(input: MigrateVmInput, finished: VmFinished): Promise<void> {
+  if (!input.fleetWorkflowId) return;
+  try {
+    await getExternalWorkflowHandle(input.fleetWorkflowId).signal(vmFinishedSignal, finished);
+  } catch {
+    // The fleet may be gone (terminated by an operator); the VM's own result still stands.
+  }
+}

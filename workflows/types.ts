@@ -1,0 +1,284 @@
+/**
+ * Types shared by workflows, activities and the CLI. Everything here crosses the workflow boundary and
+ * so ends up in workflow histories (readable in the Web UI): keys, names and IDs only, never presigned
+ * URLs, user data contents or credentials.
+ */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------------
+// The VM spec: one inventory row, normalised
+// ---------------------------------------------------------------------------------------------------
+
+export const DISK_FORMATS = ['VMDK', 'RAW', 'VHD'] as const;
+export type DiskFormat = (typeof DISK_FORMATS)[number];
+
+export const VM_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export const vmSpecSchema = z.object({
+  /** Unique within a batch; part of workflow IDs and S3 keys. */
+  name: z.string().regex(VM_NAME_PATTERN, 'use 1-64 characters of A-Z a-z 0-9 . _ -'),
+  /** Absolute path of the disk image on the hosts that run upload activities. */
+  image: z.string().min(1),
+  /** Declared format; detected at pre-flight when absent. */
+  format: z.enum(DISK_FORMATS).optional(),
+  architecture: z.enum(['i386', 'x86_64']),
+  instanceType: z.string().min(1),
+  /** `Windows`, or absent for Linux. */
+  platform: z.literal('Windows').optional(),
+  availabilityZone: z.string().optional(),
+  subnetId: z.string().optional(),
+  privateIp: z.string().optional(),
+  securityGroups: z.array(z.string().min(1)).default([]),
+  /** Target root volume size; by default ceil(virtual size in GiB), at least 8. */
+  volumeSizeGib: z.number().int().positive().optional(),
+  description: z.string().max(255).optional(),
+  /** Path of a user-data file; read only inside the import activity, never passed in history. */
+  userDataFile: z.string().optional(),
+  monitoring: z.boolean().default(false),
+  shutdownBehavior: z.enum(['stop', 'terminate']).default('stop'),
+  wave: z.number().int().min(1).default(1),
+  tags: z.record(z.string(), z.string()).default({}),
+  /** Start the instance after import, wait for status ok, stop it again. */
+  bootCheck: z.boolean().default(false),
+});
+export type VmSpec = z.output<typeof vmSpecSchema>;
+export type VmSpecInput = z.input<typeof vmSpecSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Per-VM settings chosen by the batch (not by the row)
+// ---------------------------------------------------------------------------------------------------
+
+export interface MigrationSettings {
+  /** Size of each uploaded part. @default 10 MiB, as the EC2 import tools use */
+  partSizeBytes: number;
+  /** Parts uploaded in parallel by one VM. @default 4 */
+  uploadConcurrency: number;
+  /** Keep the uploaded parts and manifest after success. @default false */
+  keepObjects: boolean;
+  /** Whole-VM deadline from the workflow's start; also the presigned URLs' lifetime (capped at 7 days). @default 24 h */
+  deadlineSeconds: number;
+  /** First DescribeConversionTasks interval; grows by `pollBackoff` up to `pollMaxSeconds`. @default 5 */
+  pollInitialSeconds: number;
+  /** @default 300 */
+  pollMaxSeconds: number;
+  /** @default 1.5 */
+  pollBackoff: number;
+  /** How long to wait before retrying ImportInstance after ResourceLimitExceeded. @default 60 */
+  quotaRetrySeconds: number;
+  /** Boot check: how long to wait for the instance to be running with status ok. @default 600 */
+  bootCheckTimeoutSeconds: number;
+  /** Only pre-flight and ImportInstance with DryRun, then stop. @default false */
+  dryRun: boolean;
+  /** Task queue of the hosts that can read the images (pre-flight and upload); unset = the main queue. */
+  uploadTaskQueue?: string;
+}
+
+export const DEFAULT_SETTINGS: MigrationSettings = {
+  partSizeBytes: 10 * 1024 * 1024,
+  uploadConcurrency: 4,
+  keepObjects: false,
+  deadlineSeconds: 24 * 3600,
+  pollInitialSeconds: 5,
+  pollMaxSeconds: 300,
+  pollBackoff: 1.5,
+  quotaRetrySeconds: 60,
+  bootCheckTimeoutSeconds: 600,
+  dryRun: false,
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Phases and status
+// ---------------------------------------------------------------------------------------------------
+
+/** The phase a VM is in; also the MigrationPhase search attribute. */
+export const PHASES = [
+  'Pending',
+  'Preflight',
+  'Uploading',
+  'WaitingForSlot',
+  'Importing',
+  'Converting',
+  'Validating',
+  'CleaningUp',
+  'Completed',
+  'Failed',
+  'Cancelled',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const TERMINAL_PHASES: readonly Phase[] = ['Completed', 'Failed', 'Cancelled'];
+
+export interface VmError {
+  /** Stable ApplicationFailure type, e.g. `ImageFormatUnsupported`, `ConversionFailed`. */
+  type: string;
+  message: string;
+}
+
+/** What the per-VM `status` query returns. */
+export interface VmStatus {
+  batch: string;
+  vm: string;
+  phase: Phase;
+  /** 0-100 within the current phase (upload bytes, conversion bytesConverted). */
+  percent: number;
+  bytesUploaded: number;
+  bytesTotal: number;
+  conversionTaskId?: string;
+  instanceId?: string;
+  volumeId?: string;
+  /** Last AWS status message seen (e.g. `Progress: 40%`). */
+  statusMessage?: string;
+  lastError?: VmError;
+  /** Activity attempts that failed and were retried so far. */
+  retries: number;
+  startedAt: string;
+  finishedAt?: string;
+  /** Warnings for the operator, e.g. presigned URLs expiring before the deadline. */
+  warnings: string[];
+}
+
+export interface MigrateVmInput {
+  batch: string;
+  spec: VmSpec;
+  settings: MigrationSettings;
+  /**
+   * The conversion-quota workflow that hands out conversion slots for this VM's account and region, and the
+   * limit it starts with if it is not running yet; absent = no slot management (ImportInstance's
+   * ResourceLimitExceeded is then the only limiter).
+   */
+  quota?: { workflowId: string; limit: number };
+  /** Workflow ID of the fleet to notify when this VM ends (by signal, so it reaches the latest run). */
+  fleetWorkflowId?: string;
+}
+
+export interface MigrateVmResult {
+  batch: string;
+  vm: string;
+  phase: 'Completed';
+  instanceId: string;
+  volumeId: string;
+  conversionTaskId: string;
+  bytesUploaded: number;
+  dryRun: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Activity inputs and outputs (the activities' contract)
+// ---------------------------------------------------------------------------------------------------
+
+/** Where one VM's objects live: `<prefix><batch>/<vm>/`. Deterministic, so a new run reuses finished parts. */
+export interface ObjectLocation {
+  batch: string;
+  vm: string;
+}
+
+export interface PreflightInput {
+  spec: VmSpec;
+}
+
+export interface PreflightResult {
+  format: DiskFormat;
+  /** Detail for humans, e.g. `stream-optimized VMDK`, `dynamic VHD`. */
+  kind: string;
+  /** File length in bytes = Image.Bytes = manifest import/size. */
+  imageBytes: number;
+  /** Virtual disk size in bytes. */
+  virtualBytes: number;
+  /** Volume.Size in GiB. */
+  volumeSizeGib: number;
+}
+
+export interface UploadInput extends ObjectLocation {
+  image: string;
+  imageBytes: number;
+  partSizeBytes: number;
+  concurrency: number;
+}
+
+export interface UploadResult {
+  parts: number;
+  /** Bytes sent by this activity execution (all attempts). */
+  bytesSent: number;
+  /** Bytes found already in S3 (size and ETag matched) and not sent again. */
+  bytesReused: number;
+}
+
+export interface ManifestInput extends ObjectLocation {
+  format: DiskFormat;
+  imageBytes: number;
+  volumeSizeGib: number;
+  partSizeBytes: number;
+  /** ISO time until which the presigned URLs must stay valid (capped at 7 days from now). */
+  validUntil: string;
+}
+
+export interface ManifestResult {
+  manifestKey: string;
+  /** ISO time the URLs really expire. */
+  urlsExpireAt: string;
+  warnings: string[];
+}
+
+export interface ImportInstanceInput extends ObjectLocation {
+  spec: VmSpec;
+  format: DiskFormat;
+  imageBytes: number;
+  volumeSizeGib: number;
+  manifestKey: string;
+  /** ISO time until which the manifest URL handed to EC2 must stay valid. */
+  validUntil: string;
+  dryRun: boolean;
+}
+
+export interface ImportInstanceResult {
+  conversionTaskId: string;
+  instanceId?: string;
+  volumeId?: string;
+  /** True when an existing task for this manifest was found instead of creating one. */
+  adopted: boolean;
+}
+
+export type ConversionState = 'active' | 'cancelling' | 'cancelled' | 'completed';
+
+export interface ConversionProgress {
+  conversionTaskId: string;
+  /** Set when the task ended without completing: the classified AWS status message. */
+  failure?: VmError;
+  state: ConversionState;
+  statusMessage: string;
+  /** 0-100, from bytesConverted / image size or the `Progress: N%` message. */
+  percent: number;
+  instanceId?: string;
+  volumeId?: string;
+}
+
+export interface ValidateInput extends ObjectLocation {
+  spec: VmSpec;
+  instanceId: string;
+  volumeSizeGib: number;
+  bootCheck: boolean;
+  bootCheckTimeoutSeconds: number;
+}
+
+export interface ValidateResult {
+  instanceId: string;
+  volumeId: string;
+  checks: string[];
+}
+
+export interface CleanupInput extends ObjectLocation {
+  /** Cancel this conversion task first if it is still active (failure/cancel paths). */
+  cancelConversionTaskId?: string;
+  reason?: string;
+}
+
+export interface CleanupResult {
+  deletedObjects: number;
+  cancelledTask: boolean;
+}
+
+export interface SlotRequestInput {
+  quota: { workflowId: string; limit: number };
+  /** The VM workflow asking; the grant is signalled there. */
+  workflowId: string;
+}

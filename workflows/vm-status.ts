@@ -1,0 +1,73 @@
+/**
+ * The per-VM status: one object the `status` query returns, mirrored into the MigrationPhase search
+ * attribute on every phase change and into the workflow's current details (shown in the Web UI).
+ */
+import { setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { vmStatusQuery } from './messages';
+import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
+import type { Phase, VmError, VmStatus } from './types';
+
+function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${n} B`;
+}
+
+export class VmStatusTracker {
+  readonly status: VmStatus;
+
+  constructor(batch: string, vm: string) {
+    this.status = {
+      batch,
+      vm,
+      phase: 'Pending',
+      percent: 0,
+      bytesUploaded: 0,
+      bytesTotal: 0,
+      retries: 0,
+      startedAt: new Date(workflowInfo().startTime).toISOString(),
+      warnings: [],
+    };
+    setHandler(vmStatusQuery, () => this.status, { description: 'Phase, progress, IDs and last error of this VM.' });
+    upsertSearchAttributes([
+      { key: migrationBatchKey, value: batch },
+      { key: migrationVmKey, value: vm },
+      { key: migrationPhaseKey, value: 'Pending' },
+    ]);
+    this.publish();
+  }
+
+  enter(phase: Phase): void {
+    if (this.status.phase !== phase) {
+      this.status.phase = phase;
+      this.status.percent = phase === 'Completed' ? 100 : 0;
+      upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
+    }
+    if (phase === 'Completed' || phase === 'Failed' || phase === 'Cancelled') {
+      this.status.finishedAt = new Date().toISOString();
+    }
+    this.publish();
+  }
+
+  update(patch: Partial<VmStatus>): void {
+    Object.assign(this.status, patch);
+    this.publish();
+  }
+
+  fail(error: VmError): void {
+    this.status.lastError = error;
+  }
+
+  /** Markdown for the Web UI's "current details"; only names, numbers and AWS IDs. */
+  private publish(): void {
+    const s = this.status;
+    const lines = [`**${s.vm}**: ${s.phase}${s.percent > 0 && s.percent < 100 ? ` ${s.percent}%` : ''}`];
+    if (s.bytesTotal > 0) lines.push(`uploaded ${formatBytes(s.bytesUploaded)} of ${formatBytes(s.bytesTotal)}`);
+    if (s.conversionTaskId) lines.push(`conversion task \`${s.conversionTaskId}\``);
+    if (s.statusMessage) lines.push(`AWS: ${s.statusMessage}`);
+    if (s.instanceId) lines.push(`instance \`${s.instanceId}\``);
+    if (s.lastError) lines.push(`error (${s.lastError.type}): ${s.lastError.message}`);
+    for (const w of s.warnings) lines.push(`warning: ${w}`);
+    setCurrentDetails(lines.join('\n\n'));
+  }
+}
