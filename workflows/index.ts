@@ -3,3 +3,4 @@
  */
 export { migrateVmWorkflow } from './migrate-vm';
 export { conversionQuotaWorkflow } from './conversion-quota';
+export { migrateFleetWorkflow } from './migrate-fleet';

@@ -2,7 +2,8 @@
  * Signal, query and update definitions shared by the workflows and the CLI. Wire names are short and
  * stable: renaming one breaks running workflows.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { FleetLimits, FleetStatus, SetLimitsRequest } from './fleet-types';
 import type { Phase, VmError, VmStatus } from './types';
 
 // ---------------------------------------------------------------------------------------------------
@@ -47,3 +48,14 @@ export interface VmFinished {
   instanceId?: string;
 }
 export const vmFinishedSignal = defineSignal<[VmFinished]>('vmFinished');
+
+/** A VM child finished its upload: the fleet may start another upload. */
+export const vmUploadedSignal = defineSignal<[{ vm: string }]>('vmUploaded');
+
+export const fleetStatusQuery = defineQuery<FleetStatus>('fleetStatus');
+export const pauseFleetSignal = defineSignal<[{ reason?: string }]>('pause');
+export const resumeFleetSignal = defineSignal<[]>('resume');
+/** Re-run only failed and cancelled VMs (reusing their uploaded parts); returns how many were re-queued. */
+export const retryFleetUpdate = defineUpdate<number, []>('retry');
+/** Change limits while running; returns the limits now in force. Validated before it reaches history. */
+export const setLimitsUpdate = defineUpdate<FleetLimits, [SetLimitsRequest]>('setLimits');

@@ -22,7 +22,7 @@ import { fastActivities, uploadActivities, validationActivities } from './activi
 import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
 import { waitForConversion } from './conversion-wait';
 import type { VmFinished } from './messages';
-import { vmFinishedSignal } from './messages';
+import { vmFinishedSignal, vmUploadedSignal } from './messages';
 import type { ImportInstanceInput, ImportInstanceResult, MigrateVmInput, MigrateVmResult, MigrationSettings, VmError } from './types';
 import { VmStatusTracker } from './vm-status';
 
@@ -70,6 +70,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       concurrency: settings.uploadConcurrency,
     });
     tracker.update({ bytesUploaded: image.imageBytes, percent: 100 });
+    await notifyFleetUploaded(input);
 
     const validUntil = new Date(deadline).toISOString();
     const manifest = await fastActivities('write the VM Import manifest').writeManifest({
@@ -185,6 +186,16 @@ async function importWithQuotaWait(
       tracker.update({ retries: tracker.status.retries + 1, statusMessage: 'waiting: too many imports running (ResourceLimitExceeded)' });
       await sleep(settings.quotaRetrySeconds * 1000, { summary: 'wait for EC2 import quota' });
     }
+  }
+}
+
+/** Frees this VM's upload place in the fleet's window. */
+async function notifyFleetUploaded(input: MigrateVmInput): Promise<void> {
+  if (!input.fleetWorkflowId) return;
+  try {
+    await getExternalWorkflowHandle(input.fleetWorkflowId).signal(vmUploadedSignal, { vm: input.spec.name });
+  } catch {
+    // Fleet gone: nothing to free.
   }
 }
 

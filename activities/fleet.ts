@@ -1,0 +1,43 @@
+/**
+ * Activities the fleet workflow needs: load one inventory page from the staging bucket, and look up the
+ * state of VM workflows (a relaunched batch finds VMs an earlier run started; a periodic reconcile finds
+ * VMs an operator terminated, which never signal their fleet).
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { getClient } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { InventoryPageInput, InventoryRow } from '../workflows/fleet-types';
+import { loadInventoryPage } from './inventory-store';
+
+export type VmWorkflowState = 'running' | 'completed' | 'failed' | 'cancelled' | 'missing';
+
+export function createFleetActivities(s3: S3Client, bucket: string) {
+  return {
+    async loadInventoryPage(input: InventoryPageInput): Promise<InventoryRow[]> {
+      return loadInventoryPage(s3, bucket, input);
+    },
+
+    /** State of each VM workflow by ID; terminated and timed-out runs count as failed. */
+    async vmWorkflowStates(workflowIds: string[]): Promise<Record<string, VmWorkflowState>> {
+      const client = getClient();
+      const out: Record<string, VmWorkflowState> = {};
+      for (const id of workflowIds) {
+        try {
+          const { status } = await client.workflow.getHandle(id).describe();
+          out[id] =
+            status.name === 'RUNNING'
+              ? 'running'
+              : status.name === 'COMPLETED'
+                ? 'completed'
+                : status.name === 'CANCELLED'
+                  ? 'cancelled'
+                  : 'failed';
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) out[id] = 'missing';
+          else throw err;
+        }
+      }
+      return out;
+    },
+  };
+}
