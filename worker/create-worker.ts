@@ -2,6 +2,7 @@
  * Builds vmconvoy's workers on a connection: the main task queue runs every workflow and activity; an
  * optional site task queue runs pre-flight and upload only, on the hosts that can read the disk images.
  */
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import path from 'node:path';
@@ -21,6 +22,8 @@ export interface CreateWorkersOptions {
   /** A prebuilt bundle (tests build one per process); default: bundle workflows/ at start. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Payload encryption (worker/payload-codec.ts); must match the clients'. */
+  dataConverter?: DataConverter;
 }
 
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
@@ -37,6 +40,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
         taskQueue: opts.taskQueue,
         activities,
         ...workflowSource,
+        dataConverter: opts.dataConverter,
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
       })
     );
@@ -48,6 +52,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
         namespace: opts.namespace,
         taskQueue: opts.uploadTaskQueue,
         activities: { preflightImage: activities.preflightImage, uploadImage: activities.uploadImage },
+        dataConverter: opts.dataConverter,
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
       })
     );

@@ -6,6 +6,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from '../activities/config';
 import { createWorkers, runWorkers } from './create-worker';
 import { createLogger, PinoTemporalLogger } from './logger';
+import { dataConverterFromEnv } from './payload-codec';
 import { temporalConnectSettings } from './temporal-connection';
 
 export interface WorkerMainOptions {
@@ -33,6 +34,7 @@ export async function runWorkerProcess(opts: WorkerMainOptions = {}, env: NodeJS
       uploadOnly: opts.uploadOnly,
       aws: config.aws,
       imageRoots: config.imageRoots,
+      dataConverter: dataConverterFromEnv(env),
     });
     logger.info(
       { temporal: temporal.address, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, ec2: config.aws.ec2Endpoint ?? 'aws', s3: config.aws.s3Endpoint ?? 'aws', bucket: config.aws.bucket },

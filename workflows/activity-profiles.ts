@@ -14,11 +14,17 @@ export const NON_RETRYABLE_TYPES = [
   'ImageFormatUnsupported',
   'ImageFormatMismatch',
   'ImageOutsideRoots',
+  'InvalidVolumeSize',
+  'UserDataInvalid',
+  'ImageChanged',
   'AwsInvalidParameter',
+  'AwsRequestFailed',
   'AwsAuth',
   'S3BucketMissing',
   'ConversionFailed',
+  'ConversionInterrupted',
   'ValidationFailed',
+  'DeadlineExceeded',
   // Handled by the workflow itself (it waits for a slot and shows it in the status).
   'ConversionQuotaExceeded',
 ];

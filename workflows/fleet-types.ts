@@ -3,7 +3,7 @@
  * travels as one payload: the CLI stores it, normalised, as JSON lines in the staging bucket, and the
  * fleet loads it a page at a time.
  */
-import type { MigrationSettings, VmError } from './types';
+import type { MigrationSettings, VmError, VmSpec } from './types';
 
 export interface FleetLimits {
   /** VMs in pre-flight/upload at once (upload bandwidth). @default 4 */
@@ -102,5 +102,5 @@ export interface InventoryRow {
   row: number;
   /** 1-based line in the user's CSV, for messages. */
   line: number;
-  spec: import('./types').VmSpec;
+  spec: VmSpec;
 }

@@ -18,12 +18,21 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { fastActivities, uploadActivities, validationActivities } from './activity-profiles';
+import { NON_RETRYABLE_TYPES, fastActivities, uploadActivities, validationActivities } from './activity-profiles';
 import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
 import { waitForConversion } from './conversion-wait';
 import type { VmFinished } from './messages';
 import { vmFinishedSignal, vmUploadedSignal } from './messages';
-import type { ImportInstanceInput, ImportInstanceResult, MigrateVmInput, MigrateVmResult, MigrationSettings, VmError } from './types';
+import type {
+  ConversionProgress,
+  ImportInstanceInput,
+  ImportInstanceResult,
+  ManifestInput,
+  MigrateVmInput,
+  MigrateVmResult,
+  MigrationSettings,
+  VmError,
+} from './types';
 import { VmStatusTracker } from './vm-status';
 
 /** Pulls a stable type and message out of whatever ended the VM. */
@@ -51,7 +60,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     startToCloseTimeout: '5 minutes',
     taskQueue: uploadQueue,
     summary: 'pre-flight the disk image',
-    retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['ImageNotFound', 'ImageUnreadable', 'ImageFormatUnsupported', 'ImageFormatMismatch', 'ImageOutsideRoots'] },
+    retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
   });
   let conversionTaskId: string | undefined;
   let holdsSlot = false;
@@ -73,14 +82,15 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     await notifyFleetUploaded(input);
 
     const validUntil = new Date(deadline).toISOString();
-    const manifest = await fastActivities('write the VM Import manifest').writeManifest({
+    const manifestInput: ManifestInput = {
       ...location,
       format: image.format,
       imageBytes: image.imageBytes,
       volumeSizeGib: image.volumeSizeGib,
       partSizeBytes: settings.partSizeBytes,
       validUntil,
-    });
+    };
+    const manifest = await fastActivities('write the VM Import manifest').writeManifest(manifestInput);
     if (manifest.warnings.length > 0) tracker.update({ warnings: [...tracker.status.warnings, ...manifest.warnings] });
 
     const importInput: ImportInstanceInput = {
@@ -107,13 +117,27 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       if (!holdsSlot) throw ApplicationFailure.nonRetryable('No conversion slot before the VM deadline', 'DeadlineExceeded');
     }
 
-    tracker.enter('Importing');
-    const created = await importWithQuotaWait(importInput, settings, deadline, tracker);
-    conversionTaskId = created.conversionTaskId;
-    tracker.update({ conversionTaskId, instanceId: created.instanceId, volumeId: created.volumeId });
-
-    tracker.enter('Converting');
-    const done = await waitForConversion(created.conversionTaskId, image.imageBytes, settings, deadline, tracker);
+    // AWS sometimes cancels a conversion for its own reasons ("AWS initiated task cancellation"); such a
+    // ConversionInterrupted is worth a fresh import with fresh URLs, a bounded number of times.
+    let done: ConversionProgress | undefined;
+    for (let attempt = 1; !done; attempt++) {
+      tracker.enter('Importing');
+      const created = await importWithQuotaWait(importInput, settings, deadline, tracker);
+      conversionTaskId = created.conversionTaskId;
+      tracker.update({ conversionTaskId, instanceId: created.instanceId, volumeId: created.volumeId });
+      tracker.enter('Converting');
+      try {
+        done = await waitForConversion(created.conversionTaskId, image.imageBytes, settings, deadline, tracker);
+      } catch (err) {
+        if (errorType(err) !== 'ConversionInterrupted' || attempt > settings.conversionRetries) throw err;
+        tracker.update({
+          retries: tracker.status.retries + 1,
+          warnings: [...tracker.status.warnings, `conversion ${created.conversionTaskId} interrupted by AWS (${toVmError(err).message}); importing again`],
+        });
+        // Fresh presigned URLs for the new task (the old ones may be close to expiry).
+        await fastActivities('rewrite the VM Import manifest').writeManifest(manifestInput);
+      }
+    }
     conversionTaskId = undefined; // completed: nothing to cancel any more
     if (holdsSlot && input.quota) {
       await releaseConversionSlot(input.quota.workflowId);

@@ -65,6 +65,8 @@ export interface MigrationSettings {
   pollBackoff: number;
   /** How long to wait before retrying ImportInstance after ResourceLimitExceeded. @default 60 */
   quotaRetrySeconds: number;
+  /** Fresh imports after AWS interrupts a conversion (ConversionInterrupted). @default 2 */
+  conversionRetries: number;
   /** Boot check: how long to wait for the instance to be running with status ok. @default 600 */
   bootCheckTimeoutSeconds: number;
   /** Only pre-flight and ImportInstance with DryRun, then stop. @default false */
@@ -82,6 +84,7 @@ export const DEFAULT_SETTINGS: MigrationSettings = {
   pollMaxSeconds: 300,
   pollBackoff: 1.5,
   quotaRetrySeconds: 60,
+  conversionRetries: 2,
   bootCheckTimeoutSeconds: 600,
   dryRun: false,
 };

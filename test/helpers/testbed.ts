@@ -190,10 +190,9 @@ export async function startSim(opts: StartSimOptions = {}): Promise<TestSim> {
     await writeFile(configFile, JSON.stringify(opts.config));
   }
   const sim = await startSimulatorProcess({ stateFile: opts.stateFile ?? path.join(dir.dir, 'sim-state.json'), configFile });
-  const stop = sim.stop;
   return Object.assign(sim, {
     stop: async () => {
-      await stop();
+      await sim.process.stop();
       await dir.remove();
     },
     configure: async (config: unknown) => {
@@ -203,7 +202,7 @@ export async function startSim(opts: StartSimOptions = {}): Promise<TestSim> {
         body: JSON.stringify(config),
       });
       if (!res.ok) throw new Error(`simulator config rejected: ${res.status} ${await res.text()}`);
-      return res.json() as Promise<unknown>;
+      return res.json();
     },
     state: async () => {
       const res = await fetch(`${sim.controlUrl}/state`);

@@ -7,6 +7,7 @@ import { quotaStateQuery } from '../../workflows/messages';
 import type { TestTemporal } from '../helpers/testbed';
 import { startTemporal, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
 import { letGoSignal } from '../helpers/test-workflows';
+import { recordHistory } from '../helpers/histories';
 
 let temporal: TestTemporal;
 
@@ -64,6 +65,7 @@ test('the conversion quota grants at most `limit` slots at once, in request orde
     for (const h of holders.slice(1)) assert.equal(await h.result(), true);
     state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders.length === 0);
     assert.deepEqual(state.waiting, []);
+    await recordHistory(handle, 'conversionQuotaWorkflow--three-holders-limit-raised');
     await handle.terminate('test done');
   });
 });

@@ -17,6 +17,7 @@ import type { FleetSummary } from '../../workflows/migrate-fleet';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../workflows/types';
 import type { TestS3, TestTemporal } from '../helpers/testbed';
 import { startS3, startTemporal, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
+import { recordHistory } from '../helpers/histories';
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -141,6 +142,7 @@ test('pause stops new starts, resume continues, set-limits applies live', async 
     await handle.signal(resumeFleetSignal);
     const summary = (await handle.result()) as FleetSummary;
     assert.equal(summary.completed, 12);
+    await recordHistory(handle, 'migrateFleetWorkflow--paused-resumed-limits-changed');
   });
 });
 
@@ -180,6 +182,7 @@ test('a failed canary pauses the batch; retry after the fix lets the rest run', 
     assert.equal(await handle.executeUpdate(retryFleetUpdate), 1);
     const summary = (await handle.result()) as FleetSummary;
     assert.deepEqual([summary.completed, summary.failed], [4, 0]);
+    await recordHistory(handle, 'migrateFleetWorkflow--canary-failed-then-retried');
   });
 });
 

@@ -1,0 +1,63 @@
+/**
+ * The activity context, tolerant of being called outside an activity (unit tests and scripts call the same
+ * functions directly): logging, heartbeats, cancellation and retry information become no-ops there.
+ */
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+
+export function currentContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
+type Meta = Record<string, unknown>;
+
+/** `log` of @temporalio/activity (keys and IDs only in `meta`), silent outside an activity. */
+export const activityLog = {
+  debug(message: string, meta?: Meta): void {
+    currentContext()?.log.debug(message, meta);
+  },
+  info(message: string, meta?: Meta): void {
+    currentContext()?.log.info(message, meta);
+  },
+  warn(message: string, meta?: Meta): void {
+    currentContext()?.log.warn(message, meta);
+  },
+  error(message: string, meta?: Meta): void {
+    currentContext()?.log.error(message, meta);
+  },
+};
+
+export function heartbeat(details?: unknown): void {
+  currentContext()?.heartbeat(details);
+}
+
+/** The abort signal to hand to SDK calls: fires when the activity is cancelled. */
+export function cancellationSignal(): AbortSignal | undefined {
+  return currentContext()?.cancellationSignal;
+}
+
+export function attempt(): number {
+  return currentContext()?.info.attempt ?? 1;
+}
+
+export function previousHeartbeatDetails(): unknown {
+  return currentContext()?.info.heartbeatDetails;
+}
+
+/** Throws the activity's CancelledFailure when it has been cancelled (lets the worker report cancellation). */
+export function throwIfCancelled(): void {
+  const signal = cancellationSignal();
+  if (!signal?.aborted) return;
+  throw signal.reason instanceof Error ? signal.reason : new CancelledFailure('activity cancelled');
+}
+
+/** A cancellable sleep: Context.sleep inside an activity, a timer outside. */
+export async function sleepMs(ms: number): Promise<void> {
+  const ctx = currentContext();
+  if (ctx) return ctx.sleep(ms);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}

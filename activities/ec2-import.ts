@@ -1,0 +1,272 @@
+/**
+ * ImportInstance and DescribeConversionTasks. ImportInstance is not idempotent (it has no client token),
+ * so every attempt first looks for a task that already imports this VM's manifest, and the call itself
+ * goes through a client that never retries on its own.
+ */
+import type { ConversionTask, EC2Client, ImportInstanceCommandInput } from '@aws-sdk/client-ec2';
+import { DescribeConversionTasksCommand, ImportInstanceCommand } from '@aws-sdk/client-ec2';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import { readFile } from 'node:fs/promises';
+import type {
+  ConversionProgress,
+  ConversionState,
+  ImportInstanceInput,
+  ImportInstanceResult,
+  VmSpec,
+} from '../workflows/types';
+import { activityLog, attempt, cancellationSignal } from './activity-context';
+import type { Presigner } from './aws-clients';
+import { classifyAwsError, conversionFailure, FailureType, isAwsError } from './errors';
+import { urlExpiry } from './url-expiry';
+
+export interface DescribeConversionInput {
+  conversionTaskId: string;
+  /** Image.Bytes, for the percentage from bytesConverted. */
+  imageBytes: number;
+}
+
+/** EC2's limit on user data before base64. */
+const MAX_USER_DATA_BYTES = 16 * 1024;
+
+export interface Ec2ImportDeps {
+  ec2: EC2Client;
+  ec2NoRetry: EC2Client;
+  presigner: Presigner;
+  bucket: string;
+  /** @default 60 */
+  quotaRetrySeconds?: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Finding our own task
+// ---------------------------------------------------------------------------------------------------
+
+/** True when a presigned manifest URL points at `bucket`/`key` (path-style or virtual-hosted). */
+export function manifestUrlMatches(url: string | undefined, bucket: string, key: string): boolean {
+  if (!url) return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  let pathname: string;
+  try {
+    pathname = decodeURIComponent(parsed.pathname);
+  } catch {
+    return false;
+  }
+  return pathname.endsWith(`/${bucket}/${key}`) || (parsed.hostname.startsWith(`${bucket}.`) && pathname === `/${key}`);
+}
+
+function manifestUrlsOf(task: ConversionTask): string[] {
+  return (task.ImportInstance?.Volumes ?? []).map((v) => v.Image?.ImportManifestUrl ?? '');
+}
+
+/** The live (active or completed) task importing this manifest; completed wins over active. */
+export function findTaskForManifest(tasks: ConversionTask[], bucket: string, key: string): ConversionTask | undefined {
+  const mine = tasks.filter(
+    (t) =>
+      (t.State === 'active' || t.State === 'completed') &&
+      manifestUrlsOf(t).some((u) => manifestUrlMatches(u, bucket, key))
+  );
+  return mine.find((t) => t.State === 'completed') ?? mine[0];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// ImportInstance
+// ---------------------------------------------------------------------------------------------------
+
+async function readUserData(file: string): Promise<string> {
+  let data: Buffer;
+  try {
+    data = await readFile(file);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'error';
+    throw ApplicationFailure.nonRetryable(
+      `User data file ${file} cannot be read (${code}). Fix userDataFile in the inventory.`,
+      FailureType.UserDataInvalid
+    );
+  }
+  if (data.length > MAX_USER_DATA_BYTES) {
+    throw ApplicationFailure.nonRetryable(
+      `User data file ${file} is ${data.length} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES}. Shorten it (or compress it with gzip).`,
+      FailureType.UserDataInvalid
+    );
+  }
+  return data.toString('base64');
+}
+
+/** The ImportInstance request for a VM; user data is read here and never leaves the activity. */
+export async function buildImportRequest(
+  input: ImportInstanceInput,
+  manifestUrl: string
+): Promise<ImportInstanceCommandInput> {
+  const spec: VmSpec = input.spec;
+  const groupIds = spec.securityGroups.filter((g) => g.startsWith('sg-'));
+  const groupNames = spec.securityGroups.filter((g) => !g.startsWith('sg-'));
+  return {
+    // The SDK's enum knows only Windows; EC2 (and the old CLIs) also take Linux.
+    Platform: (spec.platform ?? 'Linux') as ImportInstanceCommandInput['Platform'],
+    Description: spec.description ?? spec.name,
+    DryRun: input.dryRun || undefined,
+    LaunchSpecification: {
+      Architecture: spec.architecture,
+      InstanceType: spec.instanceType as NonNullable<ImportInstanceCommandInput['LaunchSpecification']>['InstanceType'],
+      Placement: spec.availabilityZone ? { AvailabilityZone: spec.availabilityZone } : undefined,
+      SubnetId: spec.subnetId,
+      PrivateIpAddress: spec.privateIp,
+      GroupNames: groupNames.length > 0 ? groupNames : undefined,
+      GroupIds: groupIds.length > 0 ? groupIds : undefined,
+      Monitoring: spec.monitoring,
+      InstanceInitiatedShutdownBehavior: spec.shutdownBehavior,
+      UserData: spec.userDataFile ? { Data: await readUserData(spec.userDataFile) } : undefined,
+    },
+    DiskImages: [
+      {
+        Image: { Format: input.format, Bytes: input.imageBytes, ImportManifestUrl: manifestUrl },
+        Volume: { Size: input.volumeSizeGib },
+        Description: spec.description ?? spec.name,
+      },
+    ],
+  };
+}
+
+function resultOf(task: ConversionTask, adopted: boolean): ImportInstanceResult {
+  return {
+    conversionTaskId: task.ConversionTaskId ?? '',
+    instanceId: task.ImportInstance?.InstanceId,
+    volumeId: task.ImportInstance?.Volumes?.[0]?.Volume?.Id,
+    adopted,
+  };
+}
+
+export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceInput): Promise<ImportInstanceResult> {
+  const abortSignal = cancellationSignal();
+  const errorContext = (operation: string) => ({
+    operation,
+    quotaRetrySeconds: deps.quotaRetrySeconds,
+    bucket: deps.bucket,
+    attempt: attempt(),
+  });
+  const vm = { batch: input.batch, vm: input.vm };
+
+  if (!input.dryRun) {
+    let tasks: ConversionTask[];
+    try {
+      tasks = (await deps.ec2.send(new DescribeConversionTasksCommand({}), { abortSignal })).ConversionTasks ?? [];
+    } catch (err) {
+      throw classifyAwsError(err, errorContext('DescribeConversionTasks (looking for an earlier import of this VM)'));
+    }
+    const existing = findTaskForManifest(tasks, deps.bucket, input.manifestKey);
+    if (existing?.ConversionTaskId) {
+      activityLog.info('adopted an existing conversion task', {
+        ...vm,
+        conversionTaskId: existing.ConversionTaskId,
+        state: existing.State,
+      });
+      return resultOf(existing, true);
+    }
+  }
+
+  const expiry = await urlExpiry(deps.presigner, input.validUntil);
+  const manifestUrl = await deps.presigner.presign(
+    new GetObjectCommand({ Bucket: deps.bucket, Key: input.manifestKey }),
+    expiry.expiresInSeconds
+  );
+  const request = await buildImportRequest(input, manifestUrl);
+  try {
+    const { ConversionTask: task } = await deps.ec2NoRetry.send(new ImportInstanceCommand(request), { abortSignal });
+    if (!task?.ConversionTaskId) {
+      throw ApplicationFailure.retryable(
+        'ImportInstance returned no conversion task; retrying (the retry adopts the task if EC2 created one).',
+        FailureType.AwsUnavailable
+      );
+    }
+    activityLog.info('conversion task created', {
+      ...vm,
+      conversionTaskId: task.ConversionTaskId,
+      instanceId: task.ImportInstance?.InstanceId,
+    });
+    return resultOf(task, false);
+  } catch (err) {
+    if (input.dryRun && isAwsError(err, 'DryRunOperation')) {
+      activityLog.info('ImportInstance dry run succeeded', vm);
+      return { conversionTaskId: '', adopted: false };
+    }
+    throw classifyAwsError(err, errorContext(input.dryRun ? 'ImportInstance (DryRun)' : 'ImportInstance'));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// DescribeConversionTasks
+// ---------------------------------------------------------------------------------------------------
+
+const STATES: readonly ConversionState[] = ['active', 'cancelling', 'cancelled', 'completed'];
+
+/** `Progress: 42%` → 42. */
+export function progressFromMessage(message: string | undefined): number | undefined {
+  const match = /Progress:\s*(\d{1,3})\s*%/i.exec(message ?? '');
+  return match ? Math.min(100, Number(match[1])) : undefined;
+}
+
+/** One conversion task as the workflow sees it. */
+export function toConversionProgress(task: ConversionTask, imageBytes: number): ConversionProgress {
+  const id = task.ConversionTaskId ?? '';
+  const state: ConversionState = STATES.includes(task.State as ConversionState)
+    ? (task.State as ConversionState)
+    : 'active';
+  const volume = task.ImportInstance?.Volumes?.[0];
+  const statusMessage = task.StatusMessage || volume?.StatusMessage || '';
+  const byBytes =
+    imageBytes > 0 && volume?.BytesConverted !== undefined ? Math.floor((volume.BytesConverted / imageBytes) * 100) : 0;
+  const byMessage = Math.max(
+    progressFromMessage(task.StatusMessage) ?? 0,
+    progressFromMessage(volume?.StatusMessage) ?? 0
+  );
+  const percent = state === 'completed' ? 100 : Math.max(0, Math.min(99, Math.max(byBytes, byMessage)));
+  return {
+    conversionTaskId: id,
+    state,
+    statusMessage,
+    percent,
+    instanceId: task.ImportInstance?.InstanceId,
+    volumeId: volume?.Volume?.Id,
+    failure: state === 'cancelled' || state === 'cancelling' ? conversionFailure(id, statusMessage) : undefined,
+  };
+}
+
+export async function describeConversion(
+  deps: Pick<Ec2ImportDeps, 'ec2'>,
+  input: DescribeConversionInput
+): Promise<ConversionProgress> {
+  let tasks: ConversionTask[];
+  try {
+    const out = await deps.ec2.send(
+      new DescribeConversionTasksCommand({ ConversionTaskIds: [input.conversionTaskId] }),
+      {
+        abortSignal: cancellationSignal(),
+      }
+    );
+    tasks = out.ConversionTasks ?? [];
+  } catch (err) {
+    // A task just created may not be listed yet (eventual consistency): "not yet" is not a failure.
+    if (isAwsError(err, 'InvalidConversionTaskId')) tasks = [];
+    else
+      throw classifyAwsError(err, {
+        operation: `DescribeConversionTasks ${input.conversionTaskId}`,
+        attempt: attempt(),
+      });
+  }
+  const task = tasks.find((t) => t.ConversionTaskId === input.conversionTaskId);
+  if (!task) {
+    return {
+      conversionTaskId: input.conversionTaskId,
+      state: 'active',
+      statusMessage: 'waiting for EC2 to list the conversion task',
+      percent: 0,
+    };
+  }
+  return toConversionProgress(task, input.imageBytes);
+}

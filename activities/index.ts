@@ -1,0 +1,89 @@
+/**
+ * The activities of vmconvoy, built from injected dependencies (AWS clients from the config). Workflows
+ * import only the type: `proxyActivities<Activities>()`.
+ */
+import type {
+  CleanupInput,
+  CleanupResult,
+  ConversionProgress,
+  ImportInstanceInput,
+  ImportInstanceResult,
+  ManifestInput,
+  ManifestResult,
+  PreflightInput,
+  PreflightResult,
+  UploadInput,
+  UploadResult,
+  ValidateInput,
+  ValidateResult,
+} from '../workflows/types';
+import type { AwsClients } from './aws-clients';
+import { createAwsClients } from './aws-clients';
+import { cleanupVm } from './cleanup';
+import type { AwsConfig } from './config';
+import { createSlotActivities } from './conversion-slot';
+import { preflight } from './disk-image';
+import type { DescribeConversionInput } from './ec2-import';
+import { describeConversion, importInstance } from './ec2-import';
+import { createFleetActivities } from './fleet';
+import { writeManifest } from './manifest';
+import { uploadImage } from './upload';
+import { validateInstance } from './validate';
+
+export type { DescribeConversionInput } from './ec2-import';
+
+export interface ActivityDeps {
+  config: AwsConfig;
+  /** Directories images may be read from; empty = anywhere. */
+  imageRoots?: string[];
+  /** Prebuilt clients (tests); default: built from `config`. */
+  clients?: AwsClients;
+  /** qemu-img for pre-flight's cross-check; false = skip. @default 'qemu-img' when installed */
+  qemuImg?: string | false;
+  /** Delay before ImportInstance is retried after ResourceLimitExceeded. @default 60 */
+  quotaRetrySeconds?: number;
+  /** Boot check poll interval. @default 10 s */
+  bootCheckPollMs?: number;
+  /** Metrics hook: bytes of every uploaded part. */
+  onBytesUploaded?: (bytes: number) => void;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const clients = deps.clients ?? createAwsClients(deps.config);
+  const { bucket, keyPrefix } = deps.config;
+  const imageRoots = deps.imageRoots ?? [];
+  const s3Deps = { s3: clients.s3, bucket, keyPrefix };
+  const ec2Deps = {
+    ec2: clients.ec2,
+    ec2NoRetry: clients.ec2NoRetry,
+    presigner: clients.presigner,
+    bucket,
+    quotaRetrySeconds: deps.quotaRetrySeconds,
+  };
+
+  return {
+    /** Reads the image's header/footer: format, completeness, virtual size, Volume.Size. */
+    preflightImage: (input: PreflightInput): Promise<PreflightResult> =>
+      preflight(input.spec, { imageRoots, qemuImg: deps.qemuImg }),
+    /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
+    uploadImage: (input: UploadInput): Promise<UploadResult> =>
+      uploadImage({ ...s3Deps, imageRoots, onBytesUploaded: deps.onBytesUploaded }, input),
+    /** Writes the manifest with presigned part URLs; returns its key and the URLs' expiry only. */
+    writeManifest: (input: ManifestInput): Promise<ManifestResult> =>
+      writeManifest({ ...s3Deps, presigner: clients.presigner }, input),
+    /** ImportInstance, adopting an existing task for the same manifest. */
+    importInstance: (input: ImportInstanceInput): Promise<ImportInstanceResult> => importInstance(ec2Deps, input),
+    /** One DescribeConversionTasks; the workflow polls with timers. */
+    describeConversion: (input: DescribeConversionInput): Promise<ConversionProgress> =>
+      describeConversion(ec2Deps, input),
+    /** Checks the instance against the spec, tags it, optional boot check. */
+    validateInstance: (input: ValidateInput): Promise<ValidateResult> =>
+      validateInstance({ ec2: clients.ec2, pollIntervalMs: deps.bootCheckPollMs }, input),
+    /** Cancels a still-active task (failure paths) and deletes the VM's objects. */
+    cleanupVm: (input: CleanupInput): Promise<CleanupResult> => cleanupVm({ ...s3Deps, ec2: clients.ec2 }, input),
+    ...createSlotActivities(),
+    ...createFleetActivities(clients.s3, bucket),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,188 @@
+/**
+ * Uploads a disk image to S3 as the separate part objects a VM Import manifest lists (not an S3 multipart
+ * upload). Parts are read from disk into one buffer per lane, so memory is concurrency × part size whatever
+ * the image size. Resumable twice over: parts heartbeated as done by an earlier attempt are skipped, and
+ * every other part already in S3 with the right length and MD5 ETag is reused.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { UploadInput, UploadResult } from '../workflows/types';
+import {
+  activityLog,
+  attempt,
+  cancellationSignal,
+  heartbeat,
+  previousHeartbeatDetails,
+  throwIfCancelled,
+} from './activity-context';
+import { classifyAwsError, FailureType, isNotFound } from './errors';
+import { openImage } from './image-file';
+import type { PartRange } from './object-keys';
+import { partKey, partRanges } from './object-keys';
+
+export interface UploadDeps {
+  s3: S3Client;
+  bucket: string;
+  keyPrefix: string;
+  imageRoots?: readonly string[];
+  /** Called with the byte count of every part sent (metrics). */
+  onBytesUploaded?: (bytes: number) => void;
+  /** How often to heartbeat while a part is in flight. @default 10 s */
+  heartbeatIntervalMs?: number;
+}
+
+/**
+ * Heartbeat details: numbers only. Parts below `doneBelow` are all done; `done` lists every done part
+ * (kept short by `doneBelow`, since parts finish roughly in order).
+ */
+export interface UploadProgress {
+  done: number[];
+  doneBelow: number;
+  bytesSent: number;
+}
+
+/** Reads the previous attempt's progress defensively (details come from an older worker, maybe). */
+export function parseUploadProgress(details: unknown, partCount: number): { done: Set<number>; bytesSent: number } {
+  const done = new Set<number>();
+  if (typeof details !== 'object' || details === null) return { done, bytesSent: 0 };
+  const d = details as Partial<Record<keyof UploadProgress, unknown>>;
+  const valid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) < partCount;
+  if (typeof d.doneBelow === 'number' && Number.isSafeInteger(d.doneBelow)) {
+    for (let i = 0; i < Math.min(d.doneBelow, partCount); i++) done.add(i);
+  }
+  if (Array.isArray(d.done)) for (const n of d.done) if (valid(n)) done.add(n);
+  const bytesSent =
+    typeof d.bytesSent === 'number' && Number.isSafeInteger(d.bytesSent) && d.bytesSent >= 0 ? d.bytesSent : 0;
+  return { done, bytesSent };
+}
+
+function progressOf(done: Set<number>, bytesSent: number): UploadProgress {
+  let doneBelow = 0;
+  while (done.has(doneBelow)) doneBelow++;
+  return { done: [...done].filter((i) => i >= doneBelow).sort((a, b) => a - b), doneBelow, bytesSent };
+}
+
+/** An SDK call failed because the activity was cancelled (the SDK throws AbortError then). */
+function isAbort(): boolean {
+  return cancellationSignal()?.aborted === true;
+}
+
+export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
+  const image = await openImage(input.image, deps.imageRoots ?? []);
+  try {
+    if (image.size !== input.imageBytes) {
+      throw ApplicationFailure.nonRetryable(
+        `Disk image ${input.image} is now ${image.size} bytes, but pre-flight measured ${input.imageBytes}. Something is still writing it: wait until it is complete, then run the VM again.`,
+        FailureType.ImageChanged
+      );
+    }
+    const parts = partRanges(image.size, input.partSizeBytes);
+    const previous = parseUploadProgress(previousHeartbeatDetails(), parts.length);
+    const done = previous.done;
+    let bytesSent = previous.bytesSent;
+    let bytesReused = 0;
+    const beat = (): void => heartbeat(progressOf(done, bytesSent));
+    const ticker = setInterval(beat, deps.heartbeatIntervalMs ?? 10_000);
+    activityLog.info('upload started', {
+      batch: input.batch,
+      vm: input.vm,
+      parts: parts.length,
+      alreadyDone: done.size,
+      concurrency: input.concurrency,
+    });
+
+    const abortSignal = cancellationSignal();
+    const uploadPart = async (part: PartRange, buffer: Buffer): Promise<void> => {
+      const key = partKey(deps.keyPrefix, input, part.index);
+      const data = await readPartInto(image.handle, part, buffer, input.image);
+      const md5 = createHash('md5').update(data).digest();
+      const op = `upload of part ${part.index} (${key})`;
+      try {
+        const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal });
+        const etag = head.ETag?.replace(/"/g, '').toLowerCase();
+        if (head.ContentLength === part.length && etag === md5.toString('hex')) {
+          bytesReused += part.length;
+          return;
+        }
+      } catch (err) {
+        if (isAbort()) throwIfCancelled();
+        if (!isNotFound(err)) throw classifyAwsError(err, { operation: op, bucket: deps.bucket, attempt: attempt() });
+      }
+      try {
+        await deps.s3.send(
+          new PutObjectCommand({
+            Bucket: deps.bucket,
+            Key: key,
+            Body: data,
+            ContentLength: part.length,
+            ContentMD5: md5.toString('base64'),
+          }),
+          { abortSignal }
+        );
+      } catch (err) {
+        if (isAbort()) throwIfCancelled();
+        throw classifyAwsError(err, { operation: op, bucket: deps.bucket, attempt: attempt() });
+      }
+      bytesSent += part.length;
+      deps.onBytesUploaded?.(part.length);
+    };
+
+    let next = 0;
+    let failure: Error | undefined;
+    const lane = async (): Promise<void> => {
+      const buffer = Buffer.allocUnsafe(Math.min(input.partSizeBytes, image.size));
+      while (failure === undefined) {
+        const part = parts[next++];
+        if (!part) return;
+        if (done.has(part.index)) continue;
+        try {
+          throwIfCancelled();
+          await uploadPart(part, buffer);
+          done.add(part.index);
+          beat();
+        } catch (err) {
+          failure ??= err instanceof Error ? err : new Error(String(err));
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(input.concurrency, parts.length)) }, lane));
+    } finally {
+      clearInterval(ticker);
+    }
+    if (failure !== undefined) {
+      beat(); // keep what finished for the next attempt
+      throw failure;
+    }
+    activityLog.info('upload finished', {
+      batch: input.batch,
+      vm: input.vm,
+      parts: parts.length,
+      bytesSent,
+      bytesReused,
+    });
+    return { parts: parts.length, bytesSent, bytesReused };
+  } finally {
+    await image.handle.close();
+  }
+}
+
+/** Reads one part into the lane's buffer; a short read means the file shrank under us. */
+async function readPartInto(handle: FileHandle, part: PartRange, buffer: Buffer, file: string): Promise<Buffer> {
+  let filled = 0;
+  while (filled < part.length) {
+    const { bytesRead } = await handle.read(buffer, filled, part.length - filled, part.start + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  if (filled !== part.length) {
+    throw ApplicationFailure.nonRetryable(
+      `Disk image ${file} became shorter during the upload. Wait until nothing writes it, then run the VM again.`,
+      FailureType.ImageChanged
+    );
+  }
+  return buffer.subarray(0, part.length);
+}

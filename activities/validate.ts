@@ -1,0 +1,207 @@
+/**
+ * After conversion: the instance EC2 made must be what the inventory asked for (stopped, architecture, type,
+ * platform, placement, one root volume of the right size), tagged for the operator, and optionally boot to
+ * status ok once. Every mismatch is listed in one non-retryable ValidationFailed.
+ */
+import type { EC2Client, Instance, Tag } from '@aws-sdk/client-ec2';
+import {
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  DescribeInstanceStatusCommand,
+  DescribeTagsCommand,
+  DescribeVolumesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ValidateInput, ValidateResult, VmSpec } from '../workflows/types';
+import { activityLog, attempt, cancellationSignal, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
+import { classifyAwsError, FailureType } from './errors';
+
+export const ROOT_DEVICE = '/dev/sda1';
+
+export interface ValidateDeps {
+  ec2: EC2Client;
+  /** Interval between status checks during the boot check. @default 10 s */
+  pollIntervalMs?: number;
+}
+
+function failed(instanceId: string, problems: string[]): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `Imported instance ${instanceId} does not match the inventory: ${problems.join('; ')}. Inspect it in the EC2 console; fix the inventory row or the image and run the VM again.`,
+    FailureType.ValidationFailed
+  );
+}
+
+async function call<T>(operation: string, fn: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  try {
+    return await fn(cancellationSignal());
+  } catch (err) {
+    throwIfCancelled();
+    throw classifyAwsError(err, { operation, attempt: attempt() });
+  }
+}
+
+async function describeInstance(ec2: EC2Client, instanceId: string): Promise<Instance | undefined> {
+  try {
+    const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }), {
+      abortSignal: cancellationSignal(),
+    });
+    return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId);
+  } catch (err) {
+    throwIfCancelled();
+    if ((err as { name?: string }).name === 'InvalidInstanceID.NotFound') return undefined;
+    throw classifyAwsError(err, { operation: `DescribeInstances ${instanceId}`, attempt: attempt() });
+  }
+}
+
+/** What differs between the instance and the spec (empty = matches). Pure. */
+export function instanceMismatches(instance: Instance, spec: VmSpec): string[] {
+  const problems: string[] = [];
+  const expect = (what: string, actual: string | undefined, wanted: string | undefined): void => {
+    if (wanted !== undefined && actual !== wanted) problems.push(`${what} is ${actual ?? 'unset'}, expected ${wanted}`);
+  };
+  expect('state', instance.State?.Name, 'stopped');
+  expect('architecture', instance.Architecture, spec.architecture);
+  expect('instance type', instance.InstanceType, spec.instanceType);
+  // EC2 returns `windows` (the SDK's type says `Windows`); absent means Linux.
+  expect('platform', (instance.Platform ?? 'linux').toLowerCase(), spec.platform === 'Windows' ? 'windows' : 'linux');
+  expect('subnet', instance.SubnetId, spec.subnetId);
+  expect('availability zone', instance.Placement?.AvailabilityZone, spec.availabilityZone);
+  expect('private IP', instance.PrivateIpAddress, spec.privateIp);
+  const groups = new Set((instance.SecurityGroups ?? []).flatMap((g) => [g.GroupName, g.GroupId]).filter(Boolean));
+  const missing = spec.securityGroups.filter((g) => !groups.has(g));
+  if (missing.length > 0) problems.push(`security groups ${missing.join(', ')} are not attached`);
+  const mappings = instance.BlockDeviceMappings ?? [];
+  const roots = mappings.filter((m) => m.DeviceName === ROOT_DEVICE);
+  if (roots.length !== 1 || mappings.length !== 1) {
+    problems.push(
+      `expected exactly one volume, at ${ROOT_DEVICE}; found ${mappings.map((m) => `${m.DeviceName ?? '?'}=${m.Ebs?.VolumeId ?? '?'}`).join(', ') || 'none'}`
+    );
+  }
+  return problems;
+}
+
+/** The tags every imported instance and its volume carry. */
+export function vmTags(input: Pick<ValidateInput, 'batch' | 'vm' | 'spec'>): Tag[] {
+  const tags: Record<string, string> = {
+    Name: input.vm,
+    ...input.spec.tags,
+    'vmconvoy:batch': input.batch,
+    'vmconvoy:vm': input.vm,
+  };
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+export async function validateInstance(deps: ValidateDeps, input: ValidateInput): Promise<ValidateResult> {
+  const { ec2 } = deps;
+  const { instanceId, spec } = input;
+  const checks: string[] = [];
+  const instance = await describeInstance(ec2, instanceId);
+  if (!instance) throw failed(instanceId, ['the instance does not exist']);
+  const problems = instanceMismatches(instance, spec);
+  const volumeId = instance.BlockDeviceMappings?.find((m) => m.DeviceName === ROOT_DEVICE)?.Ebs?.VolumeId;
+  if (volumeId) {
+    const volumes = await call(`DescribeVolumes ${volumeId}`, (abortSignal) =>
+      ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }), { abortSignal })
+    );
+    const volume = volumes.Volumes?.[0];
+    if (!volume) problems.push(`root volume ${volumeId} does not exist`);
+    else if (volume.Size !== input.volumeSizeGib)
+      problems.push(`root volume ${volumeId} is ${volume.Size ?? '?'} GiB, expected ${input.volumeSizeGib}`);
+  }
+  if (problems.length > 0 || !volumeId) throw failed(instanceId, problems);
+  checks.push(
+    `instance ${instanceId} is stopped`,
+    `${instance.Architecture ?? ''} ${instance.InstanceType ?? ''} ${spec.platform === 'Windows' ? 'windows' : 'linux'}`.trim(),
+    `one root volume ${volumeId} of ${input.volumeSizeGib} GiB at ${ROOT_DEVICE}`
+  );
+
+  const tags = vmTags(input);
+  await call(`CreateTags on ${instanceId} and ${volumeId}`, (abortSignal) =>
+    ec2.send(new CreateTagsCommand({ Resources: [instanceId, volumeId], Tags: tags }), { abortSignal })
+  );
+  const described = await call(`DescribeTags ${instanceId} ${volumeId}`, (abortSignal) =>
+    ec2.send(
+      new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [instanceId, volumeId] }], MaxResults: 1000 }),
+      { abortSignal }
+    )
+  );
+  const missingTags: string[] = [];
+  for (const resource of [instanceId, volumeId]) {
+    for (const tag of tags) {
+      const found = described.Tags?.some(
+        (t) => t.ResourceId === resource && t.Key === tag.Key && t.Value === tag.Value
+      );
+      if (!found) missingTags.push(`${resource} lacks tag ${tag.Key ?? ''}`);
+    }
+  }
+  if (missingTags.length > 0) throw failed(instanceId, missingTags);
+  checks.push(`tagged ${tags.length} tags on instance and volume`);
+
+  if (input.bootCheck) checks.push(await bootCheck(deps, instanceId, input.bootCheckTimeoutSeconds));
+  activityLog.info('instance validated', { batch: input.batch, vm: input.vm, instanceId, volumeId });
+  return { instanceId, volumeId, checks };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Boot check
+// ---------------------------------------------------------------------------------------------------
+
+async function waitFor(
+  deps: ValidateDeps,
+  deadline: number,
+  what: string,
+  probe: () => Promise<boolean>
+): Promise<boolean> {
+  for (;;) {
+    throwIfCancelled();
+    if (await probe()) return true;
+    heartbeat({ waitingFor: what });
+    if (Date.now() >= deadline) return false;
+    await sleepMs(Math.min(deps.pollIntervalMs ?? 10_000, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/** Start, wait for running + status ok, stop, wait for stopped. Returns the check's description. */
+export async function bootCheck(deps: ValidateDeps, instanceId: string, timeoutSeconds: number): Promise<string> {
+  const { ec2 } = deps;
+  const started = Date.now();
+  const deadline = started + timeoutSeconds * 1000;
+  await call(`StartInstances ${instanceId}`, (abortSignal) =>
+    ec2.send(new StartInstancesCommand({ InstanceIds: [instanceId] }), { abortSignal })
+  );
+  let last = 'no status yet';
+  const healthy = await waitFor(deps, deadline, 'status ok', async () => {
+    const out = await call(`DescribeInstanceStatus ${instanceId}`, (abortSignal) =>
+      ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId], IncludeAllInstances: true }), {
+        abortSignal,
+      })
+    );
+    const status = out.InstanceStatuses?.find((s) => s.InstanceId === instanceId);
+    last = `state ${status?.InstanceState?.Name ?? '?'}, instance ${status?.InstanceStatus?.Status ?? '?'}, system ${status?.SystemStatus?.Status ?? '?'}`;
+    return (
+      status?.InstanceState?.Name === 'running' &&
+      status.InstanceStatus?.Status === 'ok' &&
+      status.SystemStatus?.Status === 'ok'
+    );
+  });
+  const bootSeconds = Math.round((Date.now() - started) / 1000);
+  // Stop it again in every case: the import's promise is a stopped instance.
+  await call(`StopInstances ${instanceId}`, (abortSignal) =>
+    ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }), { abortSignal })
+  );
+  const stopDeadline = Date.now() + Math.max(300, timeoutSeconds) * 1000;
+  const stopped = await waitFor(
+    deps,
+    stopDeadline,
+    'stopped',
+    async () => (await describeInstance(ec2, instanceId))?.State?.Name === 'stopped'
+  );
+  if (!healthy)
+    throw failed(instanceId, [
+      `it did not reach running with status checks ok within ${timeoutSeconds} s (last: ${last}); check the console output / screenshot`,
+    ]);
+  if (!stopped) throw failed(instanceId, ['it booted but did not stop again; stop it by hand']);
+  return `boot check: status ok after ${bootSeconds} s, stopped again`;
+}
