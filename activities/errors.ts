@@ -3,6 +3,7 @@
  * workflow and the operator can rely on, retryable or not, and a message that says what to do next.
  * Messages never carry presigned-URL query strings, user data or credentials.
  */
+import { recordAwsError } from './metrics';
 import { ApplicationFailure } from '@temporalio/common';
 import type { VmError } from '../workflows/types';
 
@@ -196,6 +197,7 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
   if (err instanceof ApplicationFailure) return err;
   const e = asAwsLike(err);
   const name = awsErrorName(err) ?? 'Error';
+  recordAwsError(name);
   const status = e.$metadata?.httpStatusCode;
   const awsMessage = redact(e.message && e.message !== name ? e.message : '');
   const said = awsMessage ? `${name}: ${awsMessage}` : name;
@@ -220,7 +222,7 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
       FailureType.ConversionQuotaExceeded,
       false,
       `${said}. Too many conversion tasks are running in this account and Region (EC2 allows about 5); ` +
-        `trying again in ${wait} s. Lower the fleet's conversion limit or ask AWS for a higher quota.`,
+        `the VM waits and tries again (its status shows it). Lower the fleet's conversion limit or ask AWS for a higher quota.`,
       wait
     );
   }

@@ -4,6 +4,7 @@
  * the image size. Resumable twice over: parts heartbeated as done by an earlier attempt are skipped, and
  * every other part already in S3 with the right length and MD5 ETag is reused.
  */
+import { recordBytesUploaded, recordPartRetried } from './metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
@@ -100,6 +101,7 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       const data = await readPartInto(image.handle, part, buffer, input.image);
       const md5 = createHash('md5').update(data).digest();
       const op = `upload of part ${part.index} (${key})`;
+      let replacing = false;
       try {
         const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal });
         const etag = head.ETag?.replace(/"/g, '').toLowerCase();
@@ -107,6 +109,7 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
           bytesReused += part.length;
           return;
         }
+        replacing = true; // S3 holds something else under this key: a damaged or stale part
       } catch (err) {
         if (isAbort()) throwIfCancelled();
         if (!isNotFound(err)) throw classifyAwsError(err, { operation: op, bucket: deps.bucket, attempt: attempt() });
@@ -128,6 +131,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       }
       bytesSent += part.length;
       deps.onBytesUploaded?.(part.length);
+      recordBytesUploaded(part.length);
+      if (replacing || attempt() > 1) recordPartRetried();
     };
 
     let next = 0;

@@ -19,6 +19,21 @@ export function createLogger(level: string, format: 'json' | 'pretty'): Pino {
   });
 }
 
+/**
+ * VM workflows have IDs `<batch>/<vm>` and fleets `<batch>`; every line that names a workflow therefore
+ * also gets `batch` and `vm` fields, so `jq 'select(.vm=="web-01")'` finds a VM's whole story.
+ */
+export function withBatchAndVm(meta?: LogMetadata): Record<string, unknown> {
+  const fields: Record<string, unknown> = { ...(meta ?? {}) };
+  const workflowId = typeof fields.workflowId === 'string' ? fields.workflowId : undefined;
+  if (workflowId && !workflowId.startsWith('vmconvoy-quota/')) {
+    const slash = workflowId.lastIndexOf('/');
+    fields.batch ??= slash >= 0 ? workflowId.slice(0, slash) : workflowId;
+    if (slash >= 0) fields.vm ??= workflowId.slice(slash + 1);
+  }
+  return fields;
+}
+
 const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
   TRACE: 'trace',
   DEBUG: 'debug',
@@ -32,8 +47,7 @@ export class PinoTemporalLogger implements Logger {
   constructor(private readonly pino: Pino) {}
 
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
-    const fields: Record<string, unknown> = { ...(meta ?? {}) };
-    this.pino[LEVELS[level]](fields, message);
+    this.pino[LEVELS[level]](withBatchAndVm(meta), message);
   }
   trace(message: string, meta?: LogMetadata): void {
     this.log('TRACE', message, meta);

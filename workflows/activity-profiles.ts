@@ -59,10 +59,10 @@ export function validationActivities(timeoutSeconds: number): Activities {
  * worker within a minute, resuming from the parts it had heartbeated. WAIT_CANCELLATION_COMPLETED so a
  * cancelled VM's cleanup never races an upload still writing parts.
  */
-export function uploadActivities(taskQueue: string | undefined, deadlineSeconds: number): Activities {
+export function uploadActivities(taskQueue: string | undefined, deadlineSeconds: number, heartbeatSeconds: number): Activities {
   return proxyActivities<Activities>({
     startToCloseTimeout: `${deadlineSeconds} seconds`,
-    heartbeatTimeout: '1 minute',
+    heartbeatTimeout: `${heartbeatSeconds} seconds`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     taskQueue,
     summary: 'upload disk image parts to S3',

@@ -9,6 +9,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  metricMeter,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -27,6 +28,8 @@ const GRANTS_PER_RUN = 500;
 export async function conversionQuotaWorkflow(input: ConversionQuotaInput): Promise<void> {
   const state: QuotaState = { limit: input.limit, holders: [...(input.holders ?? [])], waiting: [...(input.waiting ?? [])] };
   let grants = 0;
+  const inFlight = metricMeter.createGauge('vmconvoy_conversions_in_flight', 'int', '1', 'Conversion slots held, per account and region');
+  const publish = (): void => inFlight.set(state.holders.length, { quota: workflowInfo().workflowId });
 
   setHandler(acquireSlotSignal, ({ workflowId }) => {
     // Duplicate requests (a retried activity) are harmless.
@@ -35,6 +38,7 @@ export async function conversionQuotaWorkflow(input: ConversionQuotaInput): Prom
   setHandler(releaseSlotSignal, ({ workflowId }) => {
     state.holders = state.holders.filter((id) => id !== workflowId);
     state.waiting = state.waiting.filter((id) => id !== workflowId);
+    publish();
   });
   setHandler(setQuotaLimitSignal, (limit) => {
     if (Number.isInteger(limit) && limit >= 1) state.limit = limit;
@@ -53,6 +57,7 @@ export async function conversionQuotaWorkflow(input: ConversionQuotaInput): Prom
     if (next === undefined) continue;
     state.holders.push(next);
     grants += 1;
+    publish();
     try {
       await getExternalWorkflowHandle(next).signal(slotGrantedSignal);
     } catch {

@@ -13,6 +13,7 @@ import {
   CancellationScope,
   getExternalWorkflowHandle,
   isCancellation,
+  metricMeter,
   proxyActivities,
   sleep,
   workflowInfo,
@@ -34,6 +35,13 @@ import type {
   VmError,
 } from './types';
 import { VmStatusTracker } from './vm-status';
+
+/** VM outcomes by status (and failure type), for dashboards and alerts. */
+function recordOutcome(status: 'Completed' | 'Failed' | 'Cancelled', errorType?: string): void {
+  metricMeter
+    .createCounter('vmconvoy_vm_outcomes', '1', 'VMs finished, by status')
+    .add(1, errorType ? { status, error_type: errorType } : { status });
+}
 
 /** Pulls a stable type and message out of whatever ended the VM. */
 function toVmError(err: unknown): VmError {
@@ -71,7 +79,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     tracker.update({ bytesTotal: image.imageBytes });
 
     tracker.enter('Uploading');
-    const uploaded = await uploadActivities(uploadQueue, settings.deadlineSeconds).uploadImage({
+    const uploaded = await uploadActivities(uploadQueue, settings.deadlineSeconds, settings.uploadHeartbeatSeconds).uploadImage({
       ...location,
       image: spec.image,
       imageBytes: image.imageBytes,
@@ -120,6 +128,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     // AWS sometimes cancels a conversion for its own reasons ("AWS initiated task cancellation"); such a
     // ConversionInterrupted is worth a fresh import with fresh URLs, a bounded number of times.
     let done: ConversionProgress | undefined;
+    const conversionStarted = Date.now();
     for (let attempt = 1; !done; attempt++) {
       tracker.enter('Importing');
       const created = await importWithQuotaWait(importInput, settings, deadline, tracker);
@@ -139,6 +148,9 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       }
     }
     conversionTaskId = undefined; // completed: nothing to cancel any more
+    metricMeter
+      .createHistogram('vmconvoy_conversion_duration_seconds', 'float', 's', 'ImportInstance to completed conversion')
+      .record((Date.now() - conversionStarted) / 1000);
     if (holdsSlot && input.quota) {
       await releaseConversionSlot(input.quota.workflowId);
       holdsSlot = false;
@@ -160,6 +172,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       await fastActivities('delete uploaded parts and manifest').cleanupVm(location);
     }
     tracker.enter('Completed');
+    recordOutcome('Completed');
     await notifyFleet(input, { vm: spec.name, phase: 'Completed', instanceId: validated.instanceId });
     return {
       batch,
@@ -185,6 +198,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       });
       if (holdsSlot && input.quota) await releaseConversionSlot(input.quota.workflowId);
       tracker.enter(cancelled ? 'Cancelled' : 'Failed');
+      recordOutcome(cancelled ? 'Cancelled' : 'Failed', error.type);
       await notifyFleet(input, { vm: spec.name, phase: cancelled ? 'Cancelled' : 'Failed', error });
     });
     if (cancelled) throw err;

@@ -65,6 +65,8 @@ export interface MigrationSettings {
   pollBackoff: number;
   /** How long to wait before retrying ImportInstance after ResourceLimitExceeded. @default 60 */
   quotaRetrySeconds: number;
+  /** A crashed worker's upload moves to another worker after this long without a heartbeat. @default 60 */
+  uploadHeartbeatSeconds: number;
   /** Fresh imports after AWS interrupts a conversion (ConversionInterrupted). @default 2 */
   conversionRetries: number;
   /** Boot check: how long to wait for the instance to be running with status ok. @default 600 */
@@ -85,6 +87,7 @@ export const DEFAULT_SETTINGS: MigrationSettings = {
   pollBackoff: 1.5,
   quotaRetrySeconds: 60,
   conversionRetries: 2,
+  uploadHeartbeatSeconds: 60,
   bootCheckTimeoutSeconds: 600,
   dryRun: false,
 };

@@ -15,11 +15,25 @@ export interface CountingProxy {
   close(): Promise<void>;
 }
 
-export async function startCountingProxy(target: string): Promise<CountingProxy> {
+export interface CountingProxyOptions {
+  /** Hold each PUT whose path matches `slowPuts` this long before forwarding (slows an upload down). */
+  putDelayMs?: number;
+  slowPuts?: RegExp;
+}
+
+export async function startCountingProxy(target: string, opts: CountingProxyOptions = {}): Promise<CountingProxy> {
   const upstream = new URL(target);
   const puts: Array<{ path: string; bytes: number }> = [];
   const server = http.createServer((req, res) => {
+    const path = decodeURIComponent(req.url ?? '');
+    const slow = req.method === 'PUT' && !!opts.putDelayMs && (!opts.slowPuts || opts.slowPuts.test(path));
     let bytes = 0;
+    let counted = false;
+    const count = (): void => {
+      // Once per request; a PUT cut off by a crash still counts what it sent.
+      if (req.method === 'PUT' && !counted) puts.push({ path, bytes });
+      counted = true;
+    };
     const forward = http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {
@@ -28,17 +42,23 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       }
     );
     forward.on('error', () => res.destroy());
+    const held: Buffer[] = [];
     req.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
+      if (slow) held.push(chunk);
+      else forward.write(chunk);
     });
     req.on('end', () => {
-      // Counted when the whole body went through: a PUT cut off by a crash still counts what it sent.
-      if (req.method === 'PUT') puts.push({ path: decodeURIComponent(req.url ?? ''), bytes });
+      count();
+      if (slow) setTimeout(() => forward.end(Buffer.concat(held)), opts.putDelayMs);
+      else forward.end();
     });
-    req.on('aborted', () => {
-      if (req.method === 'PUT') puts.push({ path: decodeURIComponent(req.url ?? ''), bytes });
+    req.on('close', () => {
+      if (!req.complete) {
+        count();
+        forward.destroy();
+      }
     });
-    req.pipe(forward);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();

@@ -175,10 +175,11 @@ export interface TestSim extends SimulatorProcess {
   state(): Promise<SimState>;
 }
 
+/** `GET /_sim/state` (sim/state-view.ts). */
 export interface SimState {
-  tasks: Array<Record<string, unknown>>;
-  instances: Array<Record<string, unknown>>;
-  volumes: Array<Record<string, unknown>>;
+  tasks: Array<{ id: string; state: string; statusMessage: string; manifestUrl: string; bytes: number; bytesConverted: number; instanceId?: string; volumeId: string }>;
+  instances: Array<{ instanceId: string; state: string; instanceType: string; architecture: string; platform?: string; tags: Record<string, string> }>;
+  volumes: Array<{ volumeId: string; sizeGib: number; state: string; instanceId?: string; tags: Record<string, string> }>;
   calls: Record<string, number>;
 }
 

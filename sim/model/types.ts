@@ -1,0 +1,83 @@
+/**
+ * The simulator's resources, plain JSON-serialisable data (persisted to the state file as is).
+ * Times are epoch milliseconds from the injected clock.
+ */
+export type TaskState = 'active' | 'cancelling' | 'cancelled' | 'completed';
+export type InstanceStateName = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+
+export interface LaunchSettings {
+  architecture: string;
+  instanceType: string;
+  platform?: string;
+  availabilityZone: string;
+  subnetId?: string;
+  privateIp?: string;
+  groupNames: string[];
+  groupIds: string[];
+  monitoring: boolean;
+  shutdownBehavior: string;
+  userDataBytes: number;
+}
+
+export interface ConversionTask {
+  id: string;
+  kind: 'instance' | 'volume';
+  state: TaskState;
+  statusMessage: string;
+  createdAt: number;
+  expiresAt: number;
+  description?: string;
+  format: string;
+  /** Image.Bytes as requested. */
+  bytes: number;
+  volumeSizeGib: number;
+  /** The presigned manifest URL EC2 was given (simulator-private state; `/_sim/state` shows it without query). */
+  manifestUrl: string;
+  availabilityZone: string;
+  instanceId?: string;
+  volumeId: string;
+  launch?: LaunchSettings;
+  /** When manifest and parts were read and checked: conversion runs from here. */
+  readyAt?: number;
+  durationMs?: number;
+  /** Fraction of the conversion at which it fails, and the status message it fails with. */
+  failAt?: number;
+  failMessage?: string;
+  cancelRequestedAt?: number;
+  endedAt?: number;
+}
+
+export interface Instance {
+  instanceId: string;
+  launch: LaunchSettings;
+  state: InstanceStateName;
+  /** Where a transition (start/stop/terminate) is heading, and when it lands. */
+  target?: { state: InstanceStateName; at: number };
+  rootVolumeId: string;
+  launchTime: number;
+  /** When it last entered `running` (status checks pass a moment later). */
+  runningSince?: number;
+}
+
+export interface Volume {
+  volumeId: string;
+  sizeGib: number;
+  availabilityZone: string;
+  state: 'creating' | 'available' | 'in-use' | 'deleted';
+  instanceId?: string;
+  device?: string;
+  createdAt: number;
+}
+
+export interface SimState {
+  tasks: ConversionTask[];
+  instances: Instance[];
+  volumes: Volume[];
+  /** resourceId → key → value */
+  tags: Record<string, Record<string, string>>;
+  calls: Record<string, number>;
+}
+
+export function emptyState(): SimState {
+  return { tasks: [], instances: [], volumes: [], tags: {}, calls: {} };
+}

@@ -1,0 +1,44 @@
+/**
+ * `GET /_sim/state`: what tests and operators look at. Manifest URLs lose their query string (the
+ * presigned signature), everything else is as the model holds it, with tags inlined.
+ */
+import type { Ec2Model } from './model/ec2-model';
+
+function withoutQuery(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+export function stateView(model: Ec2Model): Record<string, unknown> {
+  const { state } = model;
+  return {
+    tasks: state.tasks.map((t) => ({
+      id: t.id,
+      kind: t.kind,
+      state: t.state,
+      statusMessage: t.statusMessage,
+      manifestUrl: withoutQuery(t.manifestUrl),
+      format: t.format,
+      bytes: t.bytes,
+      bytesConverted: model.bytesConverted(t),
+      volumeSizeGib: t.volumeSizeGib,
+      instanceId: t.instanceId,
+      volumeId: t.volumeId,
+      createdAt: new Date(t.createdAt).toISOString(),
+      endedAt: t.endedAt === undefined ? undefined : new Date(t.endedAt).toISOString(),
+    })),
+    instances: state.instances.map((i) => ({
+      instanceId: i.instanceId,
+      state: i.state,
+      instanceType: i.launch.instanceType,
+      architecture: i.launch.architecture,
+      platform: i.launch.platform,
+      availabilityZone: i.launch.availabilityZone,
+      subnetId: i.launch.subnetId,
+      rootVolumeId: i.rootVolumeId,
+      tags: model.tagsOf(i.instanceId),
+    })),
+    volumes: state.volumes.map((v) => ({ ...v, tags: model.tagsOf(v.volumeId) })),
+    calls: state.calls,
+  };
+}

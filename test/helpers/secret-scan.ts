@@ -1,0 +1,48 @@
+/**
+ * Secret hygiene: every event of every given workflow (all runs), payload bytes decoded as text, must not
+ * contain a presigned-URL signature or credential, nor any of the given strings (user data, secret keys).
+ */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+
+/** Query-string parameters that only presigned URLs carry. */
+export const PRESIGN_MARKERS = [/X-Amz-Signature=/i, /X-Amz-Credential=/i, /X-Amz-Security-Token=/i, /[?&]Signature=/, /AWSAccessKeyId=/];
+
+/** Flattens a history into text, decoding every bytes field (payload data, metadata) as UTF-8. */
+export function historyText(value: unknown, out: string[] = []): string[] {
+  if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
+  else if (Array.isArray(value)) for (const v of value) historyText(v, out);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      out.push(k);
+      historyText(v, out);
+    }
+  } else if (value !== undefined && value !== null) out.push(String(value));
+  return out;
+}
+
+export interface SecretFinding {
+  workflowId: string;
+  what: string;
+}
+
+export function findSecrets(workflowId: string, text: string, secrets: string[]): SecretFinding[] {
+  const findings: SecretFinding[] = [];
+  for (const marker of PRESIGN_MARKERS) if (marker.test(text)) findings.push({ workflowId, what: `presigned URL (${marker.source})` });
+  for (const secret of secrets) {
+    const forms = [secret, Buffer.from(secret).toString('base64')];
+    if (forms.some((f) => f.length >= 8 && text.includes(f))) findings.push({ workflowId, what: `secret "${secret.slice(0, 4)}…"` });
+  }
+  return findings;
+}
+
+export async function scanForSecrets(client: Client, handles: WorkflowHandle[], secrets: string[]): Promise<SecretFinding[]> {
+  const findings: SecretFinding[] = [];
+  for (const handle of handles) {
+    // All runs of the ID (continue-as-new, retries), not only the latest.
+    for await (const wf of client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) {
+      const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      findings.push(...findSecrets(wf.workflowId, historyText(history).join('\n'), secrets));
+    }
+  }
+  return findings;
+}
