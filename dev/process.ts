@@ -105,8 +105,8 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ServicePr
       if (opts.readyWhen?.(line)) readyResolve?.();
     }
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
 
   const stop = async (graceMs = 5000): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;

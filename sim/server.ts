@@ -105,7 +105,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const schedulePoll = (): void => {
     if (closed) return;
     pollTimer = setTimeout(() => {
-      poll().finally(schedulePoll);
+      void poll().finally(schedulePoll);
     }, config.speed.pendingPollMs);
   };
   schedulePoll();

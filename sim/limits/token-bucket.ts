@@ -15,12 +15,12 @@ export class TokenBucket {
     this.last = now();
   }
 
-  /** New limits keep the tokens there are, capped at the new burst. */
+  /** New limits keep the tokens there are; a larger burst adds its extra capacity at once, a smaller one caps. */
   reconfigure(burst: number, refillPerSecond: number): void {
     this.refill();
+    this.tokens = Math.min(burst, this.tokens + Math.max(0, burst - this.burst));
     this.burst = burst;
     this.refillPerSecond = refillPerSecond;
-    this.tokens = Math.min(this.tokens, burst);
   }
 
   tryTake(): boolean {

@@ -16,7 +16,7 @@ export function historyText(value: unknown, out: string[] = []): string[] {
       out.push(k);
       historyText(v, out);
     }
-  } else if (value !== undefined && value !== null) out.push(String(value));
+  } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') out.push(String(value));
   return out;
 }
 

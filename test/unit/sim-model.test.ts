@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_CONFIG, mergeConfig } from '../../sim/config';
+import { checkImage, failureMarker } from '../../sim/conversion/image-checks';
+import { checkManifest } from '../../sim/conversion/manifest';
+import { TokenBucket } from '../../sim/limits/token-bucket';
+import { Ec2Model } from '../../sim/model/ec2-model';
+import { emptyState } from '../../sim/model/types';
+import { QueryParams } from '../../sim/protocol/query';
+
+function model(config = DEFAULT_CONFIG) {
+  let now = 1_000_000;
+  const m = new Ec2Model(emptyState(), () => now, () => config);
+  return { m, tick: (ms: number) => (now += ms) };
+}
+
+const launch = { architecture: 'x86_64', instanceType: 't2.micro', availabilityZone: 'us-east-1a', groupNames: [], groupIds: [], monitoring: false, shutdownBehavior: 'stop', userDataBytes: 0 };
+const input = { kind: 'instance' as const, format: 'RAW', bytes: 100 * 1024 * 1024, volumeSizeGib: 8, manifestUrl: 'http://s3/b/k', availabilityZone: 'us-east-1a', launch };
+
+test('a task converts in time proportional to its size, in steps, and ends with a stopped instance', () => {
+  const config = mergeConfig(DEFAULT_CONFIG, { speed: { conversionBytesPerSecond: 10 * 1024 * 1024, stepSeconds: 1 } });
+  const { m, tick } = model(config);
+  const task = m.createTask(input);
+  assert.equal(m.describeTasks([task.id])[0]!.statusMessage, 'Pending');
+  m.startConversion(task.id);
+  tick(4500);
+  m.advance();
+  assert.equal(task.statusMessage, 'Progress: 40%');
+  assert.equal(m.bytesConverted(task), 40 * 1024 * 1024);
+  tick(5500);
+  m.advance();
+  assert.equal(task.state, 'completed');
+  assert.equal(m.state.instances[0]!.state, 'stopped');
+  assert.equal(m.state.volumes[0]!.state, 'in-use');
+});
+
+test('a failure point cancels the task with its message and removes what it created', () => {
+  const { m, tick } = model(mergeConfig(DEFAULT_CONFIG, { speed: { conversionBytesPerSecond: 10 * 1024 * 1024 } }));
+  const task = m.createTask(input);
+  m.startConversion(task.id, { at: 0.5, message: 'ClientError: Unsupported kernel version' });
+  tick(4900);
+  m.advance();
+  assert.equal(task.state, 'active');
+  tick(200);
+  m.advance();
+  assert.deepEqual([task.state, task.statusMessage], ['cancelled', 'ClientError: Unsupported kernel version']);
+  assert.deepEqual([m.state.instances.length, m.state.volumes.length], [0, 0]);
+});
+
+test('the active-conversion quota and expiry follow the clock', () => {
+  const { m, tick } = model(mergeConfig(DEFAULT_CONFIG, { limits: { maxActiveConversions: 1, expirySeconds: 60 } }));
+  const task = m.createTask(input);
+  assert.throws(() => m.createTask(input), { code: 'ResourceLimitExceeded' });
+  tick(61_000);
+  m.advance();
+  assert.equal(task.statusMessage, 'Task expired and automatically canceled');
+  assert.doesNotThrow(() => m.createTask(input));
+});
+
+test('token buckets refill at their rate and never above the burst', () => {
+  let now = 0;
+  const bucket = new TokenBucket(2, 1, () => now);
+  assert.deepEqual([bucket.tryTake(), bucket.tryTake(), bucket.tryTake()], [true, true, false]);
+  now += 1000;
+  assert.deepEqual([bucket.tryTake(), bucket.tryTake()], [true, false]);
+  now += 60_000;
+  assert.deepEqual([bucket.tryTake(), bucket.tryTake(), bucket.tryTake()], [true, true, false]);
+});
+
+test('query parameters: 1-based lists in index order and filters', () => {
+  const p = QueryParams.parse('Action=X&ConversionTaskId.2=b&ConversionTaskId.1=a&Filter.1.Name=tag%3AName&Filter.1.Value.1=web&Filter.1.Value.2=db');
+  assert.deepEqual(p.list('ConversionTaskId'), ['a', 'b']);
+  assert.deepEqual([...p.filters()], [['tag:Name', ['web', 'db']]]);
+  assert.throws(() => p.require('Platform'), { code: 'MissingParameter' });
+});
+
+test('manifest ranges must tile the image; image checks use the real messages', () => {
+  const part = (index: number, start: number, end: number) => ({ index, start, end, key: 'k', headUrl: '', getUrl: '' });
+  const m = { version: '2010-11-15', fileFormat: 'RAW', size: 30, volumeSize: 8, parts: [part(0, 0, 9), part(1, 10, 29)] };
+  assert.equal(checkManifest(m, { format: 'RAW', bytes: 30, volumeSizeGib: 8 }), undefined);
+  assert.match(checkManifest({ ...m, parts: [part(0, 0, 9), part(1, 11, 29)] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /does not continue at 10/);
+  assert.match(checkManifest(m, { format: 'RAW', bytes: 31, volumeSizeGib: 8 })!, /does not match Image\.Bytes/);
+  const sparse = Buffer.alloc(512);
+  sparse.write('KDMV', 0, 'latin1');
+  sparse.writeUInt32LE(3, 8);
+  assert.equal(checkImage('VMDK', sparse, Buffer.alloc(512)), 'ClientError: Disk validation failed [Unsupported VMDK File Format]');
+  assert.equal(checkImage('RAW', Buffer.alloc(512), Buffer.alloc(512)), undefined);
+  assert.equal(failureMarker(Buffer.from('xxVMCONVOY_SIM_FAIL=boom\nrest')), 'boom');
+  assert.equal(failureMarker(Buffer.from('nothing')), undefined);
+});
