@@ -1,0 +1,129 @@
+/**
+ * What the CLI knows of a batch: the fleet workflow (its live status, or how it closed) and every VM
+ * workflow of the batch, found through the MigrationBatch search attribute, with each VM's phase,
+ * progress, AWS IDs and error. Used by `status`, `start --wait` and `report`.
+ */
+import { mapLimited } from './map-limited';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
+import { migrationPhaseKey } from '../workflows/search-attributes';
+import type { FleetStatus } from '../workflows/fleet-types';
+import { fleetStatusQuery, vmStatusQuery } from '../workflows/messages';
+import type { MigrateVmResult, Phase } from '../workflows/types';
+
+export interface VmView {
+  name: string;
+  phase: Phase;
+  percent: number;
+  conversionTaskId: string | null;
+  instanceId: string | null;
+  volumeId: string | null;
+  bytesUploaded: number;
+  error: string | null;
+  errorType: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface BatchView {
+  batch: string;
+  state: 'running' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'unknown';
+  pauseReason?: string;
+  total: number;
+  fleet?: FleetStatus;
+  vms: VmView[];
+}
+
+
+async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView> {
+  const name = wf.workflowId.slice(wf.workflowId.indexOf('/') + 1);
+  const phase = (wf.typedSearchAttributes.get(migrationPhaseKey) ?? 'Pending') as Phase;
+  const view: VmView = {
+    name,
+    phase,
+    percent: phase === 'Completed' ? 100 : 0,
+    conversionTaskId: null,
+    instanceId: null,
+    volumeId: null,
+    bytesUploaded: 0,
+    error: null,
+    errorType: null,
+    startedAt: wf.startTime.toISOString(),
+    finishedAt: wf.closeTime?.toISOString() ?? null,
+  };
+  const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
+  try {
+    if (wf.status.name === 'RUNNING') {
+      const s = await handle.query(vmStatusQuery);
+      Object.assign(view, {
+        phase: s.phase,
+        percent: s.percent,
+        conversionTaskId: s.conversionTaskId ?? null,
+        instanceId: s.instanceId ?? null,
+        volumeId: s.volumeId ?? null,
+        bytesUploaded: s.bytesUploaded,
+        error: s.lastError?.message ?? null,
+      });
+    } else if (wf.status.name === 'COMPLETED') {
+      const r = (await handle.result()) as MigrateVmResult;
+      Object.assign(view, { phase: 'Completed', percent: 100, conversionTaskId: r.conversionTaskId || null, instanceId: r.instanceId || null, volumeId: r.volumeId || null, bytesUploaded: r.bytesUploaded });
+    } else {
+      view.phase = wf.status.name === 'CANCELLED' ? 'Cancelled' : 'Failed';
+      await handle.result().catch((err: unknown) => {
+        const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+        view.error = cause?.message ?? (err as Error).message;
+        view.errorType = (cause as { type?: string } | undefined)?.type ?? (view.phase === 'Cancelled' ? 'Cancelled' : wf.status.name);
+      });
+    }
+  } catch {
+    // A query can fail while the VM moves between workers; the listing's phase still stands.
+  }
+  return view;
+}
+
+export async function batchView(client: Client, batch: string): Promise<BatchView> {
+  const fleet = client.workflow.getHandle(batch);
+  let state: BatchView['state'] = 'unknown';
+  let total = 0;
+  let fleetStatus: FleetStatus | undefined;
+  try {
+    const d = await fleet.describe();
+    total = Number((d.memo?.total as number | undefined) ?? 0);
+    if (d.status.name === 'RUNNING') {
+      fleetStatus = await fleet.query(fleetStatusQuery);
+      state = fleetStatus.state === 'paused' ? 'paused' : 'running';
+      total = fleetStatus.total;
+    } else state = d.status.name === 'COMPLETED' ? 'completed' : d.status.name === 'CANCELLED' ? 'cancelled' : 'failed';
+  } catch {
+    state = 'unknown';
+  }
+  // The latest run of each VM (a retried VM has several).
+  const latest = new Map<string, WorkflowExecutionInfo>();
+  for await (const wf of client.workflow.list({ query: `MigrationBatch = "${batch}" AND WorkflowType = "migrateVmWorkflow"` })) {
+    const prev = latest.get(wf.workflowId);
+    if (!prev || prev.startTime < wf.startTime) latest.set(wf.workflowId, wf);
+  }
+  const vms = (await mapLimited([...latest.values()], 16, (wf) => vmView(client, wf))).sort((a, b) => a.name.localeCompare(b.name));
+  if (state === 'completed' && vms.some((v) => v.phase === 'Failed')) state = 'failed';
+  return { batch, state, pauseReason: fleetStatus?.pauseReason, total: Math.max(total, vms.length), fleet: fleetStatus, vms };
+}
+
+/** The `status --json` contract. */
+export function statusJson(view: BatchView) {
+  const count = (phases: Phase[]): number => view.vms.filter((v) => phases.includes(v.phase)).length;
+  const started = view.vms.length;
+  return {
+    batch: view.batch,
+    state: view.state,
+    counts: {
+      pending: view.total - started + count(['Pending']),
+      uploading: count(['Preflight', 'Uploading']),
+      converting: count(['WaitingForSlot', 'Importing', 'Converting']),
+      validating: count(['Validating', 'CleaningUp']),
+      completed: count(['Completed']),
+      failed: count(['Failed']),
+      cancelled: count(['Cancelled']),
+    },
+    vms: view.vms.map((v) => ({ name: v.name, phase: v.phase, percent: v.percent, conversionTaskId: v.conversionTaskId, instanceId: v.instanceId, error: v.error })),
+  };
+}
