@@ -193,6 +193,24 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
       await new Promise(() => undefined);
     });
 
+  program
+    .command('dev')
+    .description('run the local environment: Temporal dev server + Web UI, S3 server, EC2 simulator, a worker')
+    .option('--state-dir <dir>', 'where all state lives (kept across restarts)', '.vmconvoy')
+    .option('--no-worker', 'do not start a worker')
+    .addHelpText('after', '\nExample:\n  vmconvoy dev            # then, in another terminal: vmconvoy start examples/inventory.csv --batch demo --wait')
+    .action(async (o: { stateDir: string; worker: boolean }) => {
+      const { startLocalEnv, describeLocalEnv } = await import('../dev/local-env');
+      const local = await startLocalEnv({ stateDir: o.stateDir, worker: o.worker });
+      console.log(`${describeLocalEnv(local.info, o.stateDir)}\nReady. Ctrl-C stops everything; starting again continues the batches.`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      console.log('stopping…');
+      await local.stop();
+    });
+
   return program;
 }
 

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -107,5 +107,6 @@ export async function makeImage(dir: string, name: string, kind: ImageKind, opts
       await qemuImg(['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, file]);
       break;
   }
+  if (raw !== file) await rm(raw, { force: true });
   return file;
 }

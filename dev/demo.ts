@@ -1,0 +1,97 @@
+/**
+ * `npm run demo`: the whole product on a laptop with no AWS account. Starts the local environment, makes
+ * the example disk images with qemu-img, migrates examples/inventory.csv with the real CLI (live
+ * progress), prints the report and the Temporal UI link. One VM fails on purpose; that is the expected
+ * outcome, and the demo exits 0 when exactly it failed.
+ *
+ *   npm run demo [-- --keep-open] [-- --keep-state]
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { makeImage } from '../test/helpers/images';
+import type { ImageKind } from '../test/helpers/images';
+import { describeLocalEnv, envVarsFor, startLocalEnv } from './local-env';
+import { REPO_ROOT } from './services';
+import { resolveQemuImg } from './tools';
+
+const IMAGES: Array<[string, ImageKind, string?]> = [
+  ['web-01.vmdk', 'stream-vmdk'],
+  ['web-02.vmdk', 'stream-vmdk'],
+  ['api-01.raw', 'raw'],
+  ['api-02.raw', 'raw'],
+  ['win-app-01.vhd', 'fixed-vhd'],
+  ['legacy-01.raw', 'raw', 'VMCONVOY_SIM_FAIL=ClientError: Unsupported kernel version 2.6.18'],
+  ['db-01.vhd', 'dynamic-vhd'],
+  ['db-02.vhd', 'dynamic-vhd'],
+  ['cache-01.raw', 'raw'],
+  ['win-db-01.vhd', 'fixed-vhd'],
+  ['mq-01.vmdk', 'stream-vmdk'],
+  ['batch-01.raw', 'raw'],
+];
+const EXPECTED_FAILURE = 'legacy-01';
+
+function cli(args: string[], env: NodeJS.ProcessEnv, capture = false): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'vmconvoy.js'), ...args], {
+      env: { ...process.env, ...env },
+      cwd: REPO_ROOT,
+      stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout }));
+  });
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const keepOpen = args.includes('--keep-open');
+  const stateDir = path.join(REPO_ROOT, '.vmconvoy', 'demo');
+  const started = Date.now();
+  if (!args.includes('--keep-state')) await rm(stateDir, { recursive: true, force: true });
+  if (!(await resolveQemuImg())) throw new Error('qemu-img is needed for the demo images: install qemu-utils');
+
+  console.log('== making the example disk images with qemu-img');
+  const imageDir = path.join(REPO_ROOT, 'examples', 'images');
+  await mkdir(imageDir, { recursive: true });
+  for (const [name, kind, marker] of IMAGES) await makeImage(imageDir, name, kind, { virtualMiB: 32, randomMiB: 4, marker });
+
+  console.log('== starting the local environment (Temporal + Web UI, S3, EC2 simulator, worker)');
+  const local = await startLocalEnv({
+    stateDir,
+    // Conversions in seconds rather than the real tens of minutes.
+    simConfig: { speed: { conversionBytesPerSecond: 8 * 1024 * 1024, stepSeconds: 0.5, pendingPollMs: 300 } },
+  });
+  console.log(describeLocalEnv(local.info, stateDir));
+  const env = { ...envVarsFor(local.info), VMCONVOY_ENV_FILE: path.join(stateDir, 'env.json') };
+  try {
+    const batch = `demo-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`;
+    console.log(`\n== vmconvoy start examples/inventory.csv --batch ${batch} --wait`);
+    const run = await cli(['start', 'examples/inventory.csv', '--batch', batch, '--max-uploads', '4', '--max-conversions', '5', '--wait'], env);
+    console.log(`\n== vmconvoy report ${batch} --format md`);
+    await cli(['report', batch, '--format', 'md'], env);
+    const status = JSON.parse((await cli(['status', batch, '--json'], env, true)).stdout) as { vms: Array<{ name: string; phase: string }> };
+    const failed = status.vms.filter((v) => v.phase !== 'Completed').map((v) => v.name);
+    console.log(`\nTemporal Web UI: ${local.info.temporalUiUrl}/namespaces/default/workflows?query=${encodeURIComponent(`MigrationBatch="${batch}"`)}`);
+    console.log(`demo finished in ${Math.round((Date.now() - started) / 1000)} s`);
+    const asPlanned = run.code === 2 && failed.length === 1 && failed[0] === EXPECTED_FAILURE;
+    if (asPlanned) console.log(`${status.vms.length - 1} VMs migrated; ${EXPECTED_FAILURE} failed on purpose (see its error above).`);
+    else console.error(`unexpected outcome: exit ${run.code}, not completed: ${failed.join(', ') || 'none'}`);
+    if (keepOpen) {
+      console.log('\n--keep-open: the environment stays up; Ctrl-C to stop.');
+      await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+    }
+    return asPlanned ? 0 : 1;
+  } finally {
+    await local.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  }
+);
