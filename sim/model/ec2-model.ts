@@ -6,18 +6,13 @@
 import type { SimConfig } from '../config';
 import { Ec2Error } from './errors';
 import { TASK_ID_PATTERN, newInstanceId, newTaskId, newVolumeId } from './ids';
-import type { ConversionTask, Instance, InstanceStateName, LaunchSettings, SimState, Volume } from './types';
+import type { ConversionTask, Instance, InstanceStateName, SimState, Volume } from './types';
 
-export interface CreateTaskInput {
-  kind: 'instance' | 'volume';
-  description?: string;
-  format: string;
-  bytes: number;
-  volumeSizeGib: number;
-  manifestUrl: string;
-  availabilityZone: string;
-  launch?: LaunchSettings;
-}
+/** What ImportInstance/ImportVolume ask for; the rest of a task is the simulator's. */
+export type CreateTaskInput = Pick<
+  ConversionTask,
+  'kind' | 'description' | 'format' | 'bytes' | 'volumeSizeGib' | 'manifestUrl' | 'availabilityZone' | 'launch'
+>;
 
 export class Ec2Model {
   constructor(
