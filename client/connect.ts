@@ -4,7 +4,7 @@ import { temporalConnectSettings } from '../worker/temporal-connection';
 import { dataConverterFromEnv } from '../worker/payload-codec';
 import { ExitError } from './errors';
 
-export async function connectClient(env: NodeJS.ProcessEnv): Promise<{ client: Client; namespace: string; close: () => Promise<void> }> {
+export async function connectClient(env: NodeJS.ProcessEnv): Promise<{ client: Client; connection: Connection; namespace: string; close: () => Promise<void> }> {
   const settings = temporalConnectSettings(env);
   let connection: Connection;
   try {
@@ -16,5 +16,5 @@ export async function connectClient(env: NodeJS.ProcessEnv): Promise<{ client: C
     );
   }
   const client = new Client({ connection, namespace: settings.namespace, dataConverter: dataConverterFromEnv(env) });
-  return { client, namespace: settings.namespace, close: () => connection.close() };
+  return { client, connection, namespace: settings.namespace, close: () => connection.close() };
 }

@@ -170,6 +170,7 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     .command('sim')
     .description('run the EC2 VM-Import simulator (flags: --port --host --state --access-key --secret-key --region --config)')
     .allowUnknownOption()
+    .allowExcessArguments(true)
     .helpOption(false)
     .addHelpText('after', '\nExample:\n  vmconvoy sim --port 4566 --state .vmconvoy/sim-state.json')
     .action(async (_o: unknown, cmd: Command) => {
@@ -191,6 +192,25 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
       const server = await startCodecServer({ codec: new AesGcmPayloadCodec(keys), port: Number(o.port), corsOrigins: [o.corsOrigin] });
       console.log(`codec server listening on ${server.url}`);
       await new Promise(() => undefined);
+    });
+
+  program
+    .command('setup')
+    .description('register vmconvoy\'s search attributes and set the retention on an existing namespace (idempotent)')
+    .option('--retention-days <n>', 'how long closed workflows stay readable', positiveInt('--retention-days'), 30)
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  TEMPORAL_ADDRESS=temporal.example.com:7233 vmconvoy setup --retention-days 60')
+    .action(async (o: { retentionDays: number; json?: boolean }) => {
+      const { setupCommand } = await import('./commands/setup');
+      const { connection, namespace, close } = await connectClient(env);
+      try {
+        const result = await setupCommand(connection, namespace, o.retentionDays);
+        print(result, o.json, () =>
+          `namespace ${result.namespace}: search attributes ${result.added.length > 0 ? `added ${result.added.join(', ')}` : 'already present'}; retention ${result.retentionDays} days`
+        );
+      } finally {
+        await close();
+      }
     });
 
   program
