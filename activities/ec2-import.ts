@@ -142,6 +142,22 @@ function resultOf(task: ConversionTask, adopted: boolean): ImportInstanceResult 
   };
 }
 
+/**
+ * EC2 always sends `conversionTasks`, empty or not. A 200 without it (an HTML page from a proxy, a truncated
+ * body) is a broken answer: retry it. Read as "no tasks", it would make ImportInstance create a duplicate
+ * of a task whose creation response was lost.
+ */
+function listedTasks(tasks: ConversionTask[] | undefined): ConversionTask[] {
+  if (tasks === undefined) {
+    throw ApplicationFailure.create({
+      type: 'AwsUnavailable',
+      nonRetryable: false,
+      message: 'DescribeConversionTasks answered without a task list (not an EC2 response?); retrying.',
+    });
+  }
+  return tasks;
+}
+
 export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceInput): Promise<ImportInstanceResult> {
   const abortSignal = cancellationSignal();
   const errorContext = (operation: string) => ({
@@ -155,7 +171,7 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
   if (!input.dryRun) {
     let tasks: ConversionTask[];
     try {
-      tasks = (await deps.ec2.send(new DescribeConversionTasksCommand({}), { abortSignal })).ConversionTasks ?? [];
+      tasks = listedTasks((await deps.ec2.send(new DescribeConversionTasksCommand({}), { abortSignal })).ConversionTasks);
     } catch (err) {
       throw classifyAwsError(err, errorContext('DescribeConversionTasks (looking for an earlier import of this VM)'));
     }
@@ -249,7 +265,7 @@ export async function describeConversion(
         abortSignal: cancellationSignal(),
       }
     );
-    tasks = out.ConversionTasks ?? [];
+    tasks = listedTasks(out.ConversionTasks);
   } catch (err) {
     // A task just created may not be listed yet (eventual consistency): "not yet" is not a failure.
     if (isAwsError(err, 'InvalidConversionTaskId')) tasks = [];

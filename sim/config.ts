@@ -15,7 +15,7 @@ export const speedSchema = z.object({
   /** Progress advances in steps of this many seconds (the `Progress: N%` granularity). */
   stepSeconds: z.number().positive().default(1),
   /** How often a task waiting for its manifest and parts tries to read them. */
-  pendingPollMs: z.number().int().positive().default(1000),
+  pendingPollMs: z.number().int().positive().default(500),
   /** cancelling → cancelled. */
   cancelSeconds: z.number().min(0).default(0.5),
   /** pending → running and stopping → stopped for Start/StopInstances. */

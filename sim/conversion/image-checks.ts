@@ -11,14 +11,16 @@ export function checkImage(format: string, head: Buffer, tail: Buffer): string |
   return undefined; // RAW: anything goes
 }
 
+const UNSUPPORTED_VMDK = 'ClientError: Disk validation failed [Unsupported VMDK File Format]';
+
+/** Stream-optimized only: magic KDMV, flags bit 16 (compressed grains), compressAlgorithm 1 (deflate). */
 function checkVmdk(head: Buffer): string | undefined {
-  if (head.length < 80 || head.toString('latin1', 0, 4) !== 'KDMV') {
-    return 'ClientError: Disk validation failed [Invalid VMDK header]';
-  }
+  // Not a sparse-extent VMDK at all (qcow2, VHDX, a flat extent…) is as unsupported as an uncompressed one.
+  if (head.length < 80 || head.toString('latin1', 0, 4) !== 'KDMV') return UNSUPPORTED_VMDK;
   const flags = head.readUInt32LE(8);
   const compressAlgorithm = head.readUInt16LE(77);
   const compressed = (flags & (1 << 16)) !== 0;
-  if (!compressed || compressAlgorithm !== 1) return 'ClientError: Disk validation failed [Unsupported VMDK File Format]';
+  if (!compressed || compressAlgorithm !== 1) return UNSUPPORTED_VMDK;
   return undefined;
 }
 

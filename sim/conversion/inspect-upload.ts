@@ -35,6 +35,12 @@ async function readRange(parts: ManifestPart[], start: number, end: number): Pro
   return Buffer.concat(chunks);
 }
 
+/** Whole length of a part from a ranged GET (`Content-Range: bytes 0-0/N`), or its Content-Length. */
+function partLength(res: Response): number {
+  const total = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1];
+  return Number(total ?? res.headers.get('content-length'));
+}
+
 export async function inspectUpload(task: ConversionTask): Promise<Inspection> {
   let xml: string;
   try {
@@ -55,9 +61,11 @@ export async function inspectUpload(task: ConversionTask): Promise<Inspection> {
   try {
     // Every part must be there, whole: HEAD through its own presigned URL.
     for (const part of manifest.parts) {
-      const res = await get(part.headUrl, undefined, 'HEAD');
+      // HEAD through its own presigned URL; a manifest without head-url gets a 1-byte ranged GET instead.
+      const res = part.headUrl ? await get(part.headUrl, undefined, 'HEAD') : await get(part.getUrl, 'bytes=0-0');
+      await res.body?.cancel();
       if (!res.ok) return { kind: 'waiting', reason: `part ${part.index} not readable yet (HTTP ${res.status})` };
-      const length = Number(res.headers.get('content-length'));
+      const length = part.headUrl ? Number(res.headers.get('content-length')) : partLength(res);
       if (length !== part.end - part.start + 1) {
         return { kind: 'rejected', message: `ClientError: part ${part.index} has ${length} bytes, its byte-range says ${part.end - part.start + 1}` };
       }

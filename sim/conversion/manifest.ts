@@ -72,6 +72,7 @@ export function checkManifest(m: Manifest, request: { format: string; bytes: num
     if (part.start !== next || part.end < part.start) {
       return `ClientError: The manifest is invalid (part ${i} byte-range ${part.start}-${part.end} does not continue at ${next})`;
     }
+    if (!part.getUrl) return `ClientError: The manifest is invalid (part ${i} has no get-url)`;
     next = part.end + 1;
   }
   if (next !== m.size) return `ClientError: The manifest is invalid (parts cover ${next} bytes, import size is ${m.size})`;

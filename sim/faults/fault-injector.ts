@@ -37,6 +37,12 @@ export class FaultInjector {
     this.random = generator(this.seed);
   }
 
+  /** Back to the start of the seeded sequence. */
+  reset(): void {
+    this.seed = this.config().faults.seed;
+    this.random = generator(this.seed);
+  }
+
   /** A number in [0, 1) from the seeded sequence (also used for AWS-initiated cancellations). */
   roll(): number {
     const seed = this.config().faults.seed;

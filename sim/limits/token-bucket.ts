@@ -36,13 +36,3 @@ export class TokenBucket {
     this.last = now;
   }
 }
-
-export const MUTATING_ACTIONS = new Set([
-  'ImportInstance',
-  'ImportVolume',
-  'CancelConversionTask',
-  'CreateTags',
-  'StartInstances',
-  'StopInstances',
-  'TerminateInstances',
-]);

@@ -7,6 +7,7 @@ import type { SimConfig } from '../config';
 import { Ec2Error } from './errors';
 import { TASK_ID_PATTERN, newInstanceId, newTaskId, newVolumeId } from './ids';
 import type { ConversionTask, Instance, InstanceStateName, SimState, Volume } from './types';
+import { emptyState } from './types';
 
 /** What ImportInstance/ImportVolume ask for; the rest of a task is the simulator's. */
 export type CreateTaskInput = Pick<
@@ -22,6 +23,18 @@ export class Ec2Model {
     /** Called whenever state changed (persistence). */
     private readonly changed: () => void = () => undefined
   ) {}
+
+  /** Forgets every task, instance, volume, tag and call count. */
+  reset(): void {
+    Object.assign(this.state, emptyState());
+    this.changed();
+  }
+
+  /** Counts a call of an EC2 action (`/_sim/state` shows the counts). */
+  countCall(action: string): void {
+    this.state.calls[action] = (this.state.calls[action] ?? 0) + 1;
+    this.changed();
+  }
 
   /** The simulator's clock. */
   time(): number {

@@ -147,6 +147,23 @@ describe('EC2 import activities against the simulator', () => {
     assert.equal((await sim.state()).tasks.length, 1);
   });
 
+  it('a non-EC2 answer to the idempotency lookup is retried, never read as "no earlier task"', async () => {
+    // After a lost ImportInstance response, an HTML page from a proxy must not lead to a second task.
+    await sim.configure({ faults: { wrongContentTypeRate: 1, actions: ['DescribeConversionTasks'] } });
+    try {
+      const before = (await sim.state()).calls.ImportInstance ?? 0;
+      await assert.rejects(run(activities.importInstance, vm1.input), (err: Error & { type?: string; nonRetryable?: boolean }) => {
+        assert.equal(err.type, 'AwsUnavailable');
+        assert.equal(err.nonRetryable, false);
+        return true;
+      });
+      assert.equal((await sim.state()).calls.ImportInstance ?? 0, before, 'no ImportInstance was sent');
+      assert.equal((await sim.state()).tasks.length, 1);
+    } finally {
+      await sim.configure({ faults: { wrongContentTypeRate: 0, actions: [] } });
+    }
+  });
+
   it('describes the conversion until it completes, with rising progress', async () => {
     const seen = await waitForState(taskId, vm1.image.imageBytes, ['completed', 'cancelled']);
     const last = seen[seen.length - 1]!;

@@ -142,6 +142,10 @@ describe('protocol and signatures', () => {
     const unknown = await signedCall({ Action: 'LaunchRockets', Version: '2016-11-15' });
     assert.equal(unknown.status, 400);
     assert.match(unknown.text, /<Code>InvalidAction<\/Code>/);
+    const version = await signedCall({ Action: 'DescribeConversionTasks', Version: '2009-01-01' });
+    assert.equal(version.status, 400);
+    assert.match(version.text, /<Code>InvalidParameterValue<\/Code><Message>Version 2009-01-01 is not supported/);
+    assert.equal(version.requestId, /<RequestID>([^<]+)</.exec(version.text)?.[1], 'x-amzn-requestid matches the body RequestID');
   });
 
   test('the 2013-02-01 spellings UserData and Monitoring.Enabled are accepted', async () => {
@@ -182,6 +186,9 @@ describe('validation as EC2 does it', () => {
       [{ LaunchSpecification: { Architecture: 'x86_64', InstanceType: 't2.medium', InstanceInitiatedShutdownBehavior: 'halt' as 'stop' } }, 'InvalidParameterValue', /Shutdown/],
       [{ LaunchSpecification: { Architecture: 'x86_64', InstanceType: 'm5.large' } }, 'InvalidParameterValue', /Linux is not supported on the requested instance/],
       [{ LaunchSpecification: { Architecture: 'x86_64', InstanceType: 'z9.galactic' as 't2.medium' } }, 'InvalidParameterValue', /instanceType/],
+      [{ DiskImages: [{ Image: { Format: 'RAW', ImportManifestUrl: stage.manifestUrl, Bytes: undefined }, Volume: { Size: 8 } }] }, 'MissingParameter', /Image\.Bytes/],
+      [{ DiskImages: [{ Image: { Format: 'RAW', Bytes: stage.size, ImportManifestUrl: undefined }, Volume: { Size: 8 } }] }, 'MissingParameter', /ImportManifestUrl/],
+      [{ DiskImages: [{ Image: { Format: 'RAW', Bytes: stage.size, ImportManifestUrl: stage.manifestUrl }, Volume: undefined }] }, 'MissingParameter', /Volume\.Size/],
     ];
     for (const [override, code, message] of cases) {
       const err = await ec2Error(ec2.send(new ImportInstanceCommand({ ...importInput(stage, 'RAW'), ...override })));
@@ -264,7 +271,7 @@ describe('conversion lifecycle', () => {
     ['sparse-vmdk', 'VMDK', /Unsupported VMDK File Format/],
     ['differencing-vhd', 'VHD', /differencing/],
     ['vhdx', 'VHD', /Invalid VHD footer/],
-    ['qcow2', 'VMDK', /Invalid VMDK header/],
+    ['qcow2', 'VMDK', /^ClientError: Disk validation failed \[Unsupported VMDK File Format\]$/],
   ] as Array<[ImageKind, DiskFormat, RegExp]>) {
     test(`a ${kind} image is refused by the conversion with EC2's message`, async () => {
       const stage = await staged(kind, format);
