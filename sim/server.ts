@@ -173,6 +173,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       });
     });
   });
+  // Keep idle connections about as long as AWS endpoints do. Node's 5 s default closes a keep-alive socket
+  // while a slow client is still parsing a large answer, and its next request then hits a dead socket.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => {
