@@ -5,7 +5,7 @@
  */
 import { mapLimited } from './map-limited';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { migrationPhaseKey } from '../workflows/search-attributes';
 import type { FleetStatus } from '../workflows/fleet-types';
 import { fleetStatusQuery, vmStatusQuery } from '../workflows/messages';
@@ -63,6 +63,8 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView
         volumeId: s.volumeId ?? null,
         bytesUploaded: s.bytesUploaded,
         error: s.lastError?.message ?? null,
+        errorType: s.lastError?.type ?? null,
+        finishedAt: s.finishedAt ?? null,
       });
     } else if (wf.status.name === 'COMPLETED') {
       const r = (await handle.result()) as MigrateVmResult;
@@ -86,16 +88,22 @@ export async function batchView(client: Client, batch: string): Promise<BatchVie
   let state: BatchView['state'] = 'unknown';
   let total = 0;
   let fleetStatus: FleetStatus | undefined;
-  try {
-    const d = await fleet.describe();
-    total = Number((d.memo?.total as number | undefined) ?? 0);
-    if (d.status.name === 'RUNNING') {
-      fleetStatus = await fleet.query(fleetStatusQuery);
-      state = fleetStatus.state === 'paused' ? 'paused' : 'running';
-      total = fleetStatus.total;
-    } else state = d.status.name === 'COMPLETED' ? 'completed' : d.status.name === 'CANCELLED' ? 'cancelled' : 'failed';
-  } catch {
-    state = 'unknown';
+  const described = await fleet.describe().catch((err: unknown) => {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  });
+  if (described) {
+    total = Number((described.memo?.total as number | undefined) ?? 0);
+    const closed = described.status.name;
+    if (closed === 'RUNNING') {
+      state = 'running';
+      // The query needs a worker; without one the listing below still tells the phases.
+      fleetStatus = await fleet.query(fleetStatusQuery).catch(() => undefined);
+      if (fleetStatus) {
+        state = fleetStatus.state === 'paused' ? 'paused' : 'running';
+        total = fleetStatus.total;
+      }
+    } else state = closed === 'COMPLETED' ? 'completed' : closed === 'CANCELLED' ? 'cancelled' : 'failed';
   }
   // The latest run of each VM (a retried VM has several).
   const latest = new Map<string, WorkflowExecutionInfo>();
@@ -108,8 +116,24 @@ export async function batchView(client: Client, batch: string): Promise<BatchVie
   return { batch, state, pauseReason: fleetStatus?.pauseReason, total: Math.max(total, vms.length), fleet: fleetStatus, vms };
 }
 
-/** The `status --json` contract. */
-export function statusJson(view: BatchView) {
+/** A batch that no longer changes. */
+export function batchEnded(view: BatchView): boolean {
+  return view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled';
+}
+
+export interface StatusJson {
+  batch: string;
+  state: BatchView['state'];
+  counts: { pending: number; uploading: number; converting: number; validating: number; completed: number; failed: number; cancelled: number };
+  vms: Array<{ name: string; phase: Phase; percent: number; conversionTaskId: string | null; instanceId: string | null; error: string | null }>;
+}
+
+/**
+ * The `status --json` contract. uploading = Preflight+Uploading; converting = WaitingForSlot+Importing+
+ * Converting; validating = Validating+CleaningUp; pending = VMs without a workflow yet, plus VMs whose
+ * workflow has not left Pending (so the counts add up to the batch's size).
+ */
+export function statusJson(view: BatchView): StatusJson {
   const count = (phases: Phase[]): number => view.vms.filter((v) => phases.includes(v.phase)).length;
   const started = view.vms.length;
   return {

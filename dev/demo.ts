@@ -6,9 +6,13 @@
  *
  *   npm run demo [-- --keep-open] [-- --keep-state]
  */
+// The AWS SDK warns about Node 20 on every client; the demo's output is for the migration.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { batchUiLink } from '../client/settings';
 import { makeImage } from '../test/helpers/images';
 import type { ImageKind } from '../test/helpers/images';
 import { describeLocalEnv, envVarsFor, startLocalEnv } from './local-env';
@@ -52,34 +56,60 @@ async function main(): Promise<number> {
   if (!args.includes('--keep-state')) await rm(stateDir, { recursive: true, force: true });
   if (!(await resolveQemuImg())) throw new Error('qemu-img is needed for the demo images: install qemu-utils');
 
-  console.log('== making the example disk images with qemu-img');
+  // The images (qemu-img) are made while the servers start: both take seconds.
+  console.log(
+    '== making the example disk images with qemu-img, starting the local environment (Temporal + Web UI, S3, EC2 simulator, worker)'
+  );
   const imageDir = path.join(REPO_ROOT, 'examples', 'images');
   await mkdir(imageDir, { recursive: true });
-  for (const [name, kind, marker] of IMAGES) await makeImage(imageDir, name, kind, { virtualMiB: 32, randomMiB: 4, marker });
-
-  console.log('== starting the local environment (Temporal + Web UI, S3, EC2 simulator, worker)');
+  const images = Promise.all(
+    IMAGES.map(([name, kind, marker]) => makeImage(imageDir, name, kind, { virtualMiB: 32, randomMiB: 4, marker }))
+  );
   const local = await startLocalEnv({
     stateDir,
     // Conversions in seconds rather than the real tens of minutes.
     simConfig: { speed: { conversionBytesPerSecond: 8 * 1024 * 1024, stepSeconds: 0.5, pendingPollMs: 300 } },
+  }).catch(async (err: unknown) => {
+    await images.catch(() => undefined);
+    throw err;
   });
+  try {
+    await images;
+  } catch (err) {
+    await local.stop();
+    throw err;
+  }
   console.log(describeLocalEnv(local.info, stateDir));
   const env = { ...envVarsFor(local.info), VMCONVOY_ENV_FILE: path.join(stateDir, 'env.json') };
   try {
     const batch = `demo-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`;
     console.log(`\n== vmconvoy start examples/inventory.csv --batch ${batch} --wait`);
-    const run = await cli(['start', 'examples/inventory.csv', '--batch', batch, '--max-uploads', '4', '--max-conversions', '5', '--wait'], env);
+    const run = await cli(
+      ['start', 'examples/inventory.csv', '--batch', batch, '--max-uploads', '4', '--max-conversions', '5', '--wait'],
+      env
+    );
     console.log(`\n== vmconvoy report ${batch} --format md`);
     await cli(['report', batch, '--format', 'md'], env);
-    const status = JSON.parse((await cli(['status', batch, '--json'], env, true)).stdout) as { vms: Array<{ name: string; phase: string }> };
+    const status = JSON.parse((await cli(['status', batch, '--json'], env, true)).stdout) as {
+      vms: Array<{ name: string; phase: string }>;
+    };
     const failed = status.vms.filter((v) => v.phase !== 'Completed').map((v) => v.name);
-    console.log(`\nTemporal Web UI: ${local.info.temporalUiUrl}/namespaces/default/workflows?query=${encodeURIComponent(`MigrationBatch="${batch}"`)}`);
+    console.log(`\nTemporal Web UI, the batch:   ${batchUiLink(env, 'default', batch)}`);
+    console.log(
+      `Temporal Web UI, all its VMs: ${local.info.temporalUiUrl}/namespaces/default/workflows?query=${encodeURIComponent(`MigrationBatch="${batch}"`)}`
+    );
     console.log(`demo finished in ${Math.round((Date.now() - started) / 1000)} s`);
     const asPlanned = run.code === 2 && failed.length === 1 && failed[0] === EXPECTED_FAILURE;
-    if (asPlanned) console.log(`${status.vms.length - 1} VMs migrated; ${EXPECTED_FAILURE} failed on purpose (see its error above).`);
+    if (asPlanned)
+      console.log(
+        `${status.vms.length - 1} VMs migrated; ${EXPECTED_FAILURE} failed on purpose (see its error above).`
+      );
     else console.error(`unexpected outcome: exit ${run.code}, not completed: ${failed.join(', ') || 'none'}`);
     if (keepOpen) {
-      console.log('\n--keep-open: the environment stays up; Ctrl-C to stop.');
+      console.log(`\n--keep-open: the environment stays up; Ctrl-C to stop. In another terminal:`);
+      console.log(
+        `  VMCONVOY_ENV_FILE=${path.relative(process.cwd(), path.join(stateDir, 'env.json'))} node bin/vmconvoy.js status ${batch}`
+      );
       await new Promise<void>((resolve) => process.once('SIGINT', resolve));
     }
     return asPlanned ? 0 : 1;

@@ -1,17 +1,28 @@
 /**
  * The local environment behind `vmconvoy dev` and the demo: a Temporal dev server (Web UI, persistent
  * SQLite), the S3 server, the EC2 simulator and a worker, on loopback, all state under one folder.
- * Started again on the same folder it continues the batches it had. Writes `<stateDir>/env.json`, which
+ * Started again on the same folder it continues the batches it had (Temporal's SQLite file, the simulator's
+ * state file and the S3 objects all live there, and the ports of last time are preferred). Ports: 7233
+ * (Web UI 8233), S3 7070, EC2 simulator 4566 unless given; a busy one is replaced by a free one, and said
+ * so. One environment per folder (a `lock` file with the owner's pid). Writes `<stateDir>/env.json`, which
  * the CLI reads when no AWS/Temporal variables are set.
  */
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { ServiceProcess } from './process';
 import { freePort, spawnService } from './process';
 import type { S3Server, SimulatorProcess, TemporalServer } from './services';
-import { LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY, REPO_ROOT, startS3Server, startSimulatorProcess, startTemporalServer } from './services';
+import {
+  LOCAL_ACCESS_KEY_ID,
+  LOCAL_REGION,
+  LOCAL_SECRET_ACCESS_KEY,
+  REPO_ROOT,
+  startS3Server,
+  startSimulatorProcess,
+  startTemporalServer,
+} from './services';
 
 export interface LocalEnvInfo {
   temporalAddress: string;
@@ -25,12 +36,22 @@ export interface LocalEnvInfo {
   secretAccessKey: string;
 }
 
+export interface LocalEnvPorts {
+  temporal?: number;
+  ui?: number;
+  s3?: number;
+  ec2?: number;
+}
+
 export interface LocalEnvOptions {
   stateDir: string;
   /** Start a worker process too. @default true */
   worker?: boolean;
-  /** Preferred ports (taken when free, else any free port). @default 7233, 8233, 7070, 4566 */
-  ports?: { temporal?: number; ui?: number; s3?: number; ec2?: number };
+  /**
+   * Preferred ports, each taken when free, else any free port (and said so). `0` = any free port.
+   * @default the ports this stateDir used last time (its env.json), else 7233, 8233, 7070, 4566
+   */
+  ports?: LocalEnvPorts;
   /** Simulator config (speed, limits, faults). */
   simConfig?: unknown;
   log?: (line: string) => void;
@@ -38,8 +59,18 @@ export interface LocalEnvOptions {
 
 export interface LocalEnv {
   info: LocalEnvInfo;
+  /** The folder holding every service's state and log (absolute). */
+  stateDir: string;
+  /** The worker child process, when one was started. */
+  worker(): ServiceProcess | undefined;
+  /** The same, as a property (the current process: it changes when the worker is restarted). */
+  readonly workerProcess: ServiceProcess | undefined;
+  /** Stops the worker first (it finishes its in-flight tasks), then the simulator, S3 and Temporal. */
   stop(): Promise<void>;
+  /** Stops the worker (if running) and starts a new one with the same settings. */
   restartWorker(): Promise<void>;
+  /** SIGKILL of the worker, as a crash would; `restartWorker()` brings one back. */
+  killWorker(): Promise<void>;
 }
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -53,8 +84,95 @@ async function portIsFree(port: number): Promise<boolean> {
 async function choosePort(preferred: number | undefined, label: string, log: (l: string) => void): Promise<number> {
   if (preferred && (await portIsFree(preferred))) return preferred;
   const port = await freePort();
-  if (preferred) log(`${label}: port ${preferred} is busy, using ${port}`);
+  if (preferred) log(`${label}: port ${preferred} is busy, using ${port} instead`);
   return port;
+}
+
+/**
+ * One environment per stateDir: two Temporal servers on one SQLite file would corrupt it. The lock file
+ * holds the owner's pid; a lock whose process is gone (a crash) is taken over.
+ */
+const lockedHere = new Set<string>();
+
+async function lockStateDir(stateDir: string): Promise<() => Promise<void>> {
+  const lockFile = path.join(stateDir, 'lock');
+  const owner = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
+  const inUse = lockedHere.has(stateDir) || (owner && owner !== process.pid && processAlive(owner));
+  if (inUse) {
+    throw new Error(
+      `${stateDir} is in use by another local environment (pid ${owner || process.pid}): stop it first, or use another state folder ` +
+        `(if no environment runs there any more, delete ${lockFile})`
+    );
+  }
+  lockedHere.add(stateDir);
+  await writeFile(lockFile, `${process.pid}\n`);
+  return async () => {
+    lockedHere.delete(stateDir);
+    await rm(lockFile, { force: true });
+  };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A stateDir's env.json (written by `startLocalEnv`), or undefined when there is none or it is unreadable. */
+export async function readEnvFile(file: string): Promise<LocalEnvInfo | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const info = JSON.parse(text) as Partial<LocalEnvInfo>;
+    const keys: Array<keyof LocalEnvInfo> = [
+      'temporalAddress',
+      'temporalUiUrl',
+      's3Endpoint',
+      'ec2Endpoint',
+      'bucket',
+      'simControlUrl',
+      'region',
+      'accessKeyId',
+      'secretAccessKey',
+    ];
+    return keys.every((k) => typeof info[k] === 'string') ? (info as LocalEnvInfo) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function portOf(address: string | undefined): number | undefined {
+  const match = /:(\d+)(?:\/|$)/.exec(address ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The ports to try: explicit ones first, else the ones this stateDir used last time (so batches in flight,
+ * whose manifests hold presigned URLs of that S3 endpoint, continue after a restart), else the defaults.
+ */
+function preferredPorts(
+  explicit: LocalEnvPorts | undefined,
+  previous: LocalEnvInfo | undefined
+): Required<LocalEnvPorts> {
+  const defaults = {
+    temporal: portOf(previous?.temporalAddress) ?? 7233,
+    ui: portOf(previous?.temporalUiUrl) ?? 8233,
+    s3: portOf(previous?.s3Endpoint) ?? 7070,
+    ec2: portOf(previous?.ec2Endpoint) ?? 4566,
+  };
+  return {
+    temporal: explicit?.temporal ?? defaults.temporal,
+    ui: explicit?.ui ?? defaults.ui,
+    s3: explicit?.s3 ?? defaults.s3,
+    ec2: explicit?.ec2 ?? defaults.ec2,
+  };
 }
 
 /** The environment a worker or the CLI needs to use this local environment. */
@@ -68,15 +186,20 @@ export function envVarsFor(info: LocalEnvInfo): NodeJS.ProcessEnv {
     AWS_ACCESS_KEY_ID: info.accessKeyId,
     AWS_SECRET_ACCESS_KEY: info.secretAccessKey,
     VMCONVOY_BUCKET: info.bucket,
+    // A real AWS session token in the caller's environment must not ride along with the local keys.
+    AWS_SESSION_TOKEN: '',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
 }
 
 export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const ports = { temporal: 7233, ui: 8233, s3: 7070, ec2: 4566, ...opts.ports };
   const stateDir = path.resolve(opts.stateDir);
-  const started: Array<{ stop(): Promise<void> }> = [];
+  const envFile = path.join(stateDir, 'env.json');
+  const ports = preferredPorts(opts.ports, await readEnvFile(envFile));
+  await mkdir(stateDir, { recursive: true });
+  const unlock = await lockStateDir(stateDir);
+  const started: Array<{ stop(): Promise<void> }> = [{ stop: unlock }];
   try {
     const temporal: TemporalServer = await startTemporalServer({
       port: await choosePort(ports.temporal, 'Temporal', log),
@@ -85,7 +208,11 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
       logFile: path.join(stateDir, 'temporal.log'),
     });
     started.push(temporal);
-    const s3: S3Server = await startS3Server({ dir: path.join(stateDir, 's3'), port: await choosePort(ports.s3, 'S3', log), logFile: path.join(stateDir, 's3.log') });
+    const s3: S3Server = await startS3Server({
+      dir: path.join(stateDir, 's3'),
+      port: await choosePort(ports.s3, 'S3', log),
+      logFile: path.join(stateDir, 's3.log'),
+    });
     started.push(s3);
     let configFile: string | undefined;
     if (opts.simConfig !== undefined) {
@@ -118,37 +245,59 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
       responseChecksumValidation: 'WHEN_REQUIRED',
       credentials: { accessKeyId: LOCAL_ACCESS_KEY_ID, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
     });
-    await client.send(new HeadBucketCommand({ Bucket: info.bucket })).catch(() => client.send(new CreateBucketCommand({ Bucket: info.bucket })));
-    client.destroy();
-    await writeFile(path.join(stateDir, 'env.json'), JSON.stringify(info, null, 2));
+    await client
+      .send(new HeadBucketCommand({ Bucket: info.bucket }))
+      .catch(() => client.send(new CreateBucketCommand({ Bucket: info.bucket })))
+      .catch((err: unknown) => {
+        // Created meanwhile (or the HEAD failed for another reason and the bucket was there all along).
+        if ((err as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw err;
+      })
+      .finally(() => client.destroy());
+    await writeFile(envFile, `${JSON.stringify(info, null, 2)}\n`);
 
     let worker: ServiceProcess | undefined;
     const startWorker = async (): Promise<void> => {
+      // The worker entry itself (what `vmconvoy worker` runs), as one process: killWorker() must kill the
+      // real worker, and a SIGKILL of the bin wrapper would leave its child running.
       worker = await spawnService({
         name: 'worker',
         command: process.execPath,
         args: ['--import', 'tsx', path.join(REPO_ROOT, 'worker', 'main.ts')],
         cwd: REPO_ROOT,
-        env: { ...process.env, ...envVarsFor(info), VMCONVOY_LOG_FORMAT: 'json' },
+        env: {
+          ...process.env,
+          ...envVarsFor(info),
+          VMCONVOY_LOG_FORMAT: 'json',
+          VMCONVOY_ENV_FILE: envFile,
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        },
         logFile: path.join(stateDir, 'worker.log'),
         readyWhen: (line) => line.includes('vmconvoy worker started'),
-        readyTimeoutMs: 90_000,
+        readyTimeoutMs: 120_000,
       });
     };
     if (opts.worker !== false) await startWorker();
     return {
       info,
+      stateDir,
+      worker: () => worker,
+      get workerProcess() {
+        return worker;
+      },
       restartWorker: async () => {
         await worker?.stop();
         await startWorker();
       },
+      killWorker: async () => {
+        await worker?.kill();
+      },
       stop: async () => {
         await worker?.stop();
-        for (const service of started.reverse()) await service.stop();
+        for (const service of [...started].reverse()) await service.stop();
       },
     };
   } catch (err) {
-    for (const service of started.reverse()) await service.stop().catch(() => undefined);
+    for (const service of [...started].reverse()) await service.stop().catch(() => undefined);
     throw err;
   }
 }

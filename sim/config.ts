@@ -52,6 +52,8 @@ export const faultsSchema = z.object({
   awsCancelRate: rate.default(0),
   malformedXmlRate: rate.default(0),
   oversizedBodyRate: rate.default(0),
+  /** How much padding an oversized response carries (a client should refuse it, or at least survive it). */
+  oversizedBodyBytes: z.number().int().min(0).max(512 * 1024 * 1024).default(20 * 1024 * 1024),
   hangRate: rate.default(0),
   wrongContentTypeRate: rate.default(0),
 });

@@ -148,8 +148,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       case 'wrongContentType':
         return send(res, 200, requestId, '<html><head><title>503</title></head><body>Gateway maintenance</body></html>', 'text/html');
       case 'oversizedBody':
-        // Valid-looking XML, 20 MiB of it.
-        return send(res, 200, requestId, xml.replace('</requestId>', `</requestId><padding>${'x'.repeat(20 * 1024 * 1024)}</padding>`));
+        // Valid-looking XML with an unknown element of faults.oversizedBodyBytes (default 20 MiB).
+        return send(res, 200, requestId, xml.replace('</requestId>', `</requestId><padding>${'x'.repeat(config.faults.oversizedBodyBytes)}</padding>`));
       default:
         return send(res, 200, requestId, xml);
     }
@@ -173,8 +173,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       });
     });
   });
-  // Keep idle connections about as long as AWS endpoints do. Node's 5 s default closes a keep-alive socket
-  // while a slow client is still parsing a large answer, and its next request then hits a dead socket.
+  // Keep idle connections longer than clients do (AWS endpoints: about a minute). With Node's 5 s
+  // default, a client that was busy for a few seconds reuses a socket the server has just closed and
+  // gets "other side closed" for a request the simulator never saw.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {

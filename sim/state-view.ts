@@ -17,6 +17,7 @@ export function stateView(model: Ec2Model): Record<string, unknown> {
       kind: t.kind,
       state: t.state,
       statusMessage: t.statusMessage,
+      pendingReason: t.pendingReason,
       manifestUrl: withoutQuery(t.manifestUrl),
       format: t.format,
       bytes: t.bytes,

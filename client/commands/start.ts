@@ -1,19 +1,22 @@
 /**
- * `vmconvoy start <csv> --batch NAME`: validate (nothing is stored or started if anything is wrong), store
- * the inventory in the staging bucket, then start the batch's fleet workflow — or attach to it when it is
- * already running. A finished batch started again re-runs only what did not complete.
+ * `vmconvoy start <csv> --batch NAME`: validate (nothing is stored or started when anything is wrong),
+ * store the normalised inventory in the staging bucket, then start the batch's fleet workflow — or attach
+ * to it when it is already running. A batch that ended, started again, resumes: the fleet skips VMs that
+ * already completed and never starts a VM twice.
  */
+import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
-import { createAwsClients } from '../../activities/aws-clients';
+import { createAwsClients, destroyAwsClients } from '../../activities/aws-clients';
+import type { VmconvoyConfig } from '../../activities/config';
 import { inventoryKeyFor, storeInventory } from '../../activities/inventory-store';
 import type { FleetInput } from '../../workflows/fleet-types';
 import { migrationBatchKey } from '../../workflows/search-attributes';
+import type { MigrationSettings } from '../../workflows/types';
 import { DEFAULT_SETTINGS, VM_NAME_PATTERN } from '../../workflows/types';
-import { connectClient } from '../connect';
 import { ExitError } from '../errors';
+import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
-import { cliConfig, uiUrl } from '../settings';
-import { formatProblems } from './validate';
+import { quotaWorkflowIdFor } from '../settings';
 
 export interface StartOptions {
   batch: string;
@@ -24,55 +27,86 @@ export interface StartOptions {
   dryRun?: boolean;
 }
 
-export interface StartResult {
-  batch: string;
-  vms: number;
-  attached: boolean;
-  uiLink: string;
+export type StartResult =
+  | {
+      ok: true;
+      batch: string;
+      vms: number;
+      waves: number;
+      /** True when the batch was already running and this attached to it. */
+      attached: boolean;
+      runId: string;
+      inventoryKey: string;
+      dryRun: boolean;
+    }
+  | { ok: false; batch: string; errors: InventoryProblem[] };
+
+export const DEFAULT_LIMITS = { maxUploads: 4, maxConversions: 5 } as const;
+
+export function fleetInputFor(batch: string, total: number, inventoryKey: string, opts: StartOptions, config: VmconvoyConfig): FleetInput {
+  const settings: MigrationSettings = { ...DEFAULT_SETTINGS, dryRun: opts.dryRun ?? false };
+  if (config.temporal.uploadTaskQueue) settings.uploadTaskQueue = config.temporal.uploadTaskQueue;
+  return {
+    batch,
+    inventoryKey,
+    total,
+    limits: { maxUploads: opts.maxUploads ?? DEFAULT_LIMITS.maxUploads, maxConversions: opts.maxConversions ?? DEFAULT_LIMITS.maxConversions },
+    settings,
+    canary: opts.canary ?? 0,
+    failureBudgetPercent: opts.failureBudget,
+    quotaWorkflowId: quotaWorkflowIdFor(config.aws),
+  };
 }
 
-export async function startCommand(csv: string, opts: StartOptions, env: NodeJS.ProcessEnv): Promise<StartResult> {
+/** Validation problems come back as data (`ok: false`); the connection to S3 or Temporal may throw. */
+export async function startCommand(
+  csv: string,
+  opts: StartOptions,
+  config: VmconvoyConfig,
+  /** Connects only once the inventory is valid, so a bad CSV is reported even with Temporal down. */
+  getClient: () => Promise<Client>
+): Promise<StartResult> {
   if (!VM_NAME_PATTERN.test(opts.batch)) throw new ExitError(1, `--batch "${opts.batch}": use 1-64 characters of A-Z a-z 0-9 . _ -`);
-  const config = cliConfig(env);
   const inventory = await readInventory(csv, { imageRoots: config.imageRoots });
-  if (!inventory.ok) throw new ExitError(1, formatProblems(csv, inventory));
-  const { client, namespace, close } = await connectClient(env);
-  try {
-    const inventoryKey = inventoryKeyFor(config.aws.keyPrefix, opts.batch);
-    const { s3 } = createAwsClients(config.aws);
-    await storeInventory(s3, config.aws.bucket, inventoryKey, inventory.rows);
-    const input: FleetInput = {
-      batch: opts.batch,
-      inventoryKey,
-      total: inventory.rows.length,
-      limits: { maxUploads: opts.maxUploads ?? 4, maxConversions: opts.maxConversions ?? 5 },
-      settings: { ...DEFAULT_SETTINGS, dryRun: opts.dryRun ?? false },
-      canary: opts.canary ?? 0,
-      failureBudgetPercent: opts.failureBudget,
-      quotaWorkflowId: `vmconvoy-quota/${config.aws.ec2Endpoint ? 'local' : 'aws'}/${config.aws.region}`,
-    };
-    const running = await client.workflow
-      .getHandle(opts.batch)
-      .describe()
-      .then((d) => d.status.name === 'RUNNING')
-      .catch(() => false);
-    await client.workflow.start('migrateFleetWorkflow', {
-      workflowId: opts.batch,
-      taskQueue: config.temporal.taskQueue,
-      args: [input],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      typedSearchAttributes: [{ key: migrationBatchKey, value: opts.batch }],
-      memo: { total: input.total, fleetInput: input },
-      staticSummary: `batch ${opts.batch}: ${input.total} VMs`,
-    });
-    return {
-      batch: opts.batch,
-      vms: input.total,
-      attached: running,
-      uiLink: `${uiUrl(env)}/namespaces/${namespace}/workflows/${encodeURIComponent(opts.batch)}`,
-    };
-  } finally {
-    await close();
+  if (!inventory.ok) return { ok: false, batch: opts.batch, errors: inventory.errors };
+
+  const inventoryKey = inventoryKeyFor(config.aws.keyPrefix, opts.batch);
+  const input = fleetInputFor(opts.batch, inventory.rows.length, inventoryKey, opts, config);
+  const client = await getClient();
+  const handle = client.workflow.getHandle(opts.batch);
+  const wasRunning = await handle
+    .describe()
+    .then((d) => d.status.name === 'RUNNING')
+    .catch(() => false);
+  // A running batch keeps the inventory it loads pages from: attaching must not change it under its feet.
+  if (!wasRunning) {
+    const aws = createAwsClients(config.aws);
+    try {
+      await storeInventory(aws.s3, config.aws.bucket, inventoryKey, inventory.rows);
+    } catch (err) {
+      throw new ExitError(1, `cannot store the inventory in s3://${config.aws.bucket}/${inventoryKey}: ${(err as Error).message}. Check VMCONVOY_BUCKET, AWS_REGION and the credentials.`);
+    } finally {
+      destroyAwsClients(aws);
+    }
   }
+  const started = await client.workflow.start('migrateFleetWorkflow', {
+    workflowId: opts.batch,
+    taskQueue: config.temporal.taskQueue,
+    args: [input],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    typedSearchAttributes: [{ key: migrationBatchKey, value: opts.batch }],
+    memo: { total: input.total, fleetInput: input },
+    staticSummary: `batch ${opts.batch}: ${input.total} VMs`,
+  });
+  return {
+    ok: true,
+    batch: opts.batch,
+    vms: input.total,
+    waves: new Set(inventory.rows.map((r) => r.spec.wave)).size,
+    attached: wasRunning,
+    runId: started.firstExecutionRunId,
+    inventoryKey,
+    dryRun: input.settings.dryRun,
+  };
 }

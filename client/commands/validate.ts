@@ -1,12 +1,12 @@
-/** `vmconvoy validate <csv>`: every row and every image, nothing uploaded. */
+/** `vmconvoy validate <csv>`: every row and every image (pre-flight), nothing uploaded. */
 import type { InventoryResult } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
 
-export async function validateCommand(csv: string, imageRoots: string[] = []): Promise<InventoryResult> {
-  return readInventory(csv, { imageRoots });
+export interface ValidateOptions {
+  /** VMCONVOY_IMAGE_ROOTS: directories images may be read from. */
+  imageRoots?: readonly string[];
 }
 
-export function formatProblems(csv: string, result: InventoryResult): string {
-  if (result.ok) return `${csv}: ${result.rows.length} VMs, all valid`;
-  return result.errors.map((e) => `${csv}:${e.line}${e.column ? ` [${e.column}]` : ''}: ${e.message}`).join('\n');
+export function validateCommand(csv: string, opts: ValidateOptions = {}): Promise<InventoryResult> {
+  return readInventory(csv, { imageRoots: opts.imageRoots });
 }

@@ -1,39 +1,22 @@
 /**
  * The inventory CSV → normalised rows. Every problem in the file is collected and reported at once, each
- * with its line and column and what to do; nothing throws for a user's mistake.
+ * with its line (and column) and what to do: CSV syntax, missing/unknown/duplicate columns, rows with the
+ * wrong number of cells, bad values, duplicate names, missing or unreadable images, user-data files, and
+ * images that pre-flight rejects. A user's mistake never throws.
  */
-import { mapLimited } from '../map-limited';
 import { parse } from 'csv-parse/sync';
-import { readFile } from 'node:fs/promises';
+import type { CsvError, Info } from 'csv-parse/sync';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { preflight } from '../../activities/disk-image';
 import type { InventoryRow } from '../../workflows/fleet-types';
 import type { VmSpec } from '../../workflows/types';
-import { DISK_FORMATS, VM_NAME_PATTERN, vmSpecSchema } from '../../workflows/types';
-
-export const COLUMNS = [
-  'name',
-  'image',
-  'format',
-  'architecture',
-  'instance_type',
-  'platform',
-  'availability_zone',
-  'subnet_id',
-  'private_ip',
-  'security_groups',
-  'volume_size_gib',
-  'description',
-  'user_data_file',
-  'monitoring',
-  'shutdown_behavior',
-  'wave',
-  'tags',
-  'boot_check',
-] as const;
-const REQUIRED = ['name', 'image', 'architecture', 'instance_type'] as const;
+import { mapLimited } from '../map-limited';
+import type { Column, RowCells, RowFiles } from './columns';
+import { COLUMNS, REQUIRED_COLUMNS, rowToSpec } from './columns';
 
 export interface InventoryProblem {
+  /** 1-based line in the CSV; 0 = the file as a whole. */
   line: number;
   column?: string;
   message: string;
@@ -42,153 +25,173 @@ export interface InventoryProblem {
 export type InventoryResult = { ok: true; rows: InventoryRow[] } | { ok: false; errors: InventoryProblem[] };
 
 export interface ReadInventoryOptions {
-  /** Run pre-flight on every image (format, size). @default true */
+  /** Pre-flight every image (format, completeness, size) and read user-data files. @default true */
   checkImages?: boolean;
-  imageRoots?: string[];
-  /** Pre-flights at once. @default 8 */
+  /** Directories images may be read from (VMCONVOY_IMAGE_ROOTS); empty = anywhere. */
+  imageRoots?: readonly string[];
+  /** Pre-flights at once. @default 16 */
   concurrency?: number;
 }
 
-type Raw = Record<string, string>;
+/** EC2's limit on user data. */
+const USER_DATA_MAX_BYTES = 16 * 1024;
 
-function bool(value: string, column: string, problems: string[]): boolean | undefined {
-  if (value === '') return undefined;
-  if (/^(true|yes|1)$/i.test(value)) return true;
-  if (/^(false|no|0)$/i.test(value)) return false;
-  problems.push(`${column}: "${value}" is not true or false`);
-  return undefined;
+interface ParsedRecord {
+  record: string[];
+  info: Info;
 }
 
-/** One row → a spec, or the problems found in it (column: message). */
-function rowToSpec(raw: Raw, csvDir: string): { spec?: VmSpec; problems: Array<[string | undefined, string]> } {
-  const problems: Array<[string | undefined, string]> = [];
-  const local: string[] = [];
-  const v = (c: string): string => (raw[c] ?? '').trim();
-  for (const column of REQUIRED) if (v(column) === '') problems.push([column, `${column} is required`]);
-  if (v('name') && !VM_NAME_PATTERN.test(v('name'))) problems.push(['name', `"${v('name')}": use 1-64 characters of A-Z a-z 0-9 . _ -`]);
-  const format = v('format').toUpperCase();
-  if (format && !(DISK_FORMATS as readonly string[]).includes(format)) problems.push(['format', `"${v('format')}" is not VMDK, RAW or VHD (or leave it empty to detect)`]);
-  if (v('platform') && !/^(windows|linux)$/i.test(v('platform'))) problems.push(['platform', `"${v('platform')}": use Windows, or leave empty for Linux`]);
-  const num = (c: string, min: number): number | undefined => {
-    if (!v(c)) return undefined;
-    const n = Number(v(c));
-    if (!Number.isInteger(n) || n < min) {
-      problems.push([c, `"${v(c)}" must be a whole number of at least ${min}`]);
-      return undefined;
-    }
-    return n;
-  };
-  const tags: Record<string, string> = {};
-  for (const pair of v('tags').split(';').map((t) => t.trim()).filter(Boolean)) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) problems.push(['tags', `"${pair}" is not key=value (separate tags with ;)`]);
-    else tags[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+/** The CSV's records with the line each starts on, and the syntax errors (every one, not just the first). */
+function parseCsv(text: string): { records: Array<{ line: number; cells: string[] }>; errors: InventoryProblem[] } {
+  const errors: InventoryProblem[] = [];
+  let parsed: ParsedRecord[] = [];
+  try {
+    parsed = parse(text, {
+      info: true,
+      bom: true,
+      skip_empty_lines: true,
+      // Rows with too few or too many cells are reported below, each with its line: never silently accepted.
+      relax_column_count: true,
+      skip_records_with_error: true,
+      on_skip: (err: CsvError | undefined) => {
+        if (err) errors.push({ line: Number(err.lines ?? 0), message: `CSV syntax: ${err.message}` });
+        return undefined;
+      },
+    }) as unknown as ParsedRecord[];
+  } catch (err) {
+    const e = err as Partial<CsvError> & Error;
+    errors.push({ line: Number(e.lines ?? 0), message: `CSV syntax: ${e.message}` });
   }
-  const monitoring = bool(v('monitoring'), 'monitoring', local);
-  const bootCheck = bool(v('boot_check'), 'boot_check', local);
-  for (const p of local) problems.push([p.split(':')[0], p]);
-  const candidate = {
-    name: v('name'),
-    image: v('image') ? path.resolve(csvDir, v('image')) : '',
-    format: format || undefined,
-    architecture: v('architecture'),
-    instanceType: v('instance_type'),
-    platform: /^windows$/i.test(v('platform')) ? 'Windows' : undefined,
-    availabilityZone: v('availability_zone') || undefined,
-    subnetId: v('subnet_id') || undefined,
-    privateIp: v('private_ip') || undefined,
-    securityGroups: v('security_groups').split(';').map((g) => g.trim()).filter(Boolean),
-    volumeSizeGib: num('volume_size_gib', 1),
-    description: v('description') || undefined,
-    userDataFile: v('user_data_file') ? path.resolve(csvDir, v('user_data_file')) : undefined,
-    monitoring,
-    shutdownBehavior: v('shutdown_behavior') || undefined,
-    wave: num('wave', 1),
-    tags,
-    bootCheck,
-  };
-  if (problems.length > 0) return { problems };
-  const parsed = vmSpecSchema.safeParse(candidate);
-  if (!parsed.success) {
-    const toColumn: Record<string, string> = { instanceType: 'instance_type', shutdownBehavior: 'shutdown_behavior', description: 'description', architecture: 'architecture' };
-    for (const issue of parsed.error.issues) {
-      const field = String(issue.path[0] ?? '');
-      const column = toColumn[field] ?? field;
-      problems.push([column, `${column}: ${issue.message}${field === 'architecture' ? ' (use i386 or x86_64)' : field === 'shutdownBehavior' ? ' (use stop or terminate)' : ''}`]);
-    }
-    return { problems };
-  }
-  return { spec: parsed.data, problems };
+  const records = parsed.map(({ record, info }) => {
+    // info.lines is the record's last line; a quoted cell may span lines.
+    const spanned = record.reduce((n, cell) => n + (cell.match(/\n/g)?.length ?? 0), 0);
+    return { line: info.lines - spanned, cells: record };
+  });
+  return { records, errors };
 }
 
+/** The header row → column index per known column, and the problems with it. */
+function readHeader(cells: string[], line: number): { index: Map<Column, number>; errors: InventoryProblem[] } {
+  const errors: InventoryProblem[] = [];
+  const index = new Map<Column, number>();
+  cells.forEach((raw, i) => {
+    const name = raw.trim().toLowerCase();
+    if (name === '') errors.push({ line, message: `column ${i + 1} has no name: remove the empty column or name it` });
+    else if (!(COLUMNS as readonly string[]).includes(name)) {
+      errors.push({ line, column: raw.trim(), message: `unknown column "${raw.trim()}" (columns: ${COLUMNS.join(', ')})` });
+    } else if (index.has(name as Column)) errors.push({ line, column: name, message: `column "${name}" appears twice` });
+    else index.set(name as Column, i);
+  });
+  for (const c of REQUIRED_COLUMNS) if (!index.has(c)) errors.push({ line, column: c, message: `missing column "${c}" (it is required)` });
+  return { index, errors };
+}
+
+interface FileCheck {
+  line: number;
+  files: RowFiles;
+  /** The row's spec when the row is valid: a detected format is filled in. */
+  spec?: VmSpec;
+}
+
+/**
+ * Pre-flight each distinct (image, declared format, volume size) once, with bounded concurrency, and read
+ * each user-data file once. Rows with other problems are checked too, so every problem shows at once.
+ */
+async function checkFiles(checks: FileCheck[], opts: ReadInventoryOptions): Promise<InventoryProblem[]> {
+  const errors: InventoryProblem[] = [];
+  const concurrency = opts.concurrency ?? 16;
+  const keyOf = (f: RowFiles): string => JSON.stringify([f.image, f.format ?? '', f.volumeSizeGib ?? 0]);
+  const unique = new Map<string, RowFiles>();
+  for (const c of checks) if (c.files.image && !unique.has(keyOf(c.files))) unique.set(keyOf(c.files), c.files);
+  const outcomes = new Map<string, { format: VmSpec['format'] } | { error: string }>();
+  await mapLimited([...unique], concurrency, async ([key, files]) => {
+    // Pre-flight reads only these fields of the spec.
+    const probe = { image: files.image!, format: files.format, volumeSizeGib: files.volumeSizeGib } as VmSpec;
+    try {
+      outcomes.set(key, { format: (await preflight(probe, { imageRoots: opts.imageRoots, qemuImg: false })).format });
+    } catch (err) {
+      outcomes.set(key, { error: (err as Error).message });
+    }
+  });
+
+  const userData = [...new Set(checks.map((c) => c.files.userDataFile).filter((f): f is string => f !== undefined))];
+  const userDataProblem = new Map<string, string>();
+  await mapLimited(userData, concurrency, async (file) => {
+    try {
+      const s = await stat(file);
+      if (!s.isFile()) userDataProblem.set(file, `${file} is not a file`);
+      else if (s.size > USER_DATA_MAX_BYTES) userDataProblem.set(file, `${file} is ${s.size} bytes; EC2 allows 16 KiB of user data`);
+    } catch (err) {
+      userDataProblem.set(file, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  });
+
+  for (const c of checks) {
+    const outcome = c.files.image ? outcomes.get(keyOf(c.files)) : undefined;
+    if (outcome && 'error' in outcome) errors.push({ line: c.line, column: 'image', message: outcome.error });
+    else if (outcome && c.spec) c.spec.format ??= outcome.format;
+    const userDataError = c.files.userDataFile && userDataProblem.get(c.files.userDataFile);
+    if (userDataError) errors.push({ line: c.line, column: 'user_data_file', message: userDataError });
+  }
+  return errors;
+}
+
+/** Parses and checks an inventory already in memory; `csvDir` resolves relative paths. */
+export async function parseInventory(text: string, csvDir: string, opts: ReadInventoryOptions = {}): Promise<InventoryResult> {
+  const { records, errors } = parseCsv(text);
+  const [header, ...body] = records;
+  if (!header) {
+    if (errors.length === 0) errors.push({ line: 1, message: 'the inventory is empty: the first line must name the columns (name,image,architecture,instance_type,...)' });
+    return { ok: false, errors };
+  }
+  const { index, errors: headerErrors } = readHeader(header.cells, header.line);
+  errors.push(...headerErrors);
+  if (headerErrors.length > 0) return { ok: false, errors: sortProblems(errors) };
+
+  const rows: InventoryRow[] = [];
+  const checks: FileCheck[] = [];
+  const firstLine = new Map<string, number>();
+  for (const { line, cells } of body) {
+    if (cells.every((c) => c.trim() === '')) continue; // a spreadsheet's trailing ",,,," line
+    if (cells.length !== header.cells.length) {
+      errors.push({ line, message: `${cells.length} cells, but the header has ${header.cells.length} columns (quote cells that contain commas)` });
+      continue;
+    }
+    const values: RowCells = {};
+    for (const [column, i] of index) values[column] = cells[i]!.trim();
+    const result = rowToSpec(values, csvDir);
+    for (const p of result.problems) errors.push({ line, ...p });
+    const name = values.name ?? '';
+    if (name) {
+      const seen = firstLine.get(name);
+      if (seen !== undefined) errors.push({ line, column: 'name', message: `duplicate name "${name}" (also on line ${seen})` });
+      else firstLine.set(name, line);
+    }
+    if (result.spec) rows.push({ row: rows.length, line, spec: result.spec });
+    checks.push({ line, files: result.files, spec: result.spec });
+  }
+  if (body.length === 0 && errors.length === 0) errors.push({ line: header.line, message: 'the inventory has no VM rows' });
+  if (opts.checkImages !== false) errors.push(...(await checkFiles(checks, opts)));
+  if (errors.length > 0) return { ok: false, errors: sortProblems(errors) };
+
+  // Waves run in order; within a wave, file order.
+  const sorted = [...rows].sort((a, b) => a.spec.wave - b.spec.wave || a.line - b.line).map((r, i) => ({ ...r, row: i }));
+  return { ok: true, rows: sorted };
+}
 
 export async function readInventory(file: string, opts: ReadInventoryOptions = {}): Promise<InventoryResult> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    return { ok: false, errors: [{ line: 0, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (code ?? (err as Error).message);
+    return { ok: false, errors: [{ line: 0, message: `cannot read ${file}: ${why}` }] };
   }
-  const errors: InventoryProblem[] = [];
-  let records: Array<{ record: Raw; info: { lines: number } }>;
-  try {
-    records = parse<{ record: Raw; info: { lines: number } }>(text, {
-      columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
-      info: true,
-      skip_empty_lines: true,
-      trim: false,
-      bom: true,
-    });
-  } catch (err) {
-    const e = err as { lines?: number; message: string };
-    return { ok: false, errors: [{ line: e.lines ?? 0, message: `CSV syntax: ${e.message}` }] };
-  }
-  const headerLine = text.split(/\r?\n/)[0] ?? '';
-  const header = headerLine.split(',').map((h) => h.trim().toLowerCase().replace(/^"|"$/g, ''));
-  for (const h of header) {
-    if (h && !(COLUMNS as readonly string[]).includes(h)) errors.push({ line: 1, column: h, message: `unknown column "${h}" (known: ${COLUMNS.join(', ')})` });
-  }
-  for (const required of REQUIRED) if (!header.includes(required)) errors.push({ line: 1, column: required, message: `missing column "${required}"` });
-  if (records.length === 0) errors.push({ line: 1, message: 'the inventory has no VM rows' });
-  if (errors.length > 0) return { ok: false, errors };
+  return parseInventory(text, path.dirname(path.resolve(file)), opts);
+}
 
-  const rows: InventoryRow[] = [];
-  const firstLine = new Map<string, number>();
-  for (const { record, info } of records) {
-    const line = info.lines;
-    const { spec, problems } = rowToSpec(record, path.dirname(path.resolve(file)));
-    for (const [column, message] of problems) errors.push({ line, column, message });
-    if (!spec) continue;
-    const seen = firstLine.get(spec.name);
-    if (seen !== undefined) errors.push({ line, column: 'name', message: `duplicate name "${spec.name}" (also on line ${seen})` });
-    else firstLine.set(spec.name, line);
-    rows.push({ row: rows.length, line, spec });
-  }
-  if (opts.checkImages !== false) {
-    const checked = await mapLimited(rows, opts.concurrency ?? 8, async (r) => {
-      try {
-        const result = await preflight(r.spec, { imageRoots: opts.imageRoots, qemuImg: false });
-        return { r, format: result.format };
-      } catch (err) {
-        return { r, error: (err as Error).message };
-      }
-    });
-    for (const c of checked) {
-      if (c.error !== undefined) errors.push({ line: c.r.line, column: 'image', message: c.error });
-      else if (!c.r.spec.format) c.r.spec.format = c.format;
-    }
-    for (const r of rows) {
-      if (!r.spec.userDataFile) continue;
-      try {
-        const data = await readFile(r.spec.userDataFile);
-        if (data.length > 16 * 1024) errors.push({ line: r.line, column: 'user_data_file', message: `${r.spec.userDataFile} is ${data.length} bytes; EC2 allows 16 KiB of user data` });
-      } catch (err) {
-        errors.push({ line: r.line, column: 'user_data_file', message: `cannot read ${r.spec.userDataFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
-      }
-    }
-  }
-  if (errors.length > 0) return { ok: false, errors: errors.sort((a, b) => a.line - b.line) };
-  // Waves run in order; within a wave, file order.
-  const sorted = [...rows].sort((a, b) => a.spec.wave - b.spec.wave || a.row - b.row).map((r, i) => ({ ...r, row: i }));
-  return { ok: true, rows: sorted };
+function sortProblems(problems: InventoryProblem[]): InventoryProblem[] {
+  const order = (c?: string): number => (c === undefined ? -1 : (COLUMNS as readonly string[]).indexOf(c));
+  return problems.sort((a, b) => a.line - b.line || order(a.column) - order(b.column));
 }

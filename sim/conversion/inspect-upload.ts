@@ -6,7 +6,7 @@
 import type { ConversionTask } from '../model/types';
 import { checkImage, failureMarker } from './image-checks';
 import type { ManifestPart } from './manifest';
-import { checkManifest, parseManifest } from './manifest';
+import { NotAManifestError, checkManifest, parseManifest } from './manifest';
 
 export type Inspection =
   | { kind: 'waiting'; reason: string }
@@ -54,6 +54,7 @@ export async function inspectUpload(task: ConversionTask): Promise<Inspection> {
   try {
     manifest = parseManifest(xml);
   } catch (err) {
+    if (err instanceof NotAManifestError) return { kind: 'waiting', reason: err.message };
     return { kind: 'rejected', message: (err as Error).message };
   }
   const problem = checkManifest(manifest, task);

@@ -26,10 +26,21 @@ const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_
 type Node = Record<string, unknown>;
 const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 
+/**
+ * The document behind the manifest URL is not a manifest at all (an image, an error page, half a file).
+ * EC2 does not fail such a task: it keeps waiting, silently, until the task expires (aws-sdk-ruby#814).
+ */
+export class NotAManifestError extends Error {}
+
 export function parseManifest(xml: string): Manifest {
-  const doc = parser.parse(xml) as Node;
+  let doc: Node;
+  try {
+    doc = parser.parse(xml) as Node;
+  } catch (err) {
+    throw new NotAManifestError(`the manifest URL does not return XML (${(err as Error).message})`);
+  }
   const root = doc.manifest as Node | undefined;
-  if (!root) throw new Error('ClientError: The manifest is invalid (no <manifest> root element)');
+  if (!root || typeof root !== 'object') throw new NotAManifestError('the manifest URL returns a document without a <manifest> root element');
   const importNode = (root.import ?? {}) as Node;
   const partsNode = (importNode.parts ?? {}) as Node;
   const parts = ((partsNode.part as Node[] | undefined) ?? []).map((p) => {

@@ -26,7 +26,8 @@ export function startPoller(model: Ec2Model, config: () => SimConfig, random: ()
     if (!task) return;
     const result = await inspectUpload(task);
     if (stopped) return;
-    if (result.kind === 'rejected') model.rejectTask(task.id, result.message);
+    if (result.kind === 'waiting') model.noteWaiting(task.id, result.reason);
+    else if (result.kind === 'rejected') model.rejectTask(task.id, result.message);
     else if (result.kind === 'ready') {
       const rate = config().faults.awsCancelRate;
       const awsCancel = rate > 0 && random() < rate;

@@ -98,12 +98,21 @@ export class Ec2Model {
     return this.state.tasks.filter((t) => t.state === 'active' && t.readyAt === undefined);
   }
 
+  /** Why a task is still Pending (not shown to EC2 callers, who only see "Pending"; `/_sim/state` shows it). */
+  noteWaiting(taskId: string, reason: string): void {
+    const task = this.state.tasks.find((t) => t.id === taskId);
+    if (!task || task.state !== 'active' || task.readyAt !== undefined || task.pendingReason === reason) return;
+    task.pendingReason = reason;
+    this.changed();
+  }
+
   /** The manifest and image checked out: conversion starts now. */
   startConversion(taskId: string, failure?: { at: number; message: string }): void {
     const task = this.state.tasks.find((t) => t.id === taskId);
     if (!task || task.state !== 'active' || task.readyAt !== undefined) return;
     const { conversionBytesPerSecond, minConversionSeconds } = this.config().speed;
     task.readyAt = this.now();
+    task.pendingReason = undefined;
     task.durationMs = Math.max(minConversionSeconds, task.bytes / conversionBytesPerSecond) * 1000;
     if (failure) {
       task.failAt = failure.at;

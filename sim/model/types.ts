@@ -37,6 +37,8 @@ export interface ConversionTask {
   instanceId?: string;
   volumeId: string;
   launch?: LaunchSettings;
+  /** While Pending: what the last attempt to read the manifest and parts ran into. */
+  pendingReason?: string;
   /** When manifest and parts were read and checked: conversion runs from here. */
   readyAt?: number;
   durationMs?: number;

@@ -45,7 +45,11 @@ export async function verifySigV4(req: ReceivedRequest, creds: Credentials): Pro
   const amzDate = req.headers['x-amz-date'];
   if (typeof amzDate !== 'string') fail('AWS was not able to validate the provided access credentials (no X-Amz-Date)');
   const signingDate = parseAmzDate(amzDate);
-  if (Math.abs(Date.now() - signingDate.getTime()) > 15 * 60 * 1000) fail('Request has expired');
+  // EC2 refuses a signature more than 15 minutes off its own clock with RequestExpired (not AuthFailure):
+  // the SDK recognises that code and corrects its clock skew before retrying.
+  if (Math.abs(Date.now() - signingDate.getTime()) > 15 * 60 * 1000) {
+    throw new Ec2Error('RequestExpired', `Request has expired. Timestamp date is ${amzDate}`);
+  }
 
   const signedNames = signedHeaderList!.split(';');
   const headers: Record<string, string> = {};

@@ -355,7 +355,7 @@ describe('faults as the SDK sees them', () => {
     for (const t of (await sim.state()).tasks) if (t.state === 'active') await ec2.send(new CancelConversionTaskCommand({ ConversionTaskId: t.id }));
   });
 
-  test('malformed XML and an HTML page with status 200 make the SDK fail to parse; a 20 MiB body still parses', async () => {
+  test('malformed XML and an HTML page with status 200 make the SDK fail to parse; an oversized body still parses', async () => {
     await only({ malformedXmlRate: 1 }, async () => {
       const err = await failure(describeAll());
       assert.match(err.message, /XML parse error/);
@@ -367,8 +367,21 @@ describe('faults as the SDK sees them', () => {
       const res = await describeAll();
       assert.deepEqual([res.$metadata.httpStatusCode, res.ConversionTasks], [200, undefined]);
     });
-    await only({ oversizedBodyRate: 1 }, async () => {
-      const res = await describeAll();
+    await only({ oversizedBodyRate: 1, oversizedBodyBytes: 6 * 1024 * 1024 }, async () => {
+      // Read the raw length the SDK received, below its XML parser.
+      let length = 0;
+      const sized = client();
+      sized.middlewareStack.add(
+        (next) => async (args) => {
+          const out = await next(args);
+          length = Number((out.response as { headers: Record<string, string> }).headers['content-length']);
+          return out;
+        },
+        { step: 'deserialize', name: 'rawLength' }
+      );
+      const res = await describeAll(sized);
+      sized.destroy();
+      assert.ok(length > 6 * 1024 * 1024, `${length} bytes`);
       assert.ok(Array.isArray(res.ConversionTasks));
       const raw = await sim.state(); // unaffected: faults never touch /_sim
       assert.ok(raw.calls.DescribeConversionTasks! > 0);

@@ -65,3 +65,16 @@ test('a bad --port is refused with a message and exit code 1', async () => {
   assert.equal(await sim.exited, 1);
   assert.match(sim.stderr(), /--port must be 0-65535/);
 });
+
+test('SIGINT (Ctrl-C) stops it cleanly too, and the port is free again', async () => {
+  const sim = run(['--port', '0']);
+  try {
+    const endpoint = /(http:\/\/\S+)$/.exec(await sim.ready)![1]!;
+    assert.equal((await fetch(`${endpoint}/_sim/state`)).status, 200);
+    sim.child.kill('SIGINT');
+    assert.equal(await sim.exited, 0, sim.stderr());
+    await assert.rejects(fetch(`${endpoint}/_sim/state`), 'nothing listens any more');
+  } finally {
+    sim.child.kill('SIGKILL');
+  }
+});

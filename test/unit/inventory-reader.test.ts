@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import type { InventoryProblem, InventoryResult } from '../../client/inventory/read-inventory';
 import { readInventory } from '../../client/inventory/read-inventory';
-import { renderReport, reportRows } from '../../client/output';
 import { makeImage } from '../helpers/images';
 import { tempDir } from '../helpers/testbed';
 
 let dir: { dir: string; remove(): Promise<void> };
 before(async () => {
   dir = await tempDir('vmconvoy-inventory-');
-  await makeImage(dir.dir, 'disk.vmdk', 'stream-vmdk', { virtualMiB: 4, randomMiB: 1 });
+  await mkdir(path.join(dir.dir, 'images'));
+  await makeImage(path.join(dir.dir, 'images'), 'disk.vmdk', 'stream-vmdk', { virtualMiB: 4, randomMiB: 1 });
+  await makeImage(path.join(dir.dir, 'images'), 'disk.vhd', 'dynamic-vhd', { virtualMiB: 4, randomMiB: 1 });
   await makeImage(dir.dir, 'disk.qcow2', 'qcow2', { virtualMiB: 4, randomMiB: 1 });
+  await writeFile(path.join(dir.dir, 'user-data.sh'), '#!/bin/sh\necho hi\n');
+  await writeFile(path.join(dir.dir, 'huge-user-data.sh'), 'x'.repeat(17 * 1024));
 });
 after(async () => dir?.remove());
 
@@ -21,66 +25,167 @@ async function csv(name: string, lines: string[]): Promise<string> {
   return file;
 }
 
-test('headers are case-insensitive, images resolve from the CSV folder, formats are detected, rows sort by wave', async () => {
+function errorsOf(result: InventoryResult): InventoryProblem[] {
+  assert.ok(!result.ok, `expected errors, got ${JSON.stringify(result)}`);
+  return result.errors;
+}
+
+/** `line:column` of every problem, for compact assertions. */
+const where = (errors: InventoryProblem[]): string[] => errors.map((e) => `${e.line}:${e.column ?? ''}`);
+
+function problemAt(errors: InventoryProblem[], line: number, column?: string): InventoryProblem {
+  const found = errors.find((e) => e.line === line && e.column === column);
+  assert.ok(found, `no problem at ${line}:${column ?? ''} in ${JSON.stringify(errors, null, 1)}`);
+  return found;
+}
+
+test('headers are case-insensitive, paths resolve from the CSV folder, formats are detected, rows sort by wave then file order', async () => {
   const file = await csv('ok.csv', [
-    'Name, IMAGE ,Architecture,Instance_Type,Wave,Tags,Security_Groups,Monitoring',
-    'b-second,disk.vmdk,x86_64,t2.micro,2,team=web;env=prod,web;ssh,true',
-    'a-first,disk.vmdk,x86_64,t2.micro,1,,,',
+    'Name, IMAGE ,Architecture,Instance_Type,Wave,Tags,Security_Groups,Monitoring,Platform,User_Data_File,Boot_Check,Shutdown_Behavior',
+    'b-second,images/disk.vmdk,x86_64,t2.micro,2,team=web;env=prod,web;ssh,true,Windows,user-data.sh,TRUE,terminate',
+    'a-first,images/disk.vhd,x86_64,t2.micro,1,,,,,,,',
+    'c-third,./images/disk.vmdk,i386,t2.micro,,,,false,,,,',
   ]);
   const result = await readInventory(file);
   assert.ok(result.ok, JSON.stringify(result));
-  assert.deepEqual(result.rows.map((r) => [r.row, r.line, r.spec.name]), [[0, 3, 'a-first'], [1, 2, 'b-second']]);
-  const b = result.rows[1]!.spec;
-  assert.equal(b.image, path.join(dir.dir, 'disk.vmdk'));
-  assert.equal(b.format, 'VMDK');
-  assert.deepEqual([b.tags, b.securityGroups, b.monitoring], [{ team: 'web', env: 'prod' }, ['web', 'ssh'], true]);
+  assert.deepEqual(
+    result.rows.map((r) => [r.row, r.line, r.spec.name, r.spec.wave]),
+    [
+      [0, 3, 'a-first', 1],
+      [1, 4, 'c-third', 1],
+      [2, 2, 'b-second', 2],
+    ]
+  );
+  const b = result.rows[2]!.spec;
+  assert.equal(b.image, path.join(dir.dir, 'images', 'disk.vmdk'));
+  assert.equal(b.userDataFile, path.join(dir.dir, 'user-data.sh'));
+  assert.deepEqual(
+    [b.format, b.platform, b.tags, b.securityGroups, b.monitoring, b.bootCheck, b.shutdownBehavior],
+    ['VMDK', 'Windows', { team: 'web', env: 'prod' }, ['web', 'ssh'], true, true, 'terminate']
+  );
+  const a = result.rows[0]!.spec;
+  assert.deepEqual([a.format, a.platform, a.monitoring, a.bootCheck, a.shutdownBehavior, a.securityGroups, a.tags], ['VHD', undefined, false, false, 'stop', [], {}]);
 });
 
-test('every problem is reported at once with line and column: values, duplicates, missing and unsupported images', async () => {
-  const file = await csv('bad.csv', [
-    'name,image,format,architecture,instance_type,shutdown_behavior,monitoring',
-    'vm-1,disk.vmdk,VHD,x86_64,t2.micro,,',
-    'vm-1,disk.vmdk,,x86_64,t2.micro,,',
-    'vm-3,nothere.raw,,x86_64,t2.micro,halt,maybe',
-    'vm-4,disk.qcow2,,x86_64,t2.micro,,',
+test('bad values are reported with their line and column, all at once', async () => {
+  const file = await csv('values.csv', [
+    'name,image,format,architecture,instance_type,platform,private_ip,volume_size_gib,monitoring,shutdown_behavior,wave,tags,boot_check,description',
+    'web 01,images/disk.vmdk,QCOW,arm64,t2.micro,Solaris,10.0.0.300,-5,maybe,halt,0,team,yes,ok',
+    ',,,,,,,,,,,,,',
+    `ok-name,images/disk.vmdk,,x86_64,t2.micro,,,,,,1.5,a=1;a=2,,${'d'.repeat(300)}`,
   ]);
-  const result = await readInventory(file);
-  assert.ok(!result.ok);
-  const got = result.errors.map((e) => `${e.line}:${e.column ?? ''}`);
-  for (const expected of ['2:image', '3:name', '4:monitoring', '5:image']) assert.ok(got.includes(expected), `${expected} in ${got.join(' ')}`);
-  assert.match(result.errors.find((e) => e.line === 3)!.message, /duplicate name "vm-1" \(also on line 2\)/);
-  assert.match(result.errors.find((e) => e.line === 2)!.message, /declared as VHD/);
-  assert.match(result.errors.find((e) => e.line === 5)!.message, /qemu-img convert/);
+  const errors = errorsOf(await readInventory(file));
+  const expected: Array<[number, string, RegExp]> = [
+    [2, 'name', /"web 01": use 1-64 characters/],
+    [2, 'format', /"QCOW" is not VMDK, RAW or VHD/],
+    [2, 'architecture', /"arm64" is not supported: use i386 or x86_64/],
+    [2, 'platform', /write Windows, or leave it empty for Linux/],
+    [2, 'private_ip', /not an IPv4 address/],
+    [2, 'volume_size_gib', /whole number of at least 1/],
+    [2, 'monitoring', /"maybe" must be true or false/],
+    [2, 'shutdown_behavior', /use stop or terminate/],
+    [2, 'wave', /"0" must be a whole number of at least 1/],
+    [2, 'tags', /"team" is not key=value/],
+    [2, 'boot_check', /"yes" must be true or false/],
+    [4, 'wave', /"1.5" must be a whole number/],
+    [4, 'tags', /tag "a" is given twice/],
+  ];
+  for (const [line, column, message] of expected) assert.match(problemAt(errors, line, column).message, message);
+  // Line 3 is a spreadsheet's empty row: skipped, not an error.
+  assert.ok(!errors.some((e) => e.line === 3), JSON.stringify(errors));
+
+  const long = errorsOf(await readInventory(await csv('desc.csv', ['name,image,architecture,instance_type,description', `vm,images/disk.vmdk,x86_64,t2.micro,${'d'.repeat(300)}`])));
+  assert.deepEqual(where(long), ['2:description']);
+  const required = errorsOf(await readInventory(await csv('req.csv', ['name,image,architecture,instance_type', 'vm,,,'])));
+  assert.deepEqual(where(required), ['2:image', '2:architecture', '2:instance_type']);
+  assert.match(required[0]!.message, /image is required/);
 });
 
-test('missing and unknown columns, an empty file and CSV syntax errors are reported, not thrown', async () => {
-  const missing = await readInventory(await csv('m.csv', ['name,image,colour', 'a,b,c']));
-  assert.ok(!missing.ok);
-  assert.deepEqual(missing.errors.map((e) => e.column).sort(), ['architecture', 'colour', 'instance_type']);
-  const empty = await readInventory(await csv('e.csv', ['name,image,architecture,instance_type']));
-  assert.ok(!empty.ok && /no VM rows/.test(empty.errors[0]!.message));
-  const broken = await readInventory(await csv('s.csv', ['name,image,architecture,instance_type', 'a,"b,x86_64,t2.micro']));
-  assert.ok(!broken.ok && /CSV syntax/.test(broken.errors[0]!.message));
+test('missing, unknown, duplicate and unnamed columns are reported on line 1', async () => {
+  const errors = errorsOf(await readInventory(await csv('cols.csv', ['NAME,image,colour,Name,', 'a,b,c,d,e'])));
+  assert.deepEqual(where(errors), ['1:colour', '1:', '1:name', '1:architecture', '1:instance_type']);
+  assert.match(problemAt(errors, 1, 'colour').message, /unknown column "colour" \(columns: name, image,/);
+  assert.ok(errors.some((e) => e.column === 'name' && /appears twice/.test(e.message)));
+  assert.ok(errors.some((e) => e.column === undefined && /column 5 has no name/.test(e.message)));
+  assert.match(problemAt(errors, 1, 'architecture').message, /missing column "architecture"/);
+  assert.match(problemAt(errors, 1, 'instance_type').message, /missing column "instance_type"/);
 });
 
-test('10,000 rows validate in seconds', async () => {
-  const lines = ['name,image,architecture,instance_type,wave'];
-  for (let i = 0; i < 10_000; i++) lines.push(`vm-${i},disk.vmdk,x86_64,t2.micro,${1 + (i % 3)}`);
-  const started = Date.now();
-  const result = await readInventory(await csv('big.csv', lines));
-  const ms = Date.now() - started;
+test('CSV syntax errors, rows with the wrong number of cells, quoted multi-line cells, empty files', async () => {
+  const file = await csv('syntax.csv', [
+    'name,image,architecture,instance_type,description',
+    'vm-1,images/disk.vmdk,x86_64,t2.micro,"two',
+    'lines"',
+    'vm-2,images/disk.vmdk,x86_64,t2.micro,fine,extra',
+    'vm-3,images/disk.vmdk,x86_64',
+    'vm-4,images/disk.vmdk,x86_64,t2.micro,"bad"quote',
+    'vm-5,missing.raw,x86_64,t2.micro,',
+  ]);
+  const errors = errorsOf(await readInventory(file));
+  assert.match(problemAt(errors, 4).message, /6 cells, but the header has 5 columns/);
+  assert.match(problemAt(errors, 5).message, /3 cells, but the header has 5 columns/);
+  assert.match(problemAt(errors, 6).message, /CSV syntax: Invalid Closing Quote/);
+  // vm-1's description spans lines 2-3: it is valid and reported nowhere.
+  assert.ok(!errors.some((e) => e.line === 2 || e.line === 3), JSON.stringify(errors));
+
+  const empty = errorsOf(await readInventory(await csv('empty.csv', [])));
+  assert.match(empty[0]!.message, /the inventory is empty/);
+  const headerOnly = errorsOf(await readInventory(await csv('header.csv', ['name,image,architecture,instance_type'])));
+  assert.match(headerOnly[0]!.message, /no VM rows/);
+  const unclosed = errorsOf(await readInventory(await csv('unclosed.csv', ['name,image,architecture,instance_type', 'a,"b,x86_64,t2.micro'])));
+  assert.match(unclosed[0]!.message, /CSV syntax: .*Quote Not Closed/);
+  const none = errorsOf(await readInventory(path.join(dir.dir, 'nope.csv')));
+  assert.deepEqual([none[0]!.line, none[0]!.message], [0, `cannot read ${path.join(dir.dir, 'nope.csv')}: no such file`]);
+});
+
+test('duplicate names, missing and unsupported images, format mismatches and user-data files are found by pre-flight', async () => {
+  const file = await csv('images.csv', [
+    'name,image,format,architecture,instance_type,user_data_file',
+    'vm-1,images/disk.vmdk,VHD,x86_64,t2.micro,',
+    'vm-1,images/disk.vmdk,,x86_64,t2.micro,',
+    'vm-3,nothere.raw,,x86_64,t2.micro,',
+    'vm-4,disk.qcow2,,x86_64,t2.micro,',
+    'vm-5,images/disk.vhd,,x86_64,t2.micro,no-such-user-data.sh',
+    'vm-6,images/disk.vhd,,x86_64,t2.micro,huge-user-data.sh',
+    'vm-7,images,,x86_64,t2.micro,',
+  ]);
+  const errors = errorsOf(await readInventory(file));
+  assert.deepEqual(where(errors), ['2:image', '3:name', '4:image', '5:image', '6:user_data_file', '7:user_data_file', '8:image']);
+  assert.match(problemAt(errors, 2, 'image').message, /declared as VHD in the inventory but is a .*VMDK.*Set format to VMDK/);
+  assert.match(problemAt(errors, 3, 'name').message, /duplicate name "vm-1" \(also on line 2\)/);
+  assert.match(problemAt(errors, 4, 'image').message, /nothere\.raw/);
+  assert.match(problemAt(errors, 5, 'image').message, /qemu-img convert/);
+  assert.match(problemAt(errors, 6, 'user_data_file').message, /cannot read .*no-such-user-data\.sh \(ENOENT\)/);
+  assert.match(problemAt(errors, 7, 'user_data_file').message, /EC2 allows 16 KiB/);
+});
+
+test('checkImages: false reads the rows without touching the images', async () => {
+  const result = await readInventory(await csv('nocheck.csv', ['name,image,architecture,instance_type', 'vm,nothere.raw,x86_64,t2.micro']), { checkImages: false });
   assert.ok(result.ok);
-  assert.equal(result.rows.length, 10_000);
-  assert.ok(ms < 30_000, `${ms} ms`);
-  console.log(`[inventory] 10,000 rows with pre-flight in ${ms} ms`);
+  assert.equal(result.rows[0]!.spec.format, undefined);
 });
 
-test('reports quote CSV cells and escape markdown pipes', () => {
-  const rows = reportRows([
-    { name: 'a', phase: 'Failed', percent: 0, conversionTaskId: null, instanceId: null, volumeId: null, bytesUploaded: 5, error: 'bad "x", y', errorType: 'ConversionFailed', startedAt: '2026-01-01T00:00:00.000Z', finishedAt: '2026-01-01T00:01:00.000Z' },
-  ]);
-  assert.equal(rows[0]!.duration_s, 60);
-  assert.equal(renderReport(rows, 'csv').split('\n')[1], 'a,Failed,,,,5,2026-01-01T00:00:00.000Z,2026-01-01T00:01:00.000Z,60,ConversionFailed,"bad ""x"", y"');
-  rows[0]!.error_message = 'a|b';
-  assert.match(renderReport(rows, 'md'), /a\\\|b/);
+test('10,000 rows over 200 image files validate, pre-flight included, in seconds', async () => {
+  const big = path.join(dir.dir, 'big');
+  await mkdir(big);
+  for (let i = 0; i < 200; i++) await copyFile(path.join(dir.dir, 'images', i % 2 ? 'disk.vmdk' : 'disk.vhd'), path.join(big, `d${i}.${i % 2 ? 'vmdk' : 'vhd'}`));
+  const lines = ['name,image,architecture,instance_type,wave,tags'];
+  for (let i = 0; i < 10_000; i++) lines.push(`vm-${i},big/d${i % 200}.${i % 200 % 2 ? 'vmdk' : 'vhd'},x86_64,t2.micro,${1 + (i % 3)},n=${i}`);
+  const file = await csv('big.csv', lines);
+  const started = Date.now();
+  const result = await readInventory(file);
+  const ms = Date.now() - started;
+  assert.ok(result.ok, JSON.stringify(!result.ok && result.errors.slice(0, 3)));
+  assert.equal(result.rows.length, 10_000);
+  assert.deepEqual(result.rows.slice(0, 2).map((r) => r.spec.name), ['vm-0', 'vm-3']);
+  assert.equal(result.rows[9_999]!.spec.wave, 3);
+  assert.ok(ms < 10_000, `${ms} ms`);
+  console.log(`[inventory] 10,000 rows (200 images pre-flighted) in ${ms} ms`);
+
+  // And 10,000 rows with one problem each are all reported.
+  const bad = ['name,image,architecture,instance_type'];
+  for (let i = 0; i < 10_000; i++) bad.push(`vm-${i},big/d1.vmdk,arm,t2.micro`);
+  const errors = errorsOf(await readInventory(await csv('big-bad.csv', bad)));
+  assert.equal(errors.length, 10_000);
+  assert.equal(errors[9_999]!.line, 10_001);
 });

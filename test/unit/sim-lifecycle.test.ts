@@ -159,6 +159,9 @@ describe('image checks', () => {
     assert.equal(checkImage('VHD', Buffer.alloc(512), footer(3)), 'ClientError: Footers not identical');
     assert.equal(checkImage('VHD', footer(4), footer(4)), 'ClientError: Disk validation failed [Unsupported VHD differencing disk]');
     assert.match(checkImage('VHD', Buffer.alloc(512), Buffer.alloc(512))!, /Invalid VHD footer/);
+    const corrupt = footer(2);
+    corrupt[100] = 1; // any byte changed after the checksum was computed
+    assert.match(checkImage('VHD', Buffer.alloc(512), corrupt)!, /checksum mismatch/);
   });
 
   test('VMDK: only KDMV with compressed grains and deflate', () => {

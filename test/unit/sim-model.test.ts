@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_CONFIG, mergeConfig } from '../../sim/config';
 import { checkImage, failureMarker } from '../../sim/conversion/image-checks';
-import { checkManifest } from '../../sim/conversion/manifest';
+import { NotAManifestError, checkManifest, parseManifest } from '../../sim/conversion/manifest';
 import { TokenBucket } from '../../sim/limits/token-bucket';
 import { Ec2Model } from '../../sim/model/ec2-model';
 import { emptyState } from '../../sim/model/types';
@@ -92,4 +92,24 @@ test('manifest ranges must tile the image; image checks use the real messages', 
   assert.equal(checkImage('RAW', Buffer.alloc(512), Buffer.alloc(512)), undefined);
   assert.equal(failureMarker(Buffer.from('xxVMCONVOY_SIM_FAIL=boom\nrest')), 'boom');
   assert.equal(failureMarker(Buffer.from('nothing')), undefined);
+});
+
+test('a document that is not a manifest is told apart from a wrong manifest (EC2 waits on the first, fails the second)', () => {
+  assert.throws(() => parseManifest('\x00\x01binary disk bytes'), NotAManifestError);
+  assert.throws(() => parseManifest('<html><body>503</body></html>'), NotAManifestError);
+  const wrongCount = '<manifest><version>2010-11-15</version><import><size>1</size><volume-size>1</volume-size><parts count="2"><part index="0"><byte-range start="0" end="0"/><get-url>http://s3/p</get-url></part></parts></import></manifest>';
+  assert.throws(() => parseManifest(wrongCount), (err: Error) => !(err instanceof NotAManifestError) && /parts count 2 but 1 parts listed/.test(err.message));
+  const good = parseManifest(wrongCount.replace('count="2"', 'count="1"'));
+  assert.deepEqual([good.size, good.parts.length, good.parts[0]!.getUrl], [1, 1, 'http://s3/p']);
+});
+
+test('a pending task remembers why it waits until its conversion starts', () => {
+  const { m } = model();
+  const task = m.createTask(input);
+  m.noteWaiting(task.id, 'manifest unreadable (HTTP 403)');
+  assert.equal(task.pendingReason, 'manifest unreadable (HTTP 403)');
+  m.startConversion(task.id);
+  assert.deepEqual([task.pendingReason, task.statusMessage], [undefined, 'Progress: 0%']);
+  m.noteWaiting(task.id, 'late answer from an older poll');
+  assert.equal(task.pendingReason, undefined, 'a converting task is no longer waiting');
 });

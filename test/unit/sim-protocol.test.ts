@@ -17,7 +17,7 @@ import { renderResponse } from '../../sim/protocol/xml';
 
 const CREDS = { accessKeyId: 'AKIDSIM', secretAccessKey: 'sim-secret', region: 'us-east-1' };
 
-async function signed(body: string, opts: { secret?: string; region?: string; method?: string; query?: Record<string, string> } = {}) {
+async function signed(body: string, opts: { secret?: string; region?: string; method?: string; query?: Record<string, string>; date?: Date } = {}) {
   const signer = new SignatureV4({
     service: 'ec2',
     region: opts.region ?? CREDS.region,
@@ -33,7 +33,7 @@ async function signed(body: string, opts: { secret?: string; region?: string; me
     query: opts.query ?? {},
     headers: { host: '127.0.0.1:4566', 'content-type': 'application/x-www-form-urlencoded', 'x-amz-content-sha256': await hex(body) },
     body,
-  });
+  }, { signingDate: opts.date });
   const headers: IncomingHttpHeaders = {};
   for (const [k, v] of Object.entries(request.headers)) headers[k.toLowerCase()] = v;
   return { method: request.method, path: '/', query: opts.query ?? {}, headers, body: Buffer.from(body) };
@@ -95,6 +95,13 @@ describe('SigV4 verification', () => {
     assert.match(await authError(verifySigV4(await signed(body, { secret: 'nope' }), CREDS)), /^AuthFailure/);
     assert.match(await authError(verifySigV4(await signed(body), { ...CREDS, accessKeyId: 'OTHER' })), /^AuthFailure/);
     assert.match(await authError(verifySigV4(await signed(body, { region: 'eu-west-1' }), CREDS)), /^AuthFailure: Credential should be scoped/);
+  });
+
+  test('a signature more than 15 minutes off the clock is RequestExpired (400), one within is accepted', async () => {
+    const old = await signed(body, { date: new Date(Date.now() - 16 * 60 * 1000) });
+    assert.match(await authError(verifySigV4(old, CREDS)), /^RequestExpired: Request has expired/);
+    assert.equal(statusFor('RequestExpired'), 400);
+    await verifySigV4(await signed(body, { date: new Date(Date.now() - 14 * 60 * 1000) }), CREDS);
   });
 });
 

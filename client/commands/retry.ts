@@ -1,0 +1,43 @@
+/**
+ * `vmconvoy retry <batch>`: run the failed and cancelled VMs again, reusing their uploaded parts. A running
+ * batch re-queues them (the `retry` update); a batch that already ended is started again from its stored
+ * input, and its completed VMs are never run twice.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
+import type { FleetInput } from '../../workflows/fleet-types';
+import { retryFleetUpdate } from '../../workflows/messages';
+import { ExitError } from '../errors';
+import { fleetHandle, rootMessage } from './fleet-handle';
+
+export interface RetryResult {
+  batch: string;
+  /** `requeued`: the running batch took the VMs back; `restarted`: the ended batch runs again. */
+  mode: 'requeued' | 'restarted';
+  /** VMs re-queued (requeued mode only). */
+  requeued?: number;
+}
+
+export async function retryCommand(client: Client, batch: string): Promise<RetryResult> {
+  const { handle, description, running } = await fleetHandle(client, batch);
+  if (running) {
+    try {
+      return { batch, mode: 'requeued', requeued: await handle.executeUpdate(retryFleetUpdate) };
+    } catch (err) {
+      throw new ExitError(1, `batch "${batch}" refused the retry: ${rootMessage(err)}`);
+    }
+  }
+  const input = description.memo?.fleetInput as FleetInput | undefined;
+  if (!input) throw new ExitError(1, `batch "${batch}" has no stored input; run \`vmconvoy start <inventory.csv> --batch ${batch}\` again`);
+  await client.workflow.start('migrateFleetWorkflow', {
+    workflowId: batch,
+    taskQueue: description.taskQueue,
+    args: [{ ...input, progress: undefined }],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    typedSearchAttributes: description.typedSearchAttributes,
+    memo: description.memo,
+    staticSummary: `batch ${batch}: ${input.total} VMs (retry)`,
+  });
+  return { batch, mode: 'restarted' };
+}

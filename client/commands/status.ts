@@ -1,0 +1,36 @@
+/** `vmconvoy status <batch> [--watch]`: the batch's state, counts by phase and every VM. */
+import type { Client } from '@temporalio/client';
+import type { BatchView } from '../batch-view';
+import { batchEnded, batchView } from '../batch-view';
+import { ExitError } from '../errors';
+
+export async function statusCommand(client: Client, batch: string): Promise<BatchView> {
+  const view = await batchView(client, batch);
+  if (view.state === 'unknown' && view.vms.length === 0) {
+    throw new ExitError(1, `no batch "${batch}": start it with \`vmconvoy start <inventory.csv> --batch ${batch}\``);
+  }
+  return view;
+}
+
+export interface WatchOptions {
+  /** Between two looks at the batch. @default 1000 */
+  intervalMs?: number;
+  /** Called with every look, the last one with the batch ended. */
+  onView(view: BatchView): void;
+  signal?: AbortSignal;
+}
+
+/** Looks at the batch until it ends (or `signal` aborts); returns the last view. */
+export async function watchCommand(client: Client, batch: string, opts: WatchOptions): Promise<BatchView> {
+  for (;;) {
+    const view = await statusCommand(client, batch);
+    opts.onView(view);
+    if (batchEnded(view) || opts.signal?.aborted) return view;
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 1000));
+  }
+}
+
+/** Exit code for a batch: 2 when it ended with failed VMs. */
+export function exitCodeFor(view: BatchView): 0 | 2 {
+  return batchEnded(view) && view.vms.some((v) => v.phase === 'Failed') ? 2 : 0;
+}

@@ -1,0 +1,168 @@
+/**
+ * The inventory's columns and how one row's cells become a VmSpec. Each check pushes a problem naming its
+ * column and what to write instead; the zod schema (workflows/types.ts) has the last word on the shape.
+ */
+import path from 'node:path';
+import { isIP } from 'node:net';
+import type { VmSpec, VmSpecInput } from '../../workflows/types';
+import { DISK_FORMATS, VM_NAME_PATTERN, vmSpecSchema } from '../../workflows/types';
+
+export const COLUMNS = [
+  'name',
+  'image',
+  'format',
+  'architecture',
+  'instance_type',
+  'platform',
+  'availability_zone',
+  'subnet_id',
+  'private_ip',
+  'security_groups',
+  'volume_size_gib',
+  'description',
+  'user_data_file',
+  'monitoring',
+  'shutdown_behavior',
+  'wave',
+  'tags',
+  'boot_check',
+] as const;
+export type Column = (typeof COLUMNS)[number];
+
+export const REQUIRED_COLUMNS: readonly Column[] = ['name', 'image', 'architecture', 'instance_type'];
+
+/** VmSpec field → CSV column, to name the column of a schema issue. */
+const FIELD_COLUMN: Record<keyof VmSpecInput, Column> = {
+  name: 'name',
+  image: 'image',
+  format: 'format',
+  architecture: 'architecture',
+  instanceType: 'instance_type',
+  platform: 'platform',
+  availabilityZone: 'availability_zone',
+  subnetId: 'subnet_id',
+  privateIp: 'private_ip',
+  securityGroups: 'security_groups',
+  volumeSizeGib: 'volume_size_gib',
+  description: 'description',
+  userDataFile: 'user_data_file',
+  monitoring: 'monitoring',
+  shutdownBehavior: 'shutdown_behavior',
+  wave: 'wave',
+  tags: 'tags',
+  bootCheck: 'boot_check',
+};
+
+export interface CellProblem {
+  column: Column;
+  message: string;
+}
+
+export type RowCells = Partial<Record<Column, string>>;
+
+/** What pre-flight needs of a row, known even when other cells of the row are wrong. */
+export interface RowFiles {
+  image?: string;
+  format?: VmSpec['format'];
+  volumeSizeGib?: number;
+  userDataFile?: string;
+}
+
+export type RowResult = ({ spec: VmSpec; problems: [] } | { spec?: undefined; problems: CellProblem[] }) & { files: RowFiles };
+
+/** One row's cells (already trimmed) → a spec, or every problem found in it. */
+export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
+  const problems: CellProblem[] = [];
+  const problem = (column: Column, message: string): void => {
+    problems.push({ column, message });
+  };
+  const v = (c: Column): string => cells[c] ?? '';
+  const opt = (c: Column): string | undefined => (v(c) === '' ? undefined : v(c));
+
+  for (const c of REQUIRED_COLUMNS) if (v(c) === '') problem(c, `${c} is required`);
+  if (v('name') && !VM_NAME_PATTERN.test(v('name'))) problem('name', `"${v('name')}": use 1-64 characters of A-Z a-z 0-9 . _ -`);
+
+  const format = v('format').toUpperCase();
+  if (format && !(DISK_FORMATS as readonly string[]).includes(format)) {
+    problem('format', `"${v('format')}" is not VMDK, RAW or VHD (or leave it empty to detect the format)`);
+  }
+  const arch = v('architecture');
+  if (arch && arch !== 'i386' && arch !== 'x86_64') problem('architecture', `"${arch}" is not supported: use i386 or x86_64`);
+  const platform = v('platform');
+  if (platform && !/^windows$/i.test(platform)) problem('platform', `"${platform}": write Windows, or leave it empty for Linux`);
+  const ip = v('private_ip');
+  if (ip && isIP(ip) !== 4) problem('private_ip', `"${ip}" is not an IPv4 address`);
+  const shutdown = v('shutdown_behavior').toLowerCase();
+  if (shutdown && shutdown !== 'stop' && shutdown !== 'terminate') problem('shutdown_behavior', `"${v('shutdown_behavior')}": use stop or terminate`);
+
+  const int = (c: Column, min: number): number | undefined => {
+    const text = v(c);
+    if (text === '') return undefined;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min) {
+      problem(c, `"${text}" must be a whole number of at least ${min}`);
+      return undefined;
+    }
+    return n;
+  };
+  const bool = (c: Column): boolean | undefined => {
+    const text = v(c).toLowerCase();
+    if (text === '') return undefined;
+    if (text === 'true') return true;
+    if (text === 'false') return false;
+    problem(c, `"${v(c)}" must be true or false`);
+    return undefined;
+  };
+  const list = (c: Column): string[] =>
+    v(c)
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean);
+
+  const tags: Record<string, string> = {};
+  for (const pair of list('tags')) {
+    const eq = pair.indexOf('=');
+    const key = eq > 0 ? pair.slice(0, eq).trim() : '';
+    if (!key) problem('tags', `"${pair}" is not key=value (separate tags with ;)`);
+    else if (key in tags) problem('tags', `tag "${key}" is given twice`);
+    else tags[key] = pair.slice(eq + 1).trim();
+  }
+
+  const candidate: VmSpecInput = {
+    name: v('name'),
+    image: v('image') ? path.resolve(csvDir, v('image')) : '',
+    format: format ? (format as VmSpecInput['format']) : undefined,
+    architecture: arch as VmSpecInput['architecture'],
+    instanceType: v('instance_type'),
+    platform: platform ? 'Windows' : undefined,
+    availabilityZone: opt('availability_zone'),
+    subnetId: opt('subnet_id'),
+    privateIp: opt('private_ip'),
+    securityGroups: list('security_groups'),
+    volumeSizeGib: int('volume_size_gib', 1),
+    description: opt('description'),
+    userDataFile: v('user_data_file') ? path.resolve(csvDir, v('user_data_file')) : undefined,
+    monitoring: bool('monitoring'),
+    shutdownBehavior: shutdown ? (shutdown as VmSpecInput['shutdownBehavior']) : undefined,
+    wave: int('wave', 1),
+    tags,
+    bootCheck: bool('boot_check'),
+  };
+  const files: RowFiles = {
+    image: candidate.image || undefined,
+    format: problems.some((p) => p.column === 'format') ? undefined : candidate.format,
+    volumeSizeGib: candidate.volumeSizeGib,
+    userDataFile: candidate.userDataFile,
+  };
+  if (problems.length > 0) return { problems, files };
+
+  const parsed = vmSpecSchema.safeParse(candidate);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const column = FIELD_COLUMN[issue.path[0] as keyof VmSpecInput] ?? 'name';
+      problem(column, issue.message);
+    }
+    return { problems, files };
+  }
+  return { spec: parsed.data, problems: [], files };
+}

@@ -1,0 +1,74 @@
+/**
+ * How a batch looks to people: a summary line, counts by phase, and a table of VMs (with progress bars on
+ * a terminal); while watching without a terminal, one plain line per change.
+ */
+import Table from 'cli-table3';
+import type { BatchView, StatusJson, VmView } from '../batch-view';
+import { statusJson } from '../batch-view';
+import type { Paint } from './color';
+import { paint } from './color';
+
+export interface StatusRenderOptions {
+  color?: boolean;
+  /** Progress bars instead of a percentage. @default false */
+  bars?: boolean;
+  /** Widest error message in the table. @default 80 */
+  errorWidth?: number;
+}
+
+export function progressBar(percent: number, width = 20): string {
+  const p = Math.max(0, Math.min(100, Math.round(percent)));
+  const full = Math.round((p / 100) * width);
+  return `${'█'.repeat(full)}${'░'.repeat(width - full)} ${String(p).padStart(3)}%`;
+}
+
+function phaseText(phase: VmView['phase'], p: Paint): string {
+  if (phase === 'Completed') return p.green(phase);
+  if (phase === 'Failed') return p.red(phase);
+  if (phase === 'Cancelled') return p.yellow(phase);
+  if (phase === 'Pending') return p.dim(phase);
+  return p.cyan(phase);
+}
+
+export function countsLine(counts: StatusJson['counts']): string {
+  return (Object.keys(counts) as Array<keyof StatusJson['counts']>).map((k) => `${counts[k]} ${k}`).join(', ');
+}
+
+export function renderStatus(view: BatchView, opts: StatusRenderOptions = {}): string {
+  const p = paint(opts.color ?? false);
+  const json = statusJson(view);
+  const state = view.state === 'failed' ? p.red(view.state) : view.state === 'completed' ? p.green(view.state) : p.bold(view.state);
+  const lines = [`batch ${p.bold(view.batch)}: ${state}${view.pauseReason ? ` (${view.pauseReason})` : ''}, ${view.total} VMs`, countsLine(json.counts)];
+  if (view.fleet) {
+    const l = view.fleet.limits;
+    lines.push(p.dim(`wave ${view.fleet.currentWave || '-'}; limits: ${l.maxUploads} uploads, ${l.maxConversions} conversions${l.maxInFlight ? `, ${l.maxInFlight} in flight` : ''}`));
+  }
+  if (view.vms.length === 0) return lines.join('\n');
+  const table = new Table({
+    head: ['VM', 'phase', opts.bars ? 'progress' : '%', 'instance', 'error'],
+    style: { head: opts.color ? ['cyan'] : [], border: opts.color ? ['grey'] : [] },
+  });
+  const width = opts.errorWidth ?? 80;
+  for (const v of view.vms) {
+    const error = v.error ? (v.error.length > width ? `${v.error.slice(0, width - 1)}…` : v.error) : '';
+    table.push([v.name, phaseText(v.phase, p), opts.bars ? progressBar(v.percent) : String(v.percent), v.instanceId ?? '', p.red(error)]);
+  }
+  return `${lines.join('\n')}\n${table.toString()}`;
+}
+
+/** Plain lines for what changed since `previous` (watching without a terminal, e.g. in CI logs). */
+export function changeLines(previous: BatchView | undefined, view: BatchView, now = new Date()): string[] {
+  const time = now.toISOString().slice(11, 19);
+  const before = new Map(previous?.vms.map((v) => [v.name, v]) ?? []);
+  const out: string[] = [];
+  for (const v of view.vms) {
+    const old = before.get(v.name);
+    if (old && old.phase === v.phase) continue;
+    const detail = v.phase === 'Completed' ? ` ${v.instanceId ?? ''}` : v.phase === 'Failed' ? ` ${v.errorType ?? ''}: ${v.error ?? ''}` : '';
+    out.push(`${time} ${v.name} ${v.phase}${detail}`.trimEnd());
+  }
+  const counts = countsLine(statusJson(view).counts);
+  const oldCounts = previous ? countsLine(statusJson(previous).counts) : '';
+  if (counts !== oldCounts || previous?.state !== view.state) out.push(`${time} batch ${view.batch} ${view.state}: ${counts}`);
+  return out;
+}
