@@ -31,8 +31,20 @@ export const temporalConfigSchema = z.object({
   taskQueue: z.string().default('vmconvoy'),
   /** Task queue for upload activities, so they run on the hosts that can read the images. */
   uploadTaskQueue: z.string().optional(),
+  /** Task queue for the activities that call EC2; default `<taskQueue>-aws-api`. See awsApiTaskQueueOf. */
+  awsApiTaskQueue: z.string().optional(),
 });
 export type TemporalConfig = z.output<typeof temporalConfigSchema>;
+
+/**
+ * The task queue every EC2-calling activity runs on. Temporal rate-limits a task queue on the server, for
+ * all its workers together, so this queue's rate limit is the AWS API request budget: one worker
+ * deployment (and so one queue) per AWS account and region keeps every batch of that account+region under
+ * one budget.
+ */
+export function awsApiTaskQueueOf(temporal: Pick<TemporalConfig, 'taskQueue' | 'awsApiTaskQueue'>): string {
+  return temporal.awsApiTaskQueue ?? `${temporal.taskQueue}-aws-api`;
+}
 
 export const configSchema = z.object({
   aws: awsConfigSchema,
@@ -68,6 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
       namespace: nonEmpty(env.TEMPORAL_NAMESPACE),
       taskQueue: nonEmpty(env.VMCONVOY_TASK_QUEUE),
       uploadTaskQueue: nonEmpty(env.VMCONVOY_UPLOAD_TASK_QUEUE),
+      awsApiTaskQueue: nonEmpty(env.VMCONVOY_AWS_API_TASK_QUEUE),
     },
     logLevel: nonEmpty(env.VMCONVOY_LOG_LEVEL),
     logFormat: nonEmpty(env.VMCONVOY_LOG_FORMAT),

@@ -37,6 +37,13 @@ const positiveInt =
     if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError(`${flag} must be a whole number of at least 1`);
     return n;
   };
+/** `--max-api-rate`: requests per second (> 0), or `default` to remove the budget. */
+const parseApiRate = (value: string): number | 'default' => {
+  if (value === 'default') return 'default';
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('give requests per second (> 0), or "default" to remove the budget');
+  return n;
+};
 const percentage = (value: string): number => {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('must be a percentage from 0 to 100');
@@ -143,6 +150,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io = defaultIo(env)): C
     .requiredOption('--batch <name>', 'batch name: the fleet workflow ID and the prefix of every VM workflow ID')
     .option('--max-uploads <n>', 'VMs in pre-flight/upload at once (default 4)', positiveInt('--max-uploads'))
     .option('--max-conversions <n>', 'conversions at once in this account and region; EC2 allows about 5 (default 5)', positiveInt('--max-conversions'))
+    .option('--max-api-rate <rps>', 'AWS API budget: EC2 calls per second for every batch of this account and region; a poll is one request, an import or a validation a few ("default" removes it)', parseApiRate)
     .option('--canary <k>', 'the first K VMs must complete before any other starts', positiveInt('--canary'))
     .option('--failure-budget <pct>', 'pause once more than this % of finished VMs failed', percentage)
     .option('--dry-run', 'pre-flight and ImportInstance with DryRun for every VM, then stop (nothing is imported)')
@@ -155,7 +163,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io = defaultIo(env)): C
         'vmconvoy start big.csv --batch prod-1 --canary 3 --failure-budget 10'
       )
     )
-    .action(async (csv: string, o: { batch: string; maxUploads?: number; maxConversions?: number; canary?: number; failureBudget?: number; dryRun?: boolean; wait?: boolean; json?: boolean }) => {
+    .action(async (csv: string, o: { batch: string; maxUploads?: number; maxConversions?: number; maxApiRate?: number | 'default'; canary?: number; failureBudget?: number; dryRun?: boolean; wait?: boolean; json?: boolean }) => {
       const config = cliConfig(env);
       let c: CliConnection | undefined;
       try {
@@ -175,6 +183,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io = defaultIo(env)): C
           const waves = `${result.waves} wave${result.waves === 1 ? '' : 's'}`;
           io.out(`${p.green('✔')} ${what} ${p.bold(result.batch)} (${result.vms} VMs in ${waves}${result.dryRun ? ', dry run' : ''})`);
           io.out(`Temporal UI: ${uiLink}`);
+          if (result.awsApiBudget !== null) io.out(`AWS API budget: ${result.awsApiBudget} requests/s (change it live with \`vmconvoy set-limits ${result.batch} --max-api-rate N\`)`);
           if (!o.wait) io.out(p.dim(`follow it with: vmconvoy status ${result.batch} --watch`));
         }
         if (o.wait) {
@@ -265,14 +274,21 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io = defaultIo(env)): C
     .description('change the batch limits while it runs')
     .option('--max-uploads <n>', 'VMs in pre-flight/upload at once', positiveInt('--max-uploads'))
     .option('--max-conversions <n>', 'conversions at once in the account and region', positiveInt('--max-conversions'))
+    .option('--max-api-rate <rps>', 'AWS API budget: EC2 requests per second, shared by every batch of the account and region ("default" removes it)', parseApiRate)
     .option('--json', 'machine-readable output')
-    .addHelpText('after', example('vmconvoy set-limits wave-a --max-uploads 8 --max-conversions 5'))
-    .action(async (batch: string, o: { maxUploads?: number; maxConversions?: number; json?: boolean }) => {
-      const result = await withClient((client) => setLimitsCommand(client, batch, { maxUploads: o.maxUploads, maxConversions: o.maxConversions }));
+    .addHelpText('after', example('vmconvoy set-limits wave-a --max-uploads 8 --max-conversions 5', 'vmconvoy set-limits wave-a --max-api-rate 10'))
+    .action(async (batch: string, o: { maxUploads?: number; maxConversions?: number; maxApiRate?: number | 'default'; json?: boolean }) => {
+      const result = await withClient((client) =>
+        setLimitsCommand(client, batch, { maxUploads: o.maxUploads, maxConversions: o.maxConversions, maxApiRate: o.maxApiRate })
+      );
       if (o.json) json(result);
       else {
         const l = result.limits;
         io.out(`batch ${batch} limits: ${l.maxUploads} uploads, ${l.maxConversions} conversions${l.maxInFlight ? `, ${l.maxInFlight} VMs in flight` : ''}`);
+        if (result.awsApiBudget) {
+          const rate = result.awsApiBudget.requestsPerSecond;
+          io.out(`AWS API budget on task queue ${result.awsApiBudget.taskQueue}: ${rate === null ? 'none' : `${rate} requests/s`} (shared by every batch on it)`);
+        }
       }
     });
 

@@ -1,6 +1,7 @@
 /**
- * Builds vmconvoy's workers on a connection: the main task queue runs every workflow and activity; an
- * optional site task queue runs pre-flight and upload only, on the hosts that can read the disk images.
+ * Builds vmconvoy's workers on a connection: the main task queue runs every workflow and activity; the AWS
+ * API queue runs the EC2-calling activities under the server's rate limit (the API budget); an optional
+ * site task queue runs pre-flight and upload only, on the hosts that can read the disk images.
  */
 import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -15,6 +16,8 @@ export interface CreateWorkersOptions {
   taskQueue: string;
   /** Also serve this queue (pre-flight and upload activities). */
   uploadTaskQueue?: string;
+  /** Also serve this queue with the EC2-calling activities (its rate limit is the AWS API budget). */
+  awsApiTaskQueue?: string;
   /** Serve only the upload queue (a site worker that runs no workflows). */
   uploadOnly?: boolean;
   aws: AwsConfig;
@@ -40,6 +43,19 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
         taskQueue: opts.taskQueue,
         activities,
         ...workflowSource,
+        dataConverter: opts.dataConverter,
+        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
+      })
+    );
+  }
+  if (!opts.uploadOnly && opts.awsApiTaskQueue && opts.awsApiTaskQueue !== opts.taskQueue) {
+    const { importInstance, describeConversion, validateInstance, cleanupVm } = activities;
+    workers.push(
+      await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: opts.awsApiTaskQueue,
+        activities: { importInstance, describeConversion, validateInstance, cleanupVm },
         dataConverter: opts.dataConverter,
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
       })

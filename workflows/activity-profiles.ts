@@ -39,14 +39,19 @@ const fastCall: ActivityOptions = {
   },
 };
 
-export function fastActivities(summary?: string): Activities {
-  return proxyActivities<Activities>({ ...fastCall, summary });
+/**
+ * @param taskQueue the AWS API task queue for activities that call EC2: its server-side rate limit is the
+ * AWS API request budget (`vmconvoy set-limits --max-api-rate`). Unset = the workflow's own queue.
+ */
+export function fastActivities(summary?: string, taskQueue?: string): Activities {
+  return proxyActivities<Activities>({ ...fastCall, summary, taskQueue });
 }
 
 /** The boot check waits minutes for an instance to come up; it heartbeats while it polls. */
-export function validationActivities(timeoutSeconds: number): Activities {
+export function validationActivities(timeoutSeconds: number, taskQueue?: string): Activities {
   return proxyActivities<Activities>({
     ...fastCall,
+    taskQueue,
     startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
     heartbeatTimeout: '1 minute',
     cancellationType: ActivityCancellationType.TRY_CANCEL,

@@ -20,7 +20,7 @@ export async function waitForConversion(
   deadline: number,
   tracker: VmStatusTracker
 ): Promise<ConversionProgress> {
-  const describe = fastActivities('DescribeConversionTasks');
+  const describe = fastActivities('DescribeConversionTasks', settings.awsApiTaskQueue);
   let interval = settings.pollInitialSeconds;
   let previous: { at: number; percent: number } | undefined;
   for (;;) {

@@ -113,7 +113,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     };
     if (settings.dryRun) {
       tracker.enter('Importing');
-      await fastActivities('ImportInstance (DryRun)').importInstance({ ...importInput, dryRun: true });
+      await fastActivities('ImportInstance (DryRun)', settings.awsApiTaskQueue).importInstance({ ...importInput, dryRun: true });
       await fastActivities('delete uploaded objects').cleanupVm({ ...location, reason: 'dry run' });
       tracker.enter('Completed');
       return { batch, vm: spec.name, phase: 'Completed', instanceId: '', volumeId: '', conversionTaskId: '', bytesUploaded: uploaded.bytesSent, dryRun: true };
@@ -157,7 +157,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     }
 
     tracker.enter('Validating');
-    const validated = await validationActivities(settings.bootCheckTimeoutSeconds).validateInstance({
+    const validated = await validationActivities(settings.bootCheckTimeoutSeconds, settings.awsApiTaskQueue).validateInstance({
       ...location,
       spec,
       instanceId: done.instanceId ?? tracker.status.instanceId ?? '',
@@ -191,7 +191,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     // Cleanup must run even though the workflow is being cancelled.
     await CancellationScope.nonCancellable(async () => {
       tracker.enter('CleaningUp');
-      await fastActivities('cancel the conversion task and delete uploaded objects').cleanupVm({
+      await fastActivities('cancel the conversion task and delete uploaded objects', settings.awsApiTaskQueue).cleanupVm({
         ...location,
         cancelConversionTaskId: conversionTaskId,
         reason: cancelled ? 'cancelled by the operator' : `failed: ${error.type}`,
@@ -215,7 +215,7 @@ async function importWithQuotaWait(
 ): Promise<ImportInstanceResult> {
   for (;;) {
     try {
-      return await fastActivities('ImportInstance').importInstance(input);
+      return await fastActivities('ImportInstance', settings.awsApiTaskQueue).importInstance(input);
     } catch (err) {
       if (errorType(err) !== 'ConversionQuotaExceeded') throw err;
       if (Date.now() + settings.quotaRetrySeconds * 1000 > deadline) {

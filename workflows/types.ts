@@ -75,6 +75,12 @@ export interface MigrationSettings {
   dryRun: boolean;
   /** Task queue of the hosts that can read the images (pre-flight and upload); unset = the main queue. */
   uploadTaskQueue?: string;
+  /**
+   * Task queue of the activities that call EC2 (ImportInstance, DescribeConversionTasks, validation,
+   * cleanup). The server's rate limit on it is the AWS API request budget shared by every batch that uses
+   * it; unset = the main queue (no budget). Set by the CLI from the worker's configuration.
+   */
+  awsApiTaskQueue?: string;
 }
 
 export const DEFAULT_SETTINGS: MigrationSettings = {

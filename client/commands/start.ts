@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import { createAwsClients, destroyAwsClients } from '../../activities/aws-clients';
 import type { VmconvoyConfig } from '../../activities/config';
+import { awsApiTaskQueueOf } from '../../activities/config';
 import { inventoryKeyFor, storeInventory } from '../../activities/inventory-store';
 import type { FleetInput } from '../../workflows/fleet-types';
 import { migrationBatchKey } from '../../workflows/search-attributes';
@@ -16,6 +17,7 @@ import { DEFAULT_SETTINGS, VM_NAME_PATTERN } from '../../workflows/types';
 import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
+import { getAwsApiBudget, setAwsApiBudget } from '../aws-api-budget';
 import { quotaWorkflowIdFor } from '../settings';
 
 export interface StartOptions {
@@ -25,6 +27,8 @@ export interface StartOptions {
   canary?: number;
   failureBudget?: number;
   dryRun?: boolean;
+  /** AWS API budget (requests/s) on the account+region's AWS API task queue; `default` removes it. */
+  maxApiRate?: number | 'default';
 }
 
 export type StartResult =
@@ -38,6 +42,8 @@ export type StartResult =
       runId: string;
       inventoryKey: string;
       dryRun: boolean;
+      /** The AWS API budget in force on the batch's queue after start (requests/s); null = none. */
+      awsApiBudget: number | null;
     }
   | { ok: false; batch: string; errors: InventoryProblem[] };
 
@@ -46,6 +52,7 @@ export const DEFAULT_LIMITS = { maxUploads: 4, maxConversions: 5 } as const;
 export function fleetInputFor(batch: string, total: number, inventoryKey: string, opts: StartOptions, config: VmconvoyConfig): FleetInput {
   const settings: MigrationSettings = { ...DEFAULT_SETTINGS, dryRun: opts.dryRun ?? false };
   if (config.temporal.uploadTaskQueue) settings.uploadTaskQueue = config.temporal.uploadTaskQueue;
+  settings.awsApiTaskQueue = awsApiTaskQueueOf(config.temporal);
   return {
     batch,
     inventoryKey,
@@ -73,6 +80,12 @@ export async function startCommand(
   const inventoryKey = inventoryKeyFor(config.aws.keyPrefix, opts.batch);
   const input = fleetInputFor(opts.batch, inventory.rows.length, inventoryKey, opts, config);
   const client = await getClient();
+  const apiQueue = awsApiTaskQueueOf(config.temporal);
+  // Set before the batch starts so its first ImportInstance calls are already budgeted.
+  const awsApiBudget =
+    opts.maxApiRate === undefined
+      ? await getAwsApiBudget(client, apiQueue)
+      : await setAwsApiBudget(client, apiQueue, opts.maxApiRate, `vmconvoy start --batch ${opts.batch}`);
   const handle = client.workflow.getHandle(opts.batch);
   const wasRunning = await handle
     .describe()
@@ -108,5 +121,6 @@ export async function startCommand(
     runId: started.firstExecutionRunId,
     inventoryKey,
     dryRun: input.settings.dryRun,
+    awsApiBudget: awsApiBudget ?? null,
   };
 }

@@ -270,6 +270,15 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
     assert.equal(limits.code, 0, limits.stderr);
     assert.equal((JSON.parse(limits.stdout) as { limits: { maxUploads: number } }).limits.maxUploads, 2);
     assert.equal((await vmconvoy('set-limits', batch)).code, 1, 'set-limits needs a limit');
+    // The AWS API budget lives on the server, on the batch's AWS API task queue.
+    const budget = await vmconvoy('set-limits', batch, '--max-api-rate', '50', '--json');
+    assert.equal(budget.code, 0, budget.stderr);
+    const set = JSON.parse(budget.stdout) as { awsApiBudget: { taskQueue: string; requestsPerSecond: number | null } };
+    assert.equal(set.awsApiBudget.requestsPerSecond, 50);
+    assert.match(set.awsApiBudget.taskQueue, /-aws-api$/);
+    assert.equal((await vmconvoy('set-limits', batch, '--max-api-rate', '0')).code, 1, 'a budget must be > 0');
+    const cleared = await vmconvoy('set-limits', batch, '--max-api-rate', 'default', '--json');
+    assert.equal((JSON.parse(cleared.stdout) as typeof set).awsApiBudget.requestsPerSecond, null, cleared.stderr);
 
     const cancel = await vmconvoy('cancel', batch, '--vm', 'p1');
     assert.equal(cancel.code, 0, cancel.stderr);

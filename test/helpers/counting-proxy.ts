@@ -1,5 +1,5 @@
 /**
- * A transparent HTTP proxy in front of the S3 server that counts the body bytes of PUT requests per key
+ * A transparent HTTP proxy (in front of the S3 server or the EC2 simulator) that counts the body bytes of PUT requests per key
  * pattern, so a test can measure what an upload sent (and sent again after a crash) at the wire, whatever
  * the uploader believes. SigV4 signs the Host header, so the proxy forwards it unchanged and clients must
  * sign for the proxy's address (they do: it is their endpoint).
@@ -11,6 +11,8 @@ export interface CountingProxy {
   /** Bytes of PUT bodies whose path matched, since start or the last reset. */
   putBytes(match?: RegExp): number;
   putCount(match?: RegExp): number;
+  /** Arrival time (ms since the epoch) of every request of any method, since start or the last reset. */
+  requestTimes(): number[];
   reset(): void;
   close(): Promise<void>;
 }
@@ -24,7 +26,9 @@ export interface CountingProxyOptions {
 export async function startCountingProxy(target: string, opts: CountingProxyOptions = {}): Promise<CountingProxy> {
   const upstream = new URL(target);
   const puts: Array<{ path: string; bytes: number }> = [];
+  const arrivals: number[] = [];
   const server = http.createServer((req, res) => {
+    arrivals.push(Date.now());
     const path = decodeURIComponent(req.url ?? '');
     const slow = req.method === 'PUT' && !!opts.putDelayMs && (!opts.slowPuts || opts.slowPuts.test(path));
     let bytes = 0;
@@ -68,8 +72,10 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
     endpoint: `http://127.0.0.1:${port}`,
     putBytes: (match) => select(match).reduce((sum, p) => sum + p.bytes, 0),
     putCount: (match) => select(match).length,
+    requestTimes: () => [...arrivals],
     reset: () => {
       puts.length = 0;
+      arrivals.length = 0;
     },
     close: () =>
       new Promise((resolve) => {

@@ -88,7 +88,7 @@ test('the fleet input: limits and flags applied to the defaults, quota per EC2 e
     inventoryKey: 'vmconvoy/b1/inventory.jsonl',
     total: 20,
     limits: { maxUploads: 2, maxConversions: 5 },
-    settings: { ...DEFAULT_SETTINGS, dryRun: true },
+    settings: { ...DEFAULT_SETTINGS, dryRun: true, awsApiTaskQueue: 'vmconvoy-aws-api' },
     canary: 3,
     failureBudgetPercent: 10,
     quotaWorkflowId: 'vmconvoy-quota/http://127.0.0.1:14566/us-east-1',
