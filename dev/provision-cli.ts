@@ -2,7 +2,7 @@
  * `npm run provision`: makes sure the local tools exist (building or installing what is missing) and
  * prints where each came from. Safe to run again: cached tools are found at once.
  */
-import { resolveQemuImg, resolveTemporalCli, resolveVersitygw } from './tools';
+import { resolveChromium, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from './tools';
 
 async function main(): Promise<void> {
   const log = (line: string): void => console.log(`[provision] ${line}`);
@@ -13,6 +13,8 @@ async function main(): Promise<void> {
   log(`versitygw: ${s3 ? `${s3.path} (${s3.source})` : 'not available'}`);
   const qemu = await resolveQemuImg({ log });
   log(`qemu-img: ${qemu ? `${qemu.path} (${qemu.source})` : 'not available'}`);
+  const chromium = await resolveChromium({ log });
+  log(`chromium: ${chromium ? `${chromium.path} (${chromium.source})` : 'not available: the Web UI browser test will fail'}`);
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
   if (!s3 || !qemu) process.exit(1);
 }

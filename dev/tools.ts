@@ -117,14 +117,24 @@ export function resolveVersitygw(opts: ResolveOptions = {}): Promise<ResolvedToo
 
 /** qemu-img, installed from Debian's qemu-utils when missing and we are root. */
 export async function resolveQemuImg(opts: ResolveOptions = {}): Promise<ResolvedTool | undefined> {
+  return resolveDebianTool('qemu-img', 'qemu-utils', 'QEMU_IMG', opts);
+}
+
+/** Debian's chromium, for the Web UI browser test (playwright-core drives it; no browser download). */
+export async function resolveChromium(opts: ResolveOptions = {}): Promise<ResolvedTool | undefined> {
+  return resolveDebianTool('chromium', 'chromium', 'CHROMIUM', opts);
+}
+
+/** `$ENV_VAR`, then PATH, then (as root, with apt) the Debian package. */
+async function resolveDebianTool(binary: string, pkg: string, envVar: string, opts: ResolveOptions): Promise<ResolvedTool | undefined> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? ((line: string) => process.stderr.write(`[vmconvoy] ${line}\n`));
-  const found = env.QEMU_IMG ?? (await findOnPath('qemu-img', env));
-  if (found) return { path: found, source: env.QEMU_IMG ? 'env' : 'path' };
+  const found = env[envVar] ?? (await findOnPath(binary, env));
+  if (found) return { path: found, source: env[envVar] ? 'env' : 'path' };
   if (opts.build === false || process.getuid?.() !== 0 || !(await findOnPath('apt-get', env))) return undefined;
-  log('installing qemu-utils from Debian (apt-get install --no-install-recommends qemu-utils)');
+  log(`installing ${pkg} from Debian (apt-get install --no-install-recommends ${pkg})`);
   await execFileAsync('apt-get', ['update', '-qq']);
-  await execFileAsync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'qemu-utils']);
-  const installed = await findOnPath('qemu-img', env);
+  await execFileAsync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg]);
+  const installed = await findOnPath(binary, env);
   return installed ? { path: installed, source: 'built' } : undefined;
 }
