@@ -8,15 +8,15 @@
  * One environment for the file (starting it takes seconds); every test uses its own batch name.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { LocalEnv } from '../../dev/local-env';
 import { envVarsFor, readEnvFile, startLocalEnv } from '../../dev/local-env';
 import { freePort } from '../../dev/process';
-import { REPO_ROOT } from '../../dev/services';
 import { makeImage } from '../helpers/images';
+import type { CliRun } from './run-cli';
+import { runCli } from './run-cli';
 import type { SimState } from '../helpers/testbed';
 import { tempDir } from '../helpers/testbed';
 
@@ -45,25 +45,11 @@ const stateDir = (): string => path.join(dir.dir, 'state');
 // Helpers
 // ---------------------------------------------------------------------------------------------------
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
+function vmconvoy(...args: string[]): Promise<CliRun> {
+  return runCli(args, env, dir.dir);
 }
 
-function vmconvoy(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'vmconvoy.js'), ...args], { env, cwd: dir.dir });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
-const show = (run: Run): string => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+const show = (run: CliRun): string => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
 
 interface StatusJson {
   batch: string;

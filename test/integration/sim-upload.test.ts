@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Simulator } from '../../sim';
 import { startSimulator } from '../../sim';
+import type { ManifestPart } from '../../sim/conversion/manifest';
 import type { TestS3 } from '../helpers/testbed';
 import { startS3 } from '../helpers/testbed';
 
@@ -36,15 +37,8 @@ after(async () => {
   await s3?.stop();
 });
 
-interface Part {
-  index: number;
-  start: number;
-  end: number;
-  key: string;
-  headUrl: string;
-  getUrl: string;
-  deleteUrl: string;
-}
+/** What the manifest lists for a part, plus the DELETE URL the writer adds. */
+type Part = ManifestPart & { deleteUrl: string };
 
 interface Upload {
   prefix: string;
