@@ -8,6 +8,7 @@ import type { TestTemporal } from '../helpers/testbed';
 import { startTemporal, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
 import { letGoSignal } from '../helpers/test-workflows';
 import { recordHistory } from '../helpers/histories';
+import { until } from '../helpers/wait';
 
 let temporal: TestTemporal;
 
@@ -17,16 +18,6 @@ before(async () => {
 after(async () => {
   await temporal?.stop();
 });
-
-async function waitFor<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('the conversion quota grants at most `limit` slots at once, in request order, and takes a raised limit live', async () => {
   const taskQueue = uniqueTaskQueue('quota');
@@ -48,22 +39,22 @@ test('the conversion quota grants at most `limit` slots at once, in request orde
       )
     );
     const handle = temporal.client.workflow.getHandle(quotaId);
-    let state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders.length + s.waiting.length === 3);
+    let state = await until(() => handle.query(quotaStateQuery), (s) => s.holders.length + s.waiting.length === 3);
     assert.deepEqual(state.holders, [`${taskQueue}/a`]);
     assert.deepEqual(state.waiting, [`${taskQueue}/b`, `${taskQueue}/c`]);
 
     await holders[0]!.signal(letGoSignal);
     assert.equal(await holders[0]!.result(), true);
-    state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders[0] === `${taskQueue}/b`);
+    state = await until(() => handle.query(quotaStateQuery), (s) => s.holders[0] === `${taskQueue}/b`);
     assert.equal(state.holders.length, 1, 'never more than the limit');
 
     await handle.signal('setLimit', 2);
-    state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders.length === 2);
+    state = await until(() => handle.query(quotaStateQuery), (s) => s.holders.length === 2);
     assert.deepEqual([...state.holders].sort(), [`${taskQueue}/b`, `${taskQueue}/c`]);
 
     for (const h of holders.slice(1)) await h.signal(letGoSignal);
     for (const h of holders.slice(1)) assert.equal(await h.result(), true);
-    state = await waitFor(() => handle.query(quotaStateQuery), (s) => s.holders.length === 0);
+    state = await until(() => handle.query(quotaStateQuery), (s) => s.holders.length === 0);
     assert.deepEqual(state.waiting, []);
     await recordHistory(handle, 'conversionQuotaWorkflow--three-holders-limit-raised');
     await handle.terminate('test done');

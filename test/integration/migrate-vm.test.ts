@@ -22,6 +22,7 @@ import { makeImage } from '../helpers/images';
 import type { SimState, TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { localAwsConfig, startS3, startSim, startTemporal, tempDir, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
 import { scanForSecrets } from '../helpers/secret-scan';
+import { until } from '../helpers/wait';
 
 const FAST_SIM = { speed: { conversionBytesPerSecond: 256 * 1024 * 1024, stepSeconds: 0.2, pendingPollMs: 200, minConversionSeconds: 0 } };
 const SETTINGS: MigrationSettings = {
@@ -128,7 +129,7 @@ test('a lost ImportInstance response leaves exactly one conversion task, and the
   try {
     const handle = await startVm('lost-response', 'raw');
     // Give the first attempt time to create the task and lose the answer, then let retries through.
-    await waitFor(async () => tasksFor(await sim.state(), 'lost-response').length > 0);
+    await until(async () => tasksFor(await sim.state(), 'lost-response').length > 0, Boolean, { timeoutMs: 60_000, intervalMs: 200 });
     await sim.configure({ faults: { lostImportResponseRate: 0 } });
     const result = (await handle.result()) as MigrateVmResult;
     assert.equal(result.phase, 'Completed');
@@ -197,7 +198,7 @@ test('cancel during conversion: the task ends cancelled, the objects are deleted
   await sim.configure({ speed: { conversionBytesPerSecond: 256 * 1024 } });
   try {
     const handle = await startVm('cancel-me', 'raw');
-    await waitFor(async () => (await handle.query(vmStatusQuery)).phase === 'Converting');
+    await until(async () => (await handle.query(vmStatusQuery)).phase === 'Converting', Boolean, { timeoutMs: 60_000, intervalMs: 200 });
     await handle.cancel();
     const err = await handle.result().then(
       () => assert.fail('the VM should have been cancelled'),
@@ -205,7 +206,7 @@ test('cancel during conversion: the task ends cancelled, the objects are deleted
     );
     assert.ok(err instanceof WorkflowFailedError);
     assert.equal((await handle.describe()).status.name, 'CANCELLED');
-    await waitFor(async () => tasksFor(await sim.state(), 'cancel-me').every((t) => t.state === 'cancelled'));
+    await until(async () => tasksFor(await sim.state(), 'cancel-me').every((t) => t.state === 'cancelled'), Boolean, { timeoutMs: 60_000, intervalMs: 200 });
     assert.deepEqual(await objectsUnder('cancel-me'), []);
     assert.equal((await handle.query(vmStatusQuery)).phase, 'Cancelled');
     await recordHistory(handle, 'migrateVmWorkflow--cancelled-while-converting');
@@ -229,10 +230,3 @@ test('no workflow history holds a presigned-URL signature, the user data or the 
   assert.deepEqual(findings, []);
 });
 
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

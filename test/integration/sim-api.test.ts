@@ -29,6 +29,7 @@ import type { DiskFormat } from '../../workflows/types';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim } from '../helpers/testbed';
 import { localAwsConfig, startS3, startSim, tempDir } from '../helpers/testbed';
+import { until } from '../helpers/wait';
 
 const CREDS = { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' };
 const FAST = { speed: { conversionBytesPerSecond: 512 * 1024 * 1024, stepSeconds: 0.1, pendingPollMs: 100, cancelSeconds: 0.2, instanceTransitionSeconds: 0.2 } };
@@ -89,16 +90,6 @@ function importInput(stage: { size: number; manifestUrl: string }, extra: Partia
     DiskImages: [{ Image: { Format: 'RAW', Bytes: stage.size, ImportManifestUrl: stage.manifestUrl }, Volume: { Size: 8 } }],
     ...extra,
   };
-}
-
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const task = async (id: string) => (await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [id] }))).ConversionTasks![0]!;
@@ -246,13 +237,14 @@ describe('instances, volumes and tags', () => {
     try {
       const id = (await ec2.send(new ImportInstanceCommand(importInput(stage)))).ConversionTask!.ConversionTaskId!;
       const instanceId = (await task(id)).ImportInstance!.InstanceId!;
+      // Thunks, sent one at a time: four promises created at once would reject before they are awaited.
       for (const call of [
-        ec2.send(new DescribeConversionTasksCommand({ DryRun: true })),
-        ec2.send(new CancelConversionTaskCommand({ ConversionTaskId: id, DryRun: true })),
-        ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: 'k', Value: 'v' }], DryRun: true })),
-        ec2.send(new DescribeInstancesCommand({ DryRun: true })),
+        () => ec2.send(new DescribeConversionTasksCommand({ DryRun: true })),
+        () => ec2.send(new CancelConversionTaskCommand({ ConversionTaskId: id, DryRun: true })),
+        () => ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: 'k', Value: 'v' }], DryRun: true })),
+        () => ec2.send(new DescribeInstancesCommand({ DryRun: true })),
       ]) {
-        const err = await failure(call);
+        const err = await failure(call());
         assert.deepEqual([err.name, err.status, err.message], ['DryRunOperation', 412, 'Request would have succeeded, but DryRun flag is set.']);
       }
       assert.equal((await task(id)).State, 'active');

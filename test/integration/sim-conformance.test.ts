@@ -28,6 +28,7 @@ import { makeImage } from '../helpers/images';
 import type { TestS3 } from '../helpers/testbed';
 import { localAwsConfig, startS3, startSim, tempDir } from '../helpers/testbed';
 import type { DiskFormat } from '../../workflows/types';
+import { until } from '../helpers/wait';
 
 const CREDS = { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' };
 const FAST = { speed: { conversionBytesPerSecond: 512 * 1024 * 1024, stepSeconds: 0.1, pendingPollMs: 100, cancelSeconds: 0.2 } };
@@ -78,16 +79,6 @@ function importInput(stage: { size: number; manifestUrl: string }, format: strin
     DiskImages: [{ Image: { Format: format as 'VMDK', Bytes: stage.size, ImportManifestUrl: stage.manifestUrl }, Volume: { Size: 8 } }],
     ...extra,
   };
-}
-
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const task = async (id: string) => (await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [id] }))).ConversionTasks![0]!;

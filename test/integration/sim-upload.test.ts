@@ -16,6 +16,7 @@ import { startSimulator } from '../../sim';
 import type { ManifestPart } from '../../sim/conversion/manifest';
 import type { TestS3 } from '../helpers/testbed';
 import { startS3 } from '../helpers/testbed';
+import { until } from '../helpers/wait';
 
 const CREDS = { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' };
 const FAST = { speed: { conversionBytesPerSecond: 256 * 1024 * 1024, stepSeconds: 0.05, pendingPollMs: 100, cancelSeconds: 0.1 } };
@@ -129,16 +130,6 @@ async function importTask(u: Upload, extra: { bytes?: number; format?: string } 
 }
 
 const task = async (id: string) => (await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [id] }))).ConversionTasks![0]!;
-
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const settled = (id: string) => until(() => task(id), (t) => t.State === 'completed' || t.State === 'cancelled');
 
