@@ -119,13 +119,17 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
       .map((s) => s.trim())
       .filter(Boolean);
 
-  const tags: Record<string, string> = {};
+  // A Map, not an object: a tag named `toString` or `__proto__` must be a tag like any other.
+  const tagMap = new Map<string, string>();
   for (const pair of list('tags')) {
     const eq = pair.indexOf('=');
     const key = eq > 0 ? pair.slice(0, eq).trim() : '';
     if (!key) problem('tags', `"${pair}" is not key=value (separate tags with ;)`);
-    else if (key in tags) problem('tags', `tag "${key}" is given twice`);
-    else tags[key] = pair.slice(eq + 1).trim();
+    else if (/^aws:/i.test(key)) problem('tags', `tag "${key}": keys starting with aws: are reserved by AWS`);
+    // JavaScript objects carry tags through zod and workflow payloads; this one key would vanish on the way.
+    else if (key === '__proto__') problem('tags', 'tag "__proto__" cannot be carried: rename it');
+    else if (tagMap.has(key)) problem('tags', `tag "${key}" is given twice`);
+    else tagMap.set(key, pair.slice(eq + 1).trim());
   }
 
   const candidate: VmSpecInput = {
@@ -145,7 +149,7 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     monitoring: bool('monitoring'),
     shutdownBehavior: shutdown ? (shutdown as VmSpecInput['shutdownBehavior']) : undefined,
     wave: int('wave', 1),
-    tags,
+    tags: Object.fromEntries(tagMap),
     bootCheck: bool('boot_check'),
   };
   const files: RowFiles = {
