@@ -3,6 +3,7 @@
  * workflow of the batch, found through the MigrationBatch search attribute, with each VM's phase,
  * progress, AWS IDs and error. Used by `status`, `start --wait` and `report`.
  */
+import { ExitError } from './errors';
 import { mapLimited } from './map-limited';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
@@ -77,10 +78,22 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView
         view.errorType = (cause as { type?: string } | undefined)?.type ?? (view.phase === 'Cancelled' ? 'Cancelled' : wf.status.name);
       });
     }
-  } catch {
+  } catch (err) {
+    // Encrypted payloads and no key: every detail would be missing, so say what to set instead.
+    if (isEncryptedPayloadError(err)) throw new ExitError(1, ENCRYPTED_HINT);
     // A query can fail while the VM moves between workers; the listing's phase still stands.
   }
   return view;
+}
+
+const ENCRYPTED_HINT =
+  "this batch's payloads are encrypted (binary/encrypted): set VMCONVOY_CODEC_KEY (and VMCONVOY_CODEC_KEY_ID / VMCONVOY_CODEC_OLD_KEYS) to the workers' key";
+
+function isEncryptedPayloadError(err: unknown): boolean {
+  for (let e = err as (Error & { cause?: unknown }) | undefined; e; e = e.cause as typeof e) {
+    if (/binary\/encrypted/.test(String(e.message))) return true;
+  }
+  return false;
 }
 
 export async function batchView(client: Client, batch: string): Promise<BatchView> {
