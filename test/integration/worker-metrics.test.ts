@@ -10,6 +10,8 @@ import { after, before, test } from 'node:test';
 import type { ServiceProcess } from '../../dev/process';
 import { freePort, spawnService } from '../../dev/process';
 import { REPO_ROOT } from '../../dev/services';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { partKey } from '../../activities/object-keys';
 import type { MigrateVmInput } from '../../workflows/types';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../workflows/types';
 import { makeImage } from '../helpers/images';
@@ -60,7 +62,7 @@ async function scrape(): Promise<Map<string, number>> {
 const sum = (samples: Map<string, number>, prefix: string): number =>
   [...samples].filter(([k]) => k === prefix || k.startsWith(`${prefix}{`)).reduce((n, [, v]) => n + v, 0);
 
-test('the metrics endpoint shows bytes uploaded, AWS errors by code, outcomes, conversion durations and slots in flight', async () => {
+test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by code, outcomes, conversion durations and slots in flight', async () => {
   const taskQueue = uniqueTaskQueue('metrics');
   const port = await freePort();
   metricsUrl = `http://127.0.0.1:${port}/metrics`;
@@ -88,6 +90,8 @@ test('the metrics endpoint shows bytes uploaded, AWS errors by code, outcomes, c
     readyTimeoutMs: 60_000,
   });
 
+  // A stale object where m-ok-1's first part goes (a damaged earlier upload): replaced, and counted as retried.
+  await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: partKey('vmconvoy/', { batch: 'metrics', vm: 'm-ok-1' }, 0), Body: 'stale' }));
   const names = ['m-ok-1', 'm-ok-2', 'm-fails'];
   const handles = await Promise.all(
     names.map(async (name) => {
@@ -130,6 +134,7 @@ test('the metrics endpoint shows bytes uploaded, AWS errors by code, outcomes, c
 
   assert.ok(peakInFlight >= 1, 'conversion slots were seen held during the run');
   assert.equal(sum(samples, 'vmconvoy_bytes_uploaded'), 3 * imageBytes, 'every image byte counted once');
+  assert.equal(sum(samples, 'vmconvoy_parts_retried'), 1, 'the stale part was uploaded again');
   assert.ok((samples.get('vmconvoy_aws_errors{code=RequestLimitExceeded}') ?? 0) > 0, 'throttling counted by its AWS code');
   assert.equal(samples.get('vmconvoy_vm_outcomes{status=Completed}'), 2);
   assert.equal(samples.get('vmconvoy_vm_outcomes{status=Failed}'), 1);
