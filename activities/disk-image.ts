@@ -17,7 +17,9 @@ import {
   isVhdFooter,
   parseVhdDynamicHeader,
   parseVhdFooter,
+  VHD_COOKIE,
   VHD_DISK_TYPES,
+  VHD_MAX_BYTES,
   vhdBitmapBytes,
 } from './vhd-footer';
 import type { VmdkHeader } from './vmdk-header';
@@ -30,11 +32,20 @@ import {
   isVmdkHeader,
   parseVmdkHeader,
   SECTOR,
+  VMDK_HEADER_BYTES,
+  VMDK_MAGIC,
+  vmdkHeaderProblem,
 } from './vmdk-header';
 
 const GiB = 1024 ** 3;
 /** EC2 CLI's floor for boot volumes. */
 const MIN_VOLUME_GIB = 8;
+/**
+ * The largest disk ImportInstance can boot: the boot volume must be MBR-partitioned, and MBR addresses
+ * 2 TiB (reference §5.1). A header that declares more is either a disk EC2 cannot take or a damaged header;
+ * either way nothing should be uploaded for it.
+ */
+const MAX_IMPORT_BYTES = 2048 * GiB;
 
 export interface ImageInfo {
   format: DiskFormat;
@@ -45,6 +56,11 @@ export interface ImageInfo {
 
 export interface InspectOptions {
   imageRoots?: readonly string[];
+  /**
+   * The format the inventory declares. A file without any known header is taken for a RAW disk only when
+   * neither this nor its name (`.vmdk`, `.vhd`) says otherwise.
+   */
+  declaredFormat?: DiskFormat;
   /** qemu-img for the cross-check; false = skip it. @default 'qemu-img' (skipped when not installed) */
   qemuImg?: string | false;
 }
@@ -93,12 +109,82 @@ function damaged(file: string, what: string, fix: string): ApplicationFailure {
 
 const REEXPORT = 'Copy or export the image again from its source';
 
+function gib(bytes: number | bigint): string {
+  return `${Math.round(Number(bytes) / GiB)} GiB`;
+}
+
+function sizeText(bytes: number): string {
+  if (bytes >= GiB) return gib(bytes);
+  return bytes >= 1024 * 1024 ? `${Math.round(bytes / (1024 * 1024))} MiB` : `${bytes} bytes`;
+}
+
+/**
+ * A disk EC2 cannot boot because of its size; `what` says where the size comes from. A size read from a
+ * header may also be a damaged header, and the operator cannot tell which from here: say both.
+ */
+function tooLarge(file: string, what: string, fromHeader: boolean): ApplicationFailure {
+  const damage = fromHeader
+    ? ' If the header is wrong, the image is damaged: copy or export it again from its source.'
+    : '';
+  return ApplicationFailure.nonRetryable(
+    `Disk image ${file}: ${what}; EC2 ImportInstance imports boot volumes of at most ${gib(MAX_IMPORT_BYTES)} (2 TiB, the MBR limit). If the disk really is that large, shrink its partitions and the disk below 2 TiB inside the VM and export it again.${damage}`,
+    FailureType.ImageFormatUnsupported
+  );
+}
+
+/** Bytes for a message: the printable text and the hex, e.g. `"This" (54 68 69 73)`. */
+function describeBytes(bytes: Buffer): string {
+  if (bytes.length === 0) return 'nothing (the file is too short)';
+  const text = bytes.toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+  return `"${text}" (${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`;
+}
+
+/** The format the inventory or, failing that, the file's name claims: what a file without magic must not contradict. */
+export interface ExpectedFormat {
+  format: DiskFormat;
+  source: 'inventory' | 'name';
+}
+
+function formatFromName(file: string): ExpectedFormat | undefined {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.vmdk') return { format: 'VMDK', source: 'name' };
+  if (ext === '.vhd') return { format: 'VHD', source: 'name' };
+  return undefined;
+}
+
+/**
+ * A file with no known header where a VMDK or VHD was expected: a wrong file (notes, a log, random bytes)
+ * or a damaged one. Taking it for a RAW disk would upload garbage and fail the conversion an hour later.
+ */
+function wrongMagic(file: string, expected: ExpectedFormat, head: Buffer, tail: Buffer): ApplicationFailure {
+  const claim =
+    expected.source === 'inventory'
+      ? `is declared as ${expected.format} in the inventory`
+      : `is named *.${expected.format.toLowerCase()}`;
+  const missing =
+    expected.format === 'VMDK'
+      ? `has no VMDK header: expected "${VMDK_MAGIC}" at offset 0, found ${describeBytes(head.subarray(0, VMDK_MAGIC.length))}`
+      : `has no VHD footer: expected "${VHD_COOKIE}" in the last 512 bytes, found ${describeBytes(tail.subarray(0, VHD_COOKIE.length))}`;
+  const raw =
+    expected.source === 'inventory' ? 'set format to RAW' : 'set format to RAW in the inventory (or rename it)';
+  return ApplicationFailure.nonRetryable(
+    `Disk image ${file} ${claim} but ${missing}. It is not a ${expected.format} image: point the inventory at the right file, or copy or export the image again if it is damaged; if it really is a RAW disk, ${raw}.`,
+    FailureType.ImageFormatMismatch
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------
 // VMDK
 // ---------------------------------------------------------------------------------------------------
 
 async function inspectVmdk(handle: FileHandle, size: number, head: Buffer, file: string): Promise<ImageInfo> {
+  if (head.length < VMDK_HEADER_BYTES)
+    throw damaged(file, `it is shorter than a VMDK header (${size} bytes)`, REEXPORT);
   const header = parseVmdkHeader(head);
+  // Before anything is read at the offsets it gives: a garbage header must not be taken for a sparse VMDK
+  // (whose "fix" would fail) nor drive reads of gigabytes.
+  const problem = vmdkHeaderProblem(header, size);
+  if (problem) throw damaged(file, `its VMDK header is not valid: ${problem}`, REEXPORT);
   if (!isStreamOptimized(header)) {
     const descriptor =
       header.descriptorOffset > 0n && header.descriptorSize > 0n
@@ -120,6 +206,19 @@ async function inspectVmdk(handle: FileHandle, size: number, head: Buffer, file:
       file,
       'the VMDK is marked as not cleanly closed (the tool writing it stopped early)',
       `${REEXPORT}, or: ${fixCommand(file, 'vmdk')}`
+    );
+  }
+  // Refused before the grain directory walk, whose size follows from the capacity.
+  const virtualBytes = header.capacity * BigInt(SECTOR);
+  if (virtualBytes > BigInt(MAX_IMPORT_BYTES))
+    throw tooLarge(file, `its VMDK header declares a ${gib(virtualBytes)} disk`, true);
+  // qemu's own check ("File truncated, expecting at least ..."): the grains start at overHead.
+  const dataStart = header.overHead * BigInt(SECTOR);
+  if (dataStart > BigInt(size)) {
+    throw damaged(
+      file,
+      `the stream VMDK is truncated (its data starts at byte ${dataStart}, past the end of the ${size}-byte file)`,
+      REEXPORT
     );
   }
   await checkStreamVmdkComplete(handle, size, header, file);
@@ -161,13 +260,35 @@ async function checkStreamVmdkComplete(
   const entries = grainDirectoryEntries(header);
   const gdStart = Number(gdOffset) * SECTOR;
   if (gdStart + entries * 4 > size) throw truncated('the grain directory lies past the end of the file');
+  // A directory in front of the data (qemu's layout) must end before the data starts; one that does not
+  // was sized by a capacity that the file never had.
+  const gdSectors = BigInt(Math.ceil((entries * 4) / SECTOR));
+  if (header.gdOffset !== GD_AT_END && gdOffset + gdSectors > header.overHead) {
+    throw damaged(
+      file,
+      `a capacity of ${gib(header.capacity * BigInt(SECTOR))} needs a grain directory of ${gdSectors} sectors at sector ${gdOffset}, which runs past the start of the data at sector ${header.overHead} (the VMDK header's capacity or grain directory offset is wrong)`,
+      REEXPORT
+    );
+  }
   const gd = await readAt(handle, gdStart, entries * 4);
   const gtBytes = header.numGTEsPerGT * 4;
+  // Each grain table belongs to one directory entry; shared ones are damage, and would let a small file
+  // make pre-flight read the same table millions of times.
+  const seen = new Map<number, number>();
   let lastGrain = 0;
   for (let i = 0; i < entries; i++) {
     const gtSector = gd.readUInt32LE(i * 4);
     if (gtSector === 0) continue;
     if (gtSector * SECTOR + gtBytes > size) throw truncated(`grain table ${i} lies past the end of the file`);
+    const other = seen.get(gtSector);
+    if (other !== undefined) {
+      throw damaged(
+        file,
+        `grain directory entries ${other} and ${i} point at the same grain table (sector ${gtSector})`,
+        REEXPORT
+      );
+    }
+    seen.set(gtSector, i);
     const gt = await readAt(handle, gtSector * SECTOR, gtBytes);
     for (let j = 0; j < header.numGTEsPerGT; j++) {
       const grain = gt.readUInt32LE(j * 4);
@@ -217,6 +338,13 @@ async function inspectVhd(
     );
   }
   if (type === undefined) throw damaged(file, `the VHD footer has an unknown disk type ${footer.diskType}`, REEXPORT);
+  if (footer.currentSize > BigInt(VHD_MAX_BYTES)) {
+    throw damaged(
+      file,
+      `its footer claims a ${gib(footer.currentSize)} disk, more than the ${gib(VHD_MAX_BYTES)} a VHD can hold`,
+      REEXPORT
+    );
+  }
   const virtualBytes = Number(footer.currentSize);
   if (type === 'fixed') {
     if (size - FOOTER_SIZE !== virtualBytes) {
@@ -242,6 +370,7 @@ async function inspectVhd(
     throw damaged(file, 'the dynamic VHD header lies past the end of the file', REEXPORT);
   const dyn = parseVhdDynamicHeaderOrNull(await readAt(handle, dataOffset, 1024));
   if (!dyn) throw damaged(file, 'the dynamic VHD header (cxsparse) is missing or its checksum is wrong', REEXPORT);
+  checkVhdBlockTableSize(dyn, virtualBytes, file);
   const batStart = Number(dyn.tableOffset);
   if (batStart + dyn.maxTableEntries * 4 > size - FOOTER_SIZE)
     throw damaged(file, 'the dynamic VHD block table lies past the end of the file', REEXPORT);
@@ -254,6 +383,34 @@ async function inspectVhd(
       throw damaged(file, `block ${i} of the dynamic VHD lies past the end of the file (truncated)`, REEXPORT);
   }
   return { format: 'VHD', kind: 'dynamic VHD', imageBytes: size, virtualBytes };
+}
+
+/**
+ * The spec sizes the block table to the disk (entries = disk size / block size). A table for more than the
+ * largest VHD is garbage (and reading it could mean gigabytes); one that covers less than the footer's size
+ * leaves the rest of the disk nowhere to live (qemu: "Page table too small").
+ */
+function checkVhdBlockTableSize(
+  dyn: { maxTableEntries: number; blockSize: number },
+  virtualBytes: number,
+  file: string
+): void {
+  const blocks = `${dyn.maxTableEntries} blocks of ${sizeText(dyn.blockSize)}`;
+  if (dyn.maxTableEntries > Math.ceil(VHD_MAX_BYTES / dyn.blockSize)) {
+    throw damaged(
+      file,
+      `its block table declares ${blocks}, more than the ${gib(VHD_MAX_BYTES)} a VHD can hold`,
+      REEXPORT
+    );
+  }
+  const covered = dyn.maxTableEntries * dyn.blockSize;
+  if (covered < virtualBytes) {
+    throw damaged(
+      file,
+      `its footer claims a ${sizeText(virtualBytes)} disk but its block table covers only ${sizeText(covered)} (${blocks})`,
+      REEXPORT
+    );
+  }
 }
 
 function parseVhdDynamicHeaderOrNull(block: Buffer): ReturnType<typeof parseVhdDynamicHeader> | null {
@@ -269,8 +426,16 @@ function parseVhdDynamicHeaderOrNull(block: Buffer): ReturnType<typeof parseVhdD
 // Detection
 // ---------------------------------------------------------------------------------------------------
 
-/** Detects the format of an open image from its magic bytes and checks that it is complete. */
-export async function detectFormat(handle: FileHandle, size: number, file: string): Promise<ImageInfo> {
+/**
+ * Detects the format of an open image from its magic bytes and checks that it is complete. `expected` is
+ * what the inventory or the file's name claims: it decides whether a file without magic may be RAW.
+ */
+export async function detectFormat(
+  handle: FileHandle,
+  size: number,
+  file: string,
+  expected?: ExpectedFormat
+): Promise<ImageInfo> {
   if (size === 0) throw damaged(file, 'the file is empty', REEXPORT);
   const head = await readAt(handle, 0, Math.min(size, 2 * SECTOR));
   const tail = size >= FOOTER_SIZE ? await readAt(handle, size - FOOTER_SIZE, FOOTER_SIZE) : Buffer.alloc(0);
@@ -298,7 +463,19 @@ export async function detectFormat(handle: FileHandle, size: number, file: strin
       `${REEXPORT}; a complete dynamic VHD ends with the same "conectix" footer it starts with`
     );
   }
-  // No magic: RAW. A raw disk is whole sectors.
+  // No magic: RAW, unless the inventory or the name says it is a VMDK or VHD (then it is the wrong file).
+  if (expected && expected.format !== 'RAW') {
+    // A VHD keeps its footer at the end, so a cut-off one has none; a length of partial sectors says so.
+    if (expected.format === 'VHD' && size % SECTOR !== 0) {
+      throw damaged(
+        file,
+        `it has no VHD footer at the end (expected "${VHD_COOKIE}", found ${describeBytes(tail.subarray(0, VHD_COOKIE.length))}) and its length ${size} is not a multiple of 512 (truncated)`,
+        REEXPORT
+      );
+    }
+    throw wrongMagic(file, expected, head, tail);
+  }
+  // A raw disk is whole sectors.
   if (size % SECTOR !== 0) {
     throw damaged(
       file,
@@ -342,9 +519,12 @@ export function qemuVirtualSize(qemuImg: string, file: string, format: DiskForma
 
 export async function inspectImage(file: string, opts: InspectOptions = {}): Promise<ImageInfo> {
   const image = await openImage(file, opts.imageRoots ?? []);
+  const expected: ExpectedFormat | undefined = opts.declaredFormat
+    ? { format: opts.declaredFormat, source: 'inventory' }
+    : formatFromName(file);
   let info: ImageInfo;
   try {
-    info = await detectFormat(image.handle, image.size, file);
+    info = await detectFormat(image.handle, image.size, file, expected);
   } finally {
     await image.handle.close();
   }
@@ -360,6 +540,9 @@ export async function inspectImage(file: string, opts: InspectOptions = {}): Pro
       info = { ...info, virtualBytes: Math.max(info.virtualBytes, qemuSize) };
     }
   }
+  // Also after the cross-check: a RAW file's length, or qemu-img's reading of a header, can be the one too large.
+  if (info.virtualBytes > MAX_IMPORT_BYTES)
+    throw tooLarge(file, `the ${info.kind} is ${gib(info.virtualBytes)}`, info.format !== 'RAW');
   return info;
 }
 
@@ -377,7 +560,7 @@ export function volumeSizeGib(virtualBytes: number, requested: number | undefine
 }
 
 export async function preflight(spec: VmSpec, opts: InspectOptions = {}): Promise<PreflightResult> {
-  const info = await inspectImage(spec.image, opts);
+  const info = await inspectImage(spec.image, { ...opts, declaredFormat: spec.format });
   if (spec.format !== undefined && spec.format !== info.format) {
     throw ApplicationFailure.nonRetryable(
       `Disk image ${spec.image} is declared as ${spec.format} in the inventory but is a ${info.kind}. Set format to ${info.format} (or leave it empty to detect it).`,

@@ -6,7 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open, realpath, stat } from 'node:fs/promises';
+import { lstat, open, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { classifyFileError, FailureType } from './errors';
 
@@ -43,6 +43,56 @@ async function resolveRoots(roots: string[]): Promise<string[]> {
   return out;
 }
 
+/** Where a chain of symbolic links starting at `file` ends in nothing, or undefined if it does not. */
+async function danglingTarget(file: string): Promise<string | undefined> {
+  let current = file;
+  for (let hop = 0; hop < 40; hop++) {
+    let link;
+    try {
+      link = await lstat(current);
+    } catch {
+      return hop === 0 ? undefined : current;
+    }
+    if (!link.isSymbolicLink()) return undefined;
+    current = path.resolve(path.dirname(current), await readlink(current));
+  }
+  return undefined;
+}
+
+/**
+ * Why `realpath` failed, in words that say what to fix: a link that loops or points at nothing is a
+ * different mistake from a wrong path.
+ */
+async function unresolvable(err: unknown, file: string): Promise<ApplicationFailure> {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ELOOP') {
+    return ApplicationFailure.nonRetryable(
+      `Disk image ${file} is a symbolic link that loops back on itself (or a chain of more than 40 links), so it leads to no file. Fix the link, or point the inventory at the image file itself.`,
+      FailureType.ImageUnreadable
+    );
+  }
+  if (code === 'ENOENT') {
+    const target = await danglingTarget(file).catch(() => undefined);
+    if (target !== undefined) {
+      return ApplicationFailure.nonRetryable(
+        `Disk image ${file} is a symbolic link to ${target}, which does not exist (a dangling link). Fix the link or put the image back, or point the inventory at the image file itself.`,
+        FailureType.ImageNotFound
+      );
+    }
+  }
+  return classifyFileError(err, file);
+}
+
+/** " (it resolves to X, a device)": what a link leads to, for messages about the path the operator wrote. */
+async function resolvesTo(file: string, real: string): Promise<string> {
+  const kind = await stat(real).then(
+    (s) => (s.isFile() ? '' : `, ${describeKind(s)}`),
+    () => ''
+  );
+  if (real === path.resolve(file)) return kind ? ` (${kind.slice(2)})` : '';
+  return ` (it resolves to ${real}${kind})`;
+}
+
 function isInside(file: string, root: string): boolean {
   const rel = path.relative(root, file);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
@@ -60,12 +110,12 @@ export async function openImage(file: string, imageRoots: readonly string[] = []
   try {
     real = await realpath(file);
   } catch (err) {
-    throw classifyFileError(err, file);
+    throw await unresolvable(err, file);
   }
   if (imageRoots.length > 0) {
     const roots = await resolveRoots([...imageRoots]);
     if (!roots.some((root) => isInside(real, root))) {
-      const via = real === path.resolve(file) ? '' : ` (it resolves to ${real})`;
+      const via = await resolvesTo(file, real);
       throw ApplicationFailure.nonRetryable(
         `Disk image ${file}${via} is outside the allowed image roots (${imageRoots.join(', ')}). Move the image under one of them, or add its folder to VMCONVOY_IMAGE_ROOTS.`,
         FailureType.ImageOutsideRoots
@@ -79,8 +129,9 @@ export async function openImage(file: string, imageRoots: readonly string[] = []
     throw classifyFileError(err, file);
   }
   if (!before.isFile()) {
+    const via = real === path.resolve(file) ? '' : ` (it resolves to ${real})`;
     throw ApplicationFailure.nonRetryable(
-      `Disk image ${file} is ${describeKind(before)}, not a regular file. Point the inventory at the image file itself.`,
+      `Disk image ${file}${via} is ${describeKind(before)}, not a regular file. Point the inventory at the image file itself.`,
       FailureType.ImageUnreadable
     );
   }

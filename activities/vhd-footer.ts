@@ -6,6 +6,8 @@
 export const VHD_COOKIE = 'conectix';
 export const VHD_DYNAMIC_COOKIE = 'cxsparse';
 export const FOOTER_SIZE = 512;
+/** The largest disk a VHD can describe: 2040 GiB (qemu block/vpc.c, VHD_MAX_SECTORS = 0xff000000). */
+export const VHD_MAX_BYTES = 0xff000000 * 512;
 
 export const VHD_DISK_TYPES: Record<number, string> = { 2: 'fixed', 3: 'dynamic', 4: 'differencing' };
 

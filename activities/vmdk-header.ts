@@ -27,6 +27,12 @@ export interface VmdkHeader {
   compressAlgorithm: number;
 }
 
+/** Bytes of the header that parseVmdkHeader reads (through compressAlgorithm). */
+export const VMDK_HEADER_BYTES = 79;
+/** qemu's bounds (block/vmdk.c): a grain of at most 1 GiB ("Invalid granularity"), at most 512 entries per grain table. */
+const MAX_GRAIN_SECTORS = 0x200000n;
+const MAX_GTES_PER_GT = 512;
+
 export function isVmdkHeader(sector: Buffer): boolean {
   return sector.length >= 4 && sector.toString('latin1', 0, 4) === VMDK_MAGIC;
 }
@@ -46,6 +52,21 @@ export function parseVmdkHeader(sector: Buffer): VmdkHeader {
     uncleanShutdown: sector.readUInt8(72) !== 0,
     compressAlgorithm: sector.readUInt16LE(77),
   };
+}
+
+/**
+ * What makes a header impossible, as "found (expected)", or undefined. These are the bounds qemu enforces
+ * and the VMDK spec states (grains are a power of two); any VMDK that a VMware product or qemu-img writes
+ * passes them, and they bound what pre-flight reads at the header's offsets.
+ */
+export function vmdkHeaderProblem(h: VmdkHeader, fileBytes: number): string | undefined {
+  if (h.version < 1 || h.version > 3) return `version ${h.version} (a VMDK header has version 1, 2 or 3)`;
+  if (h.grainSize < 1n || h.grainSize > MAX_GRAIN_SECTORS || (h.grainSize & (h.grainSize - 1n)) !== 0n)
+    return `grain size ${h.grainSize} sectors (a power of two up to ${MAX_GRAIN_SECTORS})`;
+  if (h.numGTEsPerGT > MAX_GTES_PER_GT) return `${h.numGTEsPerGT} entries per grain table (at most ${MAX_GTES_PER_GT})`;
+  if (h.descriptorOffset > 0n && h.descriptorOffset * BigInt(SECTOR) >= BigInt(fileBytes))
+    return `its embedded descriptor lies past the end of the file (at sector ${h.descriptorOffset})`;
+  return undefined;
 }
 
 /** Stream-optimized = compressed grains + markers + deflate: what VM Import accepts. */

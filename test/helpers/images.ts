@@ -110,3 +110,61 @@ export async function makeImage(dir: string, name: string, kind: ImageKind, opts
   if (raw !== file) await rm(raw, { force: true });
   return file;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Hostile images: real images damaged on purpose, with the checksums fixed up so that pre-flight has to
+// find the damage itself rather than stop at a wrong checksum.
+// ---------------------------------------------------------------------------------------------------
+
+/** Overwrites `bytes` at `offset` in a file. */
+export async function patchFile(file: string, offset: number, bytes: Buffer): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.write(bytes, 0, bytes.length, offset);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A VHD checksum: one's complement of the byte sum, the 4 checksum bytes at `at` counted as zero. */
+function vhdChecksumOf(block: Buffer, at: number): number {
+  let sum = 0;
+  for (let i = 0; i < block.length; i++) if (i < at || i >= at + 4) sum += block[i]!;
+  return ~sum >>> 0;
+}
+
+/** Edits every "conectix" footer of a VHD (at EOF and, for dynamic disks, its copy at 0) and fixes the checksums. */
+export async function rewriteVhdFooters(file: string, edit: (footer: Buffer) => void): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const { size } = await handle.stat();
+    for (const offset of [0, size - 512]) {
+      const footer = Buffer.alloc(512);
+      await handle.read(footer, 0, 512, offset);
+      if (footer.toString('latin1', 0, 8) !== 'conectix') continue;
+      edit(footer);
+      footer.writeUInt32BE(vhdChecksumOf(footer, 64), 64);
+      await handle.write(footer, 0, 512, offset);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Edits the 1024-byte "cxsparse" header of a dynamic VHD (at the footer's dataOffset) and fixes its checksum. */
+export async function rewriteVhdDynamicHeader(file: string, edit: (header: Buffer) => void): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    const footer = Buffer.alloc(512);
+    await handle.read(footer, 0, 512, 0);
+    const at = Number(footer.readBigUInt64BE(16));
+    const header = Buffer.alloc(1024);
+    await handle.read(header, 0, 1024, at);
+    if (header.toString('latin1', 0, 8) !== 'cxsparse') throw new Error(`${file} has no dynamic VHD header`);
+    edit(header);
+    header.writeUInt32BE(vhdChecksumOf(header, 36), 36);
+    await handle.write(header, 0, 1024, at);
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,13 +1,14 @@
 import { ApplicationFailure } from '@temporalio/common';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, open, symlink, truncate, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, open, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { inspectImage, preflight, volumeSizeGib } from '../../activities/disk-image';
 import { tempDir } from '../helpers/testbed';
 import type { ImageKind } from '../helpers/images';
-import { makeImage } from '../helpers/images';
+import { makeImage, patchFile, rewriteVhdDynamicHeader, rewriteVhdFooters } from '../helpers/images';
 import type { VmSpecInput } from '../../workflows/types';
 import { vmSpecSchema } from '../../workflows/types';
 
@@ -239,5 +240,336 @@ describe('disk image pre-flight', () => {
       preflight(spec(path.join(sibling, 'disk.raw')), { imageRoots: [root], qemuImg: false }),
       'ImageOutsideRoots'
     );
+  });
+});
+
+/** Little-endian u64 / u32 fields, to overwrite VMDK header fields. */
+const u64le = (n: bigint): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(n);
+  return b;
+};
+const u32le = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+/** Offsets in the VMDK sparse extent header (activities/vmdk-header.ts). */
+const VMDK = {
+  version: 4,
+  capacity: 12,
+  grainSize: 20,
+  descriptorOffset: 28,
+  numGTEsPerGT: 44,
+  gdOffset: 56,
+  overHead: 64,
+};
+
+/**
+ * Files an operator (or an attacker) can put where an image should be. Each must be refused at pre-flight
+ * with a message that names the file, what is wrong and what to do, and without blocking or reading
+ * forever. These run the production defaults (qemu-img cross-check included).
+ */
+describe('hostile images', () => {
+  let tmp: { dir: string; remove(): Promise<void> };
+  let dir: string;
+  let root: string;
+  const sources = new Map<ImageKind, string>();
+  let n = 0;
+
+  before(async () => {
+    tmp = await tempDir('vmconvoy-hostile-');
+    dir = tmp.dir;
+    root = path.join(dir, 'root');
+    await mkdir(root);
+    for (const kind of ['stream-vmdk', 'sparse-vmdk', 'fixed-vhd', 'dynamic-vhd'] as const)
+      sources.set(kind, await makeImage(dir, `${kind}.src`, kind, { virtualMiB: 16, randomMiB: 2 }));
+  });
+  after(() => tmp.remove());
+
+  /** A fresh copy of a good image of `kind`, named `name`, to damage. */
+  async function copyOf(kind: ImageKind, name: string): Promise<string> {
+    const file = path.join(dir, `${n++}-${name}`);
+    await copyFile(sources.get(kind)!, file);
+    return file;
+  }
+  async function fileWith(name: string, content: Buffer | string): Promise<string> {
+    const file = path.join(dir, `${n++}-${name}`);
+    await writeFile(file, content);
+    return file;
+  }
+  const escaped = (file: string): RegExp => new RegExp(file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+
+  describe('devices', () => {
+    for (const device of ['/dev/zero', '/dev/null']) {
+      it(`refuses ${device} as a device, without opening or reading it`, { timeout: 10_000 }, async () => {
+        await rejectsWith(
+          preflight(spec(device)),
+          'ImageUnreadable',
+          new RegExp(`^Disk image ${device} is a device, not a regular file\\.`),
+          /Point the inventory at the image file itself/
+        );
+        await rejectsWith(preflight(spec(device, { format: 'RAW' })), 'ImageUnreadable', /is a device/);
+      });
+    }
+
+    it('refuses a symlink inside an image root that points at /dev/zero', { timeout: 10_000 }, async () => {
+      const link = path.join(root, 'zero.vmdk');
+      await symlink('/dev/zero', link);
+      // No roots configured: the link is followed and the device refused.
+      await rejectsWith(
+        preflight(spec(link)),
+        'ImageUnreadable',
+        new RegExp(`${escaped(link).source} \\(it resolves to /dev/zero\\) is a device, not a regular file`)
+      );
+      // Roots configured: it leaves them, and the message says what it leads to.
+      await rejectsWith(
+        preflight(spec(link), { imageRoots: [root] }),
+        'ImageOutsideRoots',
+        /resolves to \/dev\/zero, a device\) is outside the allowed image roots/
+      );
+      // Even a root that contains /dev does not make a device an image.
+      await rejectsWith(preflight(spec(link), { imageRoots: [root, '/dev'] }), 'ImageUnreadable', /is a device/);
+    });
+  });
+
+  describe('wrong magic', () => {
+    const notes = 'These are my notes, not a disk image.\n'.repeat(100);
+
+    it('refuses a text file named disk.vmdk declared as VMDK, saying what it expected and found', async () => {
+      const file = await fileWith('disk.vmdk', notes);
+      await rejectsWith(
+        preflight(spec(file, { format: 'VMDK' })),
+        'ImageFormatMismatch',
+        new RegExp(`^Disk image ${escaped(file).source} is declared as VMDK in the inventory but has no VMDK header`),
+        /expected "KDMV" at offset 0, found "Thes" \(54 68 65 73\)/,
+        /point the inventory at the right file/
+      );
+      // Not declared: the name says VMDK, so it is not taken for a RAW disk either.
+      await rejectsWith(preflight(spec(file)), 'ImageFormatMismatch', /is named \*\.vmdk but has no VMDK header/);
+    });
+
+    it('refuses random bytes named disk.vmdk (declared or not), a whole number of sectors long', async () => {
+      const bytes = randomBytes(MiB);
+      bytes.write('RND!', 0, 'latin1'); // never "KDMV" by chance
+      const file = await fileWith('random.vmdk', bytes);
+      await rejectsWith(
+        preflight(spec(file, { format: 'VMDK' })),
+        'ImageFormatMismatch',
+        /declared as VMDK/,
+        /expected "KDMV" at offset 0, found "RND!" \(52 4e 44 21\)/
+      );
+      await rejectsWith(preflight(spec(file)), 'ImageFormatMismatch', /named \*\.vmdk/, /found "RND!"/);
+      // Declared RAW, it is taken as RAW: the inventory wins over the name.
+      assert.equal((await preflight(spec(file, { format: 'RAW' }), { qemuImg: false })).format, 'RAW');
+    });
+
+    it('refuses a file starting with "KDMV" whose header is garbage as a damaged VMDK header', async () => {
+      const garbage = randomBytes(4 * 512);
+      garbage.write('KDMV', 0, 'latin1');
+      garbage.writeUInt32LE(0xdeadbeef, VMDK.version);
+      const file = await fileWith('garbage.vmdk', garbage);
+      await rejectsWith(
+        preflight(spec(file)),
+        'ImageUnreadable',
+        /is damaged or incomplete: its VMDK header is not valid: version 3735928559 \(a VMDK header has version 1, 2 or 3\)/,
+        /Copy or export the image again/
+      );
+      // Shorter than a header: not a crash on a short read.
+      const stub = await fileWith('stub.vmdk', 'KDMV\x01\0\0\0');
+      await rejectsWith(preflight(spec(stub)), 'ImageUnreadable', /shorter than a VMDK header \(8 bytes\)/);
+    });
+
+    it('refuses a real VMDK whose header fields are out of range, naming the field', async () => {
+      const cases: Array<[string, number, Buffer, RegExp]> = [
+        ['grain.vmdk', VMDK.grainSize, u64le(3n), /grain size 3 sectors \(a power of two up to 2097152\)/],
+        ['gtes.vmdk', VMDK.numGTEsPerGT, u32le(1 << 20), /1048576 entries per grain table \(at most 512\)/],
+        ['desc.vmdk', VMDK.descriptorOffset, u64le(1n << 60n), /embedded descriptor lies past the end of the file/],
+      ];
+      for (const [name, offset, bytes, message] of cases) {
+        for (const kind of ['stream-vmdk', 'sparse-vmdk'] as const) {
+          const file = await copyOf(kind, name);
+          await patchFile(file, offset, bytes);
+          await rejectsWith(preflight(spec(file)), 'ImageUnreadable', message, /VMDK header is not valid/);
+        }
+      }
+    });
+
+    it('refuses a file named .vhd whose last 512 bytes are not a "conectix" footer', async () => {
+      const file = await copyOf('fixed-vhd', 'bad-cookie.vhd');
+      const { size } = await (await open(file)).stat();
+      await patchFile(file, size - 512, Buffer.from('c0nectix', 'latin1'));
+      await rejectsWith(
+        preflight(spec(file)),
+        'ImageFormatMismatch',
+        /is named \*\.vhd but has no VHD footer: expected "conectix" in the last 512 bytes, found "c0nectix" \(63 30 6e 65 63 74 69 78\)/
+      );
+      await rejectsWith(
+        preflight(spec(file, { format: 'VHD' })),
+        'ImageFormatMismatch',
+        /declared as VHD in the inventory/
+      );
+      const random = await fileWith('random.vhd', randomBytes(MiB));
+      await rejectsWith(preflight(spec(random)), 'ImageFormatMismatch', /no VHD footer: expected "conectix"/);
+    });
+  });
+
+  describe('a declared size far larger than the file', () => {
+    it('refuses a stream VMDK whose grain directory offset points far past the end of the file', async () => {
+      const file = await copyOf('stream-vmdk', 'gd-far.vmdk');
+      await patchFile(file, VMDK.gdOffset, u64le(1n << 40n));
+      await rejectsWith(
+        preflight(spec(file)),
+        'ImageUnreadable',
+        /stream VMDK is truncated \(the grain directory lies past the end of the file\)/,
+        /Copy or export the image again/
+      );
+    });
+
+    it('refuses a stream VMDK whose capacity claims 1 TiB but whose grain directory has room for 16 MiB', async () => {
+      const file = await copyOf('stream-vmdk', 'capacity-1t.vmdk');
+      await patchFile(file, VMDK.capacity, u64le(2n ** 31n)); // sectors: 1 TiB
+      await rejectsWith(
+        preflight(spec(file)),
+        'ImageUnreadable',
+        /a capacity of 1024 GiB needs a grain directory of 256 sectors at sector 26, which runs past the start of the data at sector 128/
+      );
+    });
+
+    it('refuses a stream VMDK whose grain directory entries share one grain table', async () => {
+      const file = await copyOf('stream-vmdk', 'shared-gt.vmdk');
+      await patchFile(file, VMDK.capacity, u64le(131072n)); // 64 MiB: two grain tables, both in the metadata area
+      const handle = await open(file);
+      const header = Buffer.alloc(512);
+      await handle.read(header, 0, 512, 0);
+      const gdAt = Number(header.readBigUInt64LE(VMDK.gdOffset)) * 512;
+      const gd = Buffer.alloc(4);
+      await handle.read(gd, 0, 4, gdAt);
+      await handle.close();
+      await patchFile(file, gdAt + 4, gd); // entry 1 := entry 0
+      await rejectsWith(
+        preflight(spec(file)),
+        'ImageUnreadable',
+        new RegExp(`grain directory entries 0 and 1 point at the same grain table \\(sector ${gd.readUInt32LE(0)}\\)`)
+      );
+    });
+
+    it('refuses a stream VMDK whose data starts past the end of the file', async () => {
+      const file = await copyOf('stream-vmdk', 'overhead.vmdk');
+      await patchFile(file, VMDK.overHead, u64le(1n << 30n));
+      await rejectsWith(
+        preflight(spec(file)),
+        'ImageUnreadable',
+        /truncated \(its data starts at byte 549755813888, past the end of the/
+      );
+    });
+
+    it('refuses a VMDK or RAW disk larger than EC2 imports (2 TiB)', async () => {
+      for (const [capacity, gib] of [
+        [2n ** 40n, 524288],
+        [2n ** 63n, 4398046511104],
+      ] as const) {
+        const file = await copyOf('stream-vmdk', 'huge.vmdk');
+        await patchFile(file, VMDK.capacity, u64le(capacity));
+        await rejectsWith(
+          preflight(spec(file)),
+          'ImageFormatUnsupported',
+          new RegExp(
+            `its VMDK header declares a ${gib} GiB disk; EC2 ImportInstance imports boot volumes of at most 2048 GiB`
+          ),
+          /If the header is wrong, the image is damaged: copy or export it again/
+        );
+      }
+      const raw = path.join(dir, 'huge.raw');
+      await writeFile(raw, '');
+      await truncate(raw, 3 * 1024 * GiB); // sparse
+      await rejectsWith(
+        preflight(spec(raw), { qemuImg: false }),
+        'ImageFormatUnsupported',
+        /^Disk image \S+huge\.raw: the RAW disk is 3072 GiB; EC2 ImportInstance imports boot volumes of at most 2048 GiB/,
+        /shrink its partitions and the disk below 2 TiB inside the VM and export it again\.$/
+      );
+    });
+
+    it('refuses a fixed VHD whose footer claims 1 TiB while the file holds 16 MiB', async () => {
+      const file = await copyOf('fixed-vhd', 'fixed-1t.vhd');
+      await rewriteVhdFooters(file, (f) => {
+        f.writeBigUInt64BE(1n << 40n, 40);
+        f.writeBigUInt64BE(1n << 40n, 48);
+      });
+      await rejectsWith(
+        preflight(spec(file)),
+        'ImageUnreadable',
+        /is damaged or incomplete: the fixed VHD holds 16777216 data bytes but its footer says 1099511627776/,
+        /Copy or export the image again/
+      );
+    });
+
+    it('refuses a dynamic VHD whose footer claims more than its block table covers, or than a VHD can hold', async () => {
+      const covered = await copyOf('dynamic-vhd', 'dyn-1t.vhd');
+      await rewriteVhdFooters(covered, (f) => f.writeBigUInt64BE(1n << 40n, 48));
+      await rejectsWith(
+        preflight(spec(covered)),
+        'ImageUnreadable',
+        /its footer claims a 1024 GiB disk but its block table covers only 16 MiB \(8 blocks of 2 MiB\)/,
+        /Copy or export the image again/
+      );
+      const huge = await copyOf('dynamic-vhd', 'dyn-4t.vhd');
+      await rewriteVhdFooters(huge, (f) => f.writeBigUInt64BE(1n << 42n, 48));
+      await rejectsWith(
+        preflight(spec(huge)),
+        'ImageUnreadable',
+        /its footer claims a 4096 GiB disk, more than the 2040 GiB a VHD can hold/
+      );
+    });
+
+    it('refuses a dynamic VHD whose block table claims 2^32-1 entries', async () => {
+      const file = await copyOf('dynamic-vhd', 'dyn-bat.vhd');
+      await rewriteVhdDynamicHeader(file, (h) => h.writeUInt32BE(0xffffffff, 28));
+      await rejectsWith(
+        preflight(spec(file)),
+        'ImageUnreadable',
+        /its block table declares 4294967295 blocks of 2 MiB, more than the 2040 GiB a VHD can hold/
+      );
+    });
+  });
+
+  describe('symlinks that lead nowhere', () => {
+    it('refuses a dangling symlink as ImageNotFound, naming the missing target', async () => {
+      const link = path.join(root, 'dangling.vmdk');
+      const target = path.join(root, 'moved-away.vmdk');
+      await symlink(target, link);
+      await rejectsWith(
+        preflight(spec(link), { imageRoots: [root] }),
+        'ImageNotFound',
+        new RegExp(`${escaped(link).source} is a symbolic link to ${escaped(target).source}, which does not exist`),
+        /Fix the link/
+      );
+      // A chain: the message names the end that is missing.
+      const chain = path.join(root, 'chain.vmdk');
+      await symlink(link, chain);
+      await rejectsWith(
+        preflight(spec(chain)),
+        'ImageNotFound',
+        new RegExp(`link to ${escaped(target).source}, which does not exist`)
+      );
+    });
+
+    it('refuses a symlink loop as ImageUnreadable without hanging', { timeout: 10_000 }, async () => {
+      const a = path.join(root, 'loop-a.vmdk');
+      const b = path.join(root, 'loop-b.vmdk');
+      await symlink(b, a);
+      await symlink(a, b);
+      const self = path.join(root, 'self.vmdk');
+      await symlink(self, self);
+      for (const file of [a, self]) {
+        await rejectsWith(
+          preflight(spec(file), { imageRoots: [root] }),
+          'ImageUnreadable',
+          new RegExp(`${escaped(file).source} is a symbolic link that loops back on itself`),
+          /Fix the link/
+        );
+      }
+    });
   });
 });
