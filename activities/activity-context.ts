@@ -61,3 +61,29 @@ export async function sleepMs(ms: number): Promise<void> {
   if (ctx) return ctx.sleep(ms);
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * How often `keepAlive` heartbeats. The SDK sends at most one heartbeat per 0.8 × heartbeatTimeout, so a
+ * short interval costs nothing and keeps the server's view fresh.
+ */
+const KEEPALIVE_INTERVAL_MS = 5_000;
+
+/**
+ * Wraps a short activity so it heartbeats while it runs. The workflow gives these activities a heartbeat
+ * timeout of seconds: when the worker running one dies, the server retries it elsewhere after that timeout
+ * instead of after the whole start-to-close timeout (minutes). Only for activities that never read their
+ * own heartbeat details on retry (the upload does, and heartbeats its progress itself).
+ */
+export function keepAlive<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A): Promise<R> => {
+    const ctx = currentContext();
+    if (!ctx?.info.heartbeatTimeoutMs) return fn(...args);
+    ctx.heartbeat();
+    const ticker = setInterval(() => ctx.heartbeat(), KEEPALIVE_INTERVAL_MS);
+    try {
+      return await fn(...args);
+    } finally {
+      clearInterval(ticker);
+    }
+  };
+}

@@ -17,6 +17,7 @@ import type {
   ValidateInput,
   ValidateResult,
 } from '../workflows/types';
+import { keepAlive } from './activity-context';
 import type { AwsClients } from './aws-clients';
 import { createAwsClients } from './aws-clients';
 import { cleanupVm } from './cleanup';
@@ -61,28 +62,42 @@ export function createActivities(deps: ActivityDeps) {
     quotaRetrySeconds: deps.quotaRetrySeconds,
   };
 
+  // Every activity but the upload heartbeats through keepAlive (see there): the upload heartbeats its own
+  // progress, which its next attempt resumes from.
+  const fleet = createFleetActivities(clients.s3, bucket);
+  const slots = createSlotActivities();
   return {
     /** Reads the image's header/footer: format, completeness, virtual size, Volume.Size. */
-    preflightImage: (input: PreflightInput): Promise<PreflightResult> =>
-      preflight(input.spec, { imageRoots, qemuImg: deps.qemuImg }),
+    preflightImage: keepAlive(
+      (input: PreflightInput): Promise<PreflightResult> => preflight(input.spec, { imageRoots, qemuImg: deps.qemuImg })
+    ),
     /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
     uploadImage: (input: UploadInput): Promise<UploadResult> =>
       uploadImage({ ...s3Deps, imageRoots, onBytesUploaded: deps.onBytesUploaded }, input),
     /** Writes the manifest with presigned part URLs; returns its key and the URLs' expiry only. */
-    writeManifest: (input: ManifestInput): Promise<ManifestResult> =>
-      writeManifest({ ...s3Deps, presigner: clients.presigner }, input),
+    writeManifest: keepAlive(
+      (input: ManifestInput): Promise<ManifestResult> => writeManifest({ ...s3Deps, presigner: clients.presigner }, input)
+    ),
     /** ImportInstance, adopting an existing task for the same manifest. */
-    importInstance: (input: ImportInstanceInput): Promise<ImportInstanceResult> => importInstance(ec2Deps, input),
+    importInstance: keepAlive(
+      (input: ImportInstanceInput): Promise<ImportInstanceResult> => importInstance(ec2Deps, input)
+    ),
     /** One DescribeConversionTasks; the workflow polls with timers. */
-    describeConversion: (input: DescribeConversionInput): Promise<ConversionProgress> =>
-      describeConversion(ec2Deps, input),
+    describeConversion: keepAlive(
+      (input: DescribeConversionInput): Promise<ConversionProgress> => describeConversion(ec2Deps, input)
+    ),
     /** Checks the instance against the spec, tags it, optional boot check. */
-    validateInstance: (input: ValidateInput): Promise<ValidateResult> =>
-      validateInstance({ ec2: clients.ec2, pollIntervalMs: deps.bootCheckPollMs }, input),
+    validateInstance: keepAlive(
+      (input: ValidateInput): Promise<ValidateResult> =>
+        validateInstance({ ec2: clients.ec2, pollIntervalMs: deps.bootCheckPollMs }, input)
+    ),
     /** Cancels a still-active task (failure paths) and deletes the VM's objects. */
-    cleanupVm: (input: CleanupInput): Promise<CleanupResult> => cleanupVm({ ...s3Deps, ec2: clients.ec2 }, input),
-    ...createSlotActivities(),
-    ...createFleetActivities(clients.s3, bucket),
+    cleanupVm: keepAlive(
+      (input: CleanupInput): Promise<CleanupResult> => cleanupVm({ ...s3Deps, ec2: clients.ec2 }, input)
+    ),
+    requestConversionSlot: keepAlive(slots.requestConversionSlot),
+    loadInventoryPage: keepAlive(fleet.loadInventoryPage),
+    vmWorkflowStates: keepAlive(fleet.vmWorkflowStates),
   };
 }
 

@@ -29,8 +29,15 @@ export const NON_RETRYABLE_TYPES = [
   'ConversionQuotaExceeded',
 ];
 
+/**
+ * Short activities heartbeat while they run (activities/activity-context.ts keepAlive), so a crashed
+ * worker's call is retried elsewhere after this long, not after its whole start-to-close timeout.
+ */
+export const SHORT_HEARTBEAT_TIMEOUT = '20 seconds';
+
 const fastCall: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '2 seconds',
     backoffCoefficient: 2,
@@ -53,7 +60,6 @@ export function validationActivities(timeoutSeconds: number, taskQueue?: string)
     ...fastCall,
     taskQueue,
     startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
-    heartbeatTimeout: '1 minute',
     cancellationType: ActivityCancellationType.TRY_CANCEL,
     summary: 'validate the imported instance',
   });

@@ -4,10 +4,12 @@
  */
 import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { SHORT_HEARTBEAT_TIMEOUT } from './activity-profiles';
 import { releaseSlotSignal, slotGrantedSignal } from './messages';
 
 const slots = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2 seconds', maximumInterval: '30 seconds' },
   summary: 'ask the conversion quota for a slot',
 });

@@ -36,11 +36,13 @@ import {
   vmFinishedSignal,
   vmUploadedSignal,
 } from './messages';
+import { SHORT_HEARTBEAT_TIMEOUT } from './activity-profiles';
 import { migrateVmWorkflow } from './migrate-vm';
 import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
 
 const fleet = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
 });
 

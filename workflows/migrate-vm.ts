@@ -19,7 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_TYPES, fastActivities, uploadActivities, validationActivities } from './activity-profiles';
+import { NON_RETRYABLE_TYPES, SHORT_HEARTBEAT_TIMEOUT, fastActivities, uploadActivities, validationActivities } from './activity-profiles';
 import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
 import { waitForConversion } from './conversion-wait';
 import type { VmFinished } from './messages';
@@ -66,6 +66,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   // Pre-flight reads the image, so it runs where the upload runs.
   const site = proxyActivities<Activities>({
     startToCloseTimeout: '5 minutes',
+    heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
     taskQueue: uploadQueue,
     summary: 'pre-flight the disk image',
     retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },

@@ -65,7 +65,10 @@ export interface MigrationSettings {
   pollBackoff: number;
   /** How long to wait before retrying ImportInstance after ResourceLimitExceeded. @default 60 */
   quotaRetrySeconds: number;
-  /** A crashed worker's upload moves to another worker after this long without a heartbeat. @default 60 */
+  /**
+   * A crashed worker's upload moves to another worker after this long without a heartbeat. The upload
+   * heartbeats on a timer, whatever the speed of the part in flight, so a short value is safe. @default 20
+   */
   uploadHeartbeatSeconds: number;
   /** Fresh imports after AWS interrupts a conversion (ConversionInterrupted). @default 2 */
   conversionRetries: number;
@@ -93,7 +96,7 @@ export const DEFAULT_SETTINGS: MigrationSettings = {
   pollBackoff: 1.5,
   quotaRetrySeconds: 60,
   conversionRetries: 2,
-  uploadHeartbeatSeconds: 60,
+  uploadHeartbeatSeconds: 20,
   bootCheckTimeoutSeconds: 600,
   dryRun: false,
 };
