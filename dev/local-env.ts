@@ -54,8 +54,18 @@ export interface LocalEnvOptions {
   ports?: LocalEnvPorts;
   /** Simulator config (speed, limits, faults). */
   simConfig?: unknown;
+  /** Extra environment for the worker process (e.g. AWS_ENDPOINT_URL_S3 through a proxy, VMCONVOY_LOG_LEVEL). */
+  workerEnv?: NodeJS.ProcessEnv;
+  /**
+   * The worker's entry file. @default worker/main.ts of this checkout (the chaos suite's mutation check
+   * runs a deliberately broken copy).
+   */
+  workerEntry?: string;
   log?: (line: string) => void;
 }
+
+/** A service of the local environment that can be restarted alone (same port, same state). */
+export type LocalService = 'temporal' | 's3' | 'sim';
 
 export interface LocalEnv {
   info: LocalEnvInfo;
@@ -67,8 +77,13 @@ export interface LocalEnv {
   readonly workerProcess: ServiceProcess | undefined;
   /** Stops the worker first (it finishes its in-flight tasks), then the simulator, S3 and Temporal. */
   stop(): Promise<void>;
-  /** Stops the worker (if running) and starts a new one with the same settings. */
-  restartWorker(): Promise<void>;
+  /**
+   * Stops the worker (if running) and starts a new one with the same settings; `workerEnv`, when given,
+   * replaces the extra environment for this and later starts.
+   */
+  restartWorker(workerEnv?: NodeJS.ProcessEnv): Promise<void>;
+  /** Stops one server and starts it again on the same port with the same state (a crash + restart). */
+  restartService(service: LocalService): Promise<void>;
   /** SIGKILL of the worker, as a crash would; `restartWorker()` brings one back. */
   killWorker(): Promise<void>;
 }
@@ -256,13 +271,14 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
     await writeFile(envFile, `${JSON.stringify(info, null, 2)}\n`);
 
     let worker: ServiceProcess | undefined;
+    let workerEnv = opts.workerEnv ?? {};
     const startWorker = async (): Promise<void> => {
       // The worker entry itself (what `vmconvoy worker` runs), as one process: killWorker() must kill the
       // real worker, and a SIGKILL of the bin wrapper would leave its child running.
       worker = await spawnService({
         name: 'worker',
         command: process.execPath,
-        args: ['--import', 'tsx', path.join(REPO_ROOT, 'worker', 'main.ts')],
+        args: ['--import', 'tsx', opts.workerEntry ?? path.join(REPO_ROOT, 'worker', 'main.ts')],
         cwd: REPO_ROOT,
         env: {
           ...process.env,
@@ -270,6 +286,7 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
           VMCONVOY_LOG_FORMAT: 'json',
           VMCONVOY_ENV_FILE: envFile,
           AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          ...workerEnv,
         },
         logFile: path.join(stateDir, 'worker.log'),
         readyWhen: (line) => line.includes('vmconvoy worker started'),
@@ -284,9 +301,13 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
       get workerProcess() {
         return worker;
       },
-      restartWorker: async () => {
+      restartWorker: async (env?: NodeJS.ProcessEnv) => {
+        if (env) workerEnv = env;
         await worker?.stop();
         await startWorker();
+      },
+      restartService: async (service: LocalService) => {
+        await { temporal, s3, sim }[service].restart();
       },
       killWorker: async () => {
         await worker?.kill();

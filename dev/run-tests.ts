@@ -4,7 +4,8 @@
  * then runs node's test runner over an explicit file list: Node 20 expands no globs, and a bare
  * `node --test` would run nothing and still exit 0.
  *
- * Usage: npm test [-- unit|integration|e2e ...] [-- --file test/x.test.ts]
+ * Usage: npm test [-- unit|integration|e2e|chaos ...] [-- test/x.test.ts ...]
+ * (test/chaos holds the reduced chaos scenario; the full one is `npm run test:chaos`.)
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -14,7 +15,7 @@ import os from 'node:os';
 import { REPO_ROOT, startS3Server, startTemporalServer } from './services';
 import { resolveQemuImg, resolveTemporalCli, resolveVersitygw } from './tools';
 
-const SUITES = ['unit', 'integration', 'e2e'] as const;
+const SUITES = ['unit', 'integration', 'e2e', 'chaos'] as const;
 
 function testFiles(dir: string): string[] {
   let out: string[] = [];

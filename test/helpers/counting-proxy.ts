@@ -6,8 +6,24 @@
  */
 import http from 'node:http';
 
+/** One PUT seen by the proxy. */
+export interface PutRecord {
+  /** Decoded request path (`/bucket/key`). */
+  path: string;
+  /** Body bytes that went through (all of them, or what was sent before the connection broke). */
+  bytes: number;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
+  /** The whole body arrived (false: cut off, e.g. by a crash). */
+  complete: boolean;
+}
+
 export interface CountingProxy {
   endpoint: string;
+  /** Every PUT since start or the last reset, in arrival order. */
+  puts(): PutRecord[];
+  /** PUTs whose body is still arriving right now. */
+  putsInFlight(match?: RegExp): number;
   /** Bytes of PUT bodies whose path matched, since start or the last reset. */
   putBytes(match?: RegExp): number;
   putCount(match?: RegExp): number;
@@ -21,21 +37,47 @@ export interface CountingProxyOptions {
   /** Hold each PUT whose path matches `slowPuts` this long before forwarding (slows an upload down). */
   putDelayMs?: number;
   slowPuts?: RegExp;
+  /**
+   * Upload bandwidth: request bodies of every connection together pass at most this many bytes per
+   * second (a site's uplink). Unset = as fast as loopback goes.
+   */
+  bytesPerSecond?: number;
+}
+
+/** One shared uplink: each chunk reserves its transfer time; the sender waits until its slot has passed. */
+function uplink(bytesPerSecond: number | undefined): (bytes: number) => number {
+  let freeAt = 0;
+  return (bytes) => {
+    if (!bytesPerSecond) return 0;
+    const now = Date.now();
+    freeAt = Math.max(freeAt, now) + (bytes / bytesPerSecond) * 1000;
+    return Math.max(0, freeAt - now);
+  };
 }
 
 export async function startCountingProxy(target: string, opts: CountingProxyOptions = {}): Promise<CountingProxy> {
   const upstream = new URL(target);
-  const puts: Array<{ path: string; bytes: number }> = [];
+  const reserve = uplink(opts.bytesPerSecond);
+  const puts: PutRecord[] = [];
+  const inFlight = new Set<string>();
+  let nextId = 0;
   const arrivals: number[] = [];
   const server = http.createServer((req, res) => {
-    arrivals.push(Date.now());
+    const at = Date.now();
+    const id = String(nextId++);
+    arrivals.push(at);
     const path = decodeURIComponent(req.url ?? '');
     const slow = req.method === 'PUT' && !!opts.putDelayMs && (!opts.slowPuts || opts.slowPuts.test(path));
     let bytes = 0;
     let counted = false;
-    const count = (): void => {
+    // In flight from arrival until its answer is sent (or the connection breaks).
+    if (req.method === 'PUT') {
+      inFlight.add(`${id} ${path}`);
+      res.on('close', () => inFlight.delete(`${id} ${path}`));
+    }
+    const count = (complete: boolean): void => {
       // Once per request; a PUT cut off by a crash still counts what it sent.
-      if (req.method === 'PUT' && !counted) puts.push({ path, bytes });
+      if (req.method === 'PUT' && !counted) puts.push({ path, bytes, at, complete });
       counted = true;
     };
     const forward = http.request(
@@ -51,15 +93,20 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
       bytes += chunk.length;
       if (slow) held.push(chunk);
       else forward.write(chunk);
+      const wait = reserve(chunk.length);
+      if (wait > 1) {
+        req.pause();
+        setTimeout(() => req.resume(), wait);
+      }
     });
     req.on('end', () => {
-      count();
+      count(true);
       if (slow) setTimeout(() => forward.end(Buffer.concat(held)), opts.putDelayMs);
       else forward.end();
     });
     req.on('close', () => {
       if (!req.complete) {
-        count();
+        count(false);
         forward.destroy();
       }
     });
@@ -67,14 +114,17 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const select = (match?: RegExp): Array<{ path: string; bytes: number }> => (match ? puts.filter((p) => match.test(p.path)) : puts);
+  const select = (match?: RegExp): PutRecord[] => (match ? puts.filter((p) => match.test(p.path)) : puts);
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    puts: () => [...puts],
+    putsInFlight: (match) => [...inFlight].filter((entry) => !match || match.test(entry.slice(entry.indexOf(' ') + 1))).length,
     putBytes: (match) => select(match).reduce((sum, p) => sum + p.bytes, 0),
     putCount: (match) => select(match).length,
     requestTimes: () => [...arrivals],
     reset: () => {
       puts.length = 0;
+      inFlight.clear();
       arrivals.length = 0;
     },
     close: () =>

@@ -1,0 +1,21 @@
+/**
+ * The reduced chaos scenario, in `npm test` (the full one is `npm run test:chaos`): 12 VMs in two waves
+ * on the local environment while the worker is SIGKILLed during an upload and a conversion wait, and the
+ * simulator, the Temporal dev server and the S3 server are each restarted, with 20 % throttling, 2 % 500s
+ * and lost ImportInstance answers. Every check of test/chaos/checks.ts must find nothing.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { REDUCED } from './plans';
+import { formatReport, runChaos } from './scenario';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+test('a fleet survives worker kills and server restarts: expected outcomes, one task per VM, nothing left, bounded re-upload, no secret', async () => {
+  const report = await runChaos({ ...REDUCED, seed: Number(process.env.VMCONVOY_CHAOS_SEED ?? 1), log: (line) => console.log(`[chaos] ${line}`) });
+  for (const line of formatReport(report)) console.log(`[chaos] ${line}`);
+  assert.equal(report.disruptions.length, REDUCED.plan.length, 'every planned disruption happened');
+  assert.ok(report.disruptions.some((d) => d.kind === 'kill-worker' && d.during === 'uploading' && d.partsInFlight > 0), 'a kill hit parts in flight');
+  assert.ok(report.secrets.histories > REDUCED.vms, 'the secret scan read every VM history');
+  assert.deepEqual(report.problems, []);
+});

@@ -1,0 +1,66 @@
+/**
+ * The chaos scenarios. FULL is `npm run test:chaos` (issue #7: 100 VMs, the worker SIGKILLed 5 times during
+ * uploads, conversion waits and validation, Temporal, S3 and the simulator each restarted once, 20 %
+ * throttling and 2 % 5xx). REDUCED is the same run at a size `npm test` can afford.
+ */
+import type { ChaosOptions } from './scenario';
+
+type Scenario = Omit<ChaosOptions, 'log' | 'seed' | 'workerEntry'>;
+
+/** EC2 misbehaving: 20 % of calls throttled, 2 % answered 500, 5 % of ImportInstance answers lost. */
+const FAULTS = { seed: 7, throttleRate: 0.2, internalErrorRate: 0.02, lostImportResponseRate: 0.05 };
+
+export const FULL: Scenario = {
+  vms: 100,
+  waves: 2,
+  failEvery: 20,
+  imageMiB: 24,
+  faults: FAULTS,
+  // ~3-12 s per conversion: the quota of 5 makes conversion waits the long pole, as on AWS.
+  conversionBytesPerSecond: 2 * 1024 * 1024,
+  uploadBytesPerSecond: 40 * 1024 * 1024,
+  maxUploads: 4,
+  maxConversions: 5,
+  timeoutMs: 45 * 60_000,
+  // Spread over the batch: the first disruptions in wave 1's start, the last ones in wave 2.
+  plan: [
+    { kind: 'kill-worker', during: 'uploading' },
+    { kind: 'restart-s3', during: 'uploading', afterFinished: 0.05 },
+    { kind: 'kill-worker', during: 'converting', afterFinished: 0.15 },
+    { kind: 'restart-sim', during: 'converting', afterFinished: 0.25 },
+    { kind: 'kill-worker', during: 'validating', afterFinished: 0.35 },
+    { kind: 'restart-temporal', during: 'converting', afterFinished: 0.45 },
+    { kind: 'kill-worker', during: 'uploading', afterFinished: 0.55 },
+    { kind: 'kill-worker', during: 'any', afterFinished: 0.75 },
+  ],
+};
+
+export const REDUCED: Scenario = {
+  vms: 12,
+  waves: 2,
+  failEvery: 6,
+  imageMiB: 24,
+  faults: FAULTS,
+  conversionBytesPerSecond: 2 * 1024 * 1024,
+  uploadBytesPerSecond: 12 * 1024 * 1024,
+  maxUploads: 3,
+  maxConversions: 3,
+  timeoutMs: 8 * 60_000,
+  plan: [
+    { kind: 'kill-worker', during: 'uploading' },
+    { kind: 'restart-sim', during: 'converting' },
+    { kind: 'restart-temporal', during: 'converting', afterFinished: 0.2 },
+    { kind: 'kill-worker', during: 'converting', afterFinished: 0.3 },
+    { kind: 'restart-s3', during: 'uploading', afterFinished: 0.4 },
+  ],
+};
+
+/** The mutation check: a short run that must catch duplicate conversion tasks. */
+export const MUTANT: Scenario = {
+  ...REDUCED,
+  vms: 8,
+  failEvery: 0,
+  // Lost ImportInstance answers are what the idempotency lookup exists for.
+  faults: { ...FAULTS, lostImportResponseRate: 0.3 },
+  plan: [{ kind: 'kill-worker', during: 'converting' }],
+};
