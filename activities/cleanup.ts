@@ -52,7 +52,7 @@ export async function cancelConversionTask(
       activityLog.info('conversion task needs no cancelling', { conversionTaskId, reason: (err as Error).name });
       return false;
     }
-    throw classifyAwsError(err, { operation: `CancelConversionTask ${conversionTaskId}`, attempt: attempt() });
+    throw classifyAwsError(err, { operation: `CancelConversionTask ${conversionTaskId}`, service: 'EC2', attempt: attempt() });
   }
 }
 
@@ -62,7 +62,7 @@ export async function deleteVmObjects(deps: Omit<CleanupDeps, 'ec2'>, loc: Clean
   const prefix = vmPrefix(deps.keyPrefix, loc);
   const abortSignal = cancellationSignal();
   const fail = (operation: string) => (err: unknown) => {
-    throw classifyAwsError(err, { operation, bucket, attempt: attempt() });
+    throw classifyAwsError(err, { operation, bucket, service: 'S3', attempt: attempt() });
   };
   let deleted = 0;
   let token: string | undefined;

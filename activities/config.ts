@@ -7,7 +7,58 @@ import { z } from 'zod';
 
 const optionalUrl = z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional());
 
-export const awsConfigSchema = z.object({
+/**
+ * Network limits of the AWS clients (activities/aws-clients.ts). Without them the SDK waits for a silent
+ * endpoint for ever (its 15-minute default socket timeout is opt-in, AWS_ENABLE_DEFAULT_SOCKET_TIMEOUT_2026),
+ * far past the 2-minute start-to-close of the EC2 activities, and parses an answer of any size (a 20 MiB
+ * body cost 4-7 s and 0.7 GB of RSS, a 100 MiB one 44 s and 3.8 GB).
+ */
+export const awsNetworkLimitsSchema = z.object({
+  /**
+   * TCP (and TLS) connection set-up, EC2 and S3. An AWS endpoint connects in milliseconds; 10 s still
+   * allows three lost SYNs (Linux retransmits after 1, 3 and 7 s).
+   */
+  connectTimeoutMs: z.number().int().positive().default(10_000),
+  /**
+   * One EC2 request from sending it to the last byte of the answer (connection included). EC2 answers in
+   * well under a second, so 20 s never cuts a real answer; and the worst case of a fast activity,
+   * ImportInstance's look-up (3 SDK attempts) plus the call itself, 4 × 20 s, stays under the
+   * activity's 2-minute start-to-close: the activity fails by itself, classified, and is retried.
+   */
+  ec2TimeoutMs: z.number().int().positive().default(20_000),
+  /**
+   * EC2 answers larger than this are refused unread (Content-Length) or cut off (chunked), as a retryable
+   * failure. The largest real answer vmconvoy reads is the unfiltered DescribeConversionTasks of the
+   * idempotency look-up, about 3 KB per task of the last days (presigned manifest URL included): 16 MiB
+   * is over 5,000 tasks, far more than an account's conversion limit lets exist.
+   */
+  ec2MaxResponseBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
+  /**
+   * S3: the longest a connection may stay silent, not a limit on the whole request: a 10 MiB part PUT over
+   * a slow link takes as long as it takes while bytes move. Node does not time a socket out while its own
+   * write queue still shrinks, but it does not see the kernel's send buffer draining after the last write,
+   * nor S3's work before it answers; 60 s (the AWS CLI's read timeout) covers both on links down to about
+   * 1 Mbit/s even with a full 4 MiB send buffer.
+   */
+  s3IdleTimeoutMs: z.number().int().positive().default(60_000),
+});
+export type AwsNetworkLimits = z.output<typeof awsNetworkLimitsSchema>;
+
+/** The limits to use for a config: its own values, the schema's defaults for any it leaves out. */
+export function awsNetworkLimitsOf(config: Partial<AwsNetworkLimits>): AwsNetworkLimits {
+  return awsNetworkLimitsSchema.parse({
+    connectTimeoutMs: config.connectTimeoutMs,
+    ec2TimeoutMs: config.ec2TimeoutMs,
+    ec2MaxResponseBytes: config.ec2MaxResponseBytes,
+    s3IdleTimeoutMs: config.s3IdleTimeoutMs,
+  });
+}
+
+const awsConfigObject = z.object({
   region: z.string().min(1, 'set AWS_REGION (e.g. us-east-1)'),
   /** AWS_ENDPOINT_URL_EC2; unset = real EC2. */
   ec2Endpoint: optionalUrl,
@@ -23,7 +74,13 @@ export const awsConfigSchema = z.object({
   /** SDK attempts per call before the activity retry policy takes over. */
   maxAttempts: z.number().int().min(1).default(3),
 });
-export type AwsConfig = z.output<typeof awsConfigSchema>;
+
+export const awsConfigSchema = awsConfigObject.extend(awsNetworkLimitsSchema.shape);
+/**
+ * The network limits are optional here (a config built in code may leave them out; awsNetworkLimitsOf
+ * fills in the defaults); loadConfig's parse always sets them.
+ */
+export type AwsConfig = Omit<z.output<typeof awsConfigSchema>, keyof AwsNetworkLimits> & Partial<AwsNetworkLimits>;
 
 export const temporalConfigSchema = z.object({
   address: z.string().default('127.0.0.1:7233'),

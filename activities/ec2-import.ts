@@ -162,6 +162,7 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
   const abortSignal = cancellationSignal();
   const errorContext = (operation: string) => ({
     operation,
+    service: 'EC2' as const,
     quotaRetrySeconds: deps.quotaRetrySeconds,
     bucket: deps.bucket,
     attempt: attempt(),
@@ -272,6 +273,7 @@ export async function describeConversion(
     else
       throw classifyAwsError(err, {
         operation: `DescribeConversionTasks ${input.conversionTaskId}`,
+        service: 'EC2',
         attempt: attempt(),
       });
   }

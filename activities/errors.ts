@@ -43,6 +43,8 @@ export const FailureType = {
 export interface ErrorContext {
   /** What was being done, in operator words: `ImportInstance`, `upload of part 3`. */
   operation: string;
+  /** The service called, for messages about its endpoint. @default 'AWS' */
+  service?: 'EC2' | 'S3';
   /** Delay before retrying ImportInstance after ResourceLimitExceeded. @default 60 */
   quotaRetrySeconds?: number;
   /** The activity attempt (grows the throttling delay). @default 1 */
@@ -105,6 +107,25 @@ const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
+
+/** The connection closed before a complete answer. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
+/**
+ * Thrown by the EC2 clients' response guard (aws-clients.ts) for an answer EC2 never gives: a 2xx that is
+ * not XML (a proxy's or load balancer's page), or a body over the size limit. Retryable.
+ */
+export class NotAnAwsResponseError extends Error {
+  override name = 'NotAnAwsResponse';
+  constructor(
+    readonly service: 'EC2' | 'S3',
+    /** What came instead, in operator words; never any of the body. */
+    readonly reason: string,
+    readonly httpStatus: number
+  ) {
+    super(`the ${service} endpoint answered ${reason} (HTTP ${httpStatus}), not an ${service} response`);
+  }
+}
 
 const AUTH = new Set([
   'AuthFailure',
@@ -189,16 +210,72 @@ const IAM_HINT =
   'grants the permissions listed in the README (ec2:ImportInstance, ec2:DescribeConversionTasks, ec2:CancelConversionTask, ' +
   'ec2:DescribeInstances, ec2:DescribeVolumes, ec2:CreateTags, s3:GetObject/PutObject/DeleteObject/ListBucket on the bucket).';
 
+/** A response that is not an answer: cut off, never finished, or not from AWS at all. */
+interface HostileAnswer {
+  kind: 'reset' | 'timeout' | 'garbage';
+  /** For the metric and the failure details. */
+  name: string;
+  /** What happened, in operator words: never any of the response body. */
+  reason: string;
+  service?: 'EC2' | 'S3';
+  status?: number;
+}
+
+function firstLine(text: string | undefined): string {
+  return (text ?? '').split('\n')[0]!.trim();
+}
+
+/**
+ * A success status whose body the SDK could not read (malformed XML, truncated): its deserializer attaches
+ * the raw response as `$response`, and, unlike AWS's own errors, the error has no `$fault`.
+ */
+function isUnreadableAnswer(err: unknown, e: AwsLikeError): boolean {
+  const status = e.$metadata?.httpStatusCode;
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    Object.prototype.hasOwnProperty.call(err, '$response') &&
+    e.$fault === undefined &&
+    (status === undefined || status < 300)
+  );
+}
+
+function hostileAnswer(err: unknown, e: AwsLikeError): HostileAnswer | undefined {
+  if (err instanceof NotAnAwsResponseError)
+    return { kind: 'garbage', name: err.name, reason: err.reason, service: err.service, status: err.httpStatus };
+  const code = e.code ?? '';
+  // Node's "socket hang up" carries ECONNRESET; the SDK renames it TimeoutError, so look at the code first.
+  if (RESET_CODES.has(code) || (e.name !== 'AbortError' && /socket hang up/i.test(e.message ?? '')))
+    return {
+      kind: 'reset',
+      name: code || 'ECONNRESET',
+      reason: [code, firstLine(e.message)].filter(Boolean).join(': '),
+    };
+  if (e.name === 'TimeoutError' || code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    const what = firstLine(e.message).replace(/^@smithy\/node-http-handler - (\[\w+\] )?/, '');
+    return { kind: 'timeout', name: 'TimeoutError', reason: what || 'timed out' };
+  }
+  if (isUnreadableAnswer(err, e)) {
+    const reason = /XML parse error/i.test(e.message ?? '')
+      ? 'a body that is not well-formed XML'
+      : 'a body the SDK could not read';
+    return { kind: 'garbage', name: 'NotAnAwsResponse', reason };
+  }
+  return undefined;
+}
+
 /**
  * Classifies an error thrown by an AWS SDK call (EC2 or S3) or by the network below it. ApplicationFailures
- * pass through unchanged.
+ * pass through unchanged. Answers that are not answers (timed out, reset, unparseable, refused by the EC2
+ * clients' guard) are retryable AwsUnavailable whose message names the operation, never the body.
  */
 export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   const e = asAwsLike(err);
-  const name = awsErrorName(err) ?? 'Error';
+  const hostile = hostileAnswer(err, e);
+  const name = hostile?.name ?? awsErrorName(err) ?? 'Error';
   recordAwsError(name);
-  const status = e.$metadata?.httpStatusCode;
+  const status = e.$metadata?.httpStatusCode ?? hostile?.status;
   const awsMessage = redact(e.message && e.message !== name ? e.message : '');
   const said = awsMessage ? `${name}: ${awsMessage}` : name;
   const details = [{ awsCode: name, httpStatus: status ?? null, requestId: e.$metadata?.requestId ?? null }];
@@ -216,6 +293,31 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
       nextRetryDelay: nextRetryDelaySeconds !== undefined ? `${nextRetryDelaySeconds} seconds` : undefined,
     });
 
+  if (hostile) {
+    const service = ctx.service ?? hostile.service ?? 'AWS';
+    if (hostile.kind === 'timeout')
+      return make(
+        FailureType.AwsUnavailable,
+        false,
+        `the ${service} endpoint did not answer in time (${hostile.reason}); retrying.`
+      );
+    if (hostile.kind === 'reset')
+      return make(
+        FailureType.AwsUnavailable,
+        false,
+        `the connection to the ${service} endpoint closed before a complete answer (${hostile.reason}); retrying.`
+      );
+    const where =
+      service === 'AWS'
+        ? 'the endpoint settings (AWS_ENDPOINT_URL_*)'
+        : `AWS_ENDPOINT_URL_${service} (unset for real ${service})`;
+    return make(
+      FailureType.AwsUnavailable,
+      false,
+      `the ${service} endpoint answered something that is not an ${service} response (${hostile.reason}` +
+        `${status !== undefined ? `, HTTP ${status}` : ''}); retrying. If this persists, check ${where} and any proxy between the worker and ${service}.`
+    );
+  }
   if (name === 'ResourceLimitExceeded') {
     const wait = ctx.quotaRetrySeconds ?? 60;
     return make(

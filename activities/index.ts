@@ -12,12 +12,14 @@ import type {
   ManifestResult,
   PreflightInput,
   PreflightResult,
+  SlotRequestInput,
   UploadInput,
   UploadResult,
   ValidateInput,
   ValidateResult,
 } from '../workflows/types';
 import { keepAlive } from './activity-context';
+import type { InventoryPageInput } from '../workflows/fleet-types';
 import type { AwsClients } from './aws-clients';
 import { createAwsClients } from './aws-clients';
 import { cleanupVm } from './cleanup';
@@ -95,9 +97,9 @@ export function createActivities(deps: ActivityDeps) {
     cleanupVm: keepAlive(
       (input: CleanupInput): Promise<CleanupResult> => cleanupVm({ ...s3Deps, ec2: clients.ec2 }, input)
     ),
-    requestConversionSlot: keepAlive(slots.requestConversionSlot),
-    loadInventoryPage: keepAlive(fleet.loadInventoryPage),
-    vmWorkflowStates: keepAlive(fleet.vmWorkflowStates),
+    requestConversionSlot: keepAlive((input: SlotRequestInput) => slots.requestConversionSlot(input)),
+    loadInventoryPage: keepAlive((input: InventoryPageInput) => fleet.loadInventoryPage(input)),
+    vmWorkflowStates: keepAlive((workflowIds: string[]) => fleet.vmWorkflowStates(workflowIds)),
   };
 }
 

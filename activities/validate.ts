@@ -38,7 +38,7 @@ async function call<T>(operation: string, fn: (abortSignal: AbortSignal | undefi
     return await fn(cancellationSignal());
   } catch (err) {
     throwIfCancelled();
-    throw classifyAwsError(err, { operation, attempt: attempt() });
+    throw classifyAwsError(err, { operation, service: 'EC2', attempt: attempt() });
   }
 }
 
@@ -51,7 +51,7 @@ async function describeInstance(ec2: EC2Client, instanceId: string): Promise<Ins
   } catch (err) {
     throwIfCancelled();
     if ((err as { name?: string }).name === 'InvalidInstanceID.NotFound') return undefined;
-    throw classifyAwsError(err, { operation: `DescribeInstances ${instanceId}`, attempt: attempt() });
+    throw classifyAwsError(err, { operation: `DescribeInstances ${instanceId}`, service: 'EC2', attempt: attempt() });
   }
 }
 

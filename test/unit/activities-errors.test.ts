@@ -1,11 +1,20 @@
+import { DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { AwsClients } from '../../activities/aws-clients';
+import { createAwsClients, destroyAwsClients } from '../../activities/aws-clients';
+import type { AwsConfig } from '../../activities/config';
+import { awsNetworkLimitsOf, loadConfig } from '../../activities/config';
 import {
   classifyAwsError,
   classifyFileError,
   conversionFailure,
   conversionFailureHint,
+  NotAnAwsResponseError,
   redact,
 } from '../../activities/errors';
 import { progressFromMessage, toConversionProgress } from '../../activities/ec2-import';
@@ -151,6 +160,293 @@ describe('AWS error classification', () => {
     const denied = classifyFileError(Object.assign(new Error('x'), { code: 'EACCES' }), '/i.vmdk');
     assert.equal(denied.type, 'ImageUnreadable');
     assert.match(denied.message, /permission denied/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Hostile answers: not an AWS response, never finished, cut off
+// ---------------------------------------------------------------------------------------------------
+
+/** What must never reach a failure message: the body of a hostile answer and a presigned URL's query. */
+const BODY_SECRET = 'BODY-SECRET-4c1d';
+const PRESIGNED = 'https://b.s3.amazonaws.com/vmconvoy/m.xml?X-Amz-Signature=deadbeef0123';
+
+function assertClean(f: ApplicationFailure): void {
+  assert.doesNotMatch(
+    f.message,
+    new RegExp(`${BODY_SECRET}|X-Amz-Signature|deadbeef|<html|<\\?xml|Deserialization error`)
+  );
+  assert.doesNotMatch(JSON.stringify(f.details), new RegExp(`${BODY_SECRET}|deadbeef`));
+}
+
+/** The raw response the SDK's deserializer hides on errors it could not parse (never shown). */
+function withHiddenResponse<E extends Error>(err: E, status: number): E {
+  Object.defineProperty(err, '$response', {
+    value: { statusCode: status, headers: {}, body: `<x>${BODY_SECRET} ${PRESIGNED}</x>` },
+    enumerable: false,
+  });
+  return Object.assign(err, { $metadata: { httpStatusCode: status, requestId: 'req-1' } });
+}
+
+describe('hostile answers are retryable AwsUnavailable that name the operation and nothing of the body', () => {
+  const ctx = { operation: 'DescribeConversionTasks import-i-1', service: 'EC2' as const };
+  const table: Array<[string, Error, RegExp]> = [
+    [
+      'malformed XML with status 200 (the SDK could not parse it)',
+      withHiddenResponse(
+        new Error(
+          `@aws-sdk XML parse error: Closing tag '${BODY_SECRET}' is expected inplace of 'item'.\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.`
+        ),
+        200
+      ),
+      /^DescribeConversionTasks import-i-1 failed: the EC2 endpoint answered something that is not an EC2 response \(a body that is not well-formed XML, HTTP 200\); retrying\./,
+    ],
+    [
+      'an HTML page with status 200 (refused by the EC2 clients)',
+      new NotAnAwsResponseError('EC2', 'Content-Type text/html instead of XML', 200),
+      /the EC2 endpoint answered something that is not an EC2 response \(Content-Type text\/html instead of XML, HTTP 200\)/,
+    ],
+    [
+      'an oversized body (refused by the EC2 clients)',
+      new NotAnAwsResponseError('EC2', 'a body of 20972840 bytes, over the 16777216-byte limit', 200),
+      /not an EC2 response \(a body of 20972840 bytes, over the 16777216-byte limit, HTTP 200\)/,
+    ],
+    [
+      'no response headers within requestTimeout',
+      Object.assign(
+        new Error('@smithy/node-http-handler - [ERROR] a request has exceeded the configured 20000 ms requestTimeout.'),
+        { name: 'TimeoutError', code: 'ETIMEDOUT' }
+      ),
+      /the EC2 endpoint did not answer in time \(a request has exceeded the configured 20000 ms requestTimeout\.\); retrying\./,
+    ],
+    [
+      'a body that stopped coming (socket inactivity, after the deserializer saw it)',
+      withHiddenResponse(
+        Object.assign(
+          new Error(
+            '@smithy/node-http-handler - the request socket timed out after 20000 ms of inactivity (configured by client requestHandler).\n  Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.'
+          ),
+          { name: 'TimeoutError' }
+        ),
+        200
+      ),
+      /did not answer in time \(the request socket timed out after 20000 ms of inactivity/,
+    ],
+    [
+      'a reset connection (the SDK renames it TimeoutError)',
+      Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' }),
+      /the connection to the EC2 endpoint closed before a complete answer \(ECONNRESET: socket hang up\); retrying\./,
+    ],
+  ];
+  for (const [label, err, message] of table) {
+    it(label, () => {
+      const f = classifyAwsError(err, ctx);
+      assert.equal(f.type, 'AwsUnavailable');
+      assert.equal(f.nonRetryable, false);
+      assert.match(f.message, message);
+      assertClean(f);
+    });
+  }
+
+  it('says "AWS endpoint" when the caller does not name the service, and the refusal names its own', () => {
+    const f = classifyAwsError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), { operation: 'x' });
+    assert.match(f.message, /the connection to the AWS endpoint closed/);
+    const refused = classifyAwsError(new NotAnAwsResponseError('EC2', 'Content-Type text/html instead of XML', 200), {
+      operation: 'DescribeInstances i-1',
+    });
+    assert.match(refused.message, /the EC2 endpoint answered something that is not an EC2 response/);
+  });
+
+  it("AWS's own errors keep their classification though the deserializer also attaches $response", () => {
+    const invalid = withHiddenResponse(sdkError('InvalidParameterValue', 400, 'Value (m9.huge) is invalid.'), 400);
+    assert.equal(classifyAwsError(invalid, ctx).type, 'AwsInvalidParameter');
+    const denied = withHiddenResponse(new Error('@aws-sdk XML parse error: x'), 403);
+    assert.equal(classifyAwsError(denied, ctx).type, 'AwsAuth', 'an unreadable 403 is still an auth problem');
+  });
+});
+
+describe('the default network limits', () => {
+  it('let a fast activity fail by itself, classified, before its 2-minute start-to-close', () => {
+    const limits = awsNetworkLimitsOf({});
+    assert.deepEqual(limits, {
+      connectTimeoutMs: 10_000,
+      ec2TimeoutMs: 20_000,
+      ec2MaxResponseBytes: 16 * 1024 * 1024,
+      s3IdleTimeoutMs: 60_000,
+    });
+    // importInstance: the look-up with the SDK's 3 attempts, then ImportInstance once.
+    const worstImport = (3 + 1) * limits.ec2TimeoutMs + 3 * 1_000; // + the SDK's backoff between attempts
+    assert.ok(worstImport < 120_000, `${worstImport} ms`);
+    const parsed = loadConfig({ AWS_REGION: 'us-east-1', VMCONVOY_BUCKET: 'stage' });
+    assert.equal(parsed.aws.ec2TimeoutMs, 20_000, 'loadConfig applies the zod defaults');
+    assert.equal(awsNetworkLimitsOf({ ec2TimeoutMs: 500 }).ec2TimeoutMs, 500);
+  });
+});
+
+describe('hostile answers as the real EC2 and S3 clients see them (a local HTTP server)', () => {
+  type Mode =
+    | 'ok'
+    | 'okChunked'
+    | 'malformed'
+    | 'html'
+    | 'oversized'
+    | 'oversizedChunked'
+    | 'silent'
+    | 'hang'
+    | 'trickle'
+    | 'reset';
+  let mode: Mode = 'ok';
+  let server: http.Server;
+  let clients: AwsClients;
+  const LIMIT_MS = 400;
+  const xml = (inner = '') =>
+    `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeConversionTasksResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-1</requestId>${inner}<conversionTasks/></DescribeConversionTasksResponse>`;
+  const timers = new Set<NodeJS.Timeout>();
+
+  function answer(res: http.ServerResponse, req: http.IncomingMessage): void {
+    const send = (type: string, body: string): void => {
+      res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body) }).end(body);
+    };
+    switch (mode) {
+      case 'ok':
+        return send('text/xml;charset=UTF-8', xml());
+      case 'okChunked':
+        res.writeHead(200, { 'content-type': 'text/xml;charset=UTF-8' });
+        res.write(xml().slice(0, 40));
+        return void res.end(xml().slice(40));
+      case 'malformed':
+        return send('text/xml;charset=UTF-8', `${xml(`<x>${BODY_SECRET} ${PRESIGNED}</x>`).slice(0, 150)}<<&&</`);
+      case 'html':
+        return send('text/html', `<html><body>${BODY_SECRET} Gateway maintenance</body></html>`);
+      case 'oversized':
+        return send('text/xml', xml(`<padding>${'x'.repeat(200 * 1024)}</padding>`));
+      case 'oversizedChunked': {
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        res.write(xml().slice(0, 150));
+        for (let i = 0; i < 20; i++) res.write(`<p>${'x'.repeat(16 * 1024)}</p>`);
+        return void res.end(xml().slice(150));
+      }
+      case 'silent':
+        return; // not even headers
+      case 'hang':
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        return void res.write('<?xml version="1.0" encoding="UTF-8"?>\n<');
+      case 'trickle': {
+        // A byte every 50 ms: never silent long enough for an inactivity timeout, never finished.
+        res.writeHead(200, { 'content-type': 'text/xml' });
+        const timer = setInterval(() => res.write(' '), 50);
+        timers.add(timer);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      case 'reset':
+        return void req.socket.destroy();
+    }
+  }
+
+  before(async () => {
+    server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => answer(res, req));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const config: AwsConfig = {
+      region: 'us-east-1',
+      ec2Endpoint: endpoint,
+      s3Endpoint: endpoint,
+      bucket: 'stage',
+      keyPrefix: 'vmconvoy/',
+      accessKeyId: 'AKIDLOCAL',
+      secretAccessKey: 'local-secret',
+      maxAttempts: 1,
+      connectTimeoutMs: LIMIT_MS,
+      ec2TimeoutMs: LIMIT_MS,
+      ec2MaxResponseBytes: 64 * 1024,
+      s3IdleTimeoutMs: LIMIT_MS,
+    };
+    clients = createAwsClients(config);
+  });
+  after(() => {
+    destroyAwsClients(clients);
+    for (const t of timers) clearInterval(t);
+    server.closeAllConnections();
+    server.close();
+  });
+
+  const describeTasks = () => clients.ec2.send(new DescribeConversionTasksCommand({}));
+
+  async function failsWith(m: Mode, message: RegExp): Promise<number> {
+    mode = m;
+    const started = Date.now();
+    const err = await describeTasks().then(
+      () => assert.fail(`${m}: the call succeeded`),
+      (e: unknown) => e
+    );
+    const ms = Date.now() - started;
+    const f = classifyAwsError(err, { operation: 'DescribeConversionTasks', service: 'EC2' });
+    assert.equal(f.type, 'AwsUnavailable', f.message);
+    assert.equal(f.nonRetryable, false);
+    assert.match(f.message, message);
+    assertClean(f);
+    // The client is still usable: no half-read connection goes back to the pool.
+    mode = 'ok';
+    assert.deepEqual((await describeTasks()).ConversionTasks, []);
+    return ms;
+  }
+
+  it('real answers pass the guard, with or without Content-Length', { timeout: 10_000 }, async () => {
+    mode = 'ok';
+    assert.deepEqual((await describeTasks()).ConversionTasks, []);
+    mode = 'okChunked';
+    assert.deepEqual((await describeTasks()).ConversionTasks, []);
+  });
+
+  it(
+    'malformed XML, an HTML page, an oversized body (sized or chunked) fail at once',
+    { timeout: 10_000 },
+    async () => {
+      const notEc2 = /answered something that is not an EC2 response/;
+      for (const [m, reason] of [
+        ['malformed', /not well-formed XML/],
+        ['html', /Content-Type text\/html instead of XML/],
+        ['oversized', /a body of \d+ bytes, over the 65536-byte limit/],
+        ['oversizedChunked', /a body of more than 65536 bytes/],
+      ] as const) {
+        const ms = await failsWith(m, notEc2);
+        await failsWith(m, reason);
+        assert.ok(ms < LIMIT_MS, `${m}: ${ms} ms`);
+      }
+    }
+  );
+
+  it(
+    'no headers, a body that stops, a body that trickles: each ends at the EC2 timeout',
+    { timeout: 10_000 },
+    async () => {
+      for (const m of ['silent', 'hang', 'trickle'] as const) {
+        const ms = await failsWith(m, /the EC2 endpoint did not answer in time/);
+        assert.ok(ms >= LIMIT_MS - 50 && ms < LIMIT_MS + 500, `${m}: ${ms} ms`);
+      }
+    }
+  );
+
+  it('a reset connection', { timeout: 10_000 }, async () => {
+    await failsWith('reset', /closed before a complete answer \(ECONNRESET/);
+  });
+
+  it('S3 gives up on a silent connection after s3IdleTimeoutMs', { timeout: 10_000 }, async () => {
+    mode = 'silent';
+    const started = Date.now();
+    const err = await clients.s3.send(new HeadObjectCommand({ Bucket: 'stage', Key: 'k' })).then(
+      () => assert.fail('HEAD succeeded'),
+      (e: unknown) => e
+    );
+    const ms = Date.now() - started;
+    const f = classifyAwsError(err, { operation: 'HEAD k', service: 'S3' });
+    assert.equal(f.type, 'AwsUnavailable');
+    assert.match(f.message, /the S3 endpoint did not answer in time/);
+    assert.ok(ms >= LIMIT_MS - 50 && ms < LIMIT_MS + 500, `${ms} ms`);
   });
 });
 
