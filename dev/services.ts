@@ -58,7 +58,11 @@ export async function startTemporalServer(opts: StartTemporalOptions = {}): Prom
     namespace,
     '--log-level',
     'error',
-    ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
+    // SQLite's defaults (rollback journal, fsync on every commit) made the server ~3.5× slower here than in
+    // memory: 150 workflows × 8 activities took 64 s instead of 18 s. WAL with synchronous=NORMAL keeps
+    // every commit across a crash of the server process (the chaos suite kills and restarts it); only an
+    // OS crash or power loss can lose the last transactions, acceptable for a local environment.
+    ...(opts.dbFile ? ['--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'] : []),
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
     ...(opts.extraArgs ?? []),
   ];
