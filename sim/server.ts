@@ -127,7 +127,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       default:
         break;
     }
-    if (!limits.tryTake(action)) return sendError(res, requestId, 'RequestLimitExceeded', MESSAGES.throttled);
+    if (!limits.tryTake(action)) {
+      model.countThrottled(action);
+      return sendError(res, requestId, 'RequestLimitExceeded', MESSAGES.throttled);
+    }
 
     let result: Record<string, unknown>;
     try {

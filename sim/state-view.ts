@@ -41,5 +41,6 @@ export function stateView(model: Ec2Model): Record<string, unknown> {
     })),
     volumes: state.volumes.map((v) => ({ ...v, tags: model.tagsOf(v.volumeId) })),
     calls: state.calls,
+    throttled: state.throttled ?? {},
   };
 }

@@ -36,6 +36,13 @@ export class Ec2Model {
     this.changed();
   }
 
+  /** Counts a call refused by the action's token bucket. */
+  countThrottled(action: string): void {
+    const throttled = (this.state.throttled ??= {});
+    throttled[action] = (throttled[action] ?? 0) + 1;
+    this.changed();
+  }
+
   /** The simulator's clock. */
   time(): number {
     return this.now();

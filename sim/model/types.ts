@@ -78,8 +78,10 @@ export interface SimState {
   /** resourceId → key → value */
   tags: Record<string, Record<string, string>>;
   calls: Record<string, number>;
+  /** Calls answered RequestLimitExceeded because the action's token bucket was empty (not injected faults). */
+  throttled?: Record<string, number>;
 }
 
 export function emptyState(): SimState {
-  return { tasks: [], instances: [], volumes: [], tags: {}, calls: {} };
+  return { tasks: [], instances: [], volumes: [], tags: {}, calls: {}, throttled: {} };
 }

@@ -175,7 +175,7 @@ test('startLocalEnv: the requested ports, env.json, the bucket, a running worker
   assert.equal(info.simControlUrl, `${info.ec2Endpoint}/_sim`);
   assert.ok(local.workerProcess, 'a worker process');
   assert.equal(local.workerProcess.child.exitCode, null);
-  assert.deepEqual(Object.keys(await simState()).sort(), ['calls', 'instances', 'tasks', 'volumes']);
+  assert.deepEqual(Object.keys(await simState()).sort(), ['calls', 'instances', 'tasks', 'throttled', 'volumes']);
   // One environment per folder: a second one on the same state would share Temporal's SQLite file.
   await assert.rejects(
     startLocalEnv({ stateDir: stateDir(), log: () => undefined }),

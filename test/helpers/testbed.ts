@@ -181,6 +181,8 @@ export interface SimState {
   instances: Array<{ instanceId: string; state: string; instanceType: string; architecture: string; platform?: string; tags: Record<string, string> }>;
   volumes: Array<{ volumeId: string; sizeGib: number; state: string; instanceId?: string; tags: Record<string, string> }>;
   calls: Record<string, number>;
+  /** Calls refused by a token bucket (RequestLimitExceeded), by action. */
+  throttled: Record<string, number>;
 }
 
 export async function startSim(opts: StartSimOptions = {}): Promise<TestSim> {
