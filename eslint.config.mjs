@@ -7,7 +7,7 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.vmconvoy/**', 'bench/results/**', 'test/fixtures/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/**', '.vmconvoy/**', '.scratch/**', 'test-artifacts/**', 'bench/results/**', 'test/fixtures/**', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

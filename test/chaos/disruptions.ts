@@ -44,7 +44,7 @@ export interface DriverContext {
   /** The faults in force, restored after the validation trick. */
   faults: Record<string, unknown>;
   random(): number;
-  log(line: string): void;
+  log: (line: string) => void;
   /** True once the batch has closed: remaining disruptions cannot happen. */
   batchClosed(): Promise<boolean>;
 }

@@ -5,7 +5,7 @@
  * Then every check of checks.ts. Uploads go through a counting proxy, so re-sent bytes are measured at the
  * wire whatever the uploader believes.
  */
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -47,7 +47,7 @@ export interface ChaosOptions {
   seed: number;
   /** Run the worker from this entry file (the mutation check's broken copy). */
   workerEntry?: string;
-  log(line: string): void;
+  log: (line: string) => void;
 }
 
 export interface ChaosReport {
