@@ -1,6 +1,8 @@
 /**
  * Cleanup of one VM: cancel its conversion task if it is still running (failure and cancel paths), then
  * delete every object under `<prefix><batch>/<vm>/` and nothing else. Safe to run any number of times.
+ * On a failure or cancel path with no known task but an import marker (an ImportInstance whose answer was
+ * lost, then the VM was cancelled), the task is looked for by its manifest, so none is left converting.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { CancelConversionTaskCommand, DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
@@ -8,8 +10,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { CleanupInput, CleanupResult } from '../workflows/types';
 import { activityLog, attempt, cancellationSignal, heartbeat } from './activity-context';
+import { findTaskForManifest, importMayHaveBeenSent, listConversionTasks } from './ec2-import';
 import { classifyAwsError, isAwsError, isNotFound } from './errors';
-import { vmPrefix } from './object-keys';
+import { manifestKey, vmPrefix } from './object-keys';
 
 export interface CleanupDeps {
   ec2: EC2Client;
@@ -117,10 +120,28 @@ async function deleteKeys(
   return keys.length;
 }
 
+/** The task an import whose answer was lost created for this VM's manifest, if any. */
+async function orphanTaskId(deps: CleanupDeps, input: CleanupInput): Promise<string | undefined> {
+  if (!(await importMayHaveBeenSent(deps, input))) return undefined;
+  const tasks = await listConversionTasks(deps.ec2, 'DescribeConversionTasks (looking for a task this VM never heard of)', { bucket: deps.bucket });
+  const task = findTaskForManifest(tasks, deps.bucket, manifestKey(deps.keyPrefix, input));
+  if (task?.State === 'completed') {
+    // Too late to cancel: EC2 created the instance. Say so; deleting it is the operator's decision.
+    activityLog.warn('a conversion this VM never heard of completed; its instance stays', {
+      batch: input.batch,
+      vm: input.vm,
+      conversionTaskId: task.ConversionTaskId,
+      instanceId: task.ImportInstance?.InstanceId,
+    });
+    return undefined;
+  }
+  return task?.ConversionTaskId;
+}
+
 export async function cleanupVm(deps: CleanupDeps, input: CleanupInput): Promise<CleanupResult> {
-  const cancelledTask = input.cancelConversionTaskId
-    ? await cancelConversionTask(deps.ec2, input.cancelConversionTaskId, input.reason)
-    : false;
+  // `reason` is given on the failure and cancel paths only; a completed VM's task is done.
+  const taskId = input.cancelConversionTaskId ?? (input.reason !== undefined ? await orphanTaskId(deps, input) : undefined);
+  const cancelledTask = taskId ? await cancelConversionTask(deps.ec2, taskId, input.reason) : false;
   const deletedObjects = await deleteVmObjects(deps, input);
   activityLog.info('cleanup done', { batch: input.batch, vm: input.vm, deletedObjects, cancelledTask });
   return { deletedObjects, cancelledTask };

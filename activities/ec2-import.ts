@@ -1,11 +1,14 @@
 /**
- * ImportInstance and DescribeConversionTasks. ImportInstance is not idempotent (it has no client token),
- * so every attempt first looks for a task that already imports this VM's manifest, and the call itself
- * goes through a client that never retries on its own.
+ * ImportInstance and DescribeConversionTasks. ImportInstance is not idempotent (it has no client token), so
+ * the call goes through a client that never retries on its own, and an attempt that may follow an earlier
+ * one first looks for a task that already imports this VM's manifest. "May follow" is known from an empty
+ * marker object written just before every ImportInstance: the look-up lists every conversion task of the
+ * account in the region (EC2 keeps them listed for days; no filter exists), so it is done only when needed.
  */
 import type { ConversionTask, EC2Client, ImportInstanceCommandInput } from '@aws-sdk/client-ec2';
 import { DescribeConversionTasksCommand, ImportInstanceCommand } from '@aws-sdk/client-ec2';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { readFile } from 'node:fs/promises';
 import type {
@@ -17,7 +20,8 @@ import type {
 } from '../workflows/types';
 import { activityLog, attempt, cancellationSignal } from './activity-context';
 import type { Presigner } from './aws-clients';
-import { classifyAwsError, conversionFailure, FailureType, isAwsError } from './errors';
+import { classifyAwsError, conversionFailure, FailureType, isAwsError, isNotFound } from './errors';
+import { importMarkerKey } from './object-keys';
 import { urlExpiry } from './url-expiry';
 
 export interface DescribeConversionInput {
@@ -33,7 +37,10 @@ export interface Ec2ImportDeps {
   ec2: EC2Client;
   ec2NoRetry: EC2Client;
   presigner: Presigner;
+  /** For the import marker (object-keys.ts importMarkerKey). */
+  s3: S3Client;
   bucket: string;
+  keyPrefix: string;
   /** @default 60 */
   quotaRetrySeconds?: number;
 }
@@ -158,6 +165,31 @@ function listedTasks(tasks: ConversionTask[] | undefined): ConversionTask[] {
   return tasks;
 }
 
+/** True when the marker exists: ImportInstance may already have been sent for this VM's manifest. */
+export async function importMayHaveBeenSent(
+  deps: Pick<Ec2ImportDeps, 's3' | 'bucket' | 'keyPrefix'>,
+  loc: { batch: string; vm: string }
+): Promise<boolean> {
+  const key = importMarkerKey(deps.keyPrefix, loc);
+  try {
+    await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal: cancellationSignal() });
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw classifyAwsError(err, { operation: `checking ${key}`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
+  }
+}
+
+/** All conversion tasks of the account in the region (EC2 has no filter for a manifest). */
+export async function listConversionTasks(ec2: EC2Client, operation: string, ctx: { quotaRetrySeconds?: number; bucket?: string }): Promise<ConversionTask[]> {
+  try {
+    const out = await ec2.send(new DescribeConversionTasksCommand({}), { abortSignal: cancellationSignal() });
+    return listedTasks(out.ConversionTasks);
+  } catch (err) {
+    throw classifyAwsError(err, { operation, ...ctx, attempt: attempt() });
+  }
+}
+
 export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceInput): Promise<ImportInstanceResult> {
   const abortSignal = cancellationSignal();
   const errorContext = (operation: string) => ({
@@ -170,20 +202,28 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
   const vm = { batch: input.batch, vm: input.vm };
 
   if (!input.dryRun) {
-    let tasks: ConversionTask[];
-    try {
-      tasks = listedTasks((await deps.ec2.send(new DescribeConversionTasksCommand({}), { abortSignal })).ConversionTasks);
-    } catch (err) {
-      throw classifyAwsError(err, errorContext('DescribeConversionTasks (looking for an earlier import of this VM)'));
-    }
-    const existing = findTaskForManifest(tasks, deps.bucket, input.manifestKey);
-    if (existing?.ConversionTaskId) {
-      activityLog.info('adopted an existing conversion task', {
-        ...vm,
-        conversionTaskId: existing.ConversionTaskId,
-        state: existing.State,
+    // A retried attempt, or any attempt after one that got as far as the marker, looks for its task first.
+    if (attempt() > 1 || (await importMayHaveBeenSent(deps, input))) {
+      const tasks = await listConversionTasks(deps.ec2, 'DescribeConversionTasks (looking for an earlier import of this VM)', {
+        quotaRetrySeconds: deps.quotaRetrySeconds,
+        bucket: deps.bucket,
       });
-      return resultOf(existing, true);
+      const existing = findTaskForManifest(tasks, deps.bucket, input.manifestKey);
+      if (existing?.ConversionTaskId) {
+        activityLog.info('adopted an existing conversion task', {
+          ...vm,
+          conversionTaskId: existing.ConversionTaskId,
+          state: existing.State,
+        });
+        return resultOf(existing, true);
+      }
+    }
+    // Durable before the request leaves: S3 is read-after-write consistent.
+    const marker = importMarkerKey(deps.keyPrefix, input);
+    try {
+      await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: marker, Body: '' }), { abortSignal });
+    } catch (err) {
+      throw classifyAwsError(err, { operation: `writing ${marker}`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
     }
   }
 

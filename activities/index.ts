@@ -60,7 +60,9 @@ export function createActivities(deps: ActivityDeps) {
     ec2: clients.ec2,
     ec2NoRetry: clients.ec2NoRetry,
     presigner: clients.presigner,
+    s3: clients.s3,
     bucket,
+    keyPrefix,
     quotaRetrySeconds: deps.quotaRetrySeconds,
   };
 

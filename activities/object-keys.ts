@@ -4,6 +4,7 @@
  *
  *   <keyPrefix><batch>/<vm>/image.part<N>
  *   <keyPrefix><batch>/<vm>/manifest.xml
+ *   <keyPrefix><batch>/<vm>/import-requested   (empty: ImportInstance may have been sent for this manifest)
  */
 import type { ObjectLocation } from '../workflows/types';
 
@@ -18,6 +19,14 @@ export function partKey(keyPrefix: string, loc: ObjectLocation, index: number): 
 
 export function manifestKey(keyPrefix: string, loc: ObjectLocation): string {
   return `${vmPrefix(keyPrefix, loc)}manifest.xml`;
+}
+
+/**
+ * Written just before ImportInstance is sent, deleted with the VM's other objects: while it exists, an
+ * earlier attempt may have created a conversion task that must be found before another is created.
+ */
+export function importMarkerKey(keyPrefix: string, loc: ObjectLocation): string {
+  return `${vmPrefix(keyPrefix, loc)}import-requested`;
 }
 
 export interface PartRange {

@@ -21,8 +21,8 @@ export interface Mutation {
 export const NO_IDEMPOTENCY_LOOKUP: Mutation = {
   name: 'ImportInstance without the idempotency lookup',
   file: 'activities/ec2-import.ts',
-  find: '  if (!input.dryRun) {\n    let tasks: ConversionTask[];',
-  replace: '  if (input.dryRun && !input.dryRun) {\n    let tasks: ConversionTask[];',
+  find: '    if (attempt() > 1 || (await importMayHaveBeenSent(deps, input))) {',
+  replace: '    if (Number.NaN > 0) {',
   caughtBy: 'conversion tasks',
 };
 

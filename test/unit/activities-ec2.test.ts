@@ -66,6 +66,32 @@ function taskXml(id: string, state: string, manifestUrl: string, extra = ''): st
     <volume><id>vol-${id.slice(-4)}</id><size>8</size></volume></item></volumes></importInstance></item>`;
 }
 
+/** The staging bucket's keys, for the import marker (HeadObject / PutObject) and cleanup's listing. */
+class FakeS3 {
+  keys = new Set<string>();
+  readonly client = {
+    send: (command: { constructor: { name: string }; input: { Key?: string } }) => {
+      const name = command.constructor.name;
+      const key = command.input.Key ?? '';
+      if (name === 'HeadObjectCommand') {
+        return this.keys.has(key)
+          ? Promise.resolve({ ContentLength: 0 })
+          : Promise.reject(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
+      }
+      if (name === 'PutObjectCommand') {
+        this.keys.add(key);
+        return Promise.resolve({});
+      }
+      if (name === 'ListObjectsV2Command') return Promise.resolve({ Contents: [...this.keys].map((Key) => ({ Key })), IsTruncated: false });
+      if (name === 'DeleteObjectsCommand') {
+        this.keys.clear();
+        return Promise.resolve({ Errors: [] });
+      }
+      return Promise.reject(new Error(`FakeS3: ${name} not canned`));
+    },
+  } as unknown as Parameters<typeof importInstance>[0]['s3'];
+}
+
 const describeReply = (...tasks: string[]): Reply => ({
   xml: `<DescribeConversionTasksResponse><requestId>r</requestId><conversionTasks>${tasks.join('')}</conversionTasks></DescribeConversionTasksResponse>`,
 });
@@ -76,6 +102,7 @@ const importReply = (id: string): Reply => ({
 describe('EC2 import activities (canned EC2)', () => {
   let tmp: { dir: string; remove(): Promise<void> };
   let fake: CannedEc2;
+  let s3: FakeS3;
   const s3Side = createAwsClients({
     region: 'us-east-1',
     bucket: 'stage',
@@ -86,6 +113,7 @@ describe('EC2 import activities (canned EC2)', () => {
     maxAttempts: 1,
   });
   const manifestKey = 'vmconvoy/b1/vm1/manifest.xml';
+  const markerKey = 'vmconvoy/b1/vm1/import-requested';
 
   before(async () => {
     tmp = await tempDir('vmconvoy-ec2-unit-');
@@ -93,13 +121,16 @@ describe('EC2 import activities (canned EC2)', () => {
   after(() => tmp.remove());
   beforeEach(() => {
     fake = new CannedEc2();
+    s3 = new FakeS3();
   });
 
   const deps = () => ({
     ec2: fake.client(),
     ec2NoRetry: fake.client(1),
     presigner: s3Side.presigner,
+    s3: s3.client,
     bucket: 'stage',
+    keyPrefix: 'vmconvoy/',
     quotaRetrySeconds: 45,
   });
 
@@ -133,10 +164,6 @@ describe('EC2 import activities (canned EC2)', () => {
   it('sends every launch setting, the manifest URL and base64 user data in one ImportInstance without retries', async () => {
     const userData = path.join(tmp.dir, 'ud.sh');
     await writeFile(userData, '#!/bin/sh\necho hi\n');
-    fake.replies.DescribeConversionTasks = () =>
-      describeReply(
-        taskXml('import-i-other001', 'active', 'http://127.0.0.1:9/stage/vmconvoy/b1/vm10/manifest.xml?X=1')
-      );
     fake.replies.ImportInstance = () => importReply('import-i-new00001');
     const result = await importInstance(deps(), input({ userDataFile: userData, description: 'db & web' }));
     assert.deepEqual(result, {
@@ -145,12 +172,10 @@ describe('EC2 import activities (canned EC2)', () => {
       volumeId: 'vol-0001',
       adopted: false,
     });
-    assert.deepEqual(
-      fake.actions(),
-      ['DescribeConversionTasks', 'ImportInstance'],
-      "vm10's task is not mistaken for vm1's"
-    );
-    const p = fake.calls[1]!;
+    // A first import (no marker): no look-up through the account's task list, and the marker written first.
+    assert.deepEqual(fake.actions(), ['ImportInstance']);
+    assert.ok(s3.keys.has(markerKey), 'the import marker exists');
+    const p = fake.calls[0]!;
     assert.equal(p.Platform, 'Linux');
     assert.equal(p.Description, 'db & web');
     assert.equal(p['LaunchSpecification.Architecture'], 'x86_64');
@@ -172,7 +197,20 @@ describe('EC2 import activities (canned EC2)', () => {
     assert.equal(p.DryRun, undefined);
   });
 
+  it('after a marker, looks for its task first and does not mistake another VM’s for it', async () => {
+    s3.keys.add(markerKey);
+    fake.replies.DescribeConversionTasks = () =>
+      describeReply(
+        taskXml('import-i-other001', 'active', 'http://127.0.0.1:9/stage/vmconvoy/b1/vm10/manifest.xml?X=1')
+      );
+    fake.replies.ImportInstance = () => importReply('import-i-new00001');
+    const result = await importInstance(deps(), input());
+    assert.equal(result.adopted, false);
+    assert.deepEqual(fake.actions(), ['DescribeConversionTasks', 'ImportInstance'], "vm10's task is not mistaken for vm1's");
+  });
+
   it('adopts an active or completed task for the same manifest instead of creating another', async () => {
+    s3.keys.add(markerKey);
     const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=abc&X-Amz-Expires=10`;
     fake.replies.DescribeConversionTasks = () =>
       describeReply(taskXml('import-i-dead0001', 'cancelled', url), taskXml('import-i-live0002', 'active', url));
@@ -245,15 +283,33 @@ describe('EC2 import activities (canned EC2)', () => {
   it('cleanup tolerates a task that can no longer be cancelled', async () => {
     fake.replies.DescribeConversionTasks = () => describeReply(taskXml('import-i-live0002', 'active', 'http://x/y'));
     fake.replies.CancelConversionTask = () => ec2Error('DeleteConversionTaskError', 'cannot be cancelled now', 400);
-    const s3 = { send: () => Promise.resolve({ Contents: [], IsTruncated: false }) } as unknown as Parameters<
-      typeof cleanupVm
-    >[0]['s3'];
     const result = await cleanupVm(
-      { ec2: fake.client(), s3, bucket: 'stage', keyPrefix: 'vmconvoy/' },
+      { ec2: fake.client(), s3: s3.client, bucket: 'stage', keyPrefix: 'vmconvoy/' },
       { batch: 'b1', vm: 'vm1', cancelConversionTaskId: 'import-i-live0002' }
     );
     assert.deepEqual(result, { deletedObjects: 0, cancelledTask: false });
     assert.deepEqual(fake.actions(), ['DescribeConversionTasks', 'CancelConversionTask']);
+  });
+
+  it('cleanup after a lost ImportInstance answer finds the task by its manifest and cancels it', async () => {
+    s3.keys.add(markerKey);
+    const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=abc`;
+    fake.replies.DescribeConversionTasks = () => describeReply(taskXml('import-i-lost0001', 'active', url));
+    fake.replies.CancelConversionTask = () => ({ xml: '<CancelConversionTaskResponse><requestId>r</requestId><return>true</return></CancelConversionTaskResponse>' });
+    const result = await cleanupVm(
+      { ec2: fake.client(), s3: s3.client, bucket: 'stage', keyPrefix: 'vmconvoy/' },
+      { batch: 'b1', vm: 'vm1', reason: 'cancelled by the operator' }
+    );
+    assert.deepEqual(result, { deletedObjects: 1, cancelledTask: true });
+    assert.deepEqual(fake.actions(), ['DescribeConversionTasks', 'DescribeConversionTasks', 'CancelConversionTask']);
+    assert.equal(fake.calls[2]!.ConversionTaskId, 'import-i-lost0001');
+    assert.equal(s3.keys.size, 0, 'the marker is deleted with the VM’s objects');
+
+    // A completed VM's cleanup (no reason) never lists the account's tasks.
+    fake.calls = [];
+    s3.keys.add(markerKey);
+    await cleanupVm({ ec2: fake.client(), s3: s3.client, bucket: 'stage', keyPrefix: 'vmconvoy/' }, { batch: 'b1', vm: 'vm1' });
+    assert.deepEqual(fake.actions(), []);
   });
 });
 
