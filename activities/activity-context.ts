@@ -78,7 +78,8 @@ export function keepAlive<A extends unknown[], R>(fn: (...args: A) => Promise<R>
   return async (...args: A): Promise<R> => {
     const ctx = currentContext();
     if (!ctx?.info.heartbeatTimeoutMs) return fn(...args);
-    ctx.heartbeat();
+    // No heartbeat at the start: the timeout already counts from it, and most calls end well before the
+    // first tick (a heartbeat is a request to the server; sub-second activities should not pay for one).
     const ticker = setInterval(() => ctx.heartbeat(), KEEPALIVE_INTERVAL_MS);
     try {
       return await fn(...args);

@@ -1,14 +1,14 @@
 /**
  * Uploads a disk image to S3 as the separate part objects a VM Import manifest lists (not an S3 multipart
  * upload). Parts are read from disk into one buffer per lane, so memory is concurrency × part size whatever
- * the image size. Resumable twice over: parts heartbeated as done by an earlier attempt are skipped, and
- * every other part already in S3 with the right length and MD5 ETag is reused.
+ * the image size; their MD5 (Content-MD5, and the ETag a resume compares) is computed off the event loop. Resumable twice over: parts heartbeated as done by an earlier attempt are skipped, and
+ * every other part already in S3 with the right length and MD5 ETag is reused (one listing of the VM's
+ * folder per attempt tells which, instead of a HEAD per part).
  */
 import { recordBytesUploaded, recordPartRetried } from './metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { UploadInput, UploadResult } from '../workflows/types';
 import {
@@ -19,10 +19,11 @@ import {
   previousHeartbeatDetails,
   throwIfCancelled,
 } from './activity-context';
-import { classifyAwsError, FailureType, isNotFound } from './errors';
+import { classifyAwsError, FailureType } from './errors';
 import { openImage } from './image-file';
+import { md5OffThread, sharedBuffer } from './md5-pool';
 import type { PartRange } from './object-keys';
-import { partKey, partRanges } from './object-keys';
+import { partKey, partRanges, vmPrefix } from './object-keys';
 
 export interface UploadDeps {
   s3: S3Client;
@@ -66,6 +67,29 @@ function progressOf(done: Set<number>, bytesSent: number): UploadProgress {
   return { done: [...done].filter((i) => i >= doneBelow).sort((a, b) => a - b), doneBelow, bytesSent };
 }
 
+/** What S3 already holds under the VM's folder: key → size and MD5 ETag (single-PUT objects). */
+async function listExisting(deps: UploadDeps, input: UploadInput): Promise<Map<string, { size: number; etag: string }>> {
+  const prefix = vmPrefix(deps.keyPrefix, input);
+  const existing = new Map<string, { size: number; etag: string }>();
+  let token: string | undefined;
+  do {
+    let page;
+    try {
+      page = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token }), {
+        abortSignal: cancellationSignal(),
+      });
+    } catch (err) {
+      if (isAbort()) throwIfCancelled();
+      throw classifyAwsError(err, { operation: `listing ${prefix} (parts uploaded earlier)`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
+    }
+    for (const o of page.Contents ?? []) {
+      if (o.Key) existing.set(o.Key, { size: o.Size ?? -1, etag: (o.ETag ?? '').replace(/"/g, '').toLowerCase() });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return existing;
+}
+
 /** An SDK call failed because the activity was cancelled (the SDK throws AbortError then). */
 function isAbort(): boolean {
   return cancellationSignal()?.aborted === true;
@@ -86,6 +110,7 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     let bytesSent = previous.bytesSent;
     let bytesReused = 0;
     const beat = (): void => heartbeat(progressOf(done, bytesSent));
+    const existing = await listExisting(deps, input);
     const ticker = setInterval(beat, deps.heartbeatIntervalMs ?? 5_000);
     activityLog.info('upload started', {
       batch: input.batch,
@@ -99,21 +124,15 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     const uploadPart = async (part: PartRange, buffer: Buffer): Promise<void> => {
       const key = partKey(deps.keyPrefix, input, part.index);
       const data = await readPartInto(image.handle, part, buffer, input.image);
-      const md5 = createHash('md5').update(data).digest();
+      const md5 = await md5OffThread(data);
       const op = `upload of part ${part.index} (${key})`;
-      let replacing = false;
-      try {
-        const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal });
-        const etag = head.ETag?.replace(/"/g, '').toLowerCase();
-        if (head.ContentLength === part.length && etag === md5.toString('hex')) {
-          bytesReused += part.length;
-          return;
-        }
-        replacing = true; // S3 holds something else under this key: a damaged or stale part
-      } catch (err) {
-        if (isAbort()) throwIfCancelled();
-        if (!isNotFound(err)) throw classifyAwsError(err, { operation: op, bucket: deps.bucket, attempt: attempt() });
+      const there = existing.get(key);
+      if (there && there.size === part.length && there.etag === md5.toString('hex')) {
+        bytesReused += part.length;
+        return;
       }
+      // S3 holds something else under this key: a damaged or stale part.
+      const replacing = there !== undefined;
       try {
         await deps.s3.send(
           new PutObjectCommand({
@@ -138,7 +157,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     let next = 0;
     let failure: Error | undefined;
     const lane = async (): Promise<void> => {
-      const buffer = Buffer.allocUnsafe(Math.min(input.partSizeBytes, image.size));
+      // Shared memory, so the MD5 threads read the very bytes the PUT sends.
+      const buffer = sharedBuffer(Math.min(input.partSizeBytes, image.size));
       while (failure === undefined) {
         const part = parts[next++];
         if (!part) return;
