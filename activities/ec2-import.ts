@@ -186,7 +186,7 @@ export async function listConversionTasks(ec2: EC2Client, operation: string, ctx
     const out = await ec2.send(new DescribeConversionTasksCommand({}), { abortSignal: cancellationSignal() });
     return listedTasks(out.ConversionTasks);
   } catch (err) {
-    throw classifyAwsError(err, { operation, ...ctx, attempt: attempt() });
+    throw classifyAwsError(err, { operation, ...ctx, service: 'EC2', attempt: attempt() });
   }
 }
 

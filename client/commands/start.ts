@@ -29,6 +29,13 @@ export interface StartOptions {
   dryRun?: boolean;
   /** AWS API budget (requests/s) on the account+region's AWS API task queue; `default` removes it. */
   maxApiRate?: number | 'default';
+  /** In-flight cap (VMs started and not finished). @default maxUploads + 2 × maxConversions */
+  maxInFlight?: number;
+  /**
+   * Per-VM settings over the defaults, for programs that call startCommand (benchmarks, tests); the CLI
+   * has no flag for these.
+   */
+  settings?: Partial<MigrationSettings>;
 }
 
 export type StartResult =
@@ -50,14 +57,18 @@ export type StartResult =
 export const DEFAULT_LIMITS = { maxUploads: 4, maxConversions: 5 } as const;
 
 export function fleetInputFor(batch: string, total: number, inventoryKey: string, opts: StartOptions, config: VmconvoyConfig): FleetInput {
-  const settings: MigrationSettings = { ...DEFAULT_SETTINGS, dryRun: opts.dryRun ?? false };
+  const settings: MigrationSettings = { ...DEFAULT_SETTINGS, ...opts.settings, dryRun: opts.dryRun ?? false };
   if (config.temporal.uploadTaskQueue) settings.uploadTaskQueue = config.temporal.uploadTaskQueue;
   settings.awsApiTaskQueue = awsApiTaskQueueOf(config.temporal);
   return {
     batch,
     inventoryKey,
     total,
-    limits: { maxUploads: opts.maxUploads ?? DEFAULT_LIMITS.maxUploads, maxConversions: opts.maxConversions ?? DEFAULT_LIMITS.maxConversions },
+    limits: {
+      maxUploads: opts.maxUploads ?? DEFAULT_LIMITS.maxUploads,
+      maxConversions: opts.maxConversions ?? DEFAULT_LIMITS.maxConversions,
+      ...(opts.maxInFlight === undefined ? {} : { maxInFlight: opts.maxInFlight }),
+    },
     settings,
     canary: opts.canary ?? 0,
     failureBudgetPercent: opts.failureBudget,

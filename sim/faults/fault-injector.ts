@@ -16,8 +16,8 @@ export type Fault =
   | 'hang'
   | 'wrongContentType';
 
-/** mulberry32: small, fast, good enough to spread faults. */
-function generator(seed: number): () => number {
+/** mulberry32: small, fast, good enough to spread faults (and the chaos suite's choices). */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -34,13 +34,13 @@ export class FaultInjector {
 
   constructor(private readonly config: () => SimConfig) {
     this.seed = config().faults.seed;
-    this.random = generator(this.seed);
+    this.random = seededRandom(this.seed);
   }
 
   /** Back to the start of the seeded sequence. */
   reset(): void {
     this.seed = this.config().faults.seed;
-    this.random = generator(this.seed);
+    this.random = seededRandom(this.seed);
   }
 
   /** A number in [0, 1) from the seeded sequence (also used for AWS-initiated cancellations). */
@@ -48,7 +48,7 @@ export class FaultInjector {
     const seed = this.config().faults.seed;
     if (seed !== this.seed) {
       this.seed = seed;
-      this.random = generator(seed);
+      this.random = seededRandom(seed);
     }
     return this.random();
   }

@@ -1,5 +1,5 @@
 /**
- * The reduced chaos scenario, in `npm test` (the full one is `npm run test:chaos`): 12 VMs in two waves
+ * The reduced chaos scenario, in `npm test` (the full one is `npm run test:chaos`): 10 VMs in two waves
  * on the local environment while the worker is SIGKILLed during an upload and a conversion wait, and the
  * simulator, the Temporal dev server and the S3 server are each restarted, with 20 % throttling, 2 % 500s
  * and lost ImportInstance answers. Every check of test/chaos/checks.ts must find nothing.

@@ -36,13 +36,13 @@ export const FULL: Scenario = {
 };
 
 export const REDUCED: Scenario = {
-  vms: 12,
+  vms: 10,
   waves: 2,
-  failEvery: 6,
-  imageMiB: 24,
+  failEvery: 5,
+  imageMiB: 16,
   faults: FAULTS,
-  conversionBytesPerSecond: 2 * 1024 * 1024,
-  uploadBytesPerSecond: 12 * 1024 * 1024,
+  conversionBytesPerSecond: 3 * 1024 * 1024,
+  uploadBytesPerSecond: 10 * 1024 * 1024,
   maxUploads: 3,
   maxConversions: 3,
   timeoutMs: 8 * 60_000,

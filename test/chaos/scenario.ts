@@ -14,6 +14,7 @@ import type { LocalEnv } from '../../dev/local-env';
 import { envVarsFor, startLocalEnv } from '../../dev/local-env';
 import { freePort } from '../../dev/process';
 import { LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY } from '../../dev/services';
+import { seededRandom } from '../../sim/faults/fault-injector';
 import { DEFAULT_SETTINGS } from '../../workflows/types';
 import { baseEnv, runCli } from '../e2e/run-cli';
 import type { CliRun } from '../e2e/run-cli';
@@ -62,17 +63,6 @@ export interface ChaosReport {
   secrets: { histories: number; events: number; logLines: number };
 }
 
-/** mulberry32, for the driver's seeded choices. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -138,7 +128,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const start = await cli('start', 'start', fleet.csv, '--batch', batch, '--max-uploads', String(opts.maxUploads), '--max-conversions', String(opts.maxConversions));
     if (start.code !== 0) throw new Error(`vmconvoy start exited ${start.code}:\n${start.stdout}\n${start.stderr}`);
 
-    const random = seeded(opts.seed);
+    const random = seededRandom(opts.seed);
     const partPath = new RegExp(`/${local.info.bucket}/vmconvoy/${batch}/[^/]+/image\\.part\\d+(\\?|$)`);
     const disruptions = await runDisruptions(
       {

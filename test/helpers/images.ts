@@ -53,25 +53,9 @@ async function makeRaw(file: string, opts: MakeImageOptions): Promise<void> {
   }
 }
 
-/** Rewrites a VHD's diskType (offset 60 of the footer) and checksum in the footer at EOF and its copy at 0. */
-async function setVhdDiskType(file: string, diskType: number): Promise<void> {
-  const handle = await open(file, 'r+');
-  try {
-    const { size } = await handle.stat();
-    for (const offset of [0, size - 512]) {
-      const footer = Buffer.alloc(512);
-      await handle.read(footer, 0, 512, offset);
-      if (footer.toString('latin1', 0, 8) !== 'conectix') continue;
-      footer.writeUInt32BE(diskType, 60);
-      footer.writeUInt32BE(0, 64);
-      let sum = 0;
-      for (const byte of footer) sum += byte;
-      footer.writeUInt32BE(~sum >>> 0, 64);
-      await handle.write(footer, 0, 512, offset);
-    }
-  } finally {
-    await handle.close();
-  }
+/** Rewrites a VHD's diskType (offset 60 of the footer) in the footer at EOF and its copy at 0, checksums fixed. */
+function setVhdDiskType(file: string, diskType: number): Promise<void> {
+  return rewriteVhdFooters(file, (footer) => footer.writeUInt32BE(diskType, 60));
 }
 
 /** Makes `<dir>/<name>` of the given kind and returns its path. */

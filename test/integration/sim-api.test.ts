@@ -22,6 +22,7 @@ import {
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import assert from 'node:assert/strict';
+import { DEFAULT_CONFIG } from '../../sim/config';
 import { stat } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { createActivities } from '../../activities';
@@ -33,22 +34,8 @@ import { until } from '../helpers/wait';
 
 const CREDS = { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' };
 const FAST = { speed: { conversionBytesPerSecond: 512 * 1024 * 1024, stepSeconds: 0.1, pendingPollMs: 100, cancelSeconds: 0.2, instanceTransitionSeconds: 0.2 } };
-const NO_FAULTS = {
-  faults: {
-    actions: [],
-    internalErrorRate: 0,
-    unavailableRate: 0,
-    throttleRate: 0,
-    connectionResetRate: 0,
-    slowResponseRate: 0,
-    lostImportResponseRate: 0,
-    awsCancelRate: 0,
-    malformedXmlRate: 0,
-    oversizedBodyRate: 0,
-    hangRate: 0,
-    wrongContentTypeRate: 0,
-  },
-};
+/** Every fault rate 0 (the simulator's defaults). */
+const NO_FAULTS = { faults: DEFAULT_CONFIG.faults };
 
 let s3: TestS3;
 let sim: TestSim;

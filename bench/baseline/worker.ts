@@ -1,0 +1,28 @@
+/**
+ * The baseline's worker process, built like vmconvoy's (worker/create-worker.ts): same SDK, same activity
+ * slot count, bundled at start. `node --import tsx bench/baseline/worker.ts <address> <taskQueue>`.
+ */
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import path from 'node:path';
+import { baselineActivities } from './activities';
+
+async function main(): Promise<void> {
+  const [address, taskQueue] = process.argv.slice(2) as [string, string];
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowsPath: path.join(__dirname, 'workflows.ts'),
+    activities: baselineActivities,
+    maxConcurrentActivityTaskExecutions: 50,
+  });
+  console.log('baseline worker started');
+  await worker.run();
+  await connection.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
