@@ -529,7 +529,8 @@ export async function inspectImage(file: string, opts: InspectOptions = {}): Pro
     await image.handle.close();
   }
   const qemuImg = opts.qemuImg ?? 'qemu-img';
-  if (qemuImg !== false) {
+  // A RAW disk's virtual size is its length: qemu-img could only repeat it (and a spawn per VM is not free).
+  if (qemuImg !== false && info.format !== 'RAW') {
     const qemuSize = await qemuVirtualSize(qemuImg, image.realPath, info.format);
     if (qemuSize !== undefined && qemuSize !== info.virtualBytes) {
       activityLog.warn('qemu-img reports a different virtual size; using the larger', {

@@ -221,7 +221,7 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
     // Durable before the request leaves: S3 is read-after-write consistent.
     const marker = importMarkerKey(deps.keyPrefix, input);
     try {
-      await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: marker, Body: '' }), { abortSignal });
+      await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: marker, Body: '', ContentLength: 0 }), { abortSignal });
     } catch (err) {
       throw classifyAwsError(err, { operation: `writing ${marker}`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
     }

@@ -78,10 +78,16 @@ export function createActivities(deps: ActivityDeps) {
     /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
     uploadImage: (input: UploadInput): Promise<UploadResult> =>
       uploadImage({ ...s3Deps, imageRoots, onBytesUploaded: deps.onBytesUploaded }, input),
-    /** Writes the manifest with presigned part URLs; returns its key and the URLs' expiry only. */
-    writeManifest: keepAlive(
-      (input: ManifestInput): Promise<ManifestResult> => writeManifest({ ...s3Deps, presigner: clients.presigner }, input)
-    ),
+    /**
+     * Writes the manifest with presigned part URLs; returns its key and the URLs' expiry only. Then, when
+     * asked, queues the VM for a conversion slot: last, so a failed write never leaves a request behind.
+     */
+    writeManifest: keepAlive(async (input: ManifestInput): Promise<ManifestResult> => {
+      const { conversionSlot, ...manifest } = input;
+      const result = await writeManifest({ ...s3Deps, presigner: clients.presigner }, manifest);
+      if (conversionSlot) await slots.requestConversionSlot(conversionSlot);
+      return result;
+    }),
     /** ImportInstance, adopting an existing task for the same manifest. */
     importInstance: keepAlive(
       (input: ImportInstanceInput): Promise<ImportInstanceResult> => importInstance(ec2Deps, input)

@@ -21,7 +21,7 @@ import {
 } from './activity-context';
 import { classifyAwsError, FailureType } from './errors';
 import { openImage } from './image-file';
-import { md5OffThread, sharedBuffer } from './md5-pool';
+import { md5OffThread } from './md5-pool';
 import type { PartRange } from './object-keys';
 import { partKey, partRanges, vmPrefix } from './object-keys';
 
@@ -121,10 +121,17 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     });
 
     const abortSignal = cancellationSignal();
-    const uploadPart = async (part: PartRange, buffer: Buffer): Promise<void> => {
+    /** One lane's memory: it travels to an MD5 thread and back (transferred, not copied) with every part. */
+    interface Lane {
+      memory: ArrayBuffer;
+    }
+    const uploadPart = async (part: PartRange, lane: Lane): Promise<void> => {
       const key = partKey(deps.keyPrefix, input, part.index);
-      const data = await readPartInto(image.handle, part, buffer, input.image);
-      const md5 = await md5OffThread(data);
+      await readPartInto(image.handle, part, Buffer.from(lane.memory), input.image);
+      const hashed = await md5OffThread(lane.memory, part.length);
+      lane.memory = hashed.memory;
+      const md5 = hashed.md5;
+      const data = Buffer.from(lane.memory, 0, part.length);
       const op = `upload of part ${part.index} (${key})`;
       const there = existing.get(key);
       if (there && there.size === part.length && there.etag === md5.toString('hex')) {
@@ -157,15 +164,14 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     let next = 0;
     let failure: Error | undefined;
     const lane = async (): Promise<void> => {
-      // Shared memory, so the MD5 threads read the very bytes the PUT sends.
-      const buffer = sharedBuffer(Math.min(input.partSizeBytes, image.size));
+      const memory: Lane = { memory: new ArrayBuffer(Math.min(input.partSizeBytes, image.size)) };
       while (failure === undefined) {
         const part = parts[next++];
         if (!part) return;
         if (done.has(part.index)) continue;
         try {
           throwIfCancelled();
-          await uploadPart(part, buffer);
+          await uploadPart(part, memory);
           done.add(part.index);
           beat();
         } catch (err) {

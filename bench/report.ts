@@ -1,6 +1,7 @@
 /** The machine a run happened on, and the results section of bench/README.md. */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import type { BenchResult } from './types';
 
 export function machineDescription(): string {
@@ -16,7 +17,17 @@ function cell(value: number): string {
   return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
 
-/** Replaces the text between the results markers with the figures of this (full) run. */
+/** The latest full result of each benchmark (bench/results/<name>.json), in the run order of `names`. */
+export async function loadResults(dir: string, names: string[]): Promise<BenchResult[]> {
+  const files = new Set(await readdir(dir).catch(() => []));
+  const out: BenchResult[] = [];
+  for (const name of names) {
+    if (files.has(`${name}.json`)) out.push(JSON.parse(await readFile(path.join(dir, `${name}.json`), 'utf8')) as BenchResult);
+  }
+  return out;
+}
+
+/** Replaces the text between the results markers with the figures of the latest full runs. */
 export async function updateReadme(file: string, results: BenchResult[]): Promise<void> {
   const text = await readFile(file, 'utf8');
   const start = text.indexOf(START);
@@ -24,12 +35,15 @@ export async function updateReadme(file: string, results: BenchResult[]): Promis
   if (start < 0 || end < start) throw new Error(`${file} lacks the ${START} … ${END} markers`);
   const lines = [
     START,
-    `Latest full run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machineDescription()}.`,
+    `Latest full runs on ${machineDescription()}; each benchmark's time (UTC) and duration in its first row.`,
     '',
     '| benchmark | figure | value | goal | |',
     '|---|---|---|---|---|',
     ...results.flatMap((r) =>
-      r.figures.map((f) => `| ${r.name} | ${f.label} | ${cell(f.value)} ${f.unit} | ${f.goal ?? ''} | ${f.met === undefined ? '' : f.met ? 'met' : '**missed**'} |`)
+      r.figures.map(
+        (f, i) =>
+          `| ${i === 0 ? `${r.name} (${r.finishedAt.slice(0, 16).replace('T', ' ')}, ${typeof r.parameters.durationSeconds === 'number' ? r.parameters.durationSeconds : '?'} s)` : ''} | ${f.label} | ${cell(f.value)} ${f.unit} | ${f.goal ?? ''} | ${f.met === undefined ? '' : f.met ? 'met' : '**missed**'} |`
+      )
     ),
     '',
     ...results.flatMap((r) => (r.notes.length > 0 ? [`**${r.name}**`, '', ...r.notes.map((n) => `- ${n}`), ''] : [])),

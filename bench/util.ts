@@ -42,3 +42,35 @@ export async function peakRssOf(pid: number): Promise<number | undefined> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** CPU seconds (user + system) by process, from /proc; children's are not included. */
+export type CpuSeconds = Record<string, number>;
+
+async function cpuOfPid(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100 per second).
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds so far of the local environment's servers and of `worker`. */
+export async function processCpu(local: { servicePids(): Record<string, number | undefined> }, worker: number | undefined): Promise<CpuSeconds> {
+  const out: CpuSeconds = {};
+  for (const [name, pid] of Object.entries(local.servicePids())) out[name] = await cpuOfPid(pid);
+  out.worker = await cpuOfPid(worker);
+  return out;
+}
+
+export function cpuSince(before: CpuSeconds, after: CpuSeconds): CpuSeconds {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
+export function formatCpu(cpu: CpuSeconds): string {
+  return Object.entries(cpu)
+    .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+    .join(', ');
+}

@@ -86,6 +86,8 @@ export interface LocalEnv {
   restartService(service: LocalService): Promise<void>;
   /** SIGKILL of the worker, as a crash would; `restartWorker()` brings one back. */
   killWorker(): Promise<void>;
+  /** Process IDs of the servers now (they change on restart), for resource accounting. */
+  servicePids(): Record<LocalService, number | undefined>;
 }
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -312,6 +314,7 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
       killWorker: async () => {
         await worker?.kill();
       },
+      servicePids: () => ({ temporal: temporal.process?.child.pid, s3: s3.process.child.pid, sim: sim.process.child.pid }),
       stop: async () => {
         await worker?.stop();
         for (const service of [...started].reverse()) await service.stop();

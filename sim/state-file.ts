@@ -1,6 +1,8 @@
 /**
  * Persistence: the whole state as JSON, written atomically (temp file + rename) shortly after each change,
- * so a killed simulator loses at most the last few milliseconds and never leaves a half-written file.
+ * so a killed simulator loses at most the last moments and never leaves a half-written file. "Shortly" is
+ * paced by the write's own cost (10× the last write's duration, between 50 ms and 1 s): the state grows with every task,
+ * and a fixed 50 ms cadence made a 1,000-task simulator spend its CPU serialising megabytes of JSON.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +11,8 @@ import type { SimState } from './model/types';
 export class StateFile {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** How long the last serialisation + write took (ms). */
+  private lastCostMs = 0;
 
   constructor(readonly file: string) {}
 
@@ -23,21 +27,26 @@ export class StateFile {
 
   saveSoon(state: SimState): void {
     if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush(state);
-    }, 50);
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.flush(state);
+      },
+      Math.min(1000, Math.max(50, 10 * this.lastCostMs))
+    );
   }
 
   async flush(state: SimState): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    const started = performance.now();
     const json = JSON.stringify(state);
     this.writing = this.writing.then(async () => {
       await mkdir(path.dirname(this.file), { recursive: true });
       const tmp = `${this.file}.${process.pid}.tmp`;
       await writeFile(tmp, json);
       await rename(tmp, this.file);
+      this.lastCostMs = performance.now() - started;
     });
     await this.writing;
   }

@@ -10,11 +10,13 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   metricMeter,
+  patched,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { QuotaState } from './messages';
 import { acquireSlotSignal, quotaStateQuery, releaseSlotSignal, setQuotaLimitSignal, slotGrantedSignal } from './messages';
+import { QUOTA_GRANTS_AT_ONCE_PATCH } from './versions';
 
 export interface ConversionQuotaInput {
   limit: number;
@@ -45,24 +47,42 @@ export async function conversionQuotaWorkflow(input: ConversionQuotaInput): Prom
   });
   setHandler(quotaStateQuery, () => state);
 
+  /** Grant signals sent and not yet delivered. */
+  let granting = 0;
+  const grant = (next: string): Promise<void> => {
+    state.holders.push(next);
+    grants += 1;
+    publish();
+    granting += 1;
+    return getExternalWorkflowHandle(next)
+      .signal(slotGrantedSignal)
+      .catch(() => {
+        // The VM workflow is gone (terminated): its slot goes back to the pool.
+        state.holders = state.holders.filter((id) => id !== next);
+        publish();
+      })
+      .finally(() => {
+        granting -= 1;
+      });
+  };
+
   for (;;) {
     await condition(
       () => (state.waiting.length > 0 && state.holders.length < state.limit) || workflowInfo().continueAsNewSuggested || grants >= GRANTS_PER_RUN
     );
     if (workflowInfo().continueAsNewSuggested || grants >= GRANTS_PER_RUN) {
-      await condition(allHandlersFinished);
+      // Every grant delivered (or its slot returned) before the state moves to the next run.
+      await condition(() => granting === 0 && allHandlersFinished());
       await continueAsNew<typeof conversionQuotaWorkflow>(state);
+    }
+    if (patched(QUOTA_GRANTS_AT_ONCE_PATCH)) {
+      // Every free slot at once: waiting for each grant's delivery before the next made a busy quota grant
+      // a few slots per second, however many were free.
+      while (state.waiting.length > 0 && state.holders.length < state.limit) void grant(state.waiting.shift()!);
+      continue;
     }
     const next = state.waiting.shift();
     if (next === undefined) continue;
-    state.holders.push(next);
-    grants += 1;
-    publish();
-    try {
-      await getExternalWorkflowHandle(next).signal(slotGrantedSignal);
-    } catch {
-      // The VM workflow is gone (terminated): its slot goes back to the pool.
-      state.holders = state.holders.filter((id) => id !== next);
-    }
+    await grant(next);
   }
 }

@@ -14,13 +14,16 @@ const slots = proxyActivities<Activities>({
   summary: 'ask the conversion quota for a slot',
 });
 
-/** Resolves true once granted, false if the deadline passes first. */
-export async function acquireConversionSlot(quota: { workflowId: string; limit: number }, deadline: number): Promise<boolean> {
+/**
+ * Resolves true once granted, false if the deadline passes first. `requested`: an earlier activity has
+ * already queued this VM (writeManifest does); a grant that arrived meanwhile waits in the signal buffer.
+ */
+export async function acquireConversionSlot(quota: { workflowId: string; limit: number }, deadline: number, requested = false): Promise<boolean> {
   let granted = false;
   setHandler(slotGrantedSignal, () => {
     granted = true;
   });
-  await slots.requestConversionSlot({ quota, workflowId: workflowInfo().workflowId });
+  if (!requested) await slots.requestConversionSlot({ quota, workflowId: workflowInfo().workflowId });
   return condition(() => granted, Math.max(1, deadline - Date.now()));
 }
 

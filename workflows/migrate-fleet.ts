@@ -18,8 +18,10 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
+  sleep,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -39,6 +41,7 @@ import {
 import { SHORT_HEARTBEAT_TIMEOUT } from './activity-profiles';
 import { migrateVmWorkflow } from './migrate-vm';
 import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
+import { FLEET_RECONCILE_TIMER_PATCH, FLEET_STARTS_AT_ONCE_PATCH } from './versions';
 
 const fleet = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -94,6 +97,9 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   const p = input.progress ?? initialProgress();
   let limits = effectiveLimits(input.limits);
   let startsThisRun = 0;
+  /** VMs whose child start is issued and not yet settled (started, or found to exist already). */
+  const starting = new Set<string>();
+  let startFailure: Error | undefined;
   let cancelling = false;
   /** Bumped by every message handler, so the main loop wakes on any change. */
   let changes = 0;
@@ -215,6 +221,11 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   async function startVm(row: InventoryRow): Promise<void> {
     const { spec } = row;
     const workflowId = `${batch}/${spec.name}`;
+    // Registered before the start resolves: a busy worker can receive the child's "started" and its first
+    // signals in one activation, and the handlers run before the code after `await startChild`. A signal
+    // for a VM not yet registered would be dropped, and its upload place held until the next reconcile.
+    p.running[spec.name] = { wave: spec.wave, uploaded: false };
+    rowOf.set(spec.name, row.row);
     try {
       await startChild(migrateVmWorkflow, {
         workflowId,
@@ -229,25 +240,33 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
         ],
         staticSummary: `${spec.name} → EC2 ${spec.instanceType}`,
       });
-      p.running[spec.name] = { wave: spec.wave, uploaded: false };
-      rowOf.set(spec.name, row.row);
     } catch (err) {
-      if (!(err instanceof Error) || err.name !== 'WorkflowExecutionAlreadyStartedError') throw err;
+      if (!(err instanceof Error) || err.name !== 'WorkflowExecutionAlreadyStartedError') {
+        delete p.running[spec.name];
+        throw err;
+      }
       // Started by an earlier run of this batch: adopt it if running, count it if done.
       const state = (await fleet.vmWorkflowStates([workflowId]))[workflowId];
       if (state === 'running') {
-        p.running[spec.name] = { wave: spec.wave, uploaded: true };
-        rowOf.set(spec.name, row.row);
+        const r = p.running[spec.name];
+        if (r) r.uploaded = true;
       } else {
+        delete p.running[spec.name];
         p.completed += 1;
         p.alreadyDone += 1;
       }
     }
   }
 
+  /** A child start (or the reconcile loop) failed for a reason other than cancellation: the run fails. */
+  function throwStartFailure(): void {
+    if (startFailure) throw startFailure;
+  }
+
   /** VMs that ended without a signal (terminated) are found by asking the server. */
   async function reconcile(): Promise<void> {
-    const names = Object.keys(p.running);
+    // A VM whose start is still pending is not known to the server yet ("missing").
+    const names = Object.keys(p.running).filter((n) => !starting.has(n));
     if (names.length === 0) return;
     const states = await fleet.vmWorkflowStates(names.map((n) => `${batch}/${n}`));
     for (const name of names) {
@@ -258,11 +277,30 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
     }
   }
 
+  // One timer for the whole run instead of one per wait of the main loop (two history events each time
+  // the fleet woke up, which is every signal).
+  const reconcileTimer = patched(FLEET_RECONCILE_TIMER_PATCH);
+  if (reconcileTimer) {
+    void (async () => {
+      for (;;) {
+        await sleep(RECONCILE_INTERVAL);
+        await reconcile();
+      }
+    })().catch((err: unknown) => {
+      // Cancellation ends it with the run; anything else fails the run through the main loop.
+      if (!isCancellation(err)) startFailure ??= err instanceof Error ? err : new Error(String(err));
+      changes += 1;
+    });
+  }
+
   try {
     for (;;) {
+      throwStartFailure();
       if (exhausted() && runningCount() === 0) break;
       if (startsThisRun >= STARTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
-        await condition(allHandlersFinished);
+        // Every start settled: a child whose start is still pending would be lost to the next run.
+        await condition(() => starting.size === 0 && allHandlersFinished());
+        throwStartFailure();
         await continueAsNew<typeof migrateFleetWorkflow>({ ...input, limits, progress: p });
       }
       // Canary: once every canary VM has finished, it passed only if they all completed.
@@ -278,14 +316,33 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
       const ready = next !== undefined && gateOpen(next, isRetry);
       if (!ready) {
         const seen = changes;
-        const changed = await condition(() => changes !== seen, RECONCILE_INTERVAL);
-        if (!changed) await reconcile();
+        if (reconcileTimer) {
+          await condition(() => changes !== seen);
+        } else {
+          const changed = await condition(() => changes !== seen, RECONCILE_INTERVAL);
+          if (!changed) await reconcile();
+        }
         continue;
       }
       if (isRetry) p.retryQueue.shift();
       else p.nextRow += 1;
-      await startVm(next);
       startsThisRun += 1;
+      if (patched(FLEET_STARTS_AT_ONCE_PATCH)) {
+        // Start every VM the window allows in this workflow task: waiting for each child's start before the
+        // next limited a fleet to a few starts per second. startVm registers the VM before it yields, so the
+        // window counts it at once.
+        starting.add(next.spec.name);
+        void startVm(next)
+          .catch((err: unknown) => {
+            startFailure ??= err instanceof Error ? err : new Error(String(err));
+          })
+          .finally(() => {
+            starting.delete(next.spec.name);
+            changes += 1;
+          });
+      } else {
+        await startVm(next);
+      }
     }
   } catch (err) {
     if (!isCancellation(err)) throw err;

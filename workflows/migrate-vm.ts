@@ -14,6 +14,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   metricMeter,
+  patched,
   proxyActivities,
   sleep,
   workflowInfo,
@@ -34,6 +35,7 @@ import type {
   MigrationSettings,
   VmError,
 } from './types';
+import { LEAN_HISTORY_PATCH } from './versions';
 import { VmStatusTracker } from './vm-status';
 
 /** VM outcomes by status (and failure type), for dashboards and alerts. */
@@ -99,7 +101,10 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       partSizeBytes: settings.partSizeBytes,
       validUntil,
     };
-    const manifest = await fastActivities('write the VM Import manifest').writeManifest(manifestInput);
+    // Queued for a conversion slot as soon as the manifest exists (not for a dry run: it imports nothing).
+    const slotRequest =
+      input.quota && !settings.dryRun && patched(LEAN_HISTORY_PATCH) ? { quota: input.quota, workflowId: workflowInfo().workflowId } : undefined;
+    const manifest = await fastActivities('write the VM Import manifest').writeManifest({ ...manifestInput, conversionSlot: slotRequest });
     if (manifest.warnings.length > 0) tracker.update({ warnings: [...tracker.status.warnings, ...manifest.warnings] });
 
     const importInput: ImportInstanceInput = {
@@ -122,7 +127,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
 
     if (input.quota) {
       tracker.enter('WaitingForSlot');
-      holdsSlot = await acquireConversionSlot(input.quota, deadline);
+      holdsSlot = await acquireConversionSlot(input.quota, deadline, slotRequest !== undefined);
       if (!holdsSlot) throw ApplicationFailure.nonRetryable('No conversion slot before the VM deadline', 'DeadlineExceeded');
     }
 

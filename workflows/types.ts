@@ -225,6 +225,11 @@ export interface ManifestInput extends ObjectLocation {
   partSizeBytes: number;
   /** ISO time until which the presigned URLs must stay valid (capped at 7 days from now). */
   validUntil: string;
+  /**
+   * Queue the VM for a conversion slot once the manifest is written: the VM waits for one next, and asking
+   * here spares it an activity of its own (the request is idempotent at the quota workflow).
+   */
+  conversionSlot?: SlotRequestInput;
 }
 
 export interface ManifestResult {

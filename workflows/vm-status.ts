@@ -2,10 +2,18 @@
  * The per-VM status: one object the `status` query returns, mirrored into the MigrationPhase search
  * attribute on every phase change and into the workflow's current details (shown in the Web UI).
  */
-import { setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { vmStatusQuery } from './messages';
 import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
 import type { Phase, VmError, VmStatus } from './types';
+import { LEAN_HISTORY_PATCH } from './versions';
+
+/**
+ * Phases that last seconds: they show in the status query and the current details, but are not indexed.
+ * Each search-attribute change is a visibility write (and a billed action on Temporal Cloud); operators
+ * filter for the phases a VM spends time in.
+ */
+const UNINDEXED_PHASES: readonly Phase[] = ['Preflight', 'Importing', 'CleaningUp'];
 
 function formatBytes(n: number): string {
   if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
@@ -41,7 +49,7 @@ export class VmStatusTracker {
     if (this.status.phase !== phase) {
       this.status.phase = phase;
       this.status.percent = phase === 'Completed' ? 100 : 0;
-      upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
+      if (!(UNINDEXED_PHASES.includes(phase) && patched(LEAN_HISTORY_PATCH))) upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
     }
     if (phase === 'Completed' || phase === 'Failed' || phase === 'Cancelled') {
       this.status.finishedAt = new Date().toISOString();

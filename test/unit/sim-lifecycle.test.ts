@@ -16,6 +16,7 @@ import { Ec2Model } from '../../sim/model/ec2-model';
 import type { SimState } from '../../sim/model/types';
 import { emptyState } from '../../sim/model/types';
 import { StateFile } from '../../sim/state-file';
+import { until } from '../helpers/wait';
 
 const MiB = 1024 * 1024;
 const launch = { architecture: 'x86_64', instanceType: 't2.micro', availabilityZone: 'us-east-1a', groupNames: [], groupIds: [], monitoring: false, shutdownBehavior: 'stop', userDataBytes: 0 };
@@ -235,8 +236,10 @@ describe('config, faults, limits, state file', () => {
       assert.deepEqual(await readdir(path.join(dir, 'sub')), ['state.json'], 'no temp file left behind');
       state.calls.ImportInstance = 4;
       file.saveSoon(state);
-      await new Promise((r) => setTimeout(r, 150));
-      assert.equal(JSON.parse(await readFile(path.join(dir, 'sub', 'state.json'), 'utf8')).calls.ImportInstance, 4);
+      // Soon, not at once: the delay is paced by the last write's cost (at least 50 ms, at most 1 s).
+      const saved = (): Promise<number> => readFile(path.join(dir, 'sub', 'state.json'), 'utf8').then((t) => (JSON.parse(t) as SimState).calls.ImportInstance ?? 0);
+      assert.equal(await saved(), 3, 'not written synchronously');
+      await until(saved, (n) => n === 4, { timeoutMs: 2000, intervalMs: 20 });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

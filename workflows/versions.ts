@@ -1,0 +1,17 @@
+/**
+ * Patch IDs (workflow versioning). A workflow started before a change replays the old code path; one
+ * started after it records the patch marker and takes the new one. Remove a branch only once no workflow
+ * that started before it can still be running (and its replay fixtures are re-recorded).
+ */
+
+/** migrateVm: the slot request rides on writeManifest; seconds-long phases are not indexed. */
+export const LEAN_HISTORY_PATCH = 'vm-lean-history';
+
+/** migrateFleet: every VM the window allows is started in one workflow task, not one start per task. */
+export const FLEET_STARTS_AT_ONCE_PATCH = 'fleet-starts-at-once';
+
+/** migrateFleet: one reconcile timer per run instead of a timeout on every wait of the main loop. */
+export const FLEET_RECONCILE_TIMER_PATCH = 'fleet-reconcile-timer';
+
+/** conversionQuota: every free slot is granted at once, not one grant per delivered signal. */
+export const QUOTA_GRANTS_AT_ONCE_PATCH = 'quota-grants-at-once';
