@@ -30,7 +30,7 @@ export const FailureType = {
   AwsRequestFailed: 'AwsRequestFailed',
   ConversionQuotaExceeded: 'ConversionQuotaExceeded',
   S3BucketMissing: 'S3BucketMissing',
-  /** S3 rejected a part's Content-MD5 (bytes damaged in transit): send it again. */
+  /** S3 rejected a part's checksum (bytes damaged in transit): send it again. */
   S3ChecksumMismatch: 'S3ChecksumMismatch',
   /** The conversion task ended cancelled/failed for a reason the operator must fix. */
   ConversionFailed: 'ConversionFailed',
@@ -359,7 +359,7 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
     return make(
       FailureType.S3ChecksumMismatch,
       false,
-      `${said}. The part's bytes changed on the way to S3 (Content-MD5 mismatch); sending it again.`
+      `${said}. The part's bytes changed on the way to S3 (checksum mismatch); sending it again.`
     );
   }
   if (

@@ -1,9 +1,10 @@
 /**
  * Uploads a disk image to S3 as the separate part objects a VM Import manifest lists (not an S3 multipart
  * upload). Parts are read from disk into one buffer per lane, so memory is concurrency × part size whatever
- * the image size; their MD5 (Content-MD5, and the ETag a resume compares) is computed off the event loop. Resumable twice over: parts heartbeated as done by an earlier attempt are skipped, and
- * every other part already in S3 with the right length and MD5 ETag is reused (one listing of the VM's
- * folder per attempt tells which, instead of a HEAD per part).
+ * the image size. Every PUT carries the part's CRC32 (S3 refuses damaged bytes), computed off the event
+ * loop. Resumable twice over: parts heartbeated as done by an earlier attempt are skipped, and every other
+ * part already in S3 with the right length and an ETag equal to its MD5 is reused (one listing of the VM's
+ * folder per attempt tells which, instead of a HEAD per part; the MD5 is computed only for those parts).
  */
 import { recordBytesUploaded, recordPartRetried } from './metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -21,7 +22,8 @@ import {
 } from './activity-context';
 import { classifyAwsError, FailureType } from './errors';
 import { openImage } from './image-file';
-import { md5OffThread } from './md5-pool';
+import type { ChecksumAlgorithm } from './checksum-pool';
+import { checksumOffThread } from './checksum-pool';
 import type { PartRange } from './object-keys';
 import { partKey, partRanges, vmPrefix } from './object-keys';
 
@@ -125,19 +127,24 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     interface Lane {
       memory: ArrayBuffer;
     }
+    /** Runs `algorithm` over the part in the lane's memory on a pool thread; the memory comes back. */
+    const checksum = async (algorithm: ChecksumAlgorithm, lane: Lane, length: number): Promise<Buffer> => {
+      const hashed = await checksumOffThread(algorithm, lane.memory, length);
+      lane.memory = hashed.memory;
+      return hashed.digest;
+    };
     const uploadPart = async (part: PartRange, lane: Lane): Promise<void> => {
       const key = partKey(deps.keyPrefix, input, part.index);
       await readPartInto(image.handle, part, Buffer.from(lane.memory), input.image);
-      const hashed = await md5OffThread(lane.memory, part.length);
-      lane.memory = hashed.memory;
-      const md5 = hashed.md5;
-      const data = Buffer.from(lane.memory, 0, part.length);
       const op = `upload of part ${part.index} (${key})`;
       const there = existing.get(key);
-      if (there && there.size === part.length && there.etag === md5.toString('hex')) {
+      // Only a part already in S3 needs its MD5: a single-PUT object's ETag is the MD5 of its bytes.
+      if (there && there.size === part.length && there.etag === (await checksum('md5', lane, part.length)).toString('hex')) {
         bytesReused += part.length;
         return;
       }
+      const crc = await checksum('crc32', lane, part.length);
+      const data = Buffer.from(lane.memory, 0, part.length);
       // S3 holds something else under this key: a damaged or stale part.
       const replacing = there !== undefined;
       try {
@@ -147,7 +154,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
             Key: key,
             Body: data,
             ContentLength: part.length,
-            ContentMD5: md5.toString('base64'),
+            // S3 refuses the part (BadDigest) if the bytes it received do not match.
+            ChecksumCRC32: crc.toString('base64'),
           }),
           { abortSignal }
         );

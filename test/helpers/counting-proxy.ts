@@ -30,6 +30,8 @@ export interface CountingProxy {
   /** Arrival time (ms since the epoch) of every request of any method, since start or the last reset. */
   requestTimes(): number[];
   reset(): void;
+  /** Flips one byte in the body of each of the next `count` PUTs whose path matches (damage in transit). */
+  corruptNextPuts(match: RegExp, count: number): void;
   close(): Promise<void>;
 }
 
@@ -62,6 +64,7 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
   const inFlight = new Set<string>();
   let nextId = 0;
   const arrivals: number[] = [];
+  let corrupt: { match: RegExp; left: number } | undefined;
   const server = http.createServer((req, res) => {
     const at = Date.now();
     const id = String(nextId++);
@@ -89,8 +92,15 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
     );
     forward.on('error', () => res.destroy());
     const held: Buffer[] = [];
+    let damage = req.method === 'PUT' && corrupt !== undefined && corrupt.left > 0 && corrupt.match.test(path);
+    if (damage && corrupt) corrupt.left -= 1;
     req.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
+      if (damage && chunk.length > 0) {
+        chunk = Buffer.from(chunk);
+        chunk[0] = chunk[0]! ^ 0xff;
+        damage = false;
+      }
       if (slow) held.push(chunk);
       else forward.write(chunk);
       const wait = reserve(chunk.length);
@@ -122,6 +132,9 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
     putBytes: (match) => select(match).reduce((sum, p) => sum + p.bytes, 0),
     putCount: (match) => select(match).length,
     requestTimes: () => [...arrivals],
+    corruptNextPuts: (match, count) => {
+      corrupt = { match, left: count };
+    },
     reset: () => {
       puts.length = 0;
       inFlight.clear();

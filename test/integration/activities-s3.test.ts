@@ -123,6 +123,24 @@ describe('upload, manifest and cleanup activities against S3', () => {
     assert.equal(sha(await getObject(key3)), sha(imageData.subarray(3 * PART, 4 * PART)));
   });
 
+  it('every part carries its CRC32: S3 refuses a part damaged on the way (retryable), the next attempt sends it again', async () => {
+    wire.corruptNextPuts(/vm-damaged\/image\.part2\b/, 1);
+    const failure = await new MockActivityEnvironment().run(activities.uploadImage, input('vm-damaged')).then(
+      () => undefined,
+      (err: unknown) => err
+    );
+    assert.ok(failure instanceof ApplicationFailure, `failed with ${String(failure)}`);
+    assert.equal(failure.type, 'S3ChecksumMismatch');
+    assert.equal(failure.nonRetryable, false, 'a damaged transfer is worth another attempt');
+    assert.ok(!(await keysUnder(`vmconvoy/${BATCH}/vm-damaged/`)).has(`vmconvoy/${BATCH}/vm-damaged/image.part2`), 'S3 kept nothing of the damaged part');
+
+    wire.reset();
+    await new MockActivityEnvironment().run(activities.uploadImage, input('vm-damaged'));
+    assert.equal((await keysUnder(`vmconvoy/${BATCH}/vm-damaged/`)).size, 11);
+    assert.ok(wire.putCount(/vm-damaged\/image\.part2\b/) === 1, 'the damaged part was sent again');
+    assert.equal(sha(await getObject(`vmconvoy/${BATCH}/vm-damaged/image.part2`)), sha(imageData.subarray(2 * PART, 3 * PART)));
+  });
+
   it('resumes from heartbeat details: parts a previous attempt finished are not touched again', async () => {
     const env = new MockActivityEnvironment({
       heartbeatDetails: { done: [0, 1, 2, 3, 4], doneBelow: 0, bytesSent: 5 * PART },
