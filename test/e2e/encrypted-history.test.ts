@@ -4,6 +4,7 @@
  * in clear — while `vmconvoy status` (same key) still reads every VM, and the CLI without the key says
  * which variable it needs.
  */
+import * as PATCH_IDS from '../../workflows/versions';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -79,9 +80,19 @@ test('with the codec, the server stores ciphertext, and vmconvoy status with the
   // Search attributes are indexed by the server, so they are never encoded (README "Threat model"):
   // every other payload must be ciphertext.
   const encodings: string[] = [];
+  // Patch markers (workflow versioning) are written by the SDK's core, not through the data converter:
+  // their one payload is the patch ID, in clear, and nothing else may hide there.
+  const patchIds: unknown[] = [];
   const strip = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(strip);
     if (node === null || typeof node !== 'object') return node;
+    if ('markerName' in node && node.markerName === 'core_patch') {
+      // details.patch_data holds the payload (as one payload or a list of them, depending on the printer).
+      const found = JSON.stringify((node as { details?: unknown }).details ?? {}).match(/"data":"([^"]*)"/g) ?? [];
+      for (const d of found) patchIds.push((JSON.parse(Buffer.from(d.slice(8, -1), 'base64').toString()) as { id?: unknown }).id);
+      assert.ok(found.length > 0, `a patch marker with its payload: ${JSON.stringify(node)}`);
+      return undefined;
+    }
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(node)) {
       if (k === 'searchAttributes') continue;
@@ -93,6 +104,7 @@ test('with the codec, the server stores ciphertext, and vmconvoy status with the
   const rest = JSON.stringify(strip(JSON.parse(stdout))).replaceAll(workflowId, '');
   assert.ok(encodings.length > 5, `payloads found in the history (${encodings.length})`);
   assert.ok(encodings.every((e) => e === ENCRYPTED_ENCODING), `every payload is encrypted; saw ${[...new Set(encodings)].join(', ')}`);
+  for (const id of patchIds) assert.ok((Object.values(PATCH_IDS) as unknown[]).includes(id), `a patch marker holds only a patch ID (saw ${JSON.stringify(id)})`);
   assert.match(rest, /encryption-key-id/);
   // Outside the workflow ID and the search attributes, neither the VM's name nor its image path appears.
   for (const secret of [image, VM]) {
