@@ -90,6 +90,8 @@ export const temporalConfigSchema = z.object({
   uploadTaskQueue: z.string().optional(),
   /** Task queue for the activities that call EC2; default `<taskQueue>-aws-api`. See awsApiTaskQueueOf. */
   awsApiTaskQueue: z.string().optional(),
+  /** Task queue of the fleet and conversion-quota workflows; default `<taskQueue>-control`. See controlTaskQueueOf. */
+  controlTaskQueue: z.string().optional(),
 });
 export type TemporalConfig = z.output<typeof temporalConfigSchema>;
 
@@ -101,6 +103,16 @@ export type TemporalConfig = z.output<typeof temporalConfigSchema>;
  */
 export function awsApiTaskQueueOf(temporal: Pick<TemporalConfig, 'taskQueue' | 'awsApiTaskQueue'>): string {
   return temporal.awsApiTaskQueue ?? `${temporal.taskQueue}-aws-api`;
+}
+
+/**
+ * The task queue of the workflows that schedule others: the fleet (one per batch) and the conversion quota
+ * (one per account+region). Each is a single workflow whose tasks run one after another, on behalf of
+ * every VM; on the main queue they waited behind the tasks of hundreds of VM workflows. A worker serves
+ * this queue with a workflow thread of its own.
+ */
+export function controlTaskQueueOf(temporal: Pick<TemporalConfig, 'taskQueue' | 'controlTaskQueue'>): string {
+  return temporal.controlTaskQueue ?? `${temporal.taskQueue}-control`;
 }
 
 export const configSchema = z.object({
@@ -138,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
       taskQueue: nonEmpty(env.VMCONVOY_TASK_QUEUE),
       uploadTaskQueue: nonEmpty(env.VMCONVOY_UPLOAD_TASK_QUEUE),
       awsApiTaskQueue: nonEmpty(env.VMCONVOY_AWS_API_TASK_QUEUE),
+      controlTaskQueue: nonEmpty(env.VMCONVOY_CONTROL_TASK_QUEUE),
     },
     logLevel: nonEmpty(env.VMCONVOY_LOG_LEVEL),
     logFormat: nonEmpty(env.VMCONVOY_LOG_FORMAT),

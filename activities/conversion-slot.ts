@@ -7,13 +7,13 @@ import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import type { SlotRequestInput } from '../workflows/types';
 import { acquireSlotSignal } from '../workflows/messages';
 
-/** The quota workflow runs on the task queue of the worker that serves this activity (the main queue). */
+/** The quota workflow runs on the control queue the fleet names, else on this activity's queue. */
 export function createSlotActivities() {
   return {
     async requestConversionSlot(input: SlotRequestInput): Promise<void> {
       await getClient().workflow.signalWithStart('conversionQuotaWorkflow', {
         workflowId: input.quota.workflowId,
-        taskQueue: activityInfo().taskQueue,
+        taskQueue: input.quota.taskQueue ?? activityInfo().taskQueue,
         args: [{ limit: input.quota.limit }],
         signal: acquireSlotSignal,
         signalArgs: [{ workflowId: input.workflowId }],

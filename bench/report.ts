@@ -1,4 +1,5 @@
 /** The machine a run happened on, and the results section of bench/README.md. */
+import { execFileSync } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,16 @@ import type { BenchResult } from './types';
 export function machineDescription(): string {
   const cpu = os.cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
   return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
+}
+
+/** The commit the benchmarks ran on ("+changes" when tracked files differ from it), so a figure can be traced to its code. */
+export function codeVersion(): string {
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: path.join(__dirname, '..'), encoding: 'utf8' }).trim();
+  try {
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') === '' ? '' : '+changes'}`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 const START = '<!-- results:start -->';
@@ -35,14 +46,14 @@ export async function updateReadme(file: string, results: BenchResult[]): Promis
   if (start < 0 || end < start) throw new Error(`${file} lacks the ${START} … ${END} markers`);
   const lines = [
     START,
-    `Latest full runs on ${machineDescription()}; each benchmark's time (UTC) and duration in its first row.`,
+    `Latest full runs on ${machineDescription()}; each benchmark's time (UTC), duration and commit in its first row.`,
     '',
     '| benchmark | figure | value | goal | |',
     '|---|---|---|---|---|',
     ...results.flatMap((r) =>
       r.figures.map(
         (f, i) =>
-          `| ${i === 0 ? `${r.name} (${r.finishedAt.slice(0, 16).replace('T', ' ')}, ${typeof r.parameters.durationSeconds === 'number' ? r.parameters.durationSeconds : '?'} s)` : ''} | ${f.label} | ${cell(f.value)} ${f.unit} | ${f.goal ?? ''} | ${f.met === undefined ? '' : f.met ? 'met' : '**missed**'} |`
+          `| ${i === 0 ? `${r.name} (${r.finishedAt.slice(0, 16).replace('T', ' ')}, ${typeof r.parameters.durationSeconds === 'number' ? r.parameters.durationSeconds : '?'} s${typeof r.parameters.commit === 'string' ? `, ${r.parameters.commit}` : ''})` : ''} | ${f.label} | ${cell(f.value)} ${f.unit} | ${f.goal ?? ''} | ${f.met === undefined ? '' : f.met ? 'met' : '**missed**'} |`
       )
     ),
     '',

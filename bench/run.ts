@@ -15,7 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { apiEfficiencyBenchmark } from './api-efficiency';
 import { stopSharedBenchFleet } from './fleet-env';
-import { loadResults, machineDescription, updateReadme } from './report';
+import { codeVersion, loadResults, machineDescription, updateReadme } from './report';
 import { makespanBenchmark } from './makespan';
 import { overheadBenchmark } from './overhead';
 import { scaleBenchmark } from './scale';
@@ -68,6 +68,7 @@ async function main(): Promise<number> {
       const result = await BENCHMARKS[name]!({ quick, log });
       result.parameters.durationSeconds = Math.round((Date.now() - t0) / 1000);
       result.parameters.machine = machineDescription();
+      result.parameters.commit = codeVersion();
       results.push(result);
       await writeFile(path.join(outDir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
       for (const note of result.notes) log(`note: ${note}`);

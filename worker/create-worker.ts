@@ -1,11 +1,13 @@
 /**
- * Builds vmconvoy's workers on a connection: the main task queue runs every workflow and activity; the AWS
- * API queue runs the EC2-calling activities under the server's rate limit (the API budget); an optional
- * site task queue runs pre-flight and upload only, on the hosts that can read the disk images.
+ * Builds vmconvoy's workers on a connection: the main task queue runs every workflow and activity; the
+ * control queue runs the fleet and conversion-quota workflows (and their activities) with a workflow
+ * thread of their own; the AWS API queue runs the EC2-calling activities under the server's rate limit
+ * (the API budget); an optional site task queue runs pre-flight and upload only, on the hosts that can
+ * read the disk images.
  */
 import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { Worker } from '@temporalio/worker';
+import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import path from 'node:path';
 import { createActivities } from '../activities';
 import type { AwsConfig } from '../activities/config';
@@ -18,6 +20,8 @@ export interface CreateWorkersOptions {
   uploadTaskQueue?: string;
   /** Also serve this queue with the EC2-calling activities (its rate limit is the AWS API budget). */
   awsApiTaskQueue?: string;
+  /** Also serve this queue: the fleet and quota workflows, in a worker (and workflow thread) of their own. */
+  controlTaskQueue?: string;
   /** Serve only the upload queue (a site worker that runs no workflows). */
   uploadOnly?: boolean;
   aws: AwsConfig;
@@ -31,22 +35,26 @@ export interface CreateWorkersOptions {
 
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
   const activities = createActivities({ config: opts.aws, imageRoots: opts.imageRoots });
-  const workflowSource = opts.workflowBundle
-    ? { workflowBundle: opts.workflowBundle }
-    : { workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts') };
   const workers: Worker[] = [];
   if (!opts.uploadOnly) {
-    workers.push(
-      await Worker.create({
-        connection: opts.connection,
-        namespace: opts.namespace,
-        taskQueue: opts.taskQueue,
-        activities,
-        ...workflowSource,
-        dataConverter: opts.dataConverter,
-        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
-      })
-    );
+    // One bundle for both workflow workers (bundling takes seconds of CPU), logged as Worker.create would.
+    const workflowBundle = opts.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'), logger: Runtime.instance().logger }));
+    const { loadInventoryPage, vmWorkflowStates } = activities;
+    const queues = [{ taskQueue: opts.taskQueue, activities }];
+    // The fleet's own activities run where the fleet runs.
+    if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue) queues.push({ taskQueue: opts.controlTaskQueue, activities: { loadInventoryPage, vmWorkflowStates } as typeof activities });
+    for (const queue of queues) {
+      workers.push(
+        await Worker.create({
+          connection: opts.connection,
+          namespace: opts.namespace,
+          ...queue,
+          workflowBundle,
+          dataConverter: opts.dataConverter,
+          maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
+        })
+      );
+    }
   }
   if (!opts.uploadOnly && opts.awsApiTaskQueue && opts.awsApiTaskQueue !== opts.taskQueue) {
     const { importInstance, describeConversion, validateInstance, cleanupVm } = activities;

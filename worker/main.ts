@@ -3,7 +3,7 @@
  * activities. Configuration comes from the environment once, here (see README "Configuration").
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { awsApiTaskQueueOf, loadConfig } from '../activities/config';
+import { awsApiTaskQueueOf, controlTaskQueueOf, loadConfig } from '../activities/config';
 import { createWorkers, runWorkers } from './create-worker';
 import { createLogger, PinoTemporalLogger } from './logger';
 import { dataConverterFromEnv } from './payload-codec';
@@ -32,6 +32,7 @@ export async function runWorkerProcess(opts: WorkerMainOptions = {}, env: NodeJS
       taskQueue: config.temporal.taskQueue,
       uploadTaskQueue: config.temporal.uploadTaskQueue,
       awsApiTaskQueue: awsApiTaskQueueOf(config.temporal),
+      controlTaskQueue: controlTaskQueueOf(config.temporal),
       uploadOnly: opts.uploadOnly,
       aws: config.aws,
       imageRoots: config.imageRoots,

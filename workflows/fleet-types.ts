@@ -31,6 +31,11 @@ export interface FleetInput {
   failureBudgetPercent?: number;
   /** Conversion-quota workflow ID for the batch's account+region. */
   quotaWorkflowId: string;
+  /**
+   * Task queue of the VM workflows (the main queue) when the fleet runs on a queue of its own (the control
+   * queue, which then also runs the quota workflow). Unset = the fleet's own queue, for all three.
+   */
+  vmTaskQueue?: string;
   /** Carried across continue-as-new; absent on the first run. */
   progress?: FleetProgress;
 }

@@ -229,7 +229,9 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
     try {
       await startChild(migrateVmWorkflow, {
         workflowId,
-        args: [{ batch, spec, settings: input.settings, quota: { workflowId: input.quotaWorkflowId, limit: limits.maxConversions }, fleetWorkflowId: workflowInfo().workflowId }],
+        taskQueue: input.vmTaskQueue,
+        // The quota workflow runs beside the fleet (on the control queue when the fleet has one).
+        args: [{ batch, spec, settings: input.settings, quota: { workflowId: input.quotaWorkflowId, limit: limits.maxConversions, taskQueue: workflowInfo().taskQueue }, fleetWorkflowId: workflowInfo().workflowId }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         // A completed VM is never started again; a failed or cancelled one may be.
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,

@@ -161,7 +161,7 @@ export interface MigrateVmInput {
    * limit it starts with if it is not running yet; absent = no slot management (ImportInstance's
    * ResourceLimitExceeded is then the only limiter).
    */
-  quota?: { workflowId: string; limit: number };
+  quota?: QuotaRef;
   /** Workflow ID of the fleet to notify when this VM ends (by signal, so it reaches the latest run). */
   fleetWorkflowId?: string;
 }
@@ -297,8 +297,17 @@ export interface CleanupResult {
   cancelledTask: boolean;
 }
 
+/** The conversion-quota workflow of an account+region, as a VM knows it. */
+export interface QuotaRef {
+  workflowId: string;
+  /** Its limit when a request has to start it. */
+  limit: number;
+  /** Where it runs when a request has to start it. Unset = the queue of the activity that asks. */
+  taskQueue?: string;
+}
+
 export interface SlotRequestInput {
-  quota: { workflowId: string; limit: number };
+  quota: QuotaRef;
   /** The VM workflow asking; the grant is signalled there. */
   workflowId: string;
 }

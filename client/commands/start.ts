@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import { createAwsClients, destroyAwsClients } from '../../activities/aws-clients';
 import type { VmconvoyConfig } from '../../activities/config';
-import { awsApiTaskQueueOf } from '../../activities/config';
+import { awsApiTaskQueueOf, controlTaskQueueOf } from '../../activities/config';
 import { inventoryKeyFor, storeInventory } from '../../activities/inventory-store';
 import type { FleetInput } from '../../workflows/fleet-types';
 import { migrationBatchKey } from '../../workflows/search-attributes';
@@ -18,6 +18,7 @@ import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
 import { getAwsApiBudget, setAwsApiBudget } from '../aws-api-budget';
+import { getConversionLimit, setConversionLimit } from '../conversion-limit';
 import { quotaWorkflowIdFor } from '../settings';
 
 export interface StartOptions {
@@ -51,6 +52,8 @@ export type StartResult =
       dryRun: boolean;
       /** The AWS API budget in force on the batch's queue after start (requests/s); null = none. */
       awsApiBudget: number | null;
+      /** Conversions at once in the batch's account+region (shared by every batch there). */
+      conversionLimit: number;
     }
   | { ok: false; batch: string; errors: InventoryProblem[] };
 
@@ -73,6 +76,7 @@ export function fleetInputFor(batch: string, total: number, inventoryKey: string
     canary: opts.canary ?? 0,
     failureBudgetPercent: opts.failureBudget,
     quotaWorkflowId: quotaWorkflowIdFor(config.aws),
+    vmTaskQueue: config.temporal.taskQueue,
   };
 }
 
@@ -97,6 +101,10 @@ export async function startCommand(
     opts.maxApiRate === undefined
       ? await getAwsApiBudget(client, apiQueue)
       : await setAwsApiBudget(client, apiQueue, opts.maxApiRate, `vmconvoy start --batch ${opts.batch}`);
+  // The conversion limit belongs to the account+region: set it only when asked, and report it either way.
+  const quota = { workflowId: input.quotaWorkflowId, taskQueue: controlTaskQueueOf(config.temporal) };
+  if (opts.maxConversions !== undefined && !opts.dryRun) await setConversionLimit(client, quota, opts.maxConversions);
+  const conversionLimit = (await getConversionLimit(client, quota.workflowId)) ?? input.limits.maxConversions;
   const handle = client.workflow.getHandle(opts.batch);
   const wasRunning = await handle
     .describe()
@@ -115,7 +123,7 @@ export async function startCommand(
   }
   const started = await client.workflow.start('migrateFleetWorkflow', {
     workflowId: opts.batch,
-    taskQueue: config.temporal.taskQueue,
+    taskQueue: controlTaskQueueOf(config.temporal),
     args: [input],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
@@ -133,5 +141,6 @@ export async function startCommand(
     inventoryKey,
     dryRun: input.settings.dryRun,
     awsApiBudget: awsApiBudget ?? null,
+    conversionLimit,
   };
 }

@@ -244,7 +244,10 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
   try {
     const start = await vmconvoy('start', csv, '--batch', batch, '--max-uploads', '1', '--max-conversions', '1', '--json');
     assert.equal(start.code, 0, start.stderr);
-    assert.equal((JSON.parse(start.stdout) as { attached: boolean }).attached, false);
+    const started = JSON.parse(start.stdout) as { attached: boolean; conversionLimit: number };
+    assert.equal(started.attached, false);
+    // --max-conversions sets the account+region's quota, even when an earlier batch started it with another.
+    assert.equal(started.conversionLimit, 1);
     // p1 is under way before the pause; the others wait.
     await eventually('p1 to start', () =>
       temporal.client.workflow
@@ -256,6 +259,8 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
     const pause = await vmconvoy('pause', batch, '--reason', 'change freeze');
     assert.equal(pause.code, 0, pause.stderr);
     const fleet = temporal.client.workflow.getHandle(batch);
+    assert.match((await fleet.describe()).taskQueue, /-control$/, 'the fleet runs on the control queue, its VMs on the main one');
+    assert.doesNotMatch((await temporal.client.workflow.getHandle(`${batch}/p1`).describe()).taskQueue, /-control$/);
     const startedWhenPaused = (await fleet.query(fleetStatusQuery)).started;
     const paused = await status(batch);
     assert.equal(paused.state, 'paused');
@@ -264,7 +269,9 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
 
     const attach = await vmconvoy('start', csv, '--batch', batch, '--json');
     assert.equal(attach.code, 0, attach.stderr);
-    assert.equal((JSON.parse(attach.stdout) as { attached: boolean }).attached, true, 'a running batch is attached to, not started twice');
+    const attached = JSON.parse(attach.stdout) as { attached: boolean; conversionLimit: number };
+    assert.equal(attached.attached, true, 'a running batch is attached to, not started twice');
+    assert.equal(attached.conversionLimit, 1, 'a start without --max-conversions keeps the quota as it is');
 
     const limits = await vmconvoy('set-limits', batch, '--max-uploads', '2', '--json');
     assert.equal(limits.code, 0, limits.stderr);

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../activities/config';
+import { controlTaskQueueOf, loadConfig } from '../../activities/config';
 import { fleetInputFor } from '../../client/commands/start';
 import type { Io } from '../../client/main';
 import { main } from '../../client/main';
@@ -92,7 +92,9 @@ test('the fleet input: limits and flags applied to the defaults, quota per EC2 e
     canary: 3,
     failureBudgetPercent: 10,
     quotaWorkflowId: 'vmconvoy-quota/http://127.0.0.1:14566/us-east-1',
+    vmTaskQueue: 'vmconvoy',
   });
+  assert.equal(controlTaskQueueOf(local.temporal), 'vmconvoy-control', 'the fleet runs beside its VMs, on a queue of its own');
   assert.equal(batchUiLink({ VMCONVOY_TEMPORAL_UI: 'http://ui:8233/' }, 'default', 'b1'), 'http://ui:8233/namespaces/default/workflows/b1');
 });
 
