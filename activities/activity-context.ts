@@ -44,6 +44,15 @@ export function attempt(): number {
   return currentContext()?.info.attempt ?? 1;
 }
 
+/**
+ * This activity execution, the same across its retried attempts and different for every other scheduling
+ * of the activity (another workflow run, or the same run asking again); undefined outside an activity.
+ */
+export function activityExecution(): string | undefined {
+  const info = currentContext()?.info;
+  return info?.workflowExecution ? `${info.workflowExecution.runId}/${info.activityId}` : undefined;
+}
+
 export function previousHeartbeatDetails(): unknown {
   return currentContext()?.info.heartbeatDetails;
 }

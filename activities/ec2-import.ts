@@ -1,15 +1,23 @@
 /**
  * ImportInstance and DescribeConversionTasks. ImportInstance is not idempotent (it has no client token), so
  * the call goes through a client that never retries on its own, and an attempt that may follow an earlier
- * one first looks for a task that already imports this VM's manifest. "May follow" is known from an empty
- * marker object written just before every ImportInstance: the look-up lists every conversion task of the
- * account in the region (EC2 keeps them listed for days; no filter exists), so it is done only when needed.
+ * one first looks for a task that already imports this VM's manifest. "May follow" is known from a marker
+ * object written just before every ImportInstance: the look-up lists every conversion task of the account
+ * in the region (EC2 keeps them listed for days; no filter exists), so it is done only when needed.
+ *
+ * A live (active or completed) task for the manifest is always ours to adopt. A failed one (cancelled) is
+ * adopted only if this activity execution sent it: a conversion that failed within seconds, before the
+ * retry of the attempt whose answer was lost could look, is still that attempt's result, whereas the
+ * failed task of an earlier conversion attempt or workflow run is why the workflow imports again. The
+ * marker names the execution and a hash of the signature of every manifest URL it sent (each presigned URL
+ * is unique, and EC2 lists it with the task); the signature itself is never stored.
  */
 import type { ConversionTask, EC2Client, ImportInstanceCommandInput } from '@aws-sdk/client-ec2';
 import { DescribeConversionTasksCommand, ImportInstanceCommand } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type {
   ConversionProgress,
@@ -18,7 +26,7 @@ import type {
   ImportInstanceResult,
   VmSpec,
 } from '../workflows/types';
-import { activityLog, attempt, cancellationSignal } from './activity-context';
+import { activityExecution, activityLog, attempt, cancellationSignal } from './activity-context';
 import type { Presigner } from './aws-clients';
 import { classifyAwsError, conversionFailure, FailureType, isAwsError, isNotFound } from './errors';
 import { importMarkerKey } from './object-keys';
@@ -81,9 +89,58 @@ export function findTaskForManifest(tasks: ConversionTask[], bucket: string, key
   return mine.find((t) => t.State === 'completed') ?? mine[0];
 }
 
+/** Identifies one presigned URL without holding its signature: a hash of the signature. */
+export function sentUrlId(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  let signature: string | null;
+  try {
+    signature = new URL(url).searchParams.get('X-Amz-Signature');
+  } catch {
+    return undefined;
+  }
+  return signature ? createHash('sha256').update(signature).digest('hex').slice(0, 32) : undefined;
+}
+
+/** A task (any state) that was created by one of these sends, identified by sentUrlId. */
+export function findTaskSentWith(tasks: ConversionTask[], sent: readonly string[]): ConversionTask | undefined {
+  if (sent.length === 0) return undefined;
+  const mine = tasks.filter((t) => manifestUrlsOf(t).some((u) => sent.includes(sentUrlId(u) ?? '')));
+  return mine.find((t) => t.State === 'completed') ?? mine.find((t) => t.State === 'active') ?? mine[0];
+}
+
 // ---------------------------------------------------------------------------------------------------
 // ImportInstance
 // ---------------------------------------------------------------------------------------------------
+
+/** What the import marker holds: the activity execution that last wrote it, and what it sent. */
+interface ImportMarker {
+  execution?: string;
+  /** sentUrlId of every manifest URL that execution sent, oldest first. */
+  sent: string[];
+}
+
+/** A retried attempt sends again rarely more than a few times; the marker keeps the latest of them. */
+const MAX_SENT_IDS = 50;
+
+/** The marker's content, or undefined when there is none (no import was ever sent for this manifest). */
+async function readImportMarker(deps: Pick<Ec2ImportDeps, 's3' | 'bucket' | 'keyPrefix'>, loc: { batch: string; vm: string }): Promise<ImportMarker | undefined> {
+  const key = importMarkerKey(deps.keyPrefix, loc);
+  let text: string;
+  try {
+    const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal: cancellationSignal() });
+    text = (await out.Body?.transformToString()) ?? '';
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw classifyAwsError(err, { operation: `reading ${key}`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
+  }
+  // Empty (written by an earlier vmconvoy) or unreadable: an import may have been sent, by nobody known.
+  try {
+    const parsed = JSON.parse(text) as Partial<ImportMarker>;
+    return { execution: typeof parsed.execution === 'string' ? parsed.execution : undefined, sent: Array.isArray(parsed.sent) ? parsed.sent.filter((x): x is string => typeof x === 'string') : [] };
+  } catch {
+    return { sent: [] };
+  }
+}
 
 async function readUserData(file: string): Promise<string> {
   let data: Buffer;
@@ -201,14 +258,19 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
   });
   const vm = { batch: input.batch, vm: input.vm };
 
+  const execution = activityExecution();
+  let sentBefore: string[] = [];
   if (!input.dryRun) {
+    const marker = await readImportMarker(deps, input);
+    // This execution's earlier sends (a retried attempt); any other execution's are not ours to adopt.
+    if (marker && execution !== undefined && marker.execution === execution) sentBefore = marker.sent;
     // A retried attempt, or any attempt after one that got as far as the marker, looks for its task first.
-    if (attempt() > 1 || (await importMayHaveBeenSent(deps, input))) {
+    if (attempt() > 1 || marker) {
       const tasks = await listConversionTasks(deps.ec2, 'DescribeConversionTasks (looking for an earlier import of this VM)', {
         quotaRetrySeconds: deps.quotaRetrySeconds,
         bucket: deps.bucket,
       });
-      const existing = findTaskForManifest(tasks, deps.bucket, input.manifestKey);
+      const existing = findTaskForManifest(tasks, deps.bucket, input.manifestKey) ?? findTaskSentWith(tasks, sentBefore);
       if (existing?.ConversionTaskId) {
         activityLog.info('adopted an existing conversion task', {
           ...vm,
@@ -218,13 +280,6 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
         return resultOf(existing, true);
       }
     }
-    // Durable before the request leaves: S3 is read-after-write consistent.
-    const marker = importMarkerKey(deps.keyPrefix, input);
-    try {
-      await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: marker, Body: '', ContentLength: 0 }), { abortSignal });
-    } catch (err) {
-      throw classifyAwsError(err, { operation: `writing ${marker}`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
-    }
   }
 
   const expiry = await urlExpiry(deps.presigner, input.validUntil);
@@ -232,6 +287,17 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
     new GetObjectCommand({ Bucket: deps.bucket, Key: input.manifestKey }),
     expiry.expiresInSeconds
   );
+  if (!input.dryRun) {
+    // Durable before the request leaves: S3 is read-after-write consistent.
+    const marker = importMarkerKey(deps.keyPrefix, input);
+    const sentId = sentUrlId(manifestUrl);
+    const body: ImportMarker = { execution, sent: [...sentBefore, ...(sentId ? [sentId] : [])].slice(-MAX_SENT_IDS) };
+    try {
+      await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: marker, Body: JSON.stringify(body), ContentType: 'application/json' }), { abortSignal });
+    } catch (err) {
+      throw classifyAwsError(err, { operation: `writing ${marker}`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
+    }
+  }
   const request = await buildImportRequest(input, manifestUrl);
   try {
     const { ConversionTask: task } = await deps.ec2NoRetry.send(new ImportInstanceCommand(request), { abortSignal });

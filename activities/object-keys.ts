@@ -4,7 +4,7 @@
  *
  *   <keyPrefix><batch>/<vm>/image.part<N>
  *   <keyPrefix><batch>/<vm>/manifest.xml
- *   <keyPrefix><batch>/<vm>/import-requested   (empty: ImportInstance may have been sent for this manifest)
+ *   <keyPrefix><batch>/<vm>/import-requested   (ImportInstance may have been sent for this manifest; by whom)
  */
 import type { ObjectLocation } from '../workflows/types';
 
@@ -23,7 +23,8 @@ export function manifestKey(keyPrefix: string, loc: ObjectLocation): string {
 
 /**
  * Written just before ImportInstance is sent, deleted with the VM's other objects: while it exists, an
- * earlier attempt may have created a conversion task that must be found before another is created.
+ * earlier attempt may have created a conversion task that must be found before another is created. It
+ * holds the activity execution that sent and hashes of the manifest URLs it sent (ec2-import.ts).
  */
 export function importMarkerKey(keyPrefix: string, loc: ObjectLocation): string {
   return `${vmPrefix(keyPrefix, loc)}import-requested`;

@@ -21,7 +21,7 @@ export interface Mutation {
 export const NO_IDEMPOTENCY_LOOKUP: Mutation = {
   name: 'ImportInstance without the idempotency lookup',
   file: 'activities/ec2-import.ts',
-  find: '    if (attempt() > 1 || (await importMayHaveBeenSent(deps, input))) {',
+  find: '    if (attempt() > 1 || marker) {',
   replace: '    if (Number.NaN > 0) {',
   caughtBy: 'conversion tasks',
 };

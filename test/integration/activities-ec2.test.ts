@@ -11,10 +11,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createActivities } from '../../activities';
-import type { ConversionProgress, ImportInstanceInput, PreflightResult, VmSpec } from '../../workflows/types';
+import type { ConversionProgress, ImportInstanceInput, ImportInstanceResult, PreflightResult, VmSpec } from '../../workflows/types';
 import { vmSpecSchema } from '../../workflows/types';
+import type { ImageKind } from '../helpers/images';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim } from '../helpers/testbed';
+import { until } from '../helpers/wait';
 import { localAwsConfig, startS3, startSim, tempDir } from '../helpers/testbed';
 
 const BATCH = 'batch-ec2';
@@ -65,9 +67,10 @@ describe('EC2 import activities against the simulator', () => {
   /** Pre-flight, upload and manifest for one VM, as the workflow does before ImportInstance. */
   async function stage(
     vmSpec: VmSpec,
-    writeManifestToo = true
+    writeManifestToo = true,
+    disk: { kind: ImageKind; marker?: string } = { kind: 'stream-vmdk' }
   ): Promise<{ image: PreflightResult; input: ImportInstanceInput }> {
-    await makeImage(dir.dir, path.basename(vmSpec.image), 'stream-vmdk', { virtualMiB: 64, randomMiB: 8 });
+    await makeImage(dir.dir, path.basename(vmSpec.image), disk.kind, { virtualMiB: 64, randomMiB: 8, marker: disk.marker });
     const image = await run(activities.preflightImage, { spec: vmSpec });
     const location = { batch: BATCH, vm: vmSpec.name };
     await run(activities.uploadImage, {
@@ -162,6 +165,38 @@ describe('EC2 import activities against the simulator', () => {
     } finally {
       await sim.configure({ faults: { wrongContentTypeRate: 0, actions: [] } });
     }
+  });
+
+  it('a conversion that failed before the retry of its lost ImportInstance could look is adopted, not sent again', async () => {
+    // The answer to ImportInstance is lost (the task exists), and the conversion fails within moments.
+    const failing = await stage(spec('lost1', { image: path.join(dir.dir, 'lost1.raw') }), true, {
+      kind: 'raw',
+      marker: 'VMCONVOY_SIM_FAIL=ClientError: Unsupported kernel version 2.6.18',
+    });
+    const tasksOf = async () => (await sim.state()).tasks.filter((t) => t.manifestUrl.includes('/lost1/'));
+    const execution = { activityId: 'import-lost1', workflowExecution: { workflowId: `${BATCH}/lost1`, runId: 'run-1' } };
+    await sim.configure({ faults: { lostImportResponseRate: 1, actions: ['ImportInstance'] } });
+    try {
+      await assert.rejects(new MockActivityEnvironment({ ...execution, attempt: 1 }).run(activities.importInstance, failing.input));
+    } finally {
+      await sim.configure({ faults: { lostImportResponseRate: 0, actions: [] } });
+    }
+    const [sent] = await tasksOf();
+    assert.ok(sent, 'the lost answer hid a task EC2 created');
+    await until(tasksOf, (tasks) => tasks[0]?.state === 'cancelled');
+
+    // The retried attempt of the same activity execution finds the failed task its first attempt created.
+    const retried: ImportInstanceResult = await new MockActivityEnvironment({ ...execution, attempt: 2 }).run(activities.importInstance, failing.input);
+    assert.deepEqual([retried.conversionTaskId, retried.adopted], [sent.id, true]);
+    assert.equal((await tasksOf()).length, 1, 'no second conversion task');
+    const failure = await run(activities.describeConversion, { conversionTaskId: retried.conversionTaskId, imageBytes: failing.image.imageBytes });
+    assert.match(failure.failure?.message ?? '', /Unsupported kernel version 2\.6\.18/);
+
+    // Another execution (the workflow importing again after that failure) is not handed the failed task.
+    const again: ImportInstanceResult = await new MockActivityEnvironment({ ...execution, activityId: 'import-lost1-again', attempt: 1 }).run(activities.importInstance, failing.input);
+    assert.equal(again.adopted, false);
+    assert.notEqual(again.conversionTaskId, sent.id);
+    assert.equal((await tasksOf()).length, 2);
   });
 
   it('describes the conversion until it completes, with rising progress', async () => {

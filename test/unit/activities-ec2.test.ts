@@ -66,20 +66,24 @@ function taskXml(id: string, state: string, manifestUrl: string, extra = ''): st
     <volume><id>vol-${id.slice(-4)}</id><size>8</size></volume></item></volumes></importInstance></item>`;
 }
 
-/** The staging bucket's keys, for the import marker (HeadObject / PutObject) and cleanup's listing. */
+/** The staging bucket's keys, for the import marker (Head/Get/PutObject) and cleanup's listing. */
 class FakeS3 {
   keys = new Set<string>();
+  /** Bodies of the objects PUT (a key added by hand reads as empty, like an older vmconvoy's marker). */
+  bodies = new Map<string, string>();
   readonly client = {
-    send: (command: { constructor: { name: string }; input: { Key?: string } }) => {
+    send: (command: { constructor: { name: string }; input: { Key?: string; Body?: unknown } }) => {
       const name = command.constructor.name;
       const key = command.input.Key ?? '';
-      if (name === 'HeadObjectCommand') {
-        return this.keys.has(key)
-          ? Promise.resolve({ ContentLength: 0 })
-          : Promise.reject(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
+      const notFound = () => Promise.reject(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
+      if (name === 'HeadObjectCommand') return this.keys.has(key) ? Promise.resolve({ ContentLength: 0 }) : notFound();
+      if (name === 'GetObjectCommand') {
+        const body = this.bodies.get(key) ?? '';
+        return this.keys.has(key) ? Promise.resolve({ Body: { transformToString: () => Promise.resolve(body) } }) : notFound();
       }
       if (name === 'PutObjectCommand') {
         this.keys.add(key);
+        this.bodies.set(key, typeof command.input.Body === 'string' ? command.input.Body : '');
         return Promise.resolve({});
       }
       if (name === 'ListObjectsV2Command') return Promise.resolve({ Contents: [...this.keys].map((Key) => ({ Key })), IsTruncated: false });
