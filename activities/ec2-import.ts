@@ -15,7 +15,7 @@
 import type { ConversionTask, EC2Client, ImportInstanceCommandInput } from '@aws-sdk/client-ec2';
 import { DescribeConversionTasksCommand, ImportInstanceCommand } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -227,14 +227,7 @@ export async function importMayHaveBeenSent(
   deps: Pick<Ec2ImportDeps, 's3' | 'bucket' | 'keyPrefix'>,
   loc: { batch: string; vm: string }
 ): Promise<boolean> {
-  const key = importMarkerKey(deps.keyPrefix, loc);
-  try {
-    await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal: cancellationSignal() });
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw classifyAwsError(err, { operation: `checking ${key}`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
-  }
+  return (await readImportMarker(deps, loc)) !== undefined;
 }
 
 /** All conversion tasks of the account in the region (EC2 has no filter for a manifest). */

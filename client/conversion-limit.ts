@@ -5,7 +5,7 @@
  * have raised it on purpose).
  */
 import type { Client } from '@temporalio/client';
-import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { quotaStateQuery, setQuotaLimitSignal } from '../workflows/messages';
 
 export interface QuotaLocation {
@@ -27,11 +27,18 @@ export async function setConversionLimit(client: Client, quota: QuotaLocation, l
   });
 }
 
-/** The limit in force, or undefined when no quota workflow runs for the account+region yet. */
-export async function getConversionLimit(client: Client, workflowId: string): Promise<number | undefined> {
+/** How long `start` waits for the quota workflow to answer (it needs a worker on the control queue). */
+const QUERY_DEADLINE_MS = 5_000;
+
+/**
+ * The limit in force. `whenAbsent` when no quota workflow exists yet (the batch's first VM starts it with
+ * that limit); null when it exists but did not answer in time (no worker serves the control queue yet).
+ */
+export async function getConversionLimit(client: Client, workflowId: string, whenAbsent: number): Promise<number | null> {
   try {
-    return (await client.workflow.getHandle(workflowId).query(quotaStateQuery)).limit;
-  } catch {
-    return undefined;
+    const state = await client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => client.workflow.getHandle(workflowId).query(quotaStateQuery));
+    return state.limit;
+  } catch (err) {
+    return err instanceof WorkflowNotFoundError ? whenAbsent : null;
   }
 }

@@ -183,7 +183,8 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io = defaultIo(env)): C
           const waves = `${result.waves} wave${result.waves === 1 ? '' : 's'}`;
           io.out(`${p.green('✔')} ${what} ${p.bold(result.batch)} (${result.vms} VMs in ${waves}${result.dryRun ? ', dry run' : ''})`);
           io.out(`Temporal UI: ${uiLink}`);
-          io.out(`Conversions at once in this account and region: ${result.conversionLimit}, shared by every batch there${o.maxConversions === undefined ? ' (set it with --max-conversions or `vmconvoy set-limits`)' : ''}`);
+          const limit = result.conversionLimit ?? 'unknown (its quota workflow did not answer: is a worker running?)';
+          io.out(`Conversions at once in this account and region: ${limit}, shared by every batch there${o.maxConversions === undefined ? ' (set it with --max-conversions or `vmconvoy set-limits`)' : ''}`);
           if (result.awsApiBudget !== null) io.out(`AWS API budget: ${result.awsApiBudget} requests/s (change it live with \`vmconvoy set-limits ${result.batch} --max-api-rate N\`)`);
           if (!o.wait) io.out(p.dim(`follow it with: vmconvoy status ${result.batch} --watch`));
         }

@@ -40,9 +40,9 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
     // One bundle for both workflow workers (bundling takes seconds of CPU), logged as Worker.create would.
     const workflowBundle = opts.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'), logger: Runtime.instance().logger }));
     const { loadInventoryPage, vmWorkflowStates } = activities;
-    const queues = [{ taskQueue: opts.taskQueue, activities }];
-    // The fleet's own activities run where the fleet runs.
-    if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue) queues.push({ taskQueue: opts.controlTaskQueue, activities: { loadInventoryPage, vmWorkflowStates } as typeof activities });
+    const queues: Array<{ taskQueue: string; activities: Partial<typeof activities> }> = [{ taskQueue: opts.taskQueue, activities }];
+    // The fleet's own activities run where the fleet runs (the quota workflow calls none).
+    if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue) queues.push({ taskQueue: opts.controlTaskQueue, activities: { loadInventoryPage, vmWorkflowStates } });
     for (const queue of queues) {
       workers.push(
         await Worker.create({

@@ -52,8 +52,8 @@ export type StartResult =
       dryRun: boolean;
       /** The AWS API budget in force on the batch's queue after start (requests/s); null = none. */
       awsApiBudget: number | null;
-      /** Conversions at once in the batch's account+region (shared by every batch there). */
-      conversionLimit: number;
+      /** Conversions at once in the batch's account+region (shared by every batch there); null = its quota workflow did not answer. */
+      conversionLimit: number | null;
     }
   | { ok: false; batch: string; errors: InventoryProblem[] };
 
@@ -101,10 +101,6 @@ export async function startCommand(
     opts.maxApiRate === undefined
       ? await getAwsApiBudget(client, apiQueue)
       : await setAwsApiBudget(client, apiQueue, opts.maxApiRate, `vmconvoy start --batch ${opts.batch}`);
-  // The conversion limit belongs to the account+region: set it only when asked, and report it either way.
-  const quota = { workflowId: input.quotaWorkflowId, taskQueue: controlTaskQueueOf(config.temporal) };
-  if (opts.maxConversions !== undefined && !opts.dryRun) await setConversionLimit(client, quota, opts.maxConversions);
-  const conversionLimit = (await getConversionLimit(client, quota.workflowId)) ?? input.limits.maxConversions;
   const handle = client.workflow.getHandle(opts.batch);
   const wasRunning = await handle
     .describe()
@@ -120,6 +116,16 @@ export async function startCommand(
     } finally {
       destroyAwsClients(aws);
     }
+  }
+  // The conversion limit belongs to the account+region: set only when asked (after everything that can
+  // refuse the batch), reported either way.
+  const quota = { workflowId: input.quotaWorkflowId, taskQueue: controlTaskQueueOf(config.temporal) };
+  let conversionLimit: number | null;
+  if (opts.maxConversions !== undefined && !opts.dryRun) {
+    await setConversionLimit(client, quota, opts.maxConversions);
+    conversionLimit = opts.maxConversions;
+  } else {
+    conversionLimit = await getConversionLimit(client, quota.workflowId, input.limits.maxConversions);
   }
   const started = await client.workflow.start('migrateFleetWorkflow', {
     workflowId: opts.batch,

@@ -177,7 +177,10 @@ describe('EC2 import activities against the simulator', () => {
     const execution = { activityId: 'import-lost1', workflowExecution: { workflowId: `${BATCH}/lost1`, runId: 'run-1' } };
     await sim.configure({ faults: { lostImportResponseRate: 1, actions: ['ImportInstance'] } });
     try {
-      await assert.rejects(new MockActivityEnvironment({ ...execution, attempt: 1 }).run(activities.importInstance, failing.input));
+      await assert.rejects(new MockActivityEnvironment({ ...execution, attempt: 1 }).run(activities.importInstance, failing.input), (err: ApplicationFailure) => {
+        assert.equal(err.nonRetryable, false, `a lost answer is retried: ${err.message}`);
+        return true;
+      });
     } finally {
       await sim.configure({ faults: { lostImportResponseRate: 0, actions: [] } });
     }

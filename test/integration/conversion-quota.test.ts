@@ -3,6 +3,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Worker } from '@temporalio/worker';
 import { createSlotActivities } from '../../activities/conversion-slot';
+import { getConversionLimit, setConversionLimit } from '../../client/conversion-limit';
 import { quotaStateQuery } from '../../workflows/messages';
 import type { TestTemporal } from '../helpers/testbed';
 import { startTemporal, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
@@ -58,5 +59,28 @@ test('the conversion quota grants at most `limit` slots at once, in request orde
     assert.deepEqual(state.waiting, []);
     await recordHistory(handle, 'conversionQuotaWorkflow--three-holders-limit-raised');
     await handle.terminate('test done');
+  });
+});
+
+test('start reads the limit in force: the batch default when no quota runs yet, unknown when nothing answers, else what was set', async () => {
+  const taskQueue = uniqueTaskQueue('quota-limit');
+  const quota = { workflowId: `vmconvoy-quota/${taskQueue}/us-east-1`, taskQueue };
+  assert.equal(await getConversionLimit(temporal.client, quota.workflowId, 7), 7, 'absent: the first VM will start it with the batch limit');
+  // Set while no worker serves the queue: the signal waits, and a read gives up instead of hanging.
+  await setConversionLimit(temporal.client, quota, 3);
+  const started = Date.now();
+  assert.equal(await getConversionLimit(temporal.client, quota.workflowId, 7), null);
+  assert.ok(Date.now() - started < 15_000, `the read gave up after ${Date.now() - started} ms`);
+  const worker = await Worker.create({
+    connection: temporal.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(path.join(__dirname, '..', 'helpers', 'test-workflows.ts')),
+    activities: createSlotActivities(),
+  });
+  await worker.runUntil(async () => {
+    assert.equal(await getConversionLimit(temporal.client, quota.workflowId, 7), 3);
+    await setConversionLimit(temporal.client, quota, 4);
+    assert.equal(await until(() => getConversionLimit(temporal.client, quota.workflowId, 7), (l) => l === 4), 4);
+    await temporal.client.workflow.getHandle(quota.workflowId).terminate('test done');
   });
 });
