@@ -16,7 +16,7 @@ export function stateView(model: Ec2Model): Record<string, unknown> {
       id: t.id,
       kind: t.kind,
       state: t.state,
-      statusMessage: t.statusMessage,
+      statusMessage: model.statusMessage(t),
       pendingReason: t.pendingReason,
       manifestUrl: withoutQuery(t.manifestUrl),
       format: t.format,

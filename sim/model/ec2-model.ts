@@ -166,6 +166,15 @@ export class Ec2Model {
     return Math.floor(task.bytes * Math.min(1, stepped / task.durationMs));
   }
 
+  /**
+   * The status message as EC2 shows it now. While converting, "Progress: N%" is derived from bytesConverted
+   * at the moment of reading, so the two always agree (the stored one is only as fresh as the last tick).
+   */
+  statusMessage(task: ConversionTask): string {
+    if (task.state !== 'active' || task.readyAt === undefined || !task.statusMessage.startsWith('Progress: ')) return task.statusMessage;
+    return `Progress: ${Math.floor((this.bytesConverted(task) / Math.max(1, task.bytes)) * 100)}%`;
+  }
+
   private findTask(id: string): ConversionTask {
     if (!TASK_ID_PATTERN.test(id)) {
       throw new Ec2Error('InvalidConversionTaskId.Malformed', `Invalid id: "${id}" (expecting "import-i-..." or "import-vol-...")`);
@@ -221,8 +230,7 @@ export class Ec2Model {
       } else if (fraction >= 1) {
         this.endTask(task, 'completed', '');
       } else {
-        const percent = Math.floor((this.bytesConverted(task) / Math.max(1, task.bytes)) * 100);
-        task.statusMessage = `Progress: ${percent}%`;
+        task.statusMessage = this.statusMessage(task);
       }
     }
     for (const instance of this.state.instances) {

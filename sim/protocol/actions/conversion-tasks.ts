@@ -78,13 +78,13 @@ export function renderTask(ctx: ActionContext, task: ConversionTask): Record<str
                 image,
                 volume,
                 status: task.state === 'completed' ? 'completed' : task.state === 'active' ? 'active' : 'cancelled',
-                statusMessage: task.statusMessage,
+                statusMessage: ctx.model.statusMessage(task),
               },
             ]),
           }),
         }
       : { importVolume: compact({ availabilityZone: task.availabilityZone, bytesConverted, description: task.description, image, volume }) };
-  return { ...common, ...detail, state: task.state, statusMessage: task.statusMessage, tagSet: items(tagItems(ctx, task.id)) };
+  return { ...common, ...detail, state: task.state, statusMessage: ctx.model.statusMessage(task), tagSet: items(tagItems(ctx, task.id)) };
 }
 
 export function tagItems(ctx: ActionContext, resourceId: string): Array<{ key: string; value: string }> {
