@@ -13,6 +13,16 @@ import { until } from '../helpers/wait';
 
 let temporal: TestTemporal;
 
+/** A worker running the quota workflow (and the slot holders of the test workflows) on `taskQueue`. */
+async function quotaWorker(taskQueue: string): Promise<Worker> {
+  return Worker.create({
+    connection: temporal.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(path.join(__dirname, '..', 'helpers', 'test-workflows.ts')),
+    activities: createSlotActivities(),
+  });
+}
+
 before(async () => {
   temporal = await startTemporal();
 });
@@ -22,12 +32,7 @@ after(async () => {
 
 test('the conversion quota grants at most `limit` slots at once, in request order, and takes a raised limit live', async () => {
   const taskQueue = uniqueTaskQueue('quota');
-  const worker = await Worker.create({
-    connection: temporal.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(path.join(__dirname, '..', 'helpers', 'test-workflows.ts')),
-    activities: createSlotActivities(),
-  });
+  const worker = await quotaWorker(taskQueue);
   await worker.runUntil(async () => {
     const quotaId = `vmconvoy-quota/${taskQueue}/us-east-1`;
     const quota = { workflowId: quotaId, limit: 1 };
@@ -71,12 +76,7 @@ test('start reads the limit in force: the batch default when no quota runs yet, 
   const started = Date.now();
   assert.equal(await getConversionLimit(temporal.client, quota.workflowId, 7), null);
   assert.ok(Date.now() - started < 15_000, `the read gave up after ${Date.now() - started} ms`);
-  const worker = await Worker.create({
-    connection: temporal.nativeConnection,
-    taskQueue,
-    workflowBundle: await workflowBundle(path.join(__dirname, '..', 'helpers', 'test-workflows.ts')),
-    activities: createSlotActivities(),
-  });
+  const worker = await quotaWorker(taskQueue);
   await worker.runUntil(async () => {
     assert.equal(await getConversionLimit(temporal.client, quota.workflowId, 7), 3);
     await setConversionLimit(temporal.client, quota, 4);
