@@ -8,11 +8,12 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { CancelConversionTaskCommand, DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { CleanupInput, CleanupResult } from '../workflows/types';
-import { activityLog, attempt, cancellationSignal, heartbeat } from './activity-context';
-import { findTaskForManifest, importMayHaveBeenSent, listConversionTasks } from './ec2-import';
-import { classifyAwsError, isAwsError, isNotFound } from './errors';
-import { manifestKey, vmPrefix } from './object-keys';
+import type { CleanupInput, CleanupResult } from '../common/contracts/migration';
+import { activityLog, cancellationSignal, heartbeat } from './activity-context';
+import { awsCall, awsFailure } from './aws-call';
+import { isAwsError, isNotFound } from './aws-error-codes';
+import { findTaskForManifest, importMayHaveBeenSent, listConversionTasks } from './import-idempotency';
+import { manifestKey, vmPrefix } from '../common/object-keys';
 
 export interface CleanupDeps {
   ec2: EC2Client;
@@ -29,13 +30,13 @@ const NOTHING_TO_CANCEL = [
   'IncorrectState',
 ];
 
-export async function cancelConversionTask(
-  ec2: EC2Client,
-  conversionTaskId: string,
-  reason: string | undefined
-): Promise<boolean> {
-  const abortSignal = cancellationSignal();
-  try {
+export function cancelConversionTask(ec2: EC2Client, conversionTaskId: string, reason: string | undefined): Promise<boolean> {
+  const nothingToCancel = (err: unknown): { value: boolean } | undefined => {
+    if (!isAwsError(err, ...NOTHING_TO_CANCEL)) return undefined;
+    activityLog.info('conversion task needs no cancelling', { conversionTaskId, reason: (err as Error).name });
+    return { value: false };
+  };
+  return awsCall({ operation: `CancelConversionTask ${conversionTaskId}`, service: 'EC2' }, async (abortSignal) => {
     const out = await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [conversionTaskId] }), {
       abortSignal,
     });
@@ -50,13 +51,7 @@ export async function cancelConversionTask(
     );
     activityLog.info('conversion task cancelled', { conversionTaskId });
     return true;
-  } catch (err) {
-    if (isAwsError(err, ...NOTHING_TO_CANCEL)) {
-      activityLog.info('conversion task needs no cancelling', { conversionTaskId, reason: (err as Error).name });
-      return false;
-    }
-    throw classifyAwsError(err, { operation: `CancelConversionTask ${conversionTaskId}`, service: 'EC2', attempt: attempt() });
-  }
+  }, nothingToCancel);
 }
 
 /** Deletes every object under the VM's prefix; returns how many were deleted. */
@@ -65,7 +60,7 @@ export async function deleteVmObjects(deps: Omit<CleanupDeps, 'ec2'>, loc: Clean
   const prefix = vmPrefix(deps.keyPrefix, loc);
   const abortSignal = cancellationSignal();
   const fail = (operation: string) => (err: unknown) => {
-    throw classifyAwsError(err, { operation, bucket, service: 'S3', attempt: attempt() });
+    throw awsFailure(err, { operation, bucket, service: 'S3' });
   };
   let deleted = 0;
   let token: string | undefined;

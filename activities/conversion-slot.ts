@@ -4,7 +4,7 @@
  */
 import { activityInfo, getClient } from '@temporalio/activity';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
-import type { SlotRequestInput } from '../workflows/types';
+import type { SlotRequestInput } from '../common/contracts/migration';
 import { acquireSlotSignal } from '../workflows/messages';
 
 /** The quota workflow runs on the control queue the fleet names, else on this activity's queue. */

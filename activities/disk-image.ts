@@ -8,9 +8,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { execFile } from 'node:child_process';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { DiskFormat, PreflightResult, VmSpec } from '../workflows/types';
+import type { DiskFormat, PreflightResult, VmSpec } from '../common/contracts/migration';
 import { activityLog } from './activity-context';
-import { FailureType } from './errors';
+import { FailureType } from '../common/failures';
 import { openImage, readAt } from './image-file';
 import {
   FOOTER_SIZE,

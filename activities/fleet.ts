@@ -6,8 +6,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { getClient } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { InventoryPageInput, InventoryRow } from '../workflows/fleet-types';
-import { loadInventoryPage } from './inventory-store';
+import type { InventoryPageInput, InventoryRow } from '../common/contracts/fleet';
+import { loadInventoryPage } from '../common/inventory-store';
 
 export type VmWorkflowState = 'running' | 'completed' | 'failed' | 'cancelled' | 'missing';
 

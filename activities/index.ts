@@ -17,23 +17,24 @@ import type {
   UploadResult,
   ValidateInput,
   ValidateResult,
-} from '../workflows/types';
+} from '../common/contracts/migration';
 import { keepAlive } from './activity-context';
-import type { InventoryPageInput } from '../workflows/fleet-types';
-import type { AwsClients } from './aws-clients';
-import { createAwsClients } from './aws-clients';
+import type { InventoryPageInput } from '../common/contracts/fleet';
+import type { AwsClients } from '../common/aws/clients';
+import { createAwsClients } from '../common/aws/clients';
 import { cleanupVm } from './cleanup';
-import type { AwsConfig } from './config';
+import type { AwsConfig } from '../common/config';
 import { createSlotActivities } from './conversion-slot';
 import { preflight } from './disk-image';
-import type { DescribeConversionInput } from './ec2-import';
-import { describeConversion, importInstance } from './ec2-import';
+import type { DescribeConversionInput } from './describe-conversion';
+import { describeConversion } from './describe-conversion';
+import { importInstance } from './import-instance';
 import { createFleetActivities } from './fleet';
 import { writeManifest } from './manifest';
 import { uploadImage } from './upload';
 import { validateInstance } from './validate';
 
-export type { DescribeConversionInput } from './ec2-import';
+export type { DescribeConversionInput } from './describe-conversion';
 
 export interface ActivityDeps {
   config: AwsConfig;
@@ -43,8 +44,6 @@ export interface ActivityDeps {
   clients?: AwsClients;
   /** qemu-img for pre-flight's cross-check; false = skip. @default 'qemu-img' when installed */
   qemuImg?: string | false;
-  /** Delay before ImportInstance is retried after ResourceLimitExceeded. @default 60 */
-  quotaRetrySeconds?: number;
   /** Boot check poll interval. @default 10 s */
   bootCheckPollMs?: number;
   /** Metrics hook: bytes of every uploaded part. */
@@ -63,7 +62,6 @@ export function createActivities(deps: ActivityDeps) {
     s3: clients.s3,
     bucket,
     keyPrefix,
-    quotaRetrySeconds: deps.quotaRetrySeconds,
   };
 
   // Every activity but the upload heartbeats through keepAlive (see there): the upload heartbeats its own

@@ -5,11 +5,11 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { DiskFormat, ManifestInput, ManifestResult } from '../workflows/types';
-import { activityLog, attempt, cancellationSignal, heartbeat } from './activity-context';
-import type { Presigner } from './aws-clients';
-import { classifyAwsError } from './errors';
-import { manifestKey, partKey, partRanges } from './object-keys';
+import type { DiskFormat, ManifestInput, ManifestResult } from '../common/contracts/migration';
+import { activityLog, heartbeat } from './activity-context';
+import type { Presigner } from '../common/aws/clients';
+import { awsCall } from './aws-call';
+import { manifestKey, partKey, partRanges } from '../common/object-keys';
 import { urlExpiry } from './url-expiry';
 
 export const MANIFEST_VERSION = '2010-11-15';
@@ -121,13 +121,9 @@ export async function writeManifest(deps: ManifestDeps, input: ManifestInput): P
     ),
     parts,
   });
-  try {
-    await deps.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: xml, ContentType: 'application/xml' }), {
-      abortSignal: cancellationSignal(),
-    });
-  } catch (err) {
-    throw classifyAwsError(err, { operation: `writing the manifest ${key}`, bucket, attempt: attempt() });
-  }
+  await awsCall({ operation: `writing the manifest ${key}`, bucket }, (abortSignal) =>
+    deps.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: xml, ContentType: 'application/xml' }), { abortSignal })
+  );
   activityLog.info('manifest written', {
     batch: input.batch,
     vm: input.vm,

@@ -11,7 +11,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import type { FileHandle } from 'node:fs/promises';
-import type { UploadInput, UploadResult } from '../workflows/types';
+import type { UploadInput, UploadResult } from '../common/contracts/migration';
 import {
   activityLog,
   attempt,
@@ -20,12 +20,13 @@ import {
   previousHeartbeatDetails,
   throwIfCancelled,
 } from './activity-context';
-import { classifyAwsError, FailureType } from './errors';
+import { FailureType } from '../common/failures';
+import { awsCall } from './aws-call';
 import { openImage } from './image-file';
 import type { ChecksumAlgorithm } from './checksum-pool';
 import { checksumOffThread } from './checksum-pool';
-import type { PartRange } from './object-keys';
-import { partKey, partRanges, vmPrefix } from './object-keys';
+import type { PartRange } from '../common/object-keys';
+import { partKey, partRanges, vmPrefix } from '../common/object-keys';
 
 export interface UploadDeps {
   s3: S3Client;
@@ -75,26 +76,17 @@ async function listExisting(deps: UploadDeps, input: UploadInput): Promise<Map<s
   const existing = new Map<string, { size: number; etag: string }>();
   let token: string | undefined;
   do {
-    let page;
-    try {
-      page = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token }), {
-        abortSignal: cancellationSignal(),
-      });
-    } catch (err) {
-      if (isAbort()) throwIfCancelled();
-      throw classifyAwsError(err, { operation: `listing ${prefix} (parts uploaded earlier)`, bucket: deps.bucket, service: 'S3', attempt: attempt() });
-    }
+    const page = await awsCall(
+      { operation: `listing ${prefix} (parts uploaded earlier)`, bucket: deps.bucket, service: 'S3' },
+      (abortSignal) =>
+        deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal })
+    );
     for (const o of page.Contents ?? []) {
       if (o.Key) existing.set(o.Key, { size: o.Size ?? -1, etag: (o.ETag ?? '').replace(/"/g, '').toLowerCase() });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return existing;
-}
-
-/** An SDK call failed because the activity was cancelled (the SDK throws AbortError then). */
-function isAbort(): boolean {
-  return cancellationSignal()?.aborted === true;
 }
 
 export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
@@ -147,8 +139,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       const data = Buffer.from(lane.memory, 0, part.length);
       // S3 holds something else under this key: a damaged or stale part.
       const replacing = there !== undefined;
-      try {
-        await deps.s3.send(
+      await awsCall({ operation: op, bucket: deps.bucket }, () =>
+        deps.s3.send(
           new PutObjectCommand({
             Bucket: deps.bucket,
             Key: key,
@@ -158,11 +150,8 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
             ChecksumCRC32: crc.toString('base64'),
           }),
           { abortSignal }
-        );
-      } catch (err) {
-        if (isAbort()) throwIfCancelled();
-        throw classifyAwsError(err, { operation: op, bucket: deps.bucket, attempt: attempt() });
-      }
+        )
+      );
       bytesSent += part.length;
       deps.onBytesUploaded?.(part.length);
       recordBytesUploaded(part.length);

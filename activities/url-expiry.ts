@@ -2,7 +2,7 @@
  * How long presigned URLs live: until the VM's deadline, but never past SigV4's 7-day maximum nor past the
  * expiry of the temporary credentials that sign them (a URL dies with its credentials).
  */
-import type { Presigner } from './aws-clients';
+import type { Presigner } from '../common/aws/clients';
 
 export const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 /** Never presign for less than this, even when the deadline is (nearly) past. */

@@ -14,9 +14,11 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ValidateInput, ValidateResult, VmSpec } from '../workflows/types';
-import { activityLog, attempt, cancellationSignal, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
-import { classifyAwsError, FailureType } from './errors';
+import type { ValidateInput, ValidateResult, VmSpec } from '../common/contracts/migration';
+import { FailureType } from '../common/failures';
+import { activityLog, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
+import { awsCall } from './aws-call';
+import { isAwsError } from './aws-error-codes';
 
 export const ROOT_DEVICE = '/dev/sda1';
 
@@ -33,26 +35,19 @@ function failed(instanceId: string, problems: string[]): ApplicationFailure {
   );
 }
 
-async function call<T>(operation: string, fn: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
-  try {
-    return await fn(cancellationSignal());
-  } catch (err) {
-    throwIfCancelled();
-    throw classifyAwsError(err, { operation, service: 'EC2', attempt: attempt() });
-  }
+function call<T>(operation: string, fn: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  return awsCall({ operation, service: 'EC2' }, fn);
 }
 
-async function describeInstance(ec2: EC2Client, instanceId: string): Promise<Instance | undefined> {
-  try {
-    const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }), {
-      abortSignal: cancellationSignal(),
-    });
-    return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId);
-  } catch (err) {
-    throwIfCancelled();
-    if ((err as { name?: string }).name === 'InvalidInstanceID.NotFound') return undefined;
-    throw classifyAwsError(err, { operation: `DescribeInstances ${instanceId}`, service: 'EC2', attempt: attempt() });
-  }
+function describeInstance(ec2: EC2Client, instanceId: string): Promise<Instance | undefined> {
+  return awsCall(
+    { operation: `DescribeInstances ${instanceId}`, service: 'EC2' },
+    async (abortSignal) => {
+      const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }), { abortSignal });
+      return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId);
+    },
+    (err) => (isAwsError(err, 'InvalidInstanceID.NotFound') ? { value: undefined } : undefined)
+  );
 }
 
 /** What differs between the instance and the spec (empty = matches). Pure. */

@@ -13,7 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createActivities } from '../activities';
 import type { FleetSummary } from '../workflows/migrate-fleet';
-import { DEFAULT_SETTINGS, vmSpecSchema } from '../workflows/types';
+import { DEFAULT_SETTINGS, vmSpecSchema } from '../common/contracts/migration';
 import type { BenchFleet } from './fleet-env';
 import { sharedBenchFleet } from './fleet-env';
 import type { BenchContext, BenchResult } from './types';

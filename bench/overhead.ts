@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { envVarsFor } from '../dev/local-env';
 import { REPO_ROOT } from '../dev/services';
-import { DEFAULT_SETTINGS } from '../workflows/types';
+import { DEFAULT_SETTINGS } from '../common/contracts/migration';
 import { spawnService } from '../dev/process';
 import type { BenchFleet } from './fleet-env';
 import { sharedBenchFleet } from './fleet-env';

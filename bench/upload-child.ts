@@ -12,8 +12,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import http from 'node:http';
-import { createAwsClients } from '../activities/aws-clients';
-import { partRanges } from '../activities/object-keys';
+import { createAwsClients } from '../common/aws/clients';
+import { partRanges } from '../common/object-keys';
 import { uploadImage } from '../activities/upload';
 import { LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY } from '../dev/services';
 

@@ -8,9 +8,9 @@ import { mapLimited } from './map-limited';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { migrationPhaseKey } from '../workflows/search-attributes';
-import type { FleetStatus } from '../workflows/fleet-types';
+import type { FleetStatus } from '../common/contracts/fleet';
 import { fleetStatusQuery, vmStatusQuery } from '../workflows/messages';
-import type { MigrateVmResult, Phase } from '../workflows/types';
+import type { MigrateVmResult, Phase } from '../common/contracts/migration';
 
 export interface VmView {
   name: string;

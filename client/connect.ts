@@ -1,7 +1,7 @@
 /** A Temporal client for the CLI; an unreachable server is exit code 3 with the address tried and what to do. */
 import { Client, Connection } from '@temporalio/client';
-import { dataConverterFromEnv } from '../worker/payload-codec';
-import { temporalConnectSettings } from '../worker/temporal-connection';
+import { dataConverterFromEnv } from '../common/temporal/payload-codec';
+import { temporalConnectSettings } from '../common/temporal/connection';
 import { ExitError } from './errors';
 
 const GRPC_UNAVAILABLE = 14;

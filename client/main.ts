@@ -355,7 +355,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io = defaultIo(env)): C
     .option('--cors-origin <url>', 'the Web UI origin allowed to call it', 'http://localhost:8233')
     .addHelpText('after', example('temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8888 & vmconvoy codec-server'))
     .action(async (o: { port: string; corsOrigin: string }) => {
-      const { AesGcmPayloadCodec, codecKeysFromEnv } = await import('../worker/payload-codec');
+      const { AesGcmPayloadCodec, codecKeysFromEnv } = await import('../common/temporal/payload-codec');
       const { startCodecServer } = await import('../worker/codec-server');
       const keys = codecKeysFromEnv(env);
       if (!keys) throw new ExitError(1, 'set VMCONVOY_CODEC_KEY (openssl rand -base64 32) to the key the workers use');

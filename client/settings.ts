@@ -5,8 +5,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { VmconvoyConfig } from '../activities/config';
-import { loadConfig } from '../activities/config';
+import type { VmconvoyConfig } from '../common/config';
+import { loadConfig } from '../common/config';
 import { ExitError } from './errors';
 
 export interface LocalEnvFile {

@@ -10,7 +10,7 @@ import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/
 import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import path from 'node:path';
 import { createActivities } from '../activities';
-import type { AwsConfig } from '../activities/config';
+import type { AwsConfig } from '../common/config';
 
 export interface CreateWorkersOptions {
   connection: NativeConnection;

@@ -3,11 +3,11 @@
  * activities. Configuration comes from the environment once, here (see README "Configuration").
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { awsApiTaskQueueOf, controlTaskQueueOf, loadConfig } from '../activities/config';
+import { awsApiTaskQueueOf, controlTaskQueueOf, loadConfig } from '../common/config';
 import { createWorkers, runWorkers } from './create-worker';
 import { createLogger, PinoTemporalLogger } from './logger';
-import { dataConverterFromEnv } from './payload-codec';
-import { temporalConnectSettings } from './temporal-connection';
+import { dataConverterFromEnv } from '../common/temporal/payload-codec';
+import { temporalConnectSettings } from '../common/temporal/connection';
 
 export interface WorkerMainOptions {
   logFormat?: 'json' | 'pretty';

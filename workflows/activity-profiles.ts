@@ -6,28 +6,10 @@ import type { ActivityOptions } from '@temporalio/workflow';
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 // Type-only: activities run in the worker, never in the workflow sandbox.
 import type { Activities } from '../activities';
+import { NON_RETRYABLE_FAILURE_TYPES } from '../common/failures';
 
-/** ApplicationFailure types that retrying cannot fix; the workflow fails (or waits) at once. */
-export const NON_RETRYABLE_TYPES = [
-  'ImageNotFound',
-  'ImageUnreadable',
-  'ImageFormatUnsupported',
-  'ImageFormatMismatch',
-  'ImageOutsideRoots',
-  'InvalidVolumeSize',
-  'UserDataInvalid',
-  'ImageChanged',
-  'AwsInvalidParameter',
-  'AwsRequestFailed',
-  'AwsAuth',
-  'S3BucketMissing',
-  'ConversionFailed',
-  'ConversionInterrupted',
-  'ValidationFailed',
-  'DeadlineExceeded',
-  // Handled by the workflow itself (it waits for a slot and shows it in the status).
-  'ConversionQuotaExceeded',
-];
+/** ApplicationFailure types that retrying cannot fix (common/failures.ts holds the rule). */
+export const NON_RETRYABLE_TYPES = NON_RETRYABLE_FAILURE_TYPES;
 
 /**
  * Short activities heartbeat while they run (activities/activity-context.ts keepAlive), so a crashed

@@ -4,8 +4,9 @@
  * the default 5 s → 300 s schedule stays far below Temporal's 10,240-event warning.
  */
 import { ApplicationFailure, sleep } from '@temporalio/workflow';
+import { FailureType } from '../common/failures';
 import { fastActivities } from './activity-profiles';
-import type { ConversionProgress, MigrationSettings } from './types';
+import type { ConversionProgress, MigrationSettings } from '../common/contracts/migration';
 import type { VmStatusTracker } from './vm-status';
 
 /** Next poll interval: grow geometrically, never above the maximum (pure, unit-tested). */
@@ -39,7 +40,7 @@ export async function waitForConversion(
     if (Date.now() + interval * 1000 > deadline) {
       throw ApplicationFailure.nonRetryable(
         `conversion ${conversionTaskId} did not complete before the VM deadline (last status: ${progress.statusMessage || 'none'})`,
-        'DeadlineExceeded'
+        FailureType.DeadlineExceeded
       );
     }
     // Back off geometrically, but when progress shows a rate, do not sleep past the expected finish.

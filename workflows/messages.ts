@@ -3,8 +3,8 @@
  * stable: renaming one breaks running workflows.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { FleetLimits, FleetStatus, SetLimitsRequest } from './fleet-types';
-import type { Phase, VmError, VmStatus } from './types';
+import type { FleetLimits, FleetStatus, SetLimitsRequest } from '../common/contracts/fleet';
+import type { Phase, VmError, VmStatus } from '../common/contracts/migration';
 
 // ---------------------------------------------------------------------------------------------------
 // Per-VM workflow

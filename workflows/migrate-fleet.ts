@@ -26,8 +26,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { FleetInput, FleetLimits, FleetProgress, FleetStatus, InventoryRow, SetLimitsRequest } from './fleet-types';
-import { INVENTORY_PAGE_SIZE } from './fleet-types';
+import type { FleetInput, FleetLimits, FleetProgress, FleetStatus, InventoryRow, SetLimitsRequest } from '../common/contracts/fleet';
+import { INVENTORY_PAGE_SIZE } from '../common/contracts/fleet';
 import {
   fleetStatusQuery,
   pauseFleetSignal,

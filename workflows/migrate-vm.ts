@@ -20,6 +20,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { FailureType } from '../common/failures';
 import { NON_RETRYABLE_TYPES, SHORT_HEARTBEAT_TIMEOUT, fastActivities, uploadActivities, validationActivities } from './activity-profiles';
 import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
 import { waitForConversion } from './conversion-wait';
@@ -34,7 +35,7 @@ import type {
   MigrateVmResult,
   MigrationSettings,
   VmError,
-} from './types';
+} from '../common/contracts/migration';
 import { LEAN_HISTORY_PATCH } from './versions';
 import { VmStatusTracker } from './vm-status';
 
@@ -128,7 +129,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     if (input.quota) {
       tracker.enter('WaitingForSlot');
       holdsSlot = await acquireConversionSlot(input.quota, deadline, slotRequest !== undefined);
-      if (!holdsSlot) throw ApplicationFailure.nonRetryable('No conversion slot before the VM deadline', 'DeadlineExceeded');
+      if (!holdsSlot) throw ApplicationFailure.nonRetryable('No conversion slot before the VM deadline', FailureType.DeadlineExceeded);
     }
 
     // AWS sometimes cancels a conversion for its own reasons ("AWS initiated task cancellation"); such a
@@ -144,7 +145,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       try {
         done = await waitForConversion(created.conversionTaskId, image.imageBytes, settings, deadline, tracker);
       } catch (err) {
-        if (errorType(err) !== 'ConversionInterrupted' || attempt > settings.conversionRetries) throw err;
+        if (errorType(err) !== FailureType.ConversionInterrupted || attempt > settings.conversionRetries) throw err;
         tracker.update({
           retries: tracker.status.retries + 1,
           warnings: [...tracker.status.warnings, `conversion ${created.conversionTaskId} interrupted by AWS (${toVmError(err).message}); importing again`],
@@ -223,9 +224,9 @@ async function importWithQuotaWait(
     try {
       return await fastActivities('ImportInstance', settings.awsApiTaskQueue).importInstance(input);
     } catch (err) {
-      if (errorType(err) !== 'ConversionQuotaExceeded') throw err;
+      if (errorType(err) !== FailureType.ConversionQuotaExceeded) throw err;
       if (Date.now() + settings.quotaRetrySeconds * 1000 > deadline) {
-        throw ApplicationFailure.nonRetryable('EC2 kept refusing the import (ResourceLimitExceeded) until the VM deadline', 'DeadlineExceeded');
+        throw ApplicationFailure.nonRetryable('EC2 kept refusing the import (ResourceLimitExceeded) until the VM deadline', FailureType.DeadlineExceeded);
       }
       tracker.update({ retries: tracker.status.retries + 1, statusMessage: 'waiting: too many imports running (ResourceLimitExceeded)' });
       await sleep(settings.quotaRetrySeconds * 1000, { summary: 'wait for EC2 import quota' });

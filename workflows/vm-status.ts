@@ -5,7 +5,7 @@
 import { patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { vmStatusQuery } from './messages';
 import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
-import type { Phase, VmError, VmStatus } from './types';
+import type { Phase, VmError, VmStatus } from '../common/contracts/migration';
 import { LEAN_HISTORY_PATCH } from './versions';
 
 /**

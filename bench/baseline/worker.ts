@@ -8,7 +8,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import path from 'node:path';
 import { createActivities } from '../../activities';
-import { loadConfig } from '../../activities/config';
+import { loadConfig } from '../../common/config';
 import { baselineActivities } from './activities';
 
 function vmconvoyActivities(): ReturnType<typeof createActivities> {

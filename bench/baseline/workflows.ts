@@ -8,7 +8,7 @@
  */
 import { ApplicationFailure, condition, executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import type { MigrationSettings, VmSpec } from '../../workflows/types';
+import type { MigrationSettings, VmSpec } from '../../common/contracts/migration';
 import type { BaselineActivities } from './activities';
 
 const { noop } = proxyActivities<BaselineActivities>({ startToCloseTimeout: '1 minute' });

@@ -5,7 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
-import type { FleetInput } from '../../workflows/fleet-types';
+import type { FleetInput } from '../../common/contracts/fleet';
 import { retryFleetUpdate } from '../../workflows/messages';
 import { ExitError } from '../errors';
 import { fleetHandle, rootMessage } from './fleet-handle';

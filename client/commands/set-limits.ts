@@ -1,6 +1,6 @@
 /** `vmconvoy set-limits <batch>`: change upload, conversion and AWS API limits while the batch runs. */
 import type { Client } from '@temporalio/client';
-import type { FleetInput, FleetLimits, SetLimitsRequest } from '../../workflows/fleet-types';
+import type { FleetInput, FleetLimits, SetLimitsRequest } from '../../common/contracts/fleet';
 import { fleetStatusQuery, setLimitsUpdate } from '../../workflows/messages';
 import { setAwsApiBudget } from '../aws-api-budget';
 import { ExitError } from '../errors';

@@ -6,14 +6,14 @@
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
-import { createAwsClients, destroyAwsClients } from '../../activities/aws-clients';
-import type { VmconvoyConfig } from '../../activities/config';
-import { awsApiTaskQueueOf, controlTaskQueueOf } from '../../activities/config';
-import { inventoryKeyFor, storeInventory } from '../../activities/inventory-store';
-import type { FleetInput } from '../../workflows/fleet-types';
+import { createAwsClients, destroyAwsClients } from '../../common/aws/clients';
+import type { VmconvoyConfig } from '../../common/config';
+import { awsApiTaskQueueOf, controlTaskQueueOf } from '../../common/config';
+import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
+import type { FleetInput } from '../../common/contracts/fleet';
 import { migrationBatchKey } from '../../workflows/search-attributes';
-import type { MigrationSettings } from '../../workflows/types';
-import { DEFAULT_SETTINGS, VM_NAME_PATTERN } from '../../workflows/types';
+import type { MigrationSettings } from '../../common/contracts/migration';
+import { DEFAULT_SETTINGS, VM_NAME_PATTERN } from '../../common/contracts/migration';
 import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';

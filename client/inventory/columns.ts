@@ -4,8 +4,8 @@
  */
 import path from 'node:path';
 import { isIP } from 'node:net';
-import type { VmSpec, VmSpecInput } from '../../workflows/types';
-import { DISK_FORMATS, VM_NAME_PATTERN, vmSpecSchema } from '../../workflows/types';
+import type { VmSpec, VmSpecInput } from '../../common/contracts/migration';
+import { DISK_FORMATS, VM_NAME_PATTERN, vmSpecSchema } from '../../common/contracts/migration';
 
 export const COLUMNS = [
   'name',

@@ -9,8 +9,9 @@ import type { CsvError, Info } from 'csv-parse/sync';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { preflight } from '../../activities/disk-image';
-import type { InventoryRow } from '../../workflows/fleet-types';
-import type { VmSpec } from '../../workflows/types';
+import type { InventoryRow } from '../../common/contracts/fleet';
+import { MAX_USER_DATA_BYTES } from '../../common/contracts/limits';
+import type { VmSpec } from '../../common/contracts/migration';
 import { mapLimited } from '../map-limited';
 import type { Column, RowCells, RowFiles } from './columns';
 import { COLUMNS, REQUIRED_COLUMNS, rowToSpec } from './columns';
@@ -32,9 +33,6 @@ export interface ReadInventoryOptions {
   /** Pre-flights at once. @default 16 */
   concurrency?: number;
 }
-
-/** EC2's limit on user data. */
-const USER_DATA_MAX_BYTES = 16 * 1024;
 
 interface ParsedRecord {
   record: string[];
@@ -120,7 +118,7 @@ async function checkFiles(checks: FileCheck[], opts: ReadInventoryOptions): Prom
     try {
       const s = await stat(file);
       if (!s.isFile()) userDataProblem.set(file, `${file} is not a file`);
-      else if (s.size > USER_DATA_MAX_BYTES) userDataProblem.set(file, `${file} is ${s.size} bytes; EC2 allows 16 KiB of user data`);
+      else if (s.size > MAX_USER_DATA_BYTES) userDataProblem.set(file, `${file} is ${s.size} bytes; EC2 allows 16 KiB of user data`);
     } catch (err) {
       userDataProblem.set(file, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }

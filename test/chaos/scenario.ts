@@ -15,7 +15,7 @@ import { envVarsFor, startLocalEnv } from '../../dev/local-env';
 import { freePort } from '../../dev/process';
 import { LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY } from '../../dev/services';
 import { seededRandom } from '../../sim/faults/fault-injector';
-import { DEFAULT_SETTINGS } from '../../workflows/types';
+import { DEFAULT_SETTINGS } from '../../common/contracts/migration';
 import { baseEnv, runCli } from '../e2e/run-cli';
 import type { CliRun } from '../e2e/run-cli';
 import type { CountingProxy } from '../helpers/counting-proxy';

@@ -12,7 +12,7 @@ import {
   sleep,
 } from '@temporalio/workflow';
 import { vmFinishedSignal, vmUploadedSignal } from '../../workflows/messages';
-import type { MigrateVmInput } from '../../workflows/types';
+import type { MigrateVmInput } from '../../common/contracts/migration';
 
 export interface TestActivities {
   shouldFail(vm: string): Promise<boolean>;

@@ -1,5 +1,5 @@
 /**
- * The test bed: real servers on free loopback ports. `dev/run-tests.mjs` starts one Temporal dev server and
+ * The test bed: real servers on free loopback ports. `scripts/run-tests.ts` starts one Temporal dev server and
  * one S3 server for the whole run and passes their addresses in the environment; a test file run alone
  * starts its own. Every test file gets a fresh bucket and its own task queue, and the EC2 simulator is
  * started per file (it is cheap, and tests configure its faults).
@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { AwsConfig } from '../../activities/config';
+import type { AwsConfig } from '../../common/config';
 import type { SimulatorProcess, S3Server, TemporalServer } from '../../dev/services';
 import {
   LOCAL_ACCESS_KEY_ID,

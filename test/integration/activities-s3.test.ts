@@ -12,7 +12,7 @@ import { readFile, truncate } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { createActivities } from '../../activities';
 import type { UploadProgress } from '../../activities/upload';
-import type { ManifestInput, ManifestResult, UploadInput, UploadResult } from '../../workflows/types';
+import type { ManifestInput, ManifestResult, UploadInput, UploadResult } from '../../common/contracts/migration';
 import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
 import { makeImage } from '../helpers/images';

@@ -13,12 +13,12 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { after, before, describe, it, test } from 'node:test';
 import { createActivities } from '../../activities';
-import type { AwsConfig } from '../../activities/config';
+import type { AwsConfig } from '../../common/config';
 import { DEFAULT_CONFIG } from '../../sim/config';
 import { FaultInjector } from '../../sim/faults/fault-injector';
 import { createWorkers } from '../../worker/create-worker';
-import type { ImportInstanceInput, MigrateVmInput, MigrateVmResult, MigrationSettings } from '../../workflows/types';
-import { DEFAULT_SETTINGS, vmSpecSchema } from '../../workflows/types';
+import type { ImportInstanceInput, MigrateVmInput, MigrateVmResult, MigrationSettings } from '../../common/contracts/migration';
+import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { makeImage } from '../helpers/images';
 import type { SimState, TestS3, TestSim } from '../helpers/testbed';
 import {

@@ -26,7 +26,7 @@ import { DEFAULT_CONFIG } from '../../sim/config';
 import { stat } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { createActivities } from '../../activities';
-import type { DiskFormat } from '../../workflows/types';
+import type { DiskFormat } from '../../common/contracts/migration';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim } from '../helpers/testbed';
 import { localAwsConfig, startS3, startSim, tempDir } from '../helpers/testbed';

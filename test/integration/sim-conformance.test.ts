@@ -27,7 +27,7 @@ import type { ImageKind } from '../helpers/images';
 import { makeImage } from '../helpers/images';
 import type { TestS3 } from '../helpers/testbed';
 import { localAwsConfig, startS3, startSim, tempDir } from '../helpers/testbed';
-import type { DiskFormat } from '../../workflows/types';
+import type { DiskFormat } from '../../common/contracts/migration';
 import { until } from '../helpers/wait';
 
 const CREDS = { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' };

@@ -9,8 +9,8 @@ import { inspectImage, preflight, volumeSizeGib } from '../../activities/disk-im
 import { tempDir } from '../helpers/testbed';
 import type { ImageKind } from '../helpers/images';
 import { makeImage, patchFile, rewriteVhdDynamicHeader, rewriteVhdFooters } from '../helpers/images';
-import type { VmSpecInput } from '../../workflows/types';
-import { vmSpecSchema } from '../../workflows/types';
+import type { VmSpecInput } from '../../common/contracts/migration';
+import { vmSpecSchema } from '../../common/contracts/migration';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

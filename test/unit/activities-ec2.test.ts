@@ -10,12 +10,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { createAwsClients } from '../../activities/aws-clients';
+import { createAwsClients } from '../../common/aws/clients';
 import { cleanupVm } from '../../activities/cleanup';
-import { importInstance } from '../../activities/ec2-import';
+import { importInstance } from '../../activities/import-instance';
 import { instanceMismatches } from '../../activities/validate';
-import type { ImportInstanceInput } from '../../workflows/types';
-import { vmSpecSchema } from '../../workflows/types';
+import type { ImportInstanceInput } from '../../common/contracts/migration';
+import { vmSpecSchema } from '../../common/contracts/migration';
 import { tempDir } from '../helpers/testbed';
 
 type Params = Record<string, string>;
@@ -135,7 +135,6 @@ describe('EC2 import activities (canned EC2)', () => {
     s3: s3.client,
     bucket: 'stage',
     keyPrefix: 'vmconvoy/',
-    quotaRetrySeconds: 45,
   });
 
   function input(extra: Record<string, unknown> = {}, dryRun = false): ImportInstanceInput {
@@ -247,15 +246,14 @@ describe('EC2 import activities (canned EC2)', () => {
     assert.deepEqual(fake.actions(), ['ImportInstance']);
   });
 
-  it('ResourceLimitExceeded → retryable ConversionQuotaExceeded after quotaRetrySeconds', async () => {
+  it('ResourceLimitExceeded → ConversionQuotaExceeded, left to the workflow to wait out', async () => {
     fake.replies.DescribeConversionTasks = () => describeReply();
     fake.replies.ImportInstance = () =>
       ec2Error('ResourceLimitExceeded', 'You have reached the limit of active conversion tasks.', 400);
     await assert.rejects(importInstance(deps(), input()), (err: unknown) => {
       assert.ok(err instanceof ApplicationFailure);
       assert.equal(err.type, 'ConversionQuotaExceeded');
-      assert.equal(err.nonRetryable, false);
-      assert.match(String(err.nextRetryDelay), /45/);
+      assert.equal(err.nonRetryable, true);
       return true;
     });
   });

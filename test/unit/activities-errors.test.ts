@@ -5,19 +5,18 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { AwsClients } from '../../activities/aws-clients';
-import { createAwsClients, destroyAwsClients } from '../../activities/aws-clients';
-import type { AwsConfig } from '../../activities/config';
-import { awsNetworkLimitsOf, loadConfig } from '../../activities/config';
-import {
-  classifyAwsError,
-  classifyFileError,
-  conversionFailure,
-  conversionFailureHint,
-  NotAnAwsResponseError,
-  redact,
-} from '../../activities/errors';
-import { progressFromMessage, toConversionProgress } from '../../activities/ec2-import';
+import type { AwsClients } from '../../common/aws/clients';
+import { createAwsClients, destroyAwsClients } from '../../common/aws/clients';
+import type { AwsConfig } from '../../common/config';
+import { awsNetworkLimitsOf, loadConfig } from '../../common/config';
+import { classifyAwsError } from '../../activities/aws-errors';
+import { conversionFailure, conversionFailureHint } from '../../activities/conversion-failures';
+import { progressFromMessage, toConversionProgress } from '../../activities/describe-conversion';
+import { classifyFileError } from '../../activities/file-errors';
+import { NotAnAwsResponseError } from '../../common/aws/ec2-answer-guard';
+import { FailureType, isRetryableFailure, NON_RETRYABLE_FAILURE_TYPES } from '../../common/failures';
+import { redact } from '../../common/redact';
+import { NON_RETRYABLE_TYPES } from '../../workflows/activity-profiles';
 
 /** An error shaped like the ones AWS SDK v3 throws. */
 function sdkError(name: string, status: number, message = `${name} happened`): Error {
@@ -100,15 +99,35 @@ describe('AWS error classification', () => {
     assert.ok(fourth >= 40 && fourth <= 50, `fourth ${fourth}`);
   });
 
-  it('ResourceLimitExceeded is a retryable ConversionQuotaExceeded after quotaRetrySeconds', () => {
-    const f = classifyAwsError(sdkError('ResourceLimitExceeded', 400, 'too many tasks'), {
-      operation: 'ImportInstance',
-      quotaRetrySeconds: 90,
-    });
+  it('ResourceLimitExceeded is ConversionQuotaExceeded, which the workflow waits out itself (not an activity retry)', () => {
+    const f = classifyAwsError(sdkError('ResourceLimitExceeded', 400, 'too many tasks'), { operation: 'ImportInstance' });
     assert.equal(f.type, 'ConversionQuotaExceeded');
-    assert.equal(f.nonRetryable, false);
-    assert.equal(delaySeconds(f), 90);
+    assert.equal(f.nonRetryable, true);
+    assert.ok(NON_RETRYABLE_TYPES.includes('ConversionQuotaExceeded'));
+    assert.equal(delaySeconds(f), undefined);
     assert.match(f.message, /too many tasks/);
+  });
+
+  it('every failure it makes is retryable exactly when common/failures.ts says so, and the workflows use that list', () => {
+    const cases: Array<[unknown, string]> = [
+      [sdkError('ResourceLimitExceeded', 400), FailureType.ConversionQuotaExceeded],
+      [sdkError('RequestLimitExceeded', 503), FailureType.AwsThrottled],
+      [sdkError('InternalError', 500), FailureType.AwsUnavailable],
+      [sdkError('ExpiredToken', 400), FailureType.AwsCredentialsExpired],
+      [sdkError('AuthFailure', 401), FailureType.AwsAuth],
+      [sdkError('NoSuchBucket', 404), FailureType.S3BucketMissing],
+      [sdkError('BadDigest', 400), FailureType.S3ChecksumMismatch],
+      [sdkError('InvalidParameterValue', 400), FailureType.AwsInvalidParameter],
+      [sdkError('SomethingElse', 409), FailureType.AwsRequestFailed],
+      [new Error('local bug'), FailureType.Unexpected],
+    ];
+    for (const [err, type] of cases) {
+      const f = classifyAwsError(err, { operation: 'x' });
+      assert.equal(f.type, type);
+      assert.equal(f.nonRetryable, !isRetryableFailure(type), type);
+    }
+    assert.deepEqual(NON_RETRYABLE_TYPES, NON_RETRYABLE_FAILURE_TYPES);
+    for (const type of Object.values(FailureType)) assert.equal(NON_RETRYABLE_TYPES.includes(type), !isRetryableFailure(type), type);
   });
 
   it("keeps AWS's message for invalid parameters and tells the operator where to fix it", () => {

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { XMLParser } from 'fast-xml-parser';
-import { createAwsClients, destroyAwsClients } from '../../activities/aws-clients';
+import { createAwsClients, destroyAwsClients } from '../../common/aws/clients';
 import type { ManifestPart } from '../../activities/manifest';
 import { buildManifestXml } from '../../activities/manifest';
-import { manifestKey, partKey, partRanges, vmPrefix } from '../../activities/object-keys';
+import { manifestKey, partKey, partRanges, vmPrefix } from '../../common/object-keys';
 import { computeUrlExpiry, MAX_PRESIGN_SECONDS } from '../../activities/url-expiry';
 
 const MiB = 1024 * 1024;

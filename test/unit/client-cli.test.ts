@@ -3,13 +3,13 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { controlTaskQueueOf, loadConfig } from '../../activities/config';
+import { controlTaskQueueOf, loadConfig } from '../../common/config';
 import { fleetInputFor } from '../../client/commands/start';
 import type { Io } from '../../client/main';
 import { main } from '../../client/main';
 import { batchUiLink, effectiveEnv, quotaWorkflowIdFor } from '../../client/settings';
 import { REPO_ROOT } from '../../dev/services';
-import { DEFAULT_SETTINGS } from '../../workflows/types';
+import { DEFAULT_SETTINGS } from '../../common/contracts/migration';
 import { tempDir } from '../helpers/testbed';
 
 let dir: { dir: string; remove(): Promise<void> };

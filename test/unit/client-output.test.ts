@@ -8,7 +8,7 @@ import { paint, useColor } from '../../client/output/color';
 import { renderProblems } from '../../client/output/problems';
 import { renderReport } from '../../client/output/report';
 import { changeLines, progressBar, renderStatus } from '../../client/output/status';
-import type { Phase } from '../../workflows/types';
+import type { Phase } from '../../common/contracts/migration';
 
 function vm(name: string, phase: Phase, extra: Partial<VmView> = {}): VmView {
   return {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { buildManifestXml } from '../../activities/manifest';
-import { partKey, partRanges } from '../../activities/object-keys';
+import { partKey, partRanges } from '../../common/object-keys';
 import { checkManifest, parseManifest } from '../../sim/conversion/manifest';
 
 const SEED = Number(process.env.VMCONVOY_FUZZ_SEED ?? Date.now() % 2 ** 31);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { AesGcmPayloadCodec, codecKeysFromEnv, ENCRYPTED_ENCODING } from '../../worker/payload-codec';
+import { AesGcmPayloadCodec, codecKeysFromEnv, ENCRYPTED_ENCODING } from '../../common/temporal/payload-codec';
 import { startCodecServer } from '../../worker/codec-server';
 
 const keyA = randomBytes(32).toString('base64');

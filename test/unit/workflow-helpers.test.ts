@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { nextPollInterval } from '../../workflows/conversion-wait';
 import { effectiveLimits, validateLimits } from '../../workflows/migrate-fleet';
-import { DEFAULT_SETTINGS, vmSpecSchema } from '../../workflows/types';
+import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 
 test('conversion polling backs off geometrically from seconds to the cap and stays under the history budget', () => {
   const intervals: number[] = [];

@@ -2,7 +2,7 @@
  * `npm run provision`: makes sure the local tools exist (building or installing what is missing) and
  * prints where each came from. Safe to run again: cached tools are found at once.
  */
-import { resolveChromium, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from './tools';
+import { resolveChromium, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
 
 async function main(): Promise<void> {
   const log = (line: string): void => console.log(`[provision] ${line}`);

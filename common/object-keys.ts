@@ -6,7 +6,7 @@
  *   <keyPrefix><batch>/<vm>/manifest.xml
  *   <keyPrefix><batch>/<vm>/import-requested   (ImportInstance may have been sent for this manifest; by whom)
  */
-import type { ObjectLocation } from '../workflows/types';
+import type { ObjectLocation } from './contracts/migration';
 
 /** The VM's folder, with its trailing slash: `b/vm1/` never matches `b/vm10/...`. */
 export function vmPrefix(keyPrefix: string, loc: ObjectLocation): string {

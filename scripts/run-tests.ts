@@ -12,8 +12,8 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
-import { REPO_ROOT, startS3Server, startTemporalServer } from './services';
-import { resolveQemuImg, resolveTemporalCli, resolveVersitygw } from './tools';
+import { REPO_ROOT, startS3Server, startTemporalServer } from '../dev/services';
+import { resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
 
 const SUITES = ['unit', 'integration', 'e2e', 'chaos'] as const;
 

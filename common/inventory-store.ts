@@ -5,8 +5,8 @@
  */
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { InventoryPageInput, InventoryRow } from '../workflows/fleet-types';
-import { INVENTORY_PAGE_SIZE } from '../workflows/fleet-types';
+import type { InventoryPageInput, InventoryRow } from './contracts/fleet';
+import { INVENTORY_PAGE_SIZE } from './contracts/fleet';
 
 export function inventoryKeyFor(keyPrefix: string, batch: string): string {
   return `${keyPrefix}${batch}/inventory/`;

@@ -3,7 +3,7 @@
  * travels as one payload: the CLI stores it, normalised, as JSON lines in the staging bucket, and the
  * fleet loads it a page at a time.
  */
-import type { MigrationSettings, VmError, VmSpec } from './types';
+import type { MigrationSettings, VmError, VmSpec } from './migration';
 
 export interface FleetLimits {
   /** VMs in pre-flight/upload at once (upload bandwidth). @default 4 */

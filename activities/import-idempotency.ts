@@ -1,0 +1,214 @@
+/**
+ * How ImportInstance stays idempotent. ImportInstance is not idempotent (it has no client token), so
+ * the call goes through a client that never retries on its own, and an attempt that may follow an earlier
+ * one first looks for a task that already imports this VM's manifest. "May follow" is known from a marker
+ * object written just before every ImportInstance: the look-up lists every conversion task of the account
+ * in the region (EC2 keeps them listed for days; no filter exists), so it is done only when needed.
+ *
+ * A live (active or completed) task for the manifest is always ours to adopt. A failed one (cancelled) is
+ * adopted only if this activity execution sent it: a conversion that failed within seconds, before the
+ * retry of the attempt whose answer was lost could look, is still that attempt's result, whereas the
+ * failed task of an earlier conversion attempt or workflow run is why the workflow imports again. The
+ * marker names the execution and a hash of the signature of every manifest URL it sent (each presigned URL
+ * is unique, and EC2 lists it with the task); the signature itself is never stored.
+ */
+import type { ConversionTask, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import type { ImportInstanceResult } from '../common/contracts/migration';
+import { FailureType } from '../common/failures';
+import { importMarkerKey } from '../common/object-keys';
+import { activityExecution, activityLog, attempt } from './activity-context';
+import { awsCall } from './aws-call';
+import { isNotFound } from './aws-error-codes';
+
+/** Where the marker lives. */
+export interface MarkerStore {
+  s3: S3Client;
+  bucket: string;
+  keyPrefix: string;
+}
+
+interface VmLocation {
+  batch: string;
+  vm: string;
+}
+
+
+/** True when a presigned manifest URL points at `bucket`/`key` (path-style or virtual-hosted). */
+export function manifestUrlMatches(url: string | undefined, bucket: string, key: string): boolean {
+  if (!url) return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  let pathname: string;
+  try {
+    pathname = decodeURIComponent(parsed.pathname);
+  } catch {
+    return false;
+  }
+  return pathname.endsWith(`/${bucket}/${key}`) || (parsed.hostname.startsWith(`${bucket}.`) && pathname === `/${key}`);
+}
+
+function manifestUrlsOf(task: ConversionTask): string[] {
+  return (task.ImportInstance?.Volumes ?? []).map((v) => v.Image?.ImportManifestUrl ?? '');
+}
+
+/** The live (active or completed) task importing this manifest; completed wins over active. */
+export function findTaskForManifest(tasks: ConversionTask[], bucket: string, key: string): ConversionTask | undefined {
+  const mine = tasks.filter(
+    (t) =>
+      (t.State === 'active' || t.State === 'completed') &&
+      manifestUrlsOf(t).some((u) => manifestUrlMatches(u, bucket, key))
+  );
+  return mine.find((t) => t.State === 'completed') ?? mine[0];
+}
+
+/** Identifies one presigned URL without holding its signature: a hash of the signature. */
+export function sentUrlId(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  let signature: string | null;
+  try {
+    signature = new URL(url).searchParams.get('X-Amz-Signature');
+  } catch {
+    return undefined;
+  }
+  return signature ? createHash('sha256').update(signature).digest('hex').slice(0, 32) : undefined;
+}
+
+/** A task (any state) that was created by one of these sends, identified by sentUrlId. */
+export function findTaskSentWith(tasks: ConversionTask[], sent: readonly string[]): ConversionTask | undefined {
+  if (sent.length === 0) return undefined;
+  const mine = tasks.filter((t) => manifestUrlsOf(t).some((u) => sent.includes(sentUrlId(u) ?? '')));
+  return mine.find((t) => t.State === 'completed') ?? mine.find((t) => t.State === 'active') ?? mine[0];
+}
+
+/** What the import marker holds: the activity execution that last wrote it, and what it sent. */
+interface ImportMarker {
+  execution?: string;
+  /** sentUrlId of every manifest URL that execution sent, oldest first. */
+  sent: string[];
+}
+
+/** A retried attempt sends again rarely more than a few times; the marker keeps the latest of them. */
+const MAX_SENT_IDS = 50;
+
+/** The marker's content, or undefined when there is none (no import was ever sent for this manifest). */
+async function readImportMarker(deps: MarkerStore, loc: { batch: string; vm: string }): Promise<ImportMarker | undefined> {
+  const key = importMarkerKey(deps.keyPrefix, loc);
+  const text = await awsCall(
+    { operation: `reading ${key}`, bucket: deps.bucket, service: 'S3' },
+    async (abortSignal): Promise<string | undefined> => {
+      const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal });
+      return (await out.Body?.transformToString()) ?? '';
+    },
+    (err) => (isNotFound(err) ? { value: undefined } : undefined)
+  );
+  if (text === undefined) return undefined;
+  // Empty (written by an earlier vmconvoy) or unreadable: an import may have been sent, by nobody known.
+  try {
+    const parsed = JSON.parse(text) as Partial<ImportMarker>;
+    return { execution: typeof parsed.execution === 'string' ? parsed.execution : undefined, sent: Array.isArray(parsed.sent) ? parsed.sent.filter((x): x is string => typeof x === 'string') : [] };
+  } catch {
+    return { sent: [] };
+  }
+}
+
+
+/** True when the marker exists: ImportInstance may already have been sent for this VM's manifest. */
+export async function importMayHaveBeenSent(
+  deps: MarkerStore,
+  loc: { batch: string; vm: string }
+): Promise<boolean> {
+  return (await readImportMarker(deps, loc)) !== undefined;
+}
+
+/**
+ * EC2 always sends `conversionTasks`, empty or not. A 200 without it (an HTML page from a proxy, a truncated
+ * body) is a broken answer: retry it. Read as "no tasks", it would make ImportInstance create a duplicate
+ * of a task whose creation response was lost.
+ */
+export function listedTasks(tasks: ConversionTask[] | undefined): ConversionTask[] {
+  if (tasks === undefined) {
+    throw ApplicationFailure.create({
+      type: FailureType.AwsUnavailable,
+      nonRetryable: false,
+      message: 'DescribeConversionTasks answered without a task list (not an EC2 response?); retrying.',
+    });
+  }
+  return tasks;
+}
+
+/** All conversion tasks of the account in the region (EC2 has no filter for a manifest). */
+export function listConversionTasks(ec2: EC2Client, operation: string, ctx: { bucket?: string }): Promise<ConversionTask[]> {
+  return awsCall({ operation, ...ctx, service: 'EC2' }, async (abortSignal) => {
+    const out = await ec2.send(new DescribeConversionTasksCommand({}), { abortSignal });
+    return listedTasks(out.ConversionTasks);
+  });
+}
+
+
+export function resultOf(task: ConversionTask, adopted: boolean): ImportInstanceResult {
+  return {
+    conversionTaskId: task.ConversionTaskId ?? '',
+    instanceId: task.ImportInstance?.InstanceId,
+    volumeId: task.ImportInstance?.Volumes?.[0]?.Volume?.Id,
+    adopted,
+  };
+}
+
+/** What an import attempt learnt before it sends: a task to adopt, or the sends to remember with its own. */
+export interface EarlierImport {
+  adopt?: ImportInstanceResult;
+  /** sentUrlId of this execution's earlier sends (a retried attempt); empty otherwise. */
+  sentBefore: string[];
+}
+
+/**
+ * Looks for the task an earlier attempt created for this manifest, when one may have: a retried attempt, or
+ * any attempt after one that got as far as writing the marker.
+ */
+export async function findEarlierImport(
+  deps: MarkerStore & { ec2: EC2Client },
+  input: VmLocation & { manifestKey: string }
+): Promise<EarlierImport> {
+  const execution = activityExecution();
+  const marker = await readImportMarker(deps, input);
+  // This execution's earlier sends (a retried attempt); any other execution's are not ours to adopt.
+  const sentBefore = marker && execution !== undefined && marker.execution === execution ? marker.sent : [];
+  if (attempt() === 1 && !marker) return { sentBefore };
+  const tasks = await listConversionTasks(deps.ec2, 'DescribeConversionTasks (looking for an earlier import of this VM)', {
+    bucket: deps.bucket,
+  });
+  const existing = findTaskForManifest(tasks, deps.bucket, input.manifestKey) ?? findTaskSentWith(tasks, sentBefore);
+  if (!existing?.ConversionTaskId) return { sentBefore };
+  activityLog.info('adopted an existing conversion task', {
+    batch: input.batch,
+    vm: input.vm,
+    conversionTaskId: existing.ConversionTaskId,
+    state: existing.State,
+  });
+  return { adopt: resultOf(existing, true), sentBefore };
+}
+
+/** Writes the marker just before ImportInstance is sent: durable first, since S3 is read-after-write consistent. */
+export async function recordImportSend(deps: MarkerStore, loc: VmLocation, sentBefore: string[], manifestUrl: string): Promise<void> {
+  const key = importMarkerKey(deps.keyPrefix, loc);
+  const sentId = sentUrlId(manifestUrl);
+  const body: ImportMarker = {
+    execution: activityExecution(),
+    sent: [...sentBefore, ...(sentId ? [sentId] : [])].slice(-MAX_SENT_IDS),
+  };
+  await awsCall({ operation: `writing ${key}`, bucket: deps.bucket, service: 'S3' }, (abortSignal) =>
+    deps.s3.send(
+      new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(body), ContentType: 'application/json' }),
+      { abortSignal }
+    )
+  );
+}
