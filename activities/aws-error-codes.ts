@@ -12,7 +12,6 @@ export interface AwsLikeError {
   $metadata?: { httpStatusCode?: number; requestId?: string };
 }
 
-
 export const THROTTLING = new Set([
   'RequestLimitExceeded',
   'EC2ThrottledException',
@@ -121,4 +120,3 @@ export function isAwsError(err: unknown, ...names: string[]): boolean {
 export function isNotFound(err: unknown): boolean {
   return isAwsError(err, 'NotFound', 'NoSuchKey') || (httpStatusOf(err) === 404 && !isAwsError(err, 'NoSuchBucket'));
 }
-

@@ -32,13 +32,11 @@ export interface ErrorContext {
   bucket?: string;
 }
 
-
 /** Delay in seconds before retrying a throttled call: 5, 10, 20, 40, 60, 60… by attempt, plus up to 25 % jitter. */
 export function throttleDelaySeconds(attempt: number): number {
   const base = Math.min(60, 5 * 2 ** Math.max(0, attempt - 1));
   return Math.round(base * (1 + Math.random() * 0.25));
 }
-
 
 const IAM_HINT =
   'Check the credentials of the worker (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or its profile/role) and that its IAM policy ' +
@@ -126,16 +124,22 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
   if (hostile) {
     const service = ctx.service ?? hostile.service ?? 'AWS';
     if (hostile.kind === 'timeout')
-      return make(FailureType.AwsUnavailable, `the ${service} endpoint did not answer in time (${hostile.reason}); retrying.`
+      return make(
+        FailureType.AwsUnavailable,
+        `the ${service} endpoint did not answer in time (${hostile.reason}); retrying.`
       );
     if (hostile.kind === 'reset')
-      return make(FailureType.AwsUnavailable, `the connection to the ${service} endpoint closed before a complete answer (${hostile.reason}); retrying.`
+      return make(
+        FailureType.AwsUnavailable,
+        `the connection to the ${service} endpoint closed before a complete answer (${hostile.reason}); retrying.`
       );
     const where =
       service === 'AWS'
         ? 'the endpoint settings (AWS_ENDPOINT_URL_*)'
         : `AWS_ENDPOINT_URL_${service} (unset for real ${service})`;
-    return make(FailureType.AwsUnavailable, `the ${service} endpoint answered something that is not an ${service} response (${hostile.reason}` +
+    return make(
+      FailureType.AwsUnavailable,
+      `the ${service} endpoint answered something that is not an ${service} response (${hostile.reason}` +
         `${status !== undefined ? `, HTTP ${status}` : ''}); retrying. If this persists, check ${where} and any proxy between the worker and ${service}.`
     );
   }
@@ -148,12 +152,16 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
   }
   if (THROTTLING.has(name) || status === 429) {
     const wait = throttleDelaySeconds(ctx.attempt ?? 1);
-    return make(FailureType.AwsThrottled, `${said}. AWS is throttling requests; retrying in ${wait} s. If this persists, lower the fleet's concurrency.`,
+    return make(
+      FailureType.AwsThrottled,
+      `${said}. AWS is throttling requests; retrying in ${wait} s. If this persists, lower the fleet's concurrency.`,
       wait
     );
   }
   if (CREDENTIALS_EXPIRED.has(name)) {
-    return make(FailureType.AwsCredentialsExpired, `${said}. The credentials (or the clock) are out of date; retrying with refreshed credentials. If it repeats, check the host clock and the credential source.`
+    return make(
+      FailureType.AwsCredentialsExpired,
+      `${said}. The credentials (or the clock) are out of date; retrying with refreshed credentials. If it repeats, check the host clock and the credential source.`
     );
   }
   if (AUTH.has(name) || status === 401 || status === 403) {
@@ -161,11 +169,15 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
   }
   if (name === 'NoSuchBucket') {
     const bucket = ctx.bucket ? `"${ctx.bucket}"` : 'the staging bucket';
-    return make(FailureType.S3BucketMissing, `${said}. Create ${bucket} in the EC2 Region, or set VMCONVOY_BUCKET to an existing bucket there.`
+    return make(
+      FailureType.S3BucketMissing,
+      `${said}. Create ${bucket} in the EC2 Region, or set VMCONVOY_BUCKET to an existing bucket there.`
     );
   }
   if (name === 'BadDigest' || name === 'InvalidDigest') {
-    return make(FailureType.S3ChecksumMismatch, `${said}. The part's bytes changed on the way to S3 (checksum mismatch); sending it again.`
+    return make(
+      FailureType.S3ChecksumMismatch,
+      `${said}. The part's bytes changed on the way to S3 (checksum mismatch); sending it again.`
     );
   }
   if (
@@ -173,7 +185,9 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
     /^Invalid.*(\.NotFound|\.Malformed|ID|Id)$/.test(name) ||
     /\.(NotFound|Malformed)$/.test(name)
   ) {
-    return make(FailureType.AwsInvalidParameter, `${said}. Fix the VM's settings in the inventory (or the image) and run the VM again.`
+    return make(
+      FailureType.AwsInvalidParameter,
+      `${said}. Fix the VM's settings in the inventory (or the image) and run the VM again.`
     );
   }
   if (
@@ -191,4 +205,3 @@ export function classifyAwsError(err: unknown, ctx: ErrorContext): ApplicationFa
   // Not an AWS answer at all: a bug or an unexpected local failure. Retry; the message says what it was.
   return make(FailureType.Unexpected, said);
 }
-

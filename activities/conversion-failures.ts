@@ -87,4 +87,3 @@ export function conversionFailure(conversionTaskId: string, statusMessage: strin
     message: `${what} ${entry.hint}`,
   };
 }
-

@@ -16,7 +16,6 @@ export interface DescribeConversionInput {
   imageBytes: number;
 }
 
-
 const STATES: readonly ConversionState[] = ['active', 'cancelling', 'cancelled', 'completed'];
 
 /** `Progress: 42%` → 42. */

@@ -22,4 +22,3 @@ export function classifyFileError(err: unknown, file: string): ApplicationFailur
           : `${code ?? 'error'}: ${asAwsLike(err).message ?? ''}`;
   return ApplicationFailure.nonRetryable(`Disk image ${file} cannot be read (${reason}).`, FailureType.ImageUnreadable);
 }
-

@@ -37,7 +37,6 @@ interface VmLocation {
   vm: string;
 }
 
-
 /** True when a presigned manifest URL points at `bucket`/`key` (path-style or virtual-hosted). */
 export function manifestUrlMatches(url: string | undefined, bucket: string, key: string): boolean {
   if (!url) return false;
@@ -100,7 +99,10 @@ interface ImportMarker {
 const MAX_SENT_IDS = 50;
 
 /** The marker's content, or undefined when there is none (no import was ever sent for this manifest). */
-async function readImportMarker(deps: MarkerStore, loc: { batch: string; vm: string }): Promise<ImportMarker | undefined> {
+async function readImportMarker(
+  deps: MarkerStore,
+  loc: { batch: string; vm: string }
+): Promise<ImportMarker | undefined> {
   const key = importMarkerKey(deps.keyPrefix, loc);
   const text = await awsCall(
     { operation: `reading ${key}`, bucket: deps.bucket, service: 'S3' },
@@ -114,18 +116,17 @@ async function readImportMarker(deps: MarkerStore, loc: { batch: string; vm: str
   // Empty (written by an earlier vmconvoy) or unreadable: an import may have been sent, by nobody known.
   try {
     const parsed = JSON.parse(text) as Partial<ImportMarker>;
-    return { execution: typeof parsed.execution === 'string' ? parsed.execution : undefined, sent: Array.isArray(parsed.sent) ? parsed.sent.filter((x): x is string => typeof x === 'string') : [] };
+    return {
+      execution: typeof parsed.execution === 'string' ? parsed.execution : undefined,
+      sent: Array.isArray(parsed.sent) ? parsed.sent.filter((x): x is string => typeof x === 'string') : [],
+    };
   } catch {
     return { sent: [] };
   }
 }
 
-
 /** True when the marker exists: ImportInstance may already have been sent for this VM's manifest. */
-export async function importMayHaveBeenSent(
-  deps: MarkerStore,
-  loc: { batch: string; vm: string }
-): Promise<boolean> {
+export async function importMayHaveBeenSent(deps: MarkerStore, loc: { batch: string; vm: string }): Promise<boolean> {
   return (await readImportMarker(deps, loc)) !== undefined;
 }
 
@@ -146,13 +147,16 @@ export function listedTasks(tasks: ConversionTask[] | undefined): ConversionTask
 }
 
 /** All conversion tasks of the account in the region (EC2 has no filter for a manifest). */
-export function listConversionTasks(ec2: EC2Client, operation: string, ctx: { bucket?: string }): Promise<ConversionTask[]> {
+export function listConversionTasks(
+  ec2: EC2Client,
+  operation: string,
+  ctx: { bucket?: string }
+): Promise<ConversionTask[]> {
   return awsCall({ operation, ...ctx, service: 'EC2' }, async (abortSignal) => {
     const out = await ec2.send(new DescribeConversionTasksCommand({}), { abortSignal });
     return listedTasks(out.ConversionTasks);
   });
 }
-
 
 export function resultOf(task: ConversionTask, adopted: boolean): ImportInstanceResult {
   return {
@@ -183,9 +187,13 @@ export async function findEarlierImport(
   // This execution's earlier sends (a retried attempt); any other execution's are not ours to adopt.
   const sentBefore = marker && execution !== undefined && marker.execution === execution ? marker.sent : [];
   if (attempt() === 1 && !marker) return { sentBefore };
-  const tasks = await listConversionTasks(deps.ec2, 'DescribeConversionTasks (looking for an earlier import of this VM)', {
-    bucket: deps.bucket,
-  });
+  const tasks = await listConversionTasks(
+    deps.ec2,
+    'DescribeConversionTasks (looking for an earlier import of this VM)',
+    {
+      bucket: deps.bucket,
+    }
+  );
   const existing = findTaskForManifest(tasks, deps.bucket, input.manifestKey) ?? findTaskSentWith(tasks, sentBefore);
   if (!existing?.ConversionTaskId) return { sentBefore };
   activityLog.info('adopted an existing conversion task', {
@@ -198,7 +206,12 @@ export async function findEarlierImport(
 }
 
 /** Writes the marker just before ImportInstance is sent: durable first, since S3 is read-after-write consistent. */
-export async function recordImportSend(deps: MarkerStore, loc: VmLocation, sentBefore: string[], manifestUrl: string): Promise<void> {
+export async function recordImportSend(
+  deps: MarkerStore,
+  loc: VmLocation,
+  sentBefore: string[],
+  manifestUrl: string
+): Promise<void> {
   const key = importMarkerKey(deps.keyPrefix, loc);
   const sentId = sentUrlId(manifestUrl);
   const body: ImportMarker = {
@@ -207,7 +220,12 @@ export async function recordImportSend(deps: MarkerStore, loc: VmLocation, sentB
   };
   await awsCall({ operation: `writing ${key}`, bucket: deps.bucket, service: 'S3' }, (abortSignal) =>
     deps.s3.send(
-      new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(body), ContentType: 'application/json' }),
+      new PutObjectCommand({
+        Bucket: deps.bucket,
+        Key: key,
+        Body: JSON.stringify(body),
+        ContentType: 'application/json',
+      }),
       { abortSignal }
     )
   );

@@ -25,7 +25,7 @@ import { createAwsClients } from '../common/aws/clients';
 import { cleanupVm } from './cleanup';
 import type { AwsConfig } from '../common/config';
 import { createSlotActivities } from './conversion-slot';
-import { preflight } from './disk-image';
+import { preflight } from './disk-image/preflight';
 import type { DescribeConversionInput } from './describe-conversion';
 import { describeConversion } from './describe-conversion';
 import { importInstance } from './import-instance';

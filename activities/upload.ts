@@ -22,7 +22,7 @@ import {
 } from './activity-context';
 import { FailureType } from '../common/failures';
 import { awsCall } from './aws-call';
-import { openImage } from './image-file';
+import { openImage } from './disk-image/image-file';
 import type { ChecksumAlgorithm } from './checksum-pool';
 import { checksumOffThread } from './checksum-pool';
 import type { PartRange } from '../common/object-keys';

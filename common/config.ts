@@ -88,32 +88,12 @@ export const temporalConfigSchema = z.object({
   taskQueue: z.string().default('vmconvoy'),
   /** Task queue for upload activities, so they run on the hosts that can read the images. */
   uploadTaskQueue: z.string().optional(),
-  /** Task queue for the activities that call EC2; default `<taskQueue>-aws-api`. See awsApiTaskQueueOf. */
+  /** Task queue for the activities that call EC2; default `<taskQueue>-aws-api` (common/task-queues.ts). */
   awsApiTaskQueue: z.string().optional(),
-  /** Task queue of the fleet and conversion-quota workflows; default `<taskQueue>-control`. See controlTaskQueueOf. */
+  /** Task queue of the fleet and conversion-quota workflows; default `<taskQueue>-control` (common/task-queues.ts). */
   controlTaskQueue: z.string().optional(),
 });
 export type TemporalConfig = z.output<typeof temporalConfigSchema>;
-
-/**
- * The task queue every EC2-calling activity runs on. Temporal rate-limits a task queue on the server, for
- * all its workers together, so this queue's rate limit is the AWS API request budget: one worker
- * deployment (and so one queue) per AWS account and region keeps every batch of that account+region under
- * one budget.
- */
-export function awsApiTaskQueueOf(temporal: Pick<TemporalConfig, 'taskQueue' | 'awsApiTaskQueue'>): string {
-  return temporal.awsApiTaskQueue ?? `${temporal.taskQueue}-aws-api`;
-}
-
-/**
- * The task queue of the workflows that schedule others: the fleet (one per batch) and the conversion quota
- * (one per account+region). Each is a single workflow whose tasks run one after another, on behalf of
- * every VM; on the main queue they waited behind the tasks of hundreds of VM workflows. A worker serves
- * this queue with a workflow thread of its own.
- */
-export function controlTaskQueueOf(temporal: Pick<TemporalConfig, 'taskQueue' | 'controlTaskQueue'>): string {
-  return temporal.controlTaskQueue ?? `${temporal.taskQueue}-control`;
-}
 
 export const configSchema = z.object({
   aws: awsConfigSchema,

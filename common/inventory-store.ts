@@ -17,13 +17,25 @@ function pageKey(inventoryKey: string, page: number): string {
 }
 
 /** Writes every page; returns the inventory key. Pages are rewritten whole, so a relaunch is idempotent. */
-export async function storeInventory(s3: S3Client, bucket: string, inventoryKey: string, rows: InventoryRow[]): Promise<void> {
+export async function storeInventory(
+  s3: S3Client,
+  bucket: string,
+  inventoryKey: string,
+  rows: InventoryRow[]
+): Promise<void> {
   const pages = Math.ceil(rows.length / INVENTORY_PAGE_SIZE);
   const writes: Array<Promise<unknown>> = [];
   for (let page = 0; page < pages; page++) {
     const body = JSON.stringify(rows.slice(page * INVENTORY_PAGE_SIZE, (page + 1) * INVENTORY_PAGE_SIZE));
     writes.push(
-      s3.send(new PutObjectCommand({ Bucket: bucket, Key: pageKey(inventoryKey, page), Body: body, ContentType: 'application/json' }))
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: pageKey(inventoryKey, page),
+          Body: body,
+          ContentType: 'application/json',
+        })
+      )
     );
     // Bounded parallelism: eight pages in flight.
     if (writes.length >= 8) await Promise.all(writes.splice(0));
@@ -31,7 +43,11 @@ export async function storeInventory(s3: S3Client, bucket: string, inventoryKey:
   await Promise.all(writes);
 }
 
-export async function loadInventoryPage(s3: S3Client, bucket: string, input: InventoryPageInput): Promise<InventoryRow[]> {
+export async function loadInventoryPage(
+  s3: S3Client,
+  bucket: string,
+  input: InventoryPageInput
+): Promise<InventoryRow[]> {
   const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pageKey(input.inventoryKey, input.page) }));
   const text = await res.Body!.transformToString('utf8');
   return JSON.parse(text) as InventoryRow[];

@@ -15,4 +15,3 @@ export function redact(message: string): string {
     .replace(/\b(AKIA|ASIA)[A-Z0-9]{12,}\b/g, '<access key id>')
     .slice(0, 1500);
 }
-

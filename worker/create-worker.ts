@@ -11,6 +11,7 @@ import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import path from 'node:path';
 import { createActivities } from '../activities';
 import type { AwsConfig } from '../common/config';
+import { activitiesFor } from '../common/task-queues';
 
 export interface CreateWorkersOptions {
   connection: NativeConnection;
@@ -39,10 +40,9 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
   if (!opts.uploadOnly) {
     // One bundle for both workflow workers (bundling takes seconds of CPU), logged as Worker.create would.
     const workflowBundle = opts.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'), logger: Runtime.instance().logger }));
-    const { loadInventoryPage, vmWorkflowStates } = activities;
     const queues: Array<{ taskQueue: string; activities: Partial<typeof activities> }> = [{ taskQueue: opts.taskQueue, activities }];
     // The fleet's own activities run where the fleet runs (the quota workflow calls none).
-    if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue) queues.push({ taskQueue: opts.controlTaskQueue, activities: { loadInventoryPage, vmWorkflowStates } });
+    if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue) queues.push({ taskQueue: opts.controlTaskQueue, activities: activitiesFor('control', activities) });
     for (const queue of queues) {
       workers.push(
         await Worker.create({
@@ -57,13 +57,12 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
     }
   }
   if (!opts.uploadOnly && opts.awsApiTaskQueue && opts.awsApiTaskQueue !== opts.taskQueue) {
-    const { importInstance, describeConversion, validateInstance, cleanupVm } = activities;
     workers.push(
       await Worker.create({
         connection: opts.connection,
         namespace: opts.namespace,
         taskQueue: opts.awsApiTaskQueue,
-        activities: { importInstance, describeConversion, validateInstance, cleanupVm },
+        activities: activitiesFor('awsApi', activities),
         dataConverter: opts.dataConverter,
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
       })
@@ -75,7 +74,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
         connection: opts.connection,
         namespace: opts.namespace,
         taskQueue: opts.uploadTaskQueue,
-        activities: { preflightImage: activities.preflightImage, uploadImage: activities.uploadImage },
+        activities: activitiesFor('upload', activities),
         dataConverter: opts.dataConverter,
         maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
       })

@@ -3,7 +3,8 @@
  * activities. Configuration comes from the environment once, here (see README "Configuration").
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { awsApiTaskQueueOf, controlTaskQueueOf, loadConfig } from '../common/config';
+import { loadConfig } from '../common/config';
+import { awsApiTaskQueueOf, controlTaskQueueOf } from '../common/task-queues';
 import { createWorkers, runWorkers } from './create-worker';
 import { createLogger, PinoTemporalLogger } from './logger';
 import { dataConverterFromEnv } from '../common/temporal/payload-codec';

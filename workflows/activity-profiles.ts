@@ -6,7 +6,13 @@ import type { ActivityOptions } from '@temporalio/workflow';
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 // Type-only: activities run in the worker, never in the workflow sandbox.
 import type { Activities } from '../activities';
+import type { MigrationSettings } from '../common/contracts/migration';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../common/failures';
+import type { ActivityNameOn } from '../common/task-queues';
+
+/** What the AWS API queue's workers run (common/task-queues.ts), and what a site queue's run. */
+export type AwsApiActivities = Pick<Activities, ActivityNameOn<'awsApi'>>;
+export type SiteActivities = Pick<Activities, ActivityNameOn<'upload'>>;
 
 /** ApplicationFailure types that retrying cannot fix (common/failures.ts holds the rule). */
 export const NON_RETRYABLE_TYPES = NON_RETRYABLE_FAILURE_TYPES;
@@ -28,17 +34,22 @@ const fastCall: ActivityOptions = {
   },
 };
 
+/** Short activities on the workflow's own queue (the main queue serves every activity). */
+export function fastActivities(summary?: string): Activities {
+  return proxyActivities<Activities>({ ...fastCall, summary });
+}
+
 /**
- * @param taskQueue the AWS API task queue for activities that call EC2: its server-side rate limit is the
- * AWS API request budget (`vmconvoy set-limits --max-api-rate`). Unset = the workflow's own queue.
+ * The activities that call EC2, on the AWS API task queue (settings.awsApiTaskQueue): its server-side rate
+ * limit is the AWS API request budget (`vmconvoy set-limits --max-api-rate`). Unset = the workflow's queue.
  */
-export function fastActivities(summary?: string, taskQueue?: string): Activities {
-  return proxyActivities<Activities>({ ...fastCall, summary, taskQueue });
+export function awsApiActivities(summary: string, settings: Pick<MigrationSettings, 'awsApiTaskQueue'>): AwsApiActivities {
+  return proxyActivities<AwsApiActivities>({ ...fastCall, summary, taskQueue: settings.awsApiTaskQueue });
 }
 
 /** The boot check waits minutes for an instance to come up; it heartbeats while it polls. */
-export function validationActivities(timeoutSeconds: number, taskQueue?: string): Activities {
-  return proxyActivities<Activities>({
+export function validationActivities(timeoutSeconds: number, taskQueue?: string): AwsApiActivities {
+  return proxyActivities<AwsApiActivities>({
     ...fastCall,
     taskQueue,
     startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
@@ -52,8 +63,8 @@ export function validationActivities(timeoutSeconds: number, taskQueue?: string)
  * worker within a minute, resuming from the parts it had heartbeated. WAIT_CANCELLATION_COMPLETED so a
  * cancelled VM's cleanup never races an upload still writing parts.
  */
-export function uploadActivities(taskQueue: string | undefined, deadlineSeconds: number, heartbeatSeconds: number): Activities {
-  return proxyActivities<Activities>({
+export function uploadActivities(taskQueue: string | undefined, deadlineSeconds: number, heartbeatSeconds: number): SiteActivities {
+  return proxyActivities<SiteActivities>({
     startToCloseTimeout: `${deadlineSeconds} seconds`,
     heartbeatTimeout: `${heartbeatSeconds} seconds`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

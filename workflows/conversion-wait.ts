@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, sleep } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
-import { fastActivities } from './activity-profiles';
+import { awsApiActivities } from './activity-profiles';
 import type { ConversionProgress, MigrationSettings } from '../common/contracts/migration';
 import type { VmStatusTracker } from './vm-status';
 
@@ -21,7 +21,7 @@ export async function waitForConversion(
   deadline: number,
   tracker: VmStatusTracker
 ): Promise<ConversionProgress> {
-  const describe = fastActivities('DescribeConversionTasks', settings.awsApiTaskQueue);
+  const describe = awsApiActivities('DescribeConversionTasks', settings);
   let interval = settings.pollInitialSeconds;
   let previous: { at: number; percent: number } | undefined;
   for (;;) {

@@ -19,9 +19,9 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import { FailureType } from '../common/failures';
-import { NON_RETRYABLE_TYPES, SHORT_HEARTBEAT_TIMEOUT, fastActivities, uploadActivities, validationActivities } from './activity-profiles';
+import type { SiteActivities } from './activity-profiles';
+import { NON_RETRYABLE_TYPES, SHORT_HEARTBEAT_TIMEOUT, awsApiActivities, fastActivities, uploadActivities, validationActivities } from './activity-profiles';
 import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
 import { waitForConversion } from './conversion-wait';
 import type { VmFinished } from './messages';
@@ -67,7 +67,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   const location = { batch, vm: spec.name };
   const uploadQueue = settings.uploadTaskQueue;
   // Pre-flight reads the image, so it runs where the upload runs.
-  const site = proxyActivities<Activities>({
+  const site = proxyActivities<SiteActivities>({
     startToCloseTimeout: '5 minutes',
     heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
     taskQueue: uploadQueue,
@@ -120,7 +120,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     };
     if (settings.dryRun) {
       tracker.enter('Importing');
-      await fastActivities('ImportInstance (DryRun)', settings.awsApiTaskQueue).importInstance({ ...importInput, dryRun: true });
+      await awsApiActivities('ImportInstance (DryRun)', settings).importInstance({ ...importInput, dryRun: true });
       await fastActivities('delete uploaded objects').cleanupVm({ ...location, reason: 'dry run' });
       tracker.enter('Completed');
       return { batch, vm: spec.name, phase: 'Completed', instanceId: '', volumeId: '', conversionTaskId: '', bytesUploaded: uploaded.bytesSent, dryRun: true };
@@ -198,7 +198,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     // Cleanup must run even though the workflow is being cancelled.
     await CancellationScope.nonCancellable(async () => {
       tracker.enter('CleaningUp');
-      await fastActivities('cancel the conversion task and delete uploaded objects', settings.awsApiTaskQueue).cleanupVm({
+      await awsApiActivities('cancel the conversion task and delete uploaded objects', settings).cleanupVm({
         ...location,
         cancelConversionTaskId: conversionTaskId,
         reason: cancelled ? 'cancelled by the operator' : `failed: ${error.type}`,
@@ -222,7 +222,7 @@ async function importWithQuotaWait(
 ): Promise<ImportInstanceResult> {
   for (;;) {
     try {
-      return await fastActivities('ImportInstance', settings.awsApiTaskQueue).importInstance(input);
+      return await awsApiActivities('ImportInstance', settings).importInstance(input);
     } catch (err) {
       if (errorType(err) !== FailureType.ConversionQuotaExceeded) throw err;
       if (Date.now() + settings.quotaRetrySeconds * 1000 > deadline) {

@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import { createAwsClients, destroyAwsClients } from '../../common/aws/clients';
 import type { VmconvoyConfig } from '../../common/config';
-import { awsApiTaskQueueOf, controlTaskQueueOf } from '../../common/config';
+import { awsApiTaskQueueOf, controlTaskQueueOf } from '../../common/task-queues';
 import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
 import type { FleetInput } from '../../common/contracts/fleet';
 import { migrationBatchKey } from '../../workflows/search-attributes';

@@ -8,7 +8,7 @@ import { parse } from 'csv-parse/sync';
 import type { CsvError, Info } from 'csv-parse/sync';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { preflight } from '../../activities/disk-image';
+import { preflight } from '../../activities/disk-image/preflight';
 import type { InventoryRow } from '../../common/contracts/fleet';
 import { MAX_USER_DATA_BYTES } from '../../common/contracts/limits';
 import type { VmSpec } from '../../common/contracts/migration';
@@ -103,8 +103,7 @@ async function checkFiles(checks: FileCheck[], opts: ReadInventoryOptions): Prom
   for (const c of checks) if (c.files.image && !unique.has(keyOf(c.files))) unique.set(keyOf(c.files), c.files);
   const outcomes = new Map<string, { format: VmSpec['format'] } | { error: string }>();
   await mapLimited([...unique], concurrency, async ([key, files]) => {
-    // Pre-flight reads only these fields of the spec.
-    const probe = { image: files.image!, format: files.format, volumeSizeGib: files.volumeSizeGib } as VmSpec;
+    const probe = { image: files.image!, format: files.format, volumeSizeGib: files.volumeSizeGib };
     try {
       outcomes.set(key, { format: (await preflight(probe, { imageRoots: opts.imageRoots, qemuImg: false })).format });
     } catch (err) {

@@ -61,7 +61,8 @@ function signChecksummedBodiesUnsigned(client: S3Client): S3Client {
   client.middlewareStack.add(
     (next) => (args) => {
       const headers = (args.request as { headers?: Record<string, string> }).headers;
-      if (headers && Object.keys(headers).some((h) => /^(content-md5|x-amz-checksum-crc32)$/i.test(h))) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      if (headers && Object.keys(headers).some((h) => /^(content-md5|x-amz-checksum-crc32)$/i.test(h)))
+        headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
       return next(args);
     },
     { step: 'build', name: 'vmconvoyUnsignedPayloadWithChecksum' }
@@ -70,26 +71,28 @@ function signChecksummedBodiesUnsigned(client: S3Client): S3Client {
 }
 
 function s3Client(config: AwsConfig, limits: AwsNetworkLimits, maxAttempts: number): S3Client {
-  return signChecksummedBodiesUnsigned(new S3Client({
-    region: config.region,
-    // No limit on a whole request (a part PUT over a slow link takes long): only on silence.
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: limits.connectTimeoutMs,
-      socketTimeout: limits.s3IdleTimeoutMs,
-    }),
-    endpoint: config.s3Endpoint,
-    // Local S3 servers have no per-bucket DNS names.
-    forcePathStyle: config.s3Endpoint !== undefined,
-    // The uploader computes each part's CRC32 itself (off the event loop) and sends it; otherwise the SDK
-    // would add checksums to every request, and presigned URLs would carry the checksum of an empty body.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    credentials: credentialsOf(config),
-    maxAttempts,
-    // No "Expect: 100-continue": it costs every part PUT a round trip to the server before its body goes
-    // out (a full RTT per 10 MiB part over a WAN) to save sending bodies S3 would refuse, which is rare here.
-    expectContinueHeader: false,
-  }));
+  return signChecksummedBodiesUnsigned(
+    new S3Client({
+      region: config.region,
+      // No limit on a whole request (a part PUT over a slow link takes long): only on silence.
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: limits.connectTimeoutMs,
+        socketTimeout: limits.s3IdleTimeoutMs,
+      }),
+      endpoint: config.s3Endpoint,
+      // Local S3 servers have no per-bucket DNS names.
+      forcePathStyle: config.s3Endpoint !== undefined,
+      // The uploader computes each part's CRC32 itself (off the event loop) and sends it; otherwise the SDK
+      // would add checksums to every request, and presigned URLs would carry the checksum of an empty body.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      credentials: credentialsOf(config),
+      maxAttempts,
+      // No "Expect: 100-continue": it costs every part PUT a round trip to the server before its body goes
+      // out (a full RTT per 10 MiB part over a WAN) to save sending bodies S3 would refuse, which is rare here.
+      expectContinueHeader: false,
+    })
+  );
 }
 
 type PresignRequest = Parameters<S3RequestPresigner['presign']>[0];

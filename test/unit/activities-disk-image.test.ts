@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, open, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { inspectImage, preflight, volumeSizeGib } from '../../activities/disk-image';
+import { inspectImage, preflight, volumeSizeGib } from '../../activities/disk-image/preflight';
 import { tempDir } from '../helpers/testbed';
 import type { ImageKind } from '../helpers/images';
 import { makeImage, patchFile, rewriteVhdDynamicHeader, rewriteVhdFooters } from '../helpers/images';
@@ -254,7 +254,7 @@ const u32le = (n: number): Buffer => {
   b.writeUInt32LE(n);
   return b;
 };
-/** Offsets in the VMDK sparse extent header (activities/vmdk-header.ts). */
+/** Offsets in the VMDK sparse extent header (activities/disk-image/vmdk-header.ts). */
 const VMDK = {
   version: 4,
   capacity: 12,

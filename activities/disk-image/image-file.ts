@@ -8,8 +8,8 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { lstat, open, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { FailureType } from '../common/failures';
-import { classifyFileError } from './file-errors';
+import { FailureType } from '../../common/failures';
+import { classifyFileError } from '../file-errors';
 
 export interface OpenImage {
   handle: FileHandle;

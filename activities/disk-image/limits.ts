@@ -1,0 +1,30 @@
+/** What VM Import takes in size, and the types pre-flight reports. */
+import type { DiskFormat } from '../../common/contracts/migration';
+
+export const GiB = 1024 ** 3;
+/** EC2 CLI's floor for boot volumes. */
+export const MIN_VOLUME_GIB = 8;
+/**
+ * The largest disk ImportInstance can boot: the boot volume must be MBR-partitioned, and MBR addresses
+ * 2 TiB (reference §5.1). A header that declares more is either a disk EC2 cannot take or a damaged header;
+ * either way nothing should be uploaded for it.
+ */
+export const MAX_IMPORT_BYTES = 2048 * GiB;
+
+export interface ImageInfo {
+  format: DiskFormat;
+  kind: string;
+  imageBytes: number;
+  virtualBytes: number;
+}
+
+export interface InspectOptions {
+  imageRoots?: readonly string[];
+  /**
+   * The format the inventory declares. A file without any known header is taken for a RAW disk only when
+   * neither this nor its name (`.vmdk`, `.vhd`) says otherwise.
+   */
+  declaredFormat?: DiskFormat;
+  /** qemu-img for the cross-check; false = skip it. @default 'qemu-img' (skipped when not installed) */
+  qemuImg?: string | false;
+}

@@ -1,0 +1,59 @@
+/**
+ * Task-queue routing, in one place: the queues a deployment has, and which activities each one serves.
+ * The worker registers exactly these activities on each queue (worker/create-worker.ts) and the workflows'
+ * activity proxies are typed by the same lists (workflows/activity-profiles.ts), so a workflow cannot
+ * schedule an activity on a queue whose workers do not run it. Sandbox-safe: workflows import it.
+ *
+ *   main      <taskQueue>           every workflow and every activity
+ *   control   <taskQueue>-control   fleet and conversion-quota workflows, and the fleet's own activities
+ *   awsApi    <taskQueue>-aws-api   the activities that call EC2; its server-side rate limit is the API budget
+ *   upload    (optional, per site)  pre-flight and upload, on the hosts that can read the images
+ */
+
+/** The activities each queue other than the main one serves (the main queue serves them all). */
+export const ACTIVITIES_BY_QUEUE = {
+  control: ['loadInventoryPage', 'vmWorkflowStates'],
+  awsApi: ['importInstance', 'describeConversion', 'validateInstance', 'cleanupVm'],
+  upload: ['preflightImage', 'uploadImage'],
+} as const;
+
+export type QueueRole = keyof typeof ACTIVITIES_BY_QUEUE;
+export type ActivityNameOn<R extends QueueRole> = (typeof ACTIVITIES_BY_QUEUE)[R][number];
+
+/** The names that configure the queues (worker and CLI read the same environment variables). */
+export interface TaskQueueNames {
+  taskQueue: string;
+  uploadTaskQueue?: string;
+  awsApiTaskQueue?: string;
+  controlTaskQueue?: string;
+}
+
+/**
+ * The task queue every EC2-calling activity runs on. Temporal rate-limits a task queue on the server, for
+ * all its workers together, so this queue's rate limit is the AWS API request budget: one worker
+ * deployment (and so one queue) per AWS account and region keeps every batch of that account+region under
+ * one budget.
+ */
+export function awsApiTaskQueueOf(names: Pick<TaskQueueNames, 'taskQueue' | 'awsApiTaskQueue'>): string {
+  return names.awsApiTaskQueue ?? `${names.taskQueue}-aws-api`;
+}
+
+/**
+ * The task queue of the workflows that schedule others: the fleet (one per batch) and the conversion quota
+ * (one per account+region). Each is a single workflow whose tasks run one after another, on behalf of
+ * every VM; on the main queue they waited behind the tasks of hundreds of VM workflows. A worker serves
+ * this queue with a workflow thread of its own.
+ */
+export function controlTaskQueueOf(names: Pick<TaskQueueNames, 'taskQueue' | 'controlTaskQueue'>): string {
+  return names.controlTaskQueue ?? `${names.taskQueue}-control`;
+}
+
+/** The subset of `activities` a queue of this role serves. */
+export function activitiesFor<R extends QueueRole, A extends Record<ActivityNameOn<R>, unknown>>(
+  role: R,
+  activities: A
+): Pick<A, ActivityNameOn<R>> {
+  const out = {} as Pick<A, ActivityNameOn<R>>;
+  for (const name of ACTIVITIES_BY_QUEUE[role] as readonly ActivityNameOn<R>[]) out[name] = activities[name];
+  return out;
+}

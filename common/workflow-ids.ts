@@ -1,0 +1,33 @@
+/**
+ * The IDs of vmconvoy's workflows, built and read in one place. IDs are durable (they name running
+ * workflows and stored histories), so none of these formats may change.
+ *
+ *   <batch>                            the fleet workflow of a batch
+ *   <batch>/<vm>                       one VM's workflow (VM names hold no `/`)
+ *   vmconvoy-quota/<target>/<region>   the conversion quota of an AWS account (or endpoint) and region
+ *
+ * Sandbox-safe: workflows import it.
+ */
+
+/** The fleet workflow's ID is the batch name itself. */
+export function fleetWorkflowId(batch: string): string {
+  return batch;
+}
+
+export function vmWorkflowId(batch: string, vm: string): string {
+  return `${batch}/${vm}`;
+}
+
+/** Batch and VM of a VM workflow ID; undefined for any other ID. Batch names may hold `/`, VM names not. */
+export function parseVmWorkflowId(workflowId: string): { batch: string; vm: string } | undefined {
+  const slash = workflowId.lastIndexOf('/');
+  if (slash <= 0 || slash === workflowId.length - 1 || workflowId.startsWith(`${QUOTA_ID_PREFIX}/`)) return undefined;
+  return { batch: workflowId.slice(0, slash), vm: workflowId.slice(slash + 1) };
+}
+
+const QUOTA_ID_PREFIX = 'vmconvoy-quota';
+
+/** `target` says whose quota it is: the EC2 endpoint URL, or `aws` for AWS's own endpoints. */
+export function quotaWorkflowId(target: string, region: string): string {
+  return `${QUOTA_ID_PREFIX}/${target}/${region}`;
+}
