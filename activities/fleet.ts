@@ -7,14 +7,28 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { getClient } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { InventoryPageInput, InventoryRow } from '../common/contracts/fleet';
-import { loadInventoryPage } from '../common/inventory-store';
+import { fetchInventoryPage, inventoryPageUri, InventoryPageInvalidError, parseInventoryPage } from '../common/inventory-store';
+import { FailureType } from '../common/failures';
+import { ApplicationFailure } from '@temporalio/common';
+import { awsCall } from './aws-call';
 
 export type VmWorkflowState = 'running' | 'completed' | 'failed' | 'cancelled' | 'missing';
 
 export function createFleetActivities(s3: S3Client, bucket: string) {
   return {
     async loadInventoryPage(input: InventoryPageInput): Promise<InventoryRow[]> {
-      return loadInventoryPage(s3, bucket, input);
+      const text = await awsCall({ operation: `loading inventory page ${input.page}`, bucket, service: 'S3' }, (abortSignal) =>
+        fetchInventoryPage(s3, bucket, input, abortSignal)
+      );
+      try {
+        return parseInventoryPage(text, inventoryPageUri(bucket, input));
+      } catch (err) {
+        if (!(err instanceof InventoryPageInvalidError)) throw err;
+        throw ApplicationFailure.nonRetryable(
+          `${err.message}. The stored inventory was changed after \`vmconvoy start\`; start the batch again from the CSV (vmconvoy start --batch NAME FILE) to store it anew.`,
+          FailureType.InventoryInvalid
+        );
+      }
     },
 
     /** State of each VM workflow by ID; terminated and timed-out runs count as failed. */

@@ -11,9 +11,11 @@ import type { Presigner } from '../common/aws/clients';
 import { awsCall } from './aws-call';
 import { manifestKey, partKey, partRanges } from '../common/object-keys';
 import { urlExpiry } from './url-expiry';
+import { version as packageVersion } from '../package.json';
 
 export const MANIFEST_VERSION = '2010-11-15';
-export const IMPORTER = { name: 'vmconvoy', version: '0.1.0', release: MANIFEST_VERSION } as const;
+/** The manifest names the tool that wrote it; the version is the package's own. */
+export const IMPORTER = { name: 'vmconvoy', version: packageVersion, release: MANIFEST_VERSION } as const;
 
 export interface ManifestPart {
   index: number;

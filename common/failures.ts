@@ -32,6 +32,8 @@ export const FailureType = {
   ValidationFailed: 'ValidationFailed',
   /** The VM's deadline passed while it waited (for a conversion slot, for EC2's import quota, for a conversion). */
   DeadlineExceeded: 'DeadlineExceeded',
+  /** A stored inventory page is not what the CLI wrote (edited or damaged in the bucket): the batch stops. */
+  InventoryInvalid: 'InventoryInvalid',
   /** EC2's ResourceLimitExceeded on ImportInstance: the workflow waits `quotaRetrySeconds` and imports again. */
   ConversionQuotaExceeded: 'ConversionQuotaExceeded',
   AwsThrottled: 'AwsThrottled',
@@ -70,6 +72,7 @@ const RETRYABLE: Record<FailureTypeName, boolean> = {
   DeadlineExceeded: false,
   // Not retried by the server: the workflow waits visibly (its status says why) and calls again.
   ConversionQuotaExceeded: false,
+  InventoryInvalid: false,
   AwsThrottled: true,
   AwsUnavailable: true,
   AwsCredentialsExpired: true,

@@ -7,6 +7,8 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { InventoryPageInput, InventoryRow } from './contracts/fleet';
 import { INVENTORY_PAGE_SIZE } from './contracts/fleet';
+import { vmSpecSchema } from './contracts/migration';
+import { z } from 'zod';
 
 export function inventoryKeyFor(keyPrefix: string, batch: string): string {
   return `${keyPrefix}${batch}/inventory/`;
@@ -43,12 +45,46 @@ export async function storeInventory(
   await Promise.all(writes);
 }
 
-export async function loadInventoryPage(
-  s3: S3Client,
-  bucket: string,
-  input: InventoryPageInput
-): Promise<InventoryRow[]> {
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pageKey(input.inventoryKey, input.page) }));
-  const text = await res.Body!.transformToString('utf8');
-  return JSON.parse(text) as InventoryRow[];
+/** A page as the CLI wrote it; anything else (edited, truncated, written by something else) is refused. */
+const inventoryPageSchema = z.array(
+  z.object({ row: z.number().int().min(0), line: z.number().int().min(1), spec: vmSpecSchema }).strict()
+);
+
+/** A stored page that is not what the CLI wrote: the batch cannot trust it. */
+export class InventoryPageInvalidError extends Error {
+  override name = 'InventoryPageInvalid';
+}
+
+/** One page's text as stored. S3 errors are thrown as they come (the activity classifies them). */
+export async function fetchInventoryPage(s3: S3Client, bucket: string, input: InventoryPageInput, abortSignal?: AbortSignal): Promise<string> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pageKey(input.inventoryKey, input.page) }), { abortSignal });
+  return res.Body ? await res.Body.transformToString('utf8') : '';
+}
+
+/**
+ * A page's rows, validated with the same schema the CLI's rows went through: the bucket is outside the
+ * batch's control (anyone with write access to it could edit a page between launch and load), so nothing
+ * read back is trusted.
+ */
+export function parseInventoryPage(text: string, where: string): InventoryRow[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new InventoryPageInvalidError(`${where} is not JSON (${text.length} bytes)`);
+  }
+  const checked = inventoryPageSchema.safeParse(parsed);
+  if (!checked.success) {
+    const first = checked.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.') || '(page)'}: ${i.message}`)
+      .join('; ');
+    throw new InventoryPageInvalidError(`${where} is not an inventory page vmconvoy wrote (${first})`);
+  }
+  return checked.data;
+}
+
+/** Where a page lives, for messages. */
+export function inventoryPageUri(bucket: string, input: InventoryPageInput): string {
+  return `s3://${bucket}/${pageKey(input.inventoryKey, input.page)}`;
 }

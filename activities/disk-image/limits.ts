@@ -6,7 +6,8 @@ export const GiB = 1024 ** 3;
 export const MIN_VOLUME_GIB = 8;
 /**
  * The largest disk ImportInstance can boot: the boot volume must be MBR-partitioned, and MBR addresses
- * 2 TiB (reference §5.1). A header that declares more is either a disk EC2 cannot take or a damaged header;
+ * 2 TiB (VM Import user guide, "Limitations for resources imported by VM Import/Export": boot volumes
+ * over 2 TiB need UEFI, which ImportInstance does not take). A header that declares more is either a disk EC2 cannot take or a damaged header;
  * either way nothing should be uploaded for it.
  */
 export const MAX_IMPORT_BYTES = 2048 * GiB;

@@ -3,7 +3,7 @@
  * travels as one payload: the CLI stores it, normalised, as JSON lines in the staging bucket, and the
  * fleet loads it a page at a time.
  */
-import type { MigrationSettings, VmError, VmSpec } from './migration';
+import type { MigrationSettings, VmSpec } from './migration';
 
 export interface FleetLimits {
   /** VMs in pre-flight/upload at once (upload bandwidth). @default 4 */
@@ -87,11 +87,6 @@ export interface SetLimitsRequest {
   maxUploads?: number;
   maxConversions?: number;
   maxInFlight?: number;
-}
-
-export interface FleetVmOutcome {
-  vm: string;
-  error?: VmError;
 }
 
 /** Rows per stored inventory page: ~100 × ~0.5 KB keeps each loaded page far below payload limits. */

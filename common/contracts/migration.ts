@@ -121,8 +121,6 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
-export const TERMINAL_PHASES: readonly Phase[] = ['Completed', 'Failed', 'Cancelled'];
-
 export interface VmError {
   /** Stable ApplicationFailure type, e.g. `ImageFormatUnsupported`, `ConversionFailed`. */
   type: string;

@@ -11,6 +11,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, truncate } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { createActivities } from '../../activities';
+import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
+import { vmSpecSchema } from '../../common/contracts/migration';
 import type { UploadProgress } from '../../activities/upload';
 import type { ManifestInput, ManifestResult, UploadInput, UploadResult } from '../../common/contracts/migration';
 import type { CountingProxy } from '../helpers/counting-proxy';
@@ -274,5 +276,30 @@ describe('upload, manifest and cleanup activities against S3', () => {
 
     const second = await new MockActivityEnvironment().run(activities.cleanupVm, { batch: BATCH, vm: 'vm1' });
     assert.deepEqual(second, { deletedObjects: 0, cancelledTask: false });
+  });
+
+  it('loads the inventory pages the CLI stored, and refuses a page changed in the bucket (non-retryable, says what to do)', async () => {
+    const inventoryKey = inventoryKeyFor('vmconvoy/', 'batch-inventory');
+    const spec = vmSpecSchema.parse({ name: 'web-1', image: '/images/web-1.vmdk', architecture: 'x86_64', instanceType: 'm3.medium' });
+    await storeInventory(s3.client, s3.bucket, inventoryKey, [{ row: 0, line: 2, spec }]);
+    const env = new MockActivityEnvironment();
+    assert.deepEqual(await env.run(activities.loadInventoryPage, { inventoryKey, page: 0 }), [{ row: 0, line: 2, spec }]);
+
+    const tampered: Array<[string, string]> = [
+      ['a row with a field the CLI never writes', JSON.stringify([{ row: 0, line: 2, spec, extra: 1 }])],
+      ['a VM name that breaks object keys', JSON.stringify([{ row: 0, line: 2, spec: { ...spec, name: '../../etc' } }])],
+      ['not JSON', '{"row": 0, '],
+    ];
+    for (const [what, body] of tampered) {
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${inventoryKey}page-000000.json`, Body: body }));
+      await assert.rejects(env.run(activities.loadInventoryPage, { inventoryKey, page: 0 }), (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure, what);
+        assert.equal(err.type, 'InventoryInvalid', what);
+        assert.equal(err.nonRetryable, true, what);
+        assert.match(err.message, /page-000000\.json/, what);
+        assert.match(err.message, /vmconvoy start/, what);
+        return true;
+      });
+    }
   });
 });

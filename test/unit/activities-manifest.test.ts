@@ -1,3 +1,4 @@
+import packageJson from '../../package.json';
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -129,7 +130,7 @@ describe('VM Import manifest', () => {
     const { manifest } = parse(xml);
     assert.equal(manifest.version, '2010-11-15');
     assert.equal(manifest['file-format'], 'RAW');
-    assert.deepEqual(manifest.importer, { name: 'vmconvoy', version: '0.1.0', release: '2010-11-15' });
+    assert.deepEqual(manifest.importer, { name: 'vmconvoy', version: packageJson.version, release: '2010-11-15' });
     assert.equal(manifest['self-destruct-url'], 'http://s3/b/manifest.xml?X-Amz-A=1&X-Amz-B=2');
     assert.equal(manifest.import['volume-size'], '9');
     const first = manifest.import.parts.part[0]!;
