@@ -82,9 +82,8 @@ export const awsConfigSchema = awsConfigObject.extend(awsNetworkLimitsSchema.sha
  */
 export type AwsConfig = Omit<z.output<typeof awsConfigSchema>, keyof AwsNetworkLimits> & Partial<AwsNetworkLimits>;
 
+/** Task queues only: the connection (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS) is common/temporal/connection.ts's. */
 export const temporalConfigSchema = z.object({
-  address: z.string().default('127.0.0.1:7233'),
-  namespace: z.string().default('default'),
   taskQueue: z.string().default('vmconvoy'),
   /** Task queue for upload activities, so they run on the hosts that can read the images. */
   uploadTaskQueue: z.string().optional(),
@@ -125,8 +124,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
       maxAttempts: env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined,
     },
     temporal: {
-      address: nonEmpty(env.TEMPORAL_ADDRESS),
-      namespace: nonEmpty(env.TEMPORAL_NAMESPACE),
       taskQueue: nonEmpty(env.VMCONVOY_TASK_QUEUE),
       uploadTaskQueue: nonEmpty(env.VMCONVOY_UPLOAD_TASK_QUEUE),
       awsApiTaskQueue: nonEmpty(env.VMCONVOY_AWS_API_TASK_QUEUE),

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { REPO_ROOT, startS3Server, startTemporalServer } from '../dev/services';
-import { resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
+import { resolveChromium, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
 
 const SUITES = ['unit', 'integration', 'e2e', 'chaos'] as const;
 
@@ -54,11 +54,16 @@ async function main(): Promise<number> {
   let stateDir: string | undefined;
   try {
     if (needsServers) {
-      const [temporalCli, versitygw, qemu] = await Promise.all([
+      // Everything the chosen tests need is provisioned here, so `npm install && npm test` on a fresh machine
+      // is the whole set-up (the Web UI test drives Debian's chromium).
+      const needsBrowser = files.some((f) => f.includes(`${path.sep}e2e${path.sep}`));
+      const [temporalCli, versitygw, qemu, chromium] = await Promise.all([
         resolveTemporalCli({ log }),
         resolveVersitygw({ log }),
         resolveQemuImg({ log }),
+        needsBrowser ? resolveChromium({ log }) : Promise.resolve(undefined),
       ]);
+      if (needsBrowser) log(`chromium:     ${chromium?.path ?? 'missing'}`);
       log(`temporal CLI: ${temporalCli?.path ?? 'missing'} (${temporalCli?.source ?? '-'})`);
       log(`versitygw:    ${versitygw?.path ?? 'missing'} (${versitygw?.source ?? '-'})`);
       log(`qemu-img:     ${qemu?.path ?? 'missing'}`);
