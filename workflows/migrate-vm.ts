@@ -36,7 +36,7 @@ import type {
   MigrationSettings,
   VmError,
 } from '../common/contracts/migration';
-import { LEAN_HISTORY_PATCH } from './versions';
+import { VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
 import { VmStatusTracker } from './vm-status';
 
 /** VM outcomes by status (and failure type), for dashboards and alerts. */
@@ -67,7 +67,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   const location = { batch, vm: spec.name };
   const uploadQueue = settings.uploadTaskQueue;
   // Pre-flight reads the image, so it runs where the upload runs.
-  const site = proxyActivities<SiteActivities>({
+  const preflightOnSite = proxyActivities<SiteActivities>({
     startToCloseTimeout: '5 minutes',
     heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
     taskQueue: uploadQueue,
@@ -79,7 +79,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
 
   try {
     tracker.enter('Preflight');
-    const image = await site.preflightImage({ spec });
+    const image = await preflightOnSite.preflightImage({ spec });
     tracker.update({ bytesTotal: image.imageBytes });
 
     tracker.enter('Uploading');
@@ -104,7 +104,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     };
     // Queued for a conversion slot as soon as the manifest exists (not for a dry run: it imports nothing).
     const slotRequest =
-      input.quota && !settings.dryRun && patched(LEAN_HISTORY_PATCH) ? { quota: input.quota, workflowId: workflowInfo().workflowId } : undefined;
+      input.quota && !settings.dryRun && patched(VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH) ? { quota: input.quota, workflowId: workflowInfo().workflowId } : undefined;
     const manifest = await fastActivities('write the VM Import manifest').writeManifest({ ...manifestInput, conversionSlot: slotRequest });
     if (manifest.warnings.length > 0) tracker.update({ warnings: [...tracker.status.warnings, ...manifest.warnings] });
 

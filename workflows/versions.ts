@@ -4,8 +4,11 @@
  * that started before it can still be running (and its replay fixtures are re-recorded).
  */
 
-/** migrateVm: the slot request rides on writeManifest; seconds-long phases are not indexed. */
-export const LEAN_HISTORY_PATCH = 'vm-lean-history';
+/**
+ * migrateVm: the conversion-slot request rides on writeManifest, and seconds-long phases are not indexed
+ * (the ID string is what histories hold: it never changes).
+ */
+export const VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH = 'vm-lean-history';
 
 /** migrateFleet: every VM the window allows is started in one workflow task, not one start per task. */
 export const FLEET_STARTS_AT_ONCE_PATCH = 'fleet-starts-at-once';

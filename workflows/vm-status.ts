@@ -6,7 +6,7 @@ import { patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflo
 import { vmStatusQuery } from './messages';
 import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
 import type { Phase, VmError, VmStatus } from '../common/contracts/migration';
-import { LEAN_HISTORY_PATCH } from './versions';
+import { VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
 
 /**
  * Phases that last seconds: they show in the status query and the current details, but are not indexed.
@@ -49,7 +49,7 @@ export class VmStatusTracker {
     if (this.status.phase !== phase) {
       this.status.phase = phase;
       this.status.percent = phase === 'Completed' ? 100 : 0;
-      if (!(UNINDEXED_PHASES.includes(phase) && patched(LEAN_HISTORY_PATCH))) upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
+      if (!(UNINDEXED_PHASES.includes(phase) && patched(VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH))) upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
     }
     if (phase === 'Completed' || phase === 'Failed' || phase === 'Cancelled') {
       this.status.finishedAt = new Date().toISOString();
