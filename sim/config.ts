@@ -160,7 +160,19 @@ export function mergeConfig(base: SimConfig, patch: unknown): SimConfig {
   if (!parsed.success) {
     throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
   }
-  const p = parsed.data;
+  // zod fills a partial schema's defaults in: keep only the keys the patch really has, or a patch of one
+  // key would reset its whole section.
+  const raw = patch as Record<string, Record<string, unknown> | undefined>;
+  const given = <T extends object>(section: keyof SimConfig, value: T | undefined): Partial<T> =>
+    Object.fromEntries(Object.entries(value ?? {}).filter(([k]) => raw[section] !== undefined && k in raw[section]!)) as Partial<T>;
+  const p = {
+    profile: parsed.data.profile,
+    speed: given('speed', parsed.data.speed),
+    limits: given('limits', parsed.data.limits),
+    consistency: given('consistency', parsed.data.consistency),
+    judge: given('judge', parsed.data.judge),
+    faults: given('faults', parsed.data.faults),
+  };
   const start = p.profile ? { ...base, profile: p.profile, ...profileDefaults(p.profile) } : base;
   const merged: SimConfig = {
     profile: start.profile,

@@ -170,6 +170,7 @@ export class Ec2Model {
       if (task.launch) task.launch.platform = instance.launch.platform;
     }
     this.assignSlots();
+    task.statusMessage = this.statusMessage(task);
     this.changed();
   }
 

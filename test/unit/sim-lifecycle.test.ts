@@ -1,6 +1,8 @@
 /**
  * The simulator's model on a fake clock: cancel, instance transitions, minimum duration, a model rebuilt
- * from serialised state continuing; plus config merging, the fault injector, request limits and the state file.
+ * from serialised state continuing, the realistic timing profile (drawn durations, read phase, queue,
+ * BytesConverted beside Progress) and listing delays; plus config merging, the fault injector, request
+ * limits and the state file.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -144,6 +146,98 @@ describe('conversion tasks on a fake clock', () => {
   });
 });
 
+describe('timing profiles', () => {
+  const GiB = 1024 * MiB;
+  const big = { ...input, bytes: 8 * GiB, volumeSizeGib: 16 };
+
+  test('profile "realistic" replaces speed and consistency; keys beside it apply on top; "fast" restores the defaults', () => {
+    const realistic = mergeConfig(DEFAULT_CONFIG, { profile: 'realistic', speed: { timeScale: 0.01 } });
+    assert.equal(realistic.profile, 'realistic');
+    assert.deepEqual(
+      [realistic.speed.secondsPerGiB > 0, realistic.speed.conversionSlots > 0, realistic.speed.readBytesPerSecond > 0, realistic.speed.bytesConverted, realistic.speed.timeScale],
+      [true, true, true, 'zero-until-done', 0.01]
+    );
+    assert.ok(realistic.consistency.listingDelayMaxSeconds > 0, 'late listings are part of realism');
+    assert.equal(realistic.limits.maxActiveConversions, DEFAULT_CONFIG.limits.maxActiveConversions, 'limits are not timing');
+    const back = mergeConfig(realistic, { profile: 'fast' });
+    assert.deepEqual([back.speed, back.consistency], [DEFAULT_CONFIG.speed, DEFAULT_CONFIG.consistency]);
+    assert.throws(() => mergeConfig(DEFAULT_CONFIG, { profile: 'slow' }), /profile/);
+    assert.throws(() => mergeConfig(DEFAULT_CONFIG, { consistency: { listingDelayMinSeconds: 5, listingDelayMaxSeconds: 1 } }), /at least/);
+  });
+
+  test('drawn durations: seeded (same seed, same draws), spread around the per-GiB median, scaled by timeScale', () => {
+    // One task per world: its duration is the first draw of the seed's sequence.
+    const firstOf = (seed: number, timeScale = 1): number => {
+      const { m } = world({ speed: { secondsPerGiB: 120, secondsPerGiBSigma: 0.5, overheadSeconds: 60, timeScale }, faults: { seed } });
+      const task = m.createTask(big);
+      m.startConversion(task.id);
+      return task.durationMs!;
+    };
+    assert.equal(firstOf(7), firstOf(7));
+    const seeds = Array.from({ length: 60 }, (_, i) => firstOf(i + 1) / 1000);
+    const sorted = [...seeds].sort((a, b) => a - b);
+    const median = sorted[30]!;
+    // 60 s + 8 GiB × 120 s × e^(0.5·N): median near 1020 s, a real spread either side.
+    assert.ok(median > 800 && median < 1300, `median ${median}`);
+    assert.ok(sorted[0]! < 0.8 * median && sorted[59]! > 1.3 * median, `spread ${sorted[0]}..${sorted[59]}`);
+    assert.equal(firstOf(7, 0.01), firstOf(7) * 0.01);
+  });
+
+  test('Pending while queued for a slot and while EC2 reads the image; then Progress with BytesConverted 0 until done', () => {
+    const { m, tick } = world({
+      speed: { conversionBytesPerSecond: 10 * MiB, readBytesPerSecond: 50 * MiB, conversionSlots: 1, stepSeconds: 1, bytesConverted: 'zero-until-done' },
+    });
+    const [a, b] = [m.createTask(input), m.createTask(input)];
+    m.startConversion(a.id);
+    m.startConversion(b.id);
+    const seen = (t: typeof a) => [m.statusMessage(t), m.bytesConverted(t)];
+    assert.deepEqual([seen(a), seen(b)], [['Pending', 0], ['Pending', 0]], 'a reads its image (2 s), b waits for the slot');
+    tick(1999);
+    assert.deepEqual(seen(a), ['Pending', 0]);
+    tick(1);
+    assert.deepEqual(seen(a), ['Progress: 0%', 0]);
+    tick(2000);
+    assert.deepEqual(seen(a), ['Progress: 20%', 0], 'Progress moves, BytesConverted stays 0 (as real EC2 shows it)');
+    assert.deepEqual(seen(b), ['Pending', 0]);
+    tick(8000);
+    assert.equal(a.state, 'completed');
+    assert.equal(m.bytesConverted(a), 100 * MiB, 'completed: all of it');
+    assert.notEqual(b.slotAt, undefined, 'the freed slot goes to b at that tick');
+    assert.equal(m.statusMessage(b), 'Pending', 'b now reads its image');
+    tick(2000 + 10_000);
+    assert.equal(b.state, 'completed');
+  });
+});
+
+describe('listing delays (eventual consistency)', () => {
+  test('a new task, its instance and volume are unknown to Describe until their delays pass; then listed for good', () => {
+    const { m, tick } = world({ consistency: { listingDelayMinSeconds: 2, listingDelayMaxSeconds: 6 }, faults: { seed: 3 } });
+    const task = m.createTask(input);
+    const instance = m.state.instances[0]!;
+    const volume = m.state.volumes[0]!;
+    const delays = [task.visibleAt!, instance.visibleAt!, volume.visibleAt!].map((at) => at - 1_000_000);
+    for (const d of delays) assert.ok(d >= 2000 && d <= 6000, `delay ${d}`);
+    assert.ok(new Set(delays).size > 1, 'each resource draws its own delay');
+    assert.deepEqual([m.describeTasks([]), m.listInstances(), m.listVolumes()], [[], [], []]);
+    assert.throws(() => m.describeTasks([task.id]), { code: 'InvalidConversionTaskId' });
+    assert.throws(() => m.findInstance(instance.instanceId), { code: 'InvalidInstanceID.NotFound' });
+    assert.throws(() => m.findVolume(volume.volumeId), { code: 'InvalidVolume.NotFound' });
+    assert.throws(() => m.createTags([instance.instanceId], { Name: 'x' }), { code: 'InvalidID' });
+    assert.throws(() => m.cancelTask(task.id), { code: 'InvalidConversionTaskId' }, 'modifying calls too, as the EC2 page says');
+    tick(Math.max(...delays));
+    assert.deepEqual([m.describeTasks([]).length, m.listInstances().length, m.listVolumes().length], [1, 1, 1]);
+    assert.equal(m.describeTasks([task.id])[0], task);
+    assert.equal(m.activeConversions(), 1, 'an unlisted task still counts against the quota');
+  });
+
+  test('off in the fast profile: everything is listed at once', () => {
+    const { m } = world();
+    const task = m.createTask(input);
+    assert.equal(task.visibleAt, undefined);
+    assert.deepEqual([m.describeTasks([]).length, m.listInstances().length, m.listVolumes().length], [1, 1, 1]);
+  });
+});
+
 describe('image checks', () => {
   test('VHD: conectix footer with a valid checksum, fixed or dynamic, the dynamic copy at 0 identical', () => {
     const footer = (diskType: number) => {
@@ -190,6 +284,8 @@ describe('config, faults, limits, state file', () => {
       [DEFAULT_CONFIG.limits.maxActiveConversions, DEFAULT_CONFIG.limits.mutatingBurst, DEFAULT_CONFIG.limits.describeRefillPerSecond, DEFAULT_CONFIG.speed.pendingPollMs],
       [5, 50, 20, 500]
     );
+    const twice = mergeConfig(mergeConfig(DEFAULT_CONFIG, { speed: { pendingPollMs: 100, cancelSeconds: 0.1 } }), { speed: { stepSeconds: 0.3 } });
+    assert.deepEqual([twice.speed.pendingPollMs, twice.speed.cancelSeconds, twice.speed.stepSeconds], [100, 0.1, 0.3], 'a later patch keeps earlier keys');
     assert.throws(() => mergeConfig(DEFAULT_CONFIG, { speed: { warp: 9 } }), /speed: Unrecognized key/);
     assert.throws(() => mergeConfig(DEFAULT_CONFIG, { faults: { throttleRate: 2 } }), /faults\.throttleRate/);
     assert.throws(() => mergeConfig(DEFAULT_CONFIG, { limits: { maxActiveConversions: -1 } }), /limits\.maxActiveConversions/);

@@ -37,7 +37,7 @@ test('a task converts in time proportional to its size, in steps, and ends with 
 test('a failure point cancels the task with its message and removes what it created', () => {
   const { m, tick } = model(mergeConfig(DEFAULT_CONFIG, { speed: { conversionBytesPerSecond: 10 * 1024 * 1024 } }));
   const task = m.createTask(input);
-  m.startConversion(task.id, { at: 0.5, message: 'ClientError: Unsupported kernel version' });
+  m.startConversion(task.id, { failure: { at: 0.5, message: 'ClientError: Unsupported kernel version' } });
   tick(4900);
   m.advance();
   assert.equal(task.state, 'active');
