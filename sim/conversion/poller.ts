@@ -33,8 +33,9 @@ export function startPoller(model: Ec2Model, config: () => SimConfig, random: ()
       const awsCancel = rate > 0 && random() < rate;
       const judgement = result.judgement;
       // The marker is an explicit fault: it wins over what the content says (sim/README.md).
-      const failure = result.failMessage
-        ? { at: 0.5, message: result.failMessage }
+      const marker = result.failMessage ?? judgement?.marker;
+      const failure = marker
+        ? { at: 0.5, message: marker }
         : (judgement?.failure ?? (awsCancel ? { at: 0.3, message: AWS_CANCEL_MESSAGE } : undefined));
       const outcome: ConversionOutcome = { failure, platform: judgement?.platform, judged: judgement?.judged };
       model.startConversion(task.id, outcome);

@@ -7,6 +7,7 @@
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { failureMarker } from '../conversion/image-checks';
 import type { ManifestPart } from '../conversion/manifest';
 import type { FileSystem } from './filesystems';
 import { UNREAD_LINUX_FILE_SYSTEMS, detectFileSystem } from './filesystems';
@@ -42,6 +43,8 @@ export interface Judgement {
   platform?: 'windows' | 'linux';
   /** What was found, for `/_sim/state` (e.g. "ubuntu 22.04, kernel 5.15.0-91-generic on partition 1 (ext)"). */
   judged: string;
+  /** The explicit failure marker found in the raw disk's first MiB (inside a VMDK or VHD it is compressed or offset). */
+  marker?: string;
 }
 
 const fail = (at: number, message: string, judged: string): Judgement => ({ failure: { at, message }, judged });
@@ -60,13 +63,24 @@ export async function judgeUpload(format: string, parts: ManifestPart[]): Promis
     try {
       const raw = await rawDisk(format, image, path.join(scratch, 'disk.raw'));
       if ('error' in raw) return fail(DISK_STAGE, format === 'VMDK' ? MESSAGES.corruptVmdk : MESSAGES.corruptVhd, `unreadable ${format}: ${raw.error}`);
-      return await judgeDisk(raw.file, scratch);
+      return { ...(await judgeDisk(raw.file, scratch)), marker: failureMarker(await firstMiB(raw.file)) };
     } catch (err) {
       if (err instanceof ToolMissingError) return { judged: `not judged: ${err.message}` };
       throw err;
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function firstMiB(file: string): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(1024 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
   }
 }
 
