@@ -10,7 +10,10 @@ const rate = z.number().min(0).max(1);
 
 export const speedSchema = z.object({
   /** Conversion throughput when `secondsPerGiB` is 0: a conversion takes imageBytes / this. */
-  conversionBytesPerSecond: z.number().positive().default(64 * 1024 * 1024),
+  conversionBytesPerSecond: z
+    .number()
+    .positive()
+    .default(64 * 1024 * 1024),
   /** At least this long per conversion. */
   minConversionSeconds: z.number().min(0).default(0),
   /** Progress advances in steps of this many seconds (the `Progress: N%` granularity). */
@@ -50,7 +53,10 @@ export const limitsSchema = z.object({
   describeBurst: z.number().positive().default(100),
   describeRefillPerSecond: z.number().positive().default(20),
   /** Upload deadline after ImportInstance (ExpirationTime); then the task is cancelled, "Task expired". */
-  expirySeconds: z.number().positive().default(7 * 24 * 3600),
+  expirySeconds: z
+    .number()
+    .positive()
+    .default(7 * 24 * 3600),
 });
 
 /** EC2's eventual consistency: a new task, instance or volume is listed only after a random delay. */
@@ -83,7 +89,12 @@ export const faultsSchema = z.object({
   malformedXmlRate: rate.default(0),
   oversizedBodyRate: rate.default(0),
   /** How much padding an oversized response carries (a client should refuse it, or at least survive it). */
-  oversizedBodyBytes: z.number().int().min(0).max(512 * 1024 * 1024).default(20 * 1024 * 1024),
+  oversizedBodyBytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(512 * 1024 * 1024)
+    .default(20 * 1024 * 1024),
   hangRate: rate.default(0),
   wrongContentTypeRate: rate.default(0),
 });
@@ -164,7 +175,9 @@ export function mergeConfig(base: SimConfig, patch: unknown): SimConfig {
   // key would reset its whole section.
   const raw = patch as Record<string, Record<string, unknown> | undefined>;
   const given = <T extends object>(section: keyof SimConfig, value: T | undefined): Partial<T> =>
-    Object.fromEntries(Object.entries(value ?? {}).filter(([k]) => raw[section] !== undefined && k in raw[section]!)) as Partial<T>;
+    Object.fromEntries(
+      Object.entries(value ?? {}).filter(([k]) => raw[section] !== undefined && k in raw[section])
+    ) as Partial<T>;
   const p = {
     profile: parsed.data.profile,
     speed: given('speed', parsed.data.speed),

@@ -72,7 +72,10 @@ export async function inspectUpload(task: ConversionTask, config: SimConfig): Pr
       if (!res.ok) return { kind: 'waiting', reason: `part ${part.index} not readable yet (HTTP ${res.status})` };
       const length = part.headUrl ? Number(res.headers.get('content-length')) : partLength(res);
       if (length !== part.end - part.start + 1) {
-        return { kind: 'rejected', message: `ClientError: part ${part.index} has ${length} bytes, its byte-range says ${part.end - part.start + 1}` };
+        return {
+          kind: 'rejected',
+          message: `ClientError: part ${part.index} has ${length} bytes, its byte-range says ${part.end - part.start + 1}`,
+        };
       }
     }
     const size = manifest.size;
@@ -81,7 +84,8 @@ export async function inspectUpload(task: ConversionTask, config: SimConfig): Pr
     const rejected = checkImage(task.format, head, tail);
     if (rejected) return { kind: 'rejected', message: rejected };
     // Data volumes (ImportVolume) need no operating system: only a boot disk is judged.
-    const judgement = config.judge.content && task.kind === 'instance' ? await judgeUpload(task.format, manifest.parts) : undefined;
+    const judgement =
+      config.judge.content && task.kind === 'instance' ? await judgeUpload(task.format, manifest.parts) : undefined;
     return { kind: 'ready', failMessage: failureMarker(head), judgement };
   } catch (err) {
     return { kind: 'waiting', reason: (err as Error).message };

@@ -18,7 +18,8 @@ export async function detectFileSystem(disk: FileHandle, offset: number): Promis
   if (head.readUInt16LE(1024 + 56) === 0xef53) return 'ext'; // superblock at 1024, s_magic at 56
   if (head.toString('latin1', 3, 11) === 'NTFS    ') return 'ntfs';
   if (head.toString('latin1', 0, 4) === 'XFSB') return 'xfs';
-  if (head.toString('latin1', 512, 520) === 'LABELONE' && head.toString('latin1', 536, 544) === 'LVM2 001') return 'lvm2';
+  if (head.toString('latin1', 512, 520) === 'LABELONE' && head.toString('latin1', 536, 544) === 'LVM2 001')
+    return 'lvm2';
   if (head.toString('latin1', 4086, 4096) === 'SWAPSPACE2') return 'swap';
   if (head.toString('latin1', 54, 57) === 'FAT' || head.toString('latin1', 82, 85) === 'FAT') return 'fat';
   if ((await bytesAt(disk, offset + 0x10040, 8)).toString('latin1') === '_BHRfS_M') return 'btrfs';

@@ -62,7 +62,12 @@ export async function judgeUpload(format: string, parts: ManifestPart[]): Promis
     await downloadImage(parts, image);
     try {
       const raw = await rawDisk(format, image, path.join(scratch, 'disk.raw'));
-      if ('error' in raw) return fail(DISK_STAGE, format === 'VMDK' ? MESSAGES.corruptVmdk : MESSAGES.corruptVhd, `unreadable ${format}: ${raw.error}`);
+      if ('error' in raw)
+        return fail(
+          DISK_STAGE,
+          format === 'VMDK' ? MESSAGES.corruptVmdk : MESSAGES.corruptVhd,
+          `unreadable ${format}: ${raw.error}`
+        );
       return { ...(await judgeDisk(raw.file, scratch)), marker: failureMarker(await firstMiB(raw.file)) };
     } catch (err) {
       if (err instanceof ToolMissingError) return { judged: `not judged: ${err.message}` };
@@ -95,13 +100,19 @@ export async function judgeDisk(rawFile: string, scratch: string): Promise<Judge
     // ImportInstance boots MBR disks only; a GPT root reads as having no bootable partition (troubleshooting page).
     if (table.kind === 'gpt') return fail(DISK_STAGE, MESSAGES.noBootable, 'GPT partition table');
     volumes = [];
-    for (const partition of table.partitions) volumes.push({ partition, fs: await detectFileSystem(disk, partition.offset) });
+    for (const partition of table.partitions)
+      volumes.push({ partition, fs: await detectFileSystem(disk, partition.offset) });
   } finally {
     await disk.close();
   }
-  const known = volumes.filter((v) => v.fs === 'ext' || v.fs === 'ntfs' || (v.fs && UNREAD_LINUX_FILE_SYSTEMS.has(v.fs)));
-  const described = volumes.map((v) => `${v.partition.number}:${v.fs ?? `type ${v.partition.type.toString(16)}`}`).join(', ');
-  if (known.length === 0) return fail(DISK_STAGE, MESSAGES.noPartitions, `no file system VM Import knows (${described})`);
+  const known = volumes.filter(
+    (v) => v.fs === 'ext' || v.fs === 'ntfs' || (v.fs && UNREAD_LINUX_FILE_SYSTEMS.has(v.fs))
+  );
+  const described = volumes
+    .map((v) => `${v.partition.number}:${v.fs ?? `type ${v.partition.type.toString(16)}`}`)
+    .join(', ');
+  if (known.length === 0)
+    return fail(DISK_STAGE, MESSAGES.noPartitions, `no file system VM Import knows (${described})`);
   // The active partition first: that is where a BIOS looks.
   known.sort((a, b) => Number(b.partition.bootable) - Number(a.partition.bootable));
 
@@ -110,7 +121,11 @@ export async function judgeDisk(rawFile: string, scratch: string): Promise<Judge
   const linux = await judgeLinux(rawFile, known);
   if (linux) return linux;
   const unread = known.find((v) => v.fs && UNREAD_LINUX_FILE_SYSTEMS.has(v.fs));
-  if (unread) return { platform: 'linux', judged: `partition ${unread.partition.number} is ${unread.fs}: recognised, contents not read by the simulator` };
+  if (unread)
+    return {
+      platform: 'linux',
+      judged: `partition ${unread.partition.number} is ${unread.fs}: recognised, contents not read by the simulator`,
+    };
   return fail(OS_STAGE, MESSAGES.unknownOs, `no operating system files on ${described}`);
 }
 
@@ -124,7 +139,8 @@ async function judgeWindows(rawFile: string, volumes: Volume[], scratch: string)
     const where = `partition ${v.partition.number} (ntfs)`;
     // The Windows boot code in the MBR starts the active partition; without one nothing boots.
     if (!v.partition.bootable) return fail(DISK_STAGE, MESSAGES.noBootable, `Windows on ${where}, no active partition`);
-    if (!files.product) return fail(OS_STAGE, MESSAGES.unknownOs, `Windows\\System32 on ${where} but no readable SOFTWARE hive`);
+    if (!files.product)
+      return fail(OS_STAGE, MESSAGES.unknownOs, `Windows\\System32 on ${where} but no readable SOFTWARE hive`);
     const name = [files.product.productName, files.product.servicePack].filter(Boolean).join(' ');
     if (!windowsSupported(files.product)) return fail(OS_STAGE, MESSAGES.windows, `${name} on ${where}`);
     return { platform: 'windows', judged: `${name} on ${where}` };
@@ -134,13 +150,19 @@ async function judgeWindows(rawFile: string, volumes: Volume[], scratch: string)
 
 async function judgeLinux(rawFile: string, volumes: Volume[]): Promise<Judgement | undefined> {
   const read: Array<{ v: Volume; files: LinuxFiles }> = [];
-  for (const v of volumes.filter((x) => x.fs === 'ext')) read.push({ v, files: await readLinuxFiles(rawFile, v.partition.offset) });
+  for (const v of volumes.filter((x) => x.fs === 'ext'))
+    read.push({ v, files: await readLinuxFiles(rawFile, v.partition.offset) });
   const roots = read.filter((r) => distributionOf(r.files));
   if (roots.length === 0) return undefined;
   const root = roots[0]!;
   const distro = distributionOf(root.files)!;
   const where = `partition ${root.v.partition.number} (ext)`;
-  if (roots.length > 1) return fail(OS_STAGE, MESSAGES.multipleEtc, `operating systems on partitions ${roots.map((r) => r.v.partition.number).join(', ')}`);
+  if (roots.length > 1)
+    return fail(
+      OS_STAGE,
+      MESSAGES.multipleEtc,
+      `operating systems on partitions ${roots.map((r) => r.v.partition.number).join(', ')}`
+    );
   if (!root.files.hasFstab) return fail(OS_STAGE, MESSAGES.noFstab, `${distro.name} on ${where} without /etc/fstab`);
   // The kernels in the root's /boot, or at the top of a separate /boot partition.
   const kernels = [...root.files.kernels, ...read.filter((r) => r !== root).flatMap((r) => r.files.kernels)];

@@ -17,7 +17,14 @@ export interface LinuxFiles {
 }
 
 const RELEASE_FILES = ['/etc/redhat-release', '/etc/SuSE-release', '/etc/debian_version'];
-const COMMANDS = ['cat /etc/os-release', 'cat /usr/lib/os-release', ...RELEASE_FILES.map((f) => `cat ${f}`), 'ls -p /etc', 'ls -p /boot', 'ls -p /'];
+const COMMANDS = [
+  'cat /etc/os-release',
+  'cat /usr/lib/os-release',
+  ...RELEASE_FILES.map((f) => `cat ${f}`),
+  'ls -p /etc',
+  'ls -p /boot',
+  'ls -p /',
+];
 
 /** os-release syntax: KEY=value, the value optionally quoted. */
 export function parseOsRelease(text: string): Record<string, string> {
@@ -69,11 +76,13 @@ export async function readLinuxFiles(rawDisk: string, offset: number): Promise<L
 
 /** The distribution as VM Import's list names it (os-release ID), from os-release or the older release files. */
 export function distributionOf(files: LinuxFiles): { id: string; name: string } | undefined {
-  if (files.osRelease?.ID) return { id: files.osRelease.ID, name: files.osRelease.PRETTY_NAME ?? files.osRelease.NAME ?? files.osRelease.ID };
+  if (files.osRelease?.ID)
+    return { id: files.osRelease.ID, name: files.osRelease.PRETTY_NAME ?? files.osRelease.NAME ?? files.osRelease.ID };
   if (!files.release) return undefined;
   const text = files.release.text;
   if (files.release.file === '/etc/debian_version') return { id: 'debian', name: `Debian ${text}` };
-  if (files.release.file === '/etc/SuSE-release') return { id: /Enterprise Server/i.test(text) ? 'sles' : 'opensuse', name: text };
+  if (files.release.file === '/etc/SuSE-release')
+    return { id: /Enterprise Server/i.test(text) ? 'sles' : 'opensuse', name: text };
   const byName: Array<[RegExp, string]> = [
     [/^CentOS/i, 'centos'],
     [/^Red Hat Enterprise Linux/i, 'rhel'],

@@ -36,13 +36,24 @@ interface Entry {
 function entries(mbr: Buffer): Entry[] {
   return [0, 1, 2, 3].map((i) => {
     const at = 446 + i * 16;
-    return { status: mbr[at]!, type: mbr[at + 4]!, start: mbr.readUInt32LE(at + 8), sectors: mbr.readUInt32LE(at + 12) };
+    return {
+      status: mbr[at]!,
+      type: mbr[at + 4]!,
+      start: mbr.readUInt32LE(at + 8),
+      sectors: mbr.readUInt32LE(at + 12),
+    };
   });
 }
 
 /** An entry a BIOS would accept: known status byte, a type, and an extent inside the disk. */
 function plausible(e: Entry, diskSectors: number): boolean {
-  return (e.status === 0 || e.status === 0x80) && e.type !== 0 && e.sectors > 0 && e.start > 0 && e.start + e.sectors <= diskSectors;
+  return (
+    (e.status === 0 || e.status === 0x80) &&
+    e.type !== 0 &&
+    e.sectors > 0 &&
+    e.start > 0 &&
+    e.start + e.sectors <= diskSectors
+  );
 }
 
 export async function readPartitionTable(disk: FileHandle, diskBytes: number): Promise<PartitionTable> {
@@ -54,11 +65,18 @@ export async function readPartitionTable(disk: FileHandle, diskBytes: number): P
   if (primary.some((e) => e.type === 0xee)) return { kind: 'gpt' };
   const used = primary.filter((e) => e.type !== 0);
   // Random bytes behind a 55 AA signature fail here: every used entry must be plausible.
-  if (used.length === 0 || !used.every((e) => plausible(e, diskSectors))) return { kind: 'none', why: 'no plausible partition entries' };
+  if (used.length === 0 || !used.every((e) => plausible(e, diskSectors)))
+    return { kind: 'none', why: 'no plausible partition entries' };
   const partitions: Partition[] = [];
   primary.forEach((e, i) => {
     if (e.type !== 0 && !EXTENDED.has(e.type)) {
-      partitions.push({ number: i + 1, type: e.type, bootable: e.status === 0x80, offset: e.start * SECTOR, length: e.sectors * SECTOR });
+      partitions.push({
+        number: i + 1,
+        type: e.type,
+        bootable: e.status === 0x80,
+        offset: e.start * SECTOR,
+        length: e.sectors * SECTOR,
+      });
     }
   });
   const extended = primary.find((e) => EXTENDED.has(e.type));
@@ -78,7 +96,13 @@ async function logicalPartitions(disk: FileHandle, extendedStart: number, diskSe
     if (logical && logical.type !== 0) {
       const start = ebr + logical.start;
       if (plausible({ ...logical, start }, diskSectors)) {
-        found.push({ number: n, type: logical.type, bootable: logical.status === 0x80, offset: start * SECTOR, length: logical.sectors * SECTOR });
+        found.push({
+          number: n,
+          type: logical.type,
+          bootable: logical.status === 0x80,
+          offset: start * SECTOR,
+          length: logical.sectors * SECTOR,
+        });
       }
     }
     if (!next || next.type === 0 || next.start === 0) break;

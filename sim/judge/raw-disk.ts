@@ -32,7 +32,11 @@ const QEMU_FORMAT: Record<string, string> = { VMDK: 'vmdk', VHD: 'vpc' };
  * The raw disk inside the image: the file itself for RAW, a qemu-img conversion (sparse) otherwise.
  * `{ error }` when the container's data cannot be read (the headers passed, the grains or blocks do not).
  */
-export async function rawDisk(format: string, image: string, target: string): Promise<{ file: string } | { error: string }> {
+export async function rawDisk(
+  format: string,
+  image: string,
+  target: string
+): Promise<{ file: string } | { error: string }> {
   const qemuFormat = QEMU_FORMAT[format];
   if (!qemuFormat) return { file: image };
   const { code, stderr } = await runTool('qemu-img', ['convert', '-q', '-f', qemuFormat, '-O', 'raw', image, target]);

@@ -17,7 +17,26 @@ export const LINUX_KERNELS: Readonly<Record<string, readonly string[]>> = {
   rhel: ['2.6.18', '2.6.32', '3.10.0', '4.18.0', '5.14.0', '6.12.0'],
   rocky: ['5.14.0', '6.12.0'],
   sles: ['2.6.32.12', '3.0.13', '3.0.76', '3.0.101', '3.12.28', '3.12.49', '4.4', '4.12', '5.3', '5.14.21', '6.4'],
-  ubuntu: ['3.2.0', '3.5.0', '3.8.0', '3.11', '3.13.0', '3.16', '3.19.0', '4.2.0', '4.4.0', '4.8.0', '4.10.0', '4.15.0', '5.4.0', '5.15.0', '6.8.0', '6.11.0', '6.17.0', '7.0.0'],
+  ubuntu: [
+    '3.2.0',
+    '3.5.0',
+    '3.8.0',
+    '3.11',
+    '3.13.0',
+    '3.16',
+    '3.19.0',
+    '4.2.0',
+    '4.4.0',
+    '4.8.0',
+    '4.10.0',
+    '4.15.0',
+    '5.4.0',
+    '5.15.0',
+    '6.8.0',
+    '6.11.0',
+    '6.17.0',
+    '7.0.0',
+  ],
 };
 
 /** Kernels the guide excludes inside a listed series (RHEL 6: "2.6.32 (except 2.6.32-71)"). */
@@ -49,12 +68,15 @@ export interface WindowsProduct {
 
 export function windowsSupported(p: WindowsProduct): boolean {
   if (/nano/i.test(p.installationType ?? '')) return false; // "Nano Server installations are not supported"
-  const server = /Windows(?:\s*\(R\))?\s+Server(?:\s*\(R\))?\s*(2003|2008|2012|2016|2019|2022|2025)\b(\s*R2)?/i.exec(p.productName);
+  const server = /Windows(?:\s*\(R\))?\s+Server(?:\s*\(R\))?\s*(2003|2008|2012|2016|2019|2022|2025)\b(\s*R2)?/i.exec(
+    p.productName
+  );
   if (server) {
     // Server 2003 needs Service Pack 1 or later; 2003 R2 shipped on SP1.
     if (server[1] === '2003' && !server[2]) return /Service Pack [1-9]/i.test(p.servicePack ?? '');
     return true;
   }
-  if (/Windows Server (Standard|Datacenter)/i.test(p.productName) && /^(1709|1803)$/.test(p.releaseId ?? '')) return true;
+  if (/Windows Server (Standard|Datacenter)/i.test(p.productName) && /^(1709|1803)$/.test(p.releaseId ?? ''))
+    return true;
   return /^(Microsoft )?Windows (7|8|8\.1|10|11)\b/i.test(p.productName);
 }

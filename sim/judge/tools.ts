@@ -22,12 +22,17 @@ const TIMEOUT_MS = 120_000;
 /** Runs `tool args`, feeding `input` on stdin; never rejects for a non-zero exit (the caller reads `code`). */
 export function runTool(tool: string, args: string[], input?: string): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(tool, args, { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: TIMEOUT_MS }, (err, stdout, stderr) => {
-      const code = (err as { code?: unknown } | null)?.code;
-      if (code === 'ENOENT') return reject(new ToolMissingError(tool));
-      if (err && typeof code !== 'number') return reject(new Error(`${tool} failed: ${err.message}`));
-      resolve({ stdout, stderr: stderr.toString('utf8'), code: typeof code === 'number' ? code : 0 });
-    });
+    const child = execFile(
+      tool,
+      args,
+      { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: TIMEOUT_MS },
+      (err, stdout, stderr) => {
+        const code = (err as { code?: unknown } | null)?.code;
+        if (code === 'ENOENT') return reject(new ToolMissingError(tool));
+        if (err && typeof code !== 'number') return reject(new Error(`${tool} failed: ${err.message}`));
+        resolve({ stdout, stderr: stderr.toString('utf8'), code: typeof code === 'number' ? code : 0 });
+      }
+    );
     if (input !== undefined) child.stdin?.end(input);
   });
 }

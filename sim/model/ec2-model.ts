@@ -107,7 +107,14 @@ export class Ec2Model {
     if (input.kind === 'instance' && input.launch) {
       instanceId = newInstanceId();
       // The instance exists from the start (AWS shows its ID at once), without a root volume until done.
-      const instance: Instance = { instanceId, launch: input.launch, state: 'pending', rootVolumeId: volume.volumeId, launchTime: now, visibleAt: listedFrom() };
+      const instance: Instance = {
+        instanceId,
+        launch: input.launch,
+        state: 'pending',
+        rootVolumeId: volume.volumeId,
+        launchTime: now,
+        visibleAt: listedFrom(),
+      };
       this.state.instances.push(instance);
     }
     const task: ConversionTask = {
@@ -222,11 +229,15 @@ export class Ec2Model {
 
   private findTask(id: string): ConversionTask {
     if (!TASK_ID_PATTERN.test(id)) {
-      throw new Ec2Error('InvalidConversionTaskId.Malformed', `Invalid id: "${id}" (expecting "import-i-..." or "import-vol-...")`);
+      throw new Ec2Error(
+        'InvalidConversionTaskId.Malformed',
+        `Invalid id: "${id}" (expecting "import-i-..." or "import-vol-...")`
+      );
     }
     const task = this.state.tasks.find((t) => t.id === id);
     // Not listed yet reads exactly like not there: EC2's eventual consistency.
-    if (!task || !visible(task, this.now())) throw new Ec2Error('InvalidConversionTaskId', `The conversion task ID '${id}' does not exist`);
+    if (!task || !visible(task, this.now()))
+      throw new Ec2Error('InvalidConversionTaskId', `The conversion task ID '${id}' does not exist`);
     return task;
   }
 
@@ -262,7 +273,8 @@ export class Ec2Model {
     const now = this.now();
     for (const task of this.state.tasks) {
       if (task.state === 'cancelling') {
-        if (now >= (task.cancelRequestedAt ?? now) + seconds(this.config().speed, this.config().speed.cancelSeconds)) this.endTask(task, 'cancelled', 'Canceled by user');
+        if (now >= (task.cancelRequestedAt ?? now) + seconds(this.config().speed, this.config().speed.cancelSeconds))
+          this.endTask(task, 'cancelled', 'Canceled by user');
         continue;
       }
       if (task.state !== 'active') continue;
@@ -335,8 +347,13 @@ export class Ec2Model {
 
   createTags(resourceIds: string[], tags: Record<string, string>): void {
     for (const id of resourceIds) {
-      const known = this.listInstances().some((i) => i.instanceId === id) || this.listVolumes().some((v) => v.volumeId === id);
-      if (!known) throw new Ec2Error(id.startsWith('vol-') ? 'InvalidVolume.NotFound' : 'InvalidID', `The ID '${id}' is not valid`);
+      const known =
+        this.listInstances().some((i) => i.instanceId === id) || this.listVolumes().some((v) => v.volumeId === id);
+      if (!known)
+        throw new Ec2Error(
+          id.startsWith('vol-') ? 'InvalidVolume.NotFound' : 'InvalidID',
+          `The ID '${id}' is not valid`
+        );
     }
     for (const id of resourceIds) this.state.tags[id] = { ...this.state.tags[id], ...tags };
     this.changed();

@@ -9,7 +9,12 @@ export interface StateChange {
   current: InstanceStateName;
 }
 
-export function transitionInstance(instance: Instance, action: InstanceAction, at: number, tasks: ConversionTask[]): StateChange {
+export function transitionInstance(
+  instance: Instance,
+  action: InstanceAction,
+  at: number,
+  tasks: ConversionTask[]
+): StateChange {
   const previous = instance.state;
   if (action === 'start') {
     if (previous === 'pending' && tasks.some((t) => t.instanceId === instance.instanceId && t.state !== 'completed')) {

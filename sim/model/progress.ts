@@ -36,8 +36,11 @@ export function statusMessageOf(task: ConversionTask, now: number, speed: SimCon
  * whether any task got one.
  */
 export function assignSlots(tasks: ConversionTask[], slots: number, now: number): boolean {
-  const queued = tasks.filter((t) => t.state === 'active' && t.readyAt !== undefined && t.slotAt === undefined).sort((a, b) => a.readyAt! - b.readyAt!);
-  let free = slots === 0 ? queued.length : slots - tasks.filter((t) => t.state === 'active' && t.slotAt !== undefined).length;
+  const queued = tasks
+    .filter((t) => t.state === 'active' && t.readyAt !== undefined && t.slotAt === undefined)
+    .sort((a, b) => a.readyAt! - b.readyAt!);
+  let free =
+    slots === 0 ? queued.length : slots - tasks.filter((t) => t.state === 'active' && t.slotAt !== undefined).length;
   let assigned = false;
   for (const task of queued) {
     if (free-- <= 0) break;

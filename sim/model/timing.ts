@@ -25,7 +25,8 @@ export function seconds(speed: SimConfig['speed'], s: number): number {
 export function conversionMs(bytes: number, speed: SimConfig['speed'], random: () => number): number {
   const s =
     speed.secondsPerGiB > 0
-      ? speed.overheadSeconds + (bytes / GiB) * speed.secondsPerGiB * Math.exp(speed.secondsPerGiBSigma * standardNormal(random))
+      ? speed.overheadSeconds +
+        (bytes / GiB) * speed.secondsPerGiB * Math.exp(speed.secondsPerGiBSigma * standardNormal(random))
       : bytes / speed.conversionBytesPerSecond;
   return seconds(speed, Math.max(speed.minConversionSeconds, s));
 }

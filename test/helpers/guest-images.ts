@@ -56,13 +56,19 @@ export type GuestSpec = LinuxGuest | WindowsGuest | EmptyGuest;
 export const GUESTS = {
   ubuntu2204: {
     kind: 'linux',
-    osRelease: 'NAME="Ubuntu"\nVERSION="22.04.4 LTS (Jammy Jellyfish)"\nID=ubuntu\nID_LIKE=debian\nPRETTY_NAME="Ubuntu 22.04.4 LTS"\nVERSION_ID="22.04"\n',
+    osRelease:
+      'NAME="Ubuntu"\nVERSION="22.04.4 LTS (Jammy Jellyfish)"\nID=ubuntu\nID_LIKE=debian\nPRETTY_NAME="Ubuntu 22.04.4 LTS"\nVERSION_ID="22.04"\n',
     kernel: '5.15.0-91-generic',
   },
   /** CentOS 4.9: kernel 2.6.9, older than anything on VM Import's list. */
   centos4: { kind: 'linux', redhatRelease: 'CentOS release 4.9 (Final)\n', kernel: '2.6.9-103.EL', fsType: 'ext3' },
   /** CentOS 5.11: kernel 2.6.18, which the list names for CentOS 5.1-5.11. */
-  centos511: { kind: 'linux', redhatRelease: 'CentOS release 5.11 (Final)\n', kernel: '2.6.18-398.el5', fsType: 'ext3' },
+  centos511: {
+    kind: 'linux',
+    redhatRelease: 'CentOS release 5.11 (Final)\n',
+    kernel: '2.6.18-398.el5',
+    fsType: 'ext3',
+  },
   /** Ubuntu's file system written over the whole disk, no partition table. */
   unpartitioned: {
     kind: 'linux',
@@ -104,7 +110,13 @@ async function cacheRoot(): Promise<string> {
 }
 
 /** Makes `<dir>/<name>` holding `guest` in `container` and returns its path. */
-export async function makeGuestImage(dir: string, name: string, guest: GuestSpec, container: GuestContainer = 'raw', opts: GuestImageOptions = {}): Promise<string> {
+export async function makeGuestImage(
+  dir: string,
+  name: string,
+  guest: GuestSpec,
+  container: GuestContainer = 'raw',
+  opts: GuestImageOptions = {}
+): Promise<string> {
   const key = JSON.stringify({ guest, size: opts.sizeMiB ?? 64 });
   let raw = cache.get(key);
   if (!raw) {
@@ -120,7 +132,16 @@ export async function makeGuestImage(dir: string, name: string, guest: GuestSpec
     await handle.close();
   }
   if (container === 'raw') await copyFile(source, file);
-  else await run(process.env.QEMU_IMG ?? 'qemu-img', ['convert', '-q', '-f', 'raw', ...containerArgs(container), source, file]);
+  else
+    await run(process.env.QEMU_IMG ?? 'qemu-img', [
+      'convert',
+      '-q',
+      '-f',
+      'raw',
+      ...containerArgs(container),
+      source,
+      file,
+    ]);
   if (opts.marker) await rm(source, { force: true });
   return file;
 }
@@ -139,11 +160,24 @@ async function buildRaw(guest: GuestSpec, sizeMiB: number): Promise<string> {
   await handle.truncate(sizeMiB * MiB);
   await handle.close();
   if (guest.kind === 'windows') await buildWindows(guest, disk, work, sizeMiB);
-  else await buildLinux(guest.kind === 'linux' ? guest : { kind: 'linux', fstab: false }, guest.kind === 'empty', disk, work, sizeMiB);
+  else
+    await buildLinux(
+      guest.kind === 'linux' ? guest : { kind: 'linux', fstab: false },
+      guest.kind === 'empty',
+      disk,
+      work,
+      sizeMiB
+    );
   return disk;
 }
 
-async function buildLinux(guest: LinuxGuest, empty: boolean, disk: string, work: string, sizeMiB: number): Promise<void> {
+async function buildLinux(
+  guest: LinuxGuest,
+  empty: boolean,
+  disk: string,
+  work: string,
+  sizeMiB: number
+): Promise<void> {
   const tree = path.join(work, 'tree');
   await mkdir(path.join(tree, 'etc'), { recursive: true });
   await mkdir(path.join(tree, 'boot', 'grub'), { recursive: true });
@@ -156,7 +190,10 @@ async function buildLinux(guest: LinuxGuest, empty: boolean, disk: string, work:
     if (guest.fstab !== false) await writeFile(path.join(tree, 'etc', 'fstab'), 'LABEL=root / ext4 defaults 0 1\n');
     if (guest.kernel) {
       await writeFile(path.join(tree, 'boot', `vmlinuz-${guest.kernel}`), randomBytes(64 * 1024));
-      await writeFile(path.join(tree, 'boot', 'grub', 'grub.cfg'), `menuentry 'Linux' {\n  linux /boot/vmlinuz-${guest.kernel} root=LABEL=root\n}\n`);
+      await writeFile(
+        path.join(tree, 'boot', 'grub', 'grub.cfg'),
+        `menuentry 'Linux' {\n  linux /boot/vmlinuz-${guest.kernel} root=LABEL=root\n}\n`
+      );
       await mkdir(path.join(tree, 'lib', 'modules', guest.kernel), { recursive: true });
     }
   }
@@ -167,7 +204,20 @@ async function buildLinux(guest: LinuxGuest, empty: boolean, disk: string, work:
   }
   await run('sfdisk', ['-q', disk], 'label: dos\nstart=2048, type=83, bootable\n');
   // mke2fs writes straight into the partition through its offset option: no loop device.
-  await run('mke2fs', ['-q', '-F', '-t', fsType, '-L', 'root', '-E', `offset=${PARTITION_OFFSET}`, '-d', tree, disk, `${sizeMiB - 1}M`]);
+  await run('mke2fs', [
+    '-q',
+    '-F',
+    '-t',
+    fsType,
+    '-L',
+    'root',
+    '-E',
+    `offset=${PARTITION_OFFSET}`,
+    '-d',
+    tree,
+    disk,
+    `${sizeMiB - 1}M`,
+  ]);
 }
 
 /** Whether this machine can build Windows guests (mkntfs, and an ntfs-3g FUSE mount to create directories). */
@@ -196,8 +246,21 @@ async function buildWindows(guest: WindowsGuest, disk: string, work: string, siz
     if (guest.productName) {
       const hive = path.join(work, 'SOFTWARE');
       await writeFile(hive, emptyHive());
-      const values = [`"ProductName"="${guest.productName}"`, ...(guest.servicePack ? [`"CSDVersion"="${guest.servicePack}"`] : [])];
-      const reg = ['Windows Registry Editor Version 5.00', '', '[\\Microsoft]', '', '[\\Microsoft\\Windows NT]', '', '[\\Microsoft\\Windows NT\\CurrentVersion]', ...values, ''];
+      const values = [
+        `"ProductName"="${guest.productName}"`,
+        ...(guest.servicePack ? [`"CSDVersion"="${guest.servicePack}"`] : []),
+      ];
+      const reg = [
+        'Windows Registry Editor Version 5.00',
+        '',
+        '[\\Microsoft]',
+        '',
+        '[\\Microsoft\\Windows NT]',
+        '',
+        '[\\Microsoft\\Windows NT\\CurrentVersion]',
+        ...values,
+        '',
+      ];
       await writeFile(path.join(work, 'software.reg'), reg.join('\r\n'));
       await run('hivexregedit', ['--merge', hive, path.join(work, 'software.reg')]);
       await copyFile(hive, path.join(config, 'SOFTWARE'));

@@ -7,7 +7,12 @@
  * EC2's messages; the explicit marker still wins; `judge.content: false` restores the old behaviour.
  */
 import type { ConversionTask } from '@aws-sdk/client-ec2';
-import { DescribeConversionTasksCommand, DescribeInstancesCommand, EC2Client, ImportInstanceCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeConversionTasksCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  ImportInstanceCommand,
+} from '@aws-sdk/client-ec2';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import assert from 'node:assert/strict';
@@ -26,9 +31,16 @@ import { startS3 } from '../helpers/testbed';
 import { until } from '../helpers/wait';
 
 const CREDS = { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' };
-const FAST = { speed: { conversionBytesPerSecond: 512 * 1024 * 1024, stepSeconds: 0.05, pendingPollMs: 100, cancelSeconds: 0.1 } };
+const FAST = {
+  speed: { conversionBytesPerSecond: 512 * 1024 * 1024, stepSeconds: 0.05, pendingPollMs: 100, cancelSeconds: 0.1 },
+};
 const MiB = 1024 * 1024;
-const FORMAT: Record<GuestContainer, 'RAW' | 'VMDK' | 'VHD'> = { raw: 'RAW', 'stream-vmdk': 'VMDK', 'fixed-vhd': 'VHD', 'dynamic-vhd': 'VHD' };
+const FORMAT: Record<GuestContainer, 'RAW' | 'VMDK' | 'VHD'> = {
+  raw: 'RAW',
+  'stream-vmdk': 'VMDK',
+  'fixed-vhd': 'VHD',
+  'dynamic-vhd': 'VHD',
+};
 
 let s3: TestS3;
 let sim: Simulator;
@@ -37,7 +49,11 @@ let dir: string;
 let seq = 0;
 
 before(async () => {
-  [s3, sim, dir] = await Promise.all([startS3(), startSimulator({ config: FAST }), mkdtemp(path.join(tmpdir(), 'sim-judge-it-'))]);
+  [s3, sim, dir] = await Promise.all([
+    startS3(),
+    startSimulator({ config: FAST }),
+    mkdtemp(path.join(tmpdir(), 'sim-judge-it-')),
+  ]);
   ec2 = new EC2Client({ endpoint: sim.url, region: 'us-east-1', credentials: CREDS, maxAttempts: 1 });
 });
 after(async () => {
@@ -47,7 +63,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const presign = (command: GetObjectCommand | HeadObjectCommand) => getSignedUrl(s3.client, command, { expiresIn: 3600 });
+const presign = (command: GetObjectCommand | HeadObjectCommand) =>
+  getSignedUrl(s3.client, command, { expiresIn: 3600 });
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** Uploads `file` in 8 MiB parts with a manifest written as AWS's schema has it; returns the presigned manifest URL. */
@@ -62,7 +79,9 @@ async function stage(file: string, format: string): Promise<{ bytes: number; man
     await s3.client.send(new PutObjectCommand({ Bucket, Key, Body: image.subarray(start, end + 1) }));
     const head = await presign(new HeadObjectCommand({ Bucket, Key }));
     const get = await presign(new GetObjectCommand({ Bucket, Key }));
-    parts.push(`<part index="${index}"><byte-range start="${start}" end="${end}"/><key>${Key}</key><head-url>${esc(head)}</head-url><get-url>${esc(get)}</get-url></part>`);
+    parts.push(
+      `<part index="${index}"><byte-range start="${start}" end="${end}"/><key>${Key}</key><head-url>${esc(head)}</head-url><get-url>${esc(get)}</get-url></part>`
+    );
   }
   const manifest =
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>' +
@@ -82,7 +101,9 @@ async function importAndSettle(file: string, format: string): Promise<Conversion
     new ImportInstanceCommand({
       Platform: 'Windows',
       LaunchSpecification: { Architecture: 'x86_64', InstanceType: 'm3.medium' },
-      DiskImages: [{ Image: { Format: format as 'RAW', Bytes: bytes, ImportManifestUrl: manifestUrl }, Volume: { Size: 8 } }],
+      DiskImages: [
+        { Image: { Format: format as 'RAW', Bytes: bytes, ImportManifestUrl: manifestUrl }, Volume: { Size: 8 } },
+      ],
     })
   );
   const id = out.ConversionTask!.ConversionTaskId!;
@@ -93,7 +114,11 @@ async function importAndSettle(file: string, format: string): Promise<Conversion
   );
 }
 
-async function guest(spec: GuestSpec, container: GuestContainer, opts: GuestImageOptions = {}): Promise<ConversionTask> {
+async function guest(
+  spec: GuestSpec,
+  container: GuestContainer,
+  opts: GuestImageOptions = {}
+): Promise<ConversionTask> {
   const file = await makeGuestImage(dir, `g${++seq}.img`, spec, container, { sizeMiB: 32, ...opts });
   return importAndSettle(file, FORMAT[container]);
 }
@@ -128,14 +153,32 @@ describe('guests that VM Import accepts', () => {
 
 describe('guests that VM Import refuses, with its messages', () => {
   for (const [label, spec, container, message] of [
-    ['CentOS 4.9 with kernel 2.6.9', GUESTS.centos4, 'stream-vmdk', 'ClientError: Unsupported kernel version 2.6.9-103.EL'],
-    ['a file system without a partition table', GUESTS.unpartitioned, 'raw', 'ClientError: No valid partitions. Not a valid volume.'],
-    ['a partition without an operating system', GUESTS.empty, 'stream-vmdk', 'ClientError: Unknown OS / Missing OS files'],
+    [
+      'CentOS 4.9 with kernel 2.6.9',
+      GUESTS.centos4,
+      'stream-vmdk',
+      'ClientError: Unsupported kernel version 2.6.9-103.EL',
+    ],
+    [
+      'a file system without a partition table',
+      GUESTS.unpartitioned,
+      'raw',
+      'ClientError: No valid partitions. Not a valid volume.',
+    ],
+    [
+      'a partition without an operating system',
+      GUESTS.empty,
+      'stream-vmdk',
+      'ClientError: Unknown OS / Missing OS files',
+    ],
   ] as Array<[string, GuestSpec, GuestContainer, string]>) {
     test(`${label}: cancelled with "${message}", nothing left behind`, async () => {
       const done = await guest(spec, container);
       assert.deepEqual([done.State, done.StatusMessage], ['cancelled', message]);
-      assert.equal(sim.model.state.instances.some((i) => i.instanceId === done.ImportInstance!.InstanceId), false);
+      assert.equal(
+        sim.model.state.instances.some((i) => i.instanceId === done.ImportInstance!.InstanceId),
+        false
+      );
     });
   }
 
@@ -148,13 +191,17 @@ describe('guests that VM Import refuses, with its messages', () => {
   test('random bytes behind an MBR signature (the old test images) no longer become a Windows instance', async () => {
     const file = await makeImage(dir, `random-${++seq}.raw`, 'raw', { virtualMiB: 8, randomMiB: 8 });
     const done = await importAndSettle(file, 'RAW');
-    assert.deepEqual([done.State, done.StatusMessage], ['cancelled', 'ClientError: No valid partitions. Not a valid volume.']);
+    assert.deepEqual(
+      [done.State, done.StatusMessage],
+      ['cancelled', 'ClientError: No valid partitions. Not a valid volume.']
+    );
   });
 });
 
 describe('the explicit marker and the switch', () => {
   test('the marker (a fault content cannot express) still fails a good guest with its message', async () => {
-    const message = 'FirstBootFailure: This import request failed because the Windows instance failed to boot and establish network connectivity.';
+    const message =
+      'FirstBootFailure: This import request failed because the Windows instance failed to boot and establish network connectivity.';
     const done = await guest(GUESTS.ubuntu2204, 'stream-vmdk', { marker: `VMCONVOY_SIM_FAIL=${message}` });
     assert.deepEqual([done.State, done.StatusMessage], ['cancelled', message]);
   });

@@ -66,13 +66,23 @@ async function stagedImport(): Promise<{ id: string; bytes: number }> {
     new ImportInstanceCommand({
       Platform: 'Windows',
       LaunchSpecification: { Architecture: 'x86_64', InstanceType: 'm3.medium' },
-      DiskImages: [{ Image: { Format: 'VMDK', Bytes: image.length, ImportManifestUrl: await presign(new GetObjectCommand({ Bucket, Key: 'timing/manifest.xml' })) }, Volume: { Size: 8 } }],
+      DiskImages: [
+        {
+          Image: {
+            Format: 'VMDK',
+            Bytes: image.length,
+            ImportManifestUrl: await presign(new GetObjectCommand({ Bucket, Key: 'timing/manifest.xml' })),
+          },
+          Volume: { Size: 8 },
+        },
+      ],
     })
   );
   return { id: out.ConversionTask!.ConversionTaskId!, bytes: image.length };
 }
 
-const raw = async (id: string): Promise<ConversionTask> => (await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [id] }))).ConversionTasks![0]!;
+const raw = async (id: string): Promise<ConversionTask> =>
+  (await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [id] }))).ConversionTasks![0]!;
 
 test('realistic profile: listed late, Pending while read, then Progress beside BytesConverted 0; the describe activity follows StatusMessage', async () => {
   const { id, bytes } = await stagedImport();
@@ -81,12 +91,19 @@ test('realistic profile: listed late, Pending while read, then Progress beside B
   // 1. Not listed yet: EC2 answers InvalidConversionTaskId; the activity reads that as "not yet".
   await assert.rejects(raw(id), { name: 'InvalidConversionTaskId' });
   const early = await product();
-  assert.deepEqual([early.state, early.percent, early.statusMessage], ['active', 0, 'waiting for EC2 to list the conversion task']);
+  assert.deepEqual(
+    [early.state, early.percent, early.statusMessage],
+    ['active', 0, 'waiting for EC2 to list the conversion task']
+  );
   clock += 16_000; // the realistic listing delay is at most 15 s
   assert.equal((await raw(id)).StatusMessage, 'Pending');
 
   // 2. The simulator has read the manifest and judged the image: still Pending while it reads the image.
-  const task = await until(async () => sim.model.state.tasks.find((t) => t.id === id)!, (t) => t.slotAt !== undefined, { timeoutMs: 30_000 });
+  const task = await until(
+    () => Promise.resolve(sim.model.state.tasks.find((t) => t.id === id)!),
+    (t) => t.slotAt !== undefined,
+    { timeoutMs: 30_000 }
+  );
   assert.equal(task.judged?.includes('ubuntu'), true, task.judged);
   assert.ok(task.readMs! > 10_000, `reading ${bytes} bytes at 64 KiB/s takes a while (${task.readMs} ms)`);
   clock += task.readMs! - 1000;
@@ -97,7 +114,11 @@ test('realistic profile: listed late, Pending while read, then Progress beside B
   const seen: Array<{ message: string; bytesConverted: number; percent: number }> = [];
   for (let i = 0; i < 200; i++) {
     const [t, p] = [await raw(id), await product()];
-    seen.push({ message: t.StatusMessage ?? '', bytesConverted: t.ImportInstance!.Volumes![0]!.BytesConverted ?? -1, percent: p.percent });
+    seen.push({
+      message: t.StatusMessage ?? '',
+      bytesConverted: t.ImportInstance!.Volumes![0]!.BytesConverted ?? -1,
+      percent: p.percent,
+    });
     if (t.State !== 'active') break;
     clock += 30_000;
   }

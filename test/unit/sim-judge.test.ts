@@ -121,10 +121,17 @@ describe('Windows guests', async () => {
     assert.match(j.judged, /Microsoft Windows XP Service Pack 3/);
   });
 
-  test('System32 without a SOFTWARE hive is missing OS files; without an active partition nothing boots', { skip }, async () => {
-    assert.equal((await judge({ kind: 'windows' })).failure?.message, 'ClientError: Unknown OS / Missing OS files');
-    assert.equal((await judge({ ...GUESTS.windows2019, active: false })).failure?.message, 'Client.Unsupported: No bootable partition found.');
-  });
+  test(
+    'System32 without a SOFTWARE hive is missing OS files; without an active partition nothing boots',
+    { skip },
+    async () => {
+      assert.equal((await judge({ kind: 'windows' })).failure?.message, 'ClientError: Unknown OS / Missing OS files');
+      assert.equal(
+        (await judge({ ...GUESTS.windows2019, active: false })).failure?.message,
+        'Client.Unsupported: No bootable partition found.'
+      );
+    }
+  );
 });
 
 describe('the support lists', () => {
