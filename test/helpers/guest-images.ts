@@ -89,6 +89,8 @@ export interface GuestImageOptions {
   sizeMiB?: number;
   /** Text written at byte 512 (the gap before the partition), e.g. the simulator's explicit failure marker. */
   marker?: string;
+  /** Random data in a file of the guest (so uploads and compressed containers have bytes to move). @default 1 */
+  payloadMiB?: number;
 }
 
 async function run(tool: string, args: string[], input?: string): Promise<void> {
@@ -117,10 +119,11 @@ export async function makeGuestImage(
   container: GuestContainer = 'raw',
   opts: GuestImageOptions = {}
 ): Promise<string> {
-  const key = JSON.stringify({ guest, size: opts.sizeMiB ?? 64 });
+  const payloadMiB = opts.payloadMiB ?? 1;
+  const key = JSON.stringify({ guest, size: opts.sizeMiB ?? 64, payloadMiB });
   let raw = cache.get(key);
   if (!raw) {
-    raw = buildRaw(guest, opts.sizeMiB ?? 64);
+    raw = buildRaw(guest, opts.sizeMiB ?? 64, payloadMiB);
     cache.set(key, raw);
   }
   const file = path.join(dir, name);
@@ -152,22 +155,19 @@ function containerArgs(container: Exclude<GuestContainer, 'raw'>): string[] {
   return ['-O', 'vpc', '-o', 'force_size=on'];
 }
 
-async function buildRaw(guest: GuestSpec, sizeMiB: number): Promise<string> {
+async function buildRaw(guest: GuestSpec, sizeMiB: number, payloadMiB = 1): Promise<string> {
   const root = await cacheRoot();
   const work = await mkdtemp(path.join(root, 'build-'));
   const disk = path.join(work, 'disk.raw');
   const handle = await open(disk, 'w');
   await handle.truncate(sizeMiB * MiB);
   await handle.close();
-  if (guest.kind === 'windows') await buildWindows(guest, disk, work, sizeMiB);
-  else
-    await buildLinux(
-      guest.kind === 'linux' ? guest : { kind: 'linux', fstab: false },
-      guest.kind === 'empty',
-      disk,
-      work,
-      sizeMiB
-    );
+  const payload = randomBytes(payloadMiB * MiB);
+  if (guest.kind === 'windows') await buildWindows(guest, disk, work, sizeMiB, payload);
+  else {
+    const linux: LinuxGuest = guest.kind === 'linux' ? guest : { kind: 'linux', fstab: false };
+    await buildLinux(linux, guest.kind === 'empty', disk, work, sizeMiB, payload);
+  }
   return disk;
 }
 
@@ -176,14 +176,15 @@ async function buildLinux(
   empty: boolean,
   disk: string,
   work: string,
-  sizeMiB: number
+  sizeMiB: number,
+  payload: Buffer
 ): Promise<void> {
   const tree = path.join(work, 'tree');
   await mkdir(path.join(tree, 'etc'), { recursive: true });
   await mkdir(path.join(tree, 'boot', 'grub'), { recursive: true });
   await mkdir(path.join(tree, 'var', 'lib'), { recursive: true });
   // Some data of its own, so the disk is not all metadata.
-  await writeFile(path.join(tree, 'var', 'lib', 'payload.bin'), randomBytes(MiB));
+  await writeFile(path.join(tree, 'var', 'lib', 'payload.bin'), payload);
   if (!empty) {
     if (guest.osRelease) await writeFile(path.join(tree, 'etc', 'os-release'), guest.osRelease);
     if (guest.redhatRelease) await writeFile(path.join(tree, 'etc', 'redhat-release'), guest.redhatRelease);
@@ -230,7 +231,13 @@ export async function windowsGuestsSupported(): Promise<boolean> {
   }
 }
 
-async function buildWindows(guest: WindowsGuest, disk: string, work: string, sizeMiB: number): Promise<void> {
+async function buildWindows(
+  guest: WindowsGuest,
+  disk: string,
+  work: string,
+  sizeMiB: number,
+  payload: Buffer
+): Promise<void> {
   const volume = path.join(work, 'ntfs.img');
   const volumeHandle = await open(volume, 'w');
   await volumeHandle.truncate((sizeMiB - 1) * MiB);
@@ -242,7 +249,7 @@ async function buildWindows(guest: WindowsGuest, disk: string, work: string, siz
   try {
     const config = path.join(mnt, 'Windows', 'System32', 'config');
     await mkdir(config, { recursive: true });
-    await writeFile(path.join(mnt, 'Windows', 'System32', 'ntoskrnl.exe'), randomBytes(256 * 1024));
+    await writeFile(path.join(mnt, 'Windows', 'System32', 'ntoskrnl.exe'), payload);
     if (guest.productName) {
       const hive = path.join(work, 'SOFTWARE');
       await writeFile(hive, emptyHive());
