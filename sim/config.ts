@@ -1,15 +1,19 @@
 /**
  * The simulator's behaviour, all of it changeable at run time through `POST /_sim/config` (a partial,
- * deep-merged) or `--config FILE` at start: conversion speed, EC2's limits, and injected faults.
- * Defaults are EC2's where EC2 has one.
+ * deep-merged) or `--config FILE` at start: conversion timing, EC2's limits, listing delays, content
+ * judging and injected faults. Defaults are EC2's where EC2 has one; timing defaults are the fast profile
+ * the tests use. `profile` selects a named timing preset (sim/README.md, "Timing profiles").
  */
 import { z } from 'zod';
 
 const rate = z.number().min(0).max(1);
 
 export const speedSchema = z.object({
-  /** Conversion throughput; a conversion takes imageBytes / this (AWS: upload dominates, minutes here). */
-  conversionBytesPerSecond: z.number().positive().default(64 * 1024 * 1024),
+  /** Conversion throughput when `secondsPerGiB` is 0: a conversion takes imageBytes / this. */
+  conversionBytesPerSecond: z
+    .number()
+    .positive()
+    .default(64 * 1024 * 1024),
   /** At least this long per conversion. */
   minConversionSeconds: z.number().min(0).default(0),
   /** Progress advances in steps of this many seconds (the `Progress: N%` granularity). */
@@ -20,6 +24,23 @@ export const speedSchema = z.object({
   cancelSeconds: z.number().min(0).default(0.5),
   /** pending → running and stopping → stopped for Start/StopInstances. */
   instanceTransitionSeconds: z.number().min(0).default(0.5),
+  /**
+   * Median conversion seconds per GiB of Image.Bytes, drawn per task from a log-normal distribution
+   * (seeded by faults.seed); 0 = use conversionBytesPerSecond instead (deterministic).
+   */
+  secondsPerGiB: z.number().min(0).default(0),
+  /** Spread (sigma of the underlying normal) of the per-GiB draw. */
+  secondsPerGiBSigma: z.number().min(0).max(3).default(0),
+  /** Fixed overhead added to every drawn conversion (boot, driver injection…). */
+  overheadSeconds: z.number().min(0).default(0),
+  /** How fast EC2 reads the uploaded image once a conversion slot is free; the task stays Pending meanwhile. 0 = instantly. */
+  readBytesPerSecond: z.number().min(0).default(0),
+  /** Conversions that run at once per account; further ready tasks queue, still Pending. 0 = no queue. */
+  conversionSlots: z.number().int().min(0).default(0),
+  /** `progress`: BytesConverted follows Progress; `zero-until-done`: 0 until completed (as seen on real EC2). */
+  bytesConverted: z.enum(['progress', 'zero-until-done']).default('progress'),
+  /** Every drawn or configured duration above is multiplied by this (0.01 = a hundred times faster). */
+  timeScale: z.number().positive().default(1),
 });
 
 export const limitsSchema = z.object({
@@ -32,11 +53,26 @@ export const limitsSchema = z.object({
   describeBurst: z.number().positive().default(100),
   describeRefillPerSecond: z.number().positive().default(20),
   /** Upload deadline after ImportInstance (ExpirationTime); then the task is cancelled, "Task expired". */
-  expirySeconds: z.number().positive().default(7 * 24 * 3600),
+  expirySeconds: z
+    .number()
+    .positive()
+    .default(7 * 24 * 3600),
+});
+
+/** EC2's eventual consistency: a new task, instance or volume is listed only after a random delay. */
+export const consistencySchema = z.object({
+  listingDelayMinSeconds: z.number().min(0).default(0),
+  listingDelayMaxSeconds: z.number().min(0).default(0),
+});
+
+/** Judging the image by its content (partitions, file system, OS, kernel) as VM Import does. */
+export const judgeSchema = z.object({
+  /** false = the old, kinder behaviour: only the container (VMDK/VHD headers) is checked. */
+  content: z.boolean().default(true),
 });
 
 export const faultsSchema = z.object({
-  /** Deterministic fault sequence. */
+  /** Deterministic fault sequence (also seeds drawn durations and listing delays). */
   seed: z.number().int().default(1),
   /** Restrict probabilistic faults to these actions; empty = every EC2 action. */
   actions: z.array(z.string()).default([]),
@@ -53,39 +89,114 @@ export const faultsSchema = z.object({
   malformedXmlRate: rate.default(0),
   oversizedBodyRate: rate.default(0),
   /** How much padding an oversized response carries (a client should refuse it, or at least survive it). */
-  oversizedBodyBytes: z.number().int().min(0).max(512 * 1024 * 1024).default(20 * 1024 * 1024),
+  oversizedBodyBytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(512 * 1024 * 1024)
+    .default(20 * 1024 * 1024),
   hangRate: rate.default(0),
   wrongContentTypeRate: rate.default(0),
 });
 
+export const PROFILES = ['fast', 'realistic'] as const;
+export type Profile = (typeof PROFILES)[number];
+
 export const simConfigSchema = z.object({
+  profile: z.enum(PROFILES).default('fast'),
   speed: speedSchema.default(speedSchema.parse({})),
   limits: limitsSchema.default(limitsSchema.parse({})),
+  consistency: consistencySchema.default(consistencySchema.parse({})),
+  judge: judgeSchema.default(judgeSchema.parse({})),
   faults: faultsSchema.default(faultsSchema.parse({})),
 });
 export type SimConfig = z.output<typeof simConfigSchema>;
+
+type Speed = SimConfig['speed'];
+type Consistency = SimConfig['consistency'];
+
+/**
+ * What each profile sets. `fast` is the schema defaults (tests: sub-second conversions, everything listed
+ * at once). `realistic` follows what real imports show (sim/README.md cites each figure or says it is the
+ * simulator's guess): minutes per GiB with a wide spread, Pending while EC2 reads the image, a queue of
+ * conversions per account, coarse progress, BytesConverted 0 beside "Progress: N%", late listings.
+ */
+const PRESETS: Record<Profile, { speed: Speed; consistency: Consistency }> = {
+  fast: { speed: speedSchema.parse({}), consistency: consistencySchema.parse({}) },
+  realistic: {
+    speed: speedSchema.parse({
+      secondsPerGiB: 180,
+      secondsPerGiBSigma: 0.6,
+      overheadSeconds: 600,
+      readBytesPerSecond: 64 * 1024 * 1024,
+      conversionSlots: 2,
+      stepSeconds: 60,
+      pendingPollMs: 2000,
+      cancelSeconds: 30,
+      instanceTransitionSeconds: 20,
+      bytesConverted: 'zero-until-done',
+    }),
+    consistency: { listingDelayMinSeconds: 1, listingDelayMaxSeconds: 15 },
+  },
+};
+
+export function profileDefaults(profile: Profile): { speed: Speed; consistency: Consistency } {
+  const preset = PRESETS[profile];
+  return { speed: { ...preset.speed }, consistency: { ...preset.consistency } };
+}
 
 export const DEFAULT_CONFIG: SimConfig = simConfigSchema.parse({});
 
 /** A partial config: every section and key optional; unknown keys are an error (typos must not pass). */
 export const simConfigPatchSchema = z
   .object({
+    profile: z.enum(PROFILES),
     speed: speedSchema.partial().strict(),
     limits: limitsSchema.partial().strict(),
+    consistency: consistencySchema.partial().strict(),
+    judge: judgeSchema.partial().strict(),
     faults: faultsSchema.partial().strict(),
   })
   .partial()
   .strict();
 export type SimConfigPatch = z.input<typeof simConfigPatchSchema>;
 
+/**
+ * Deep-merges a patch. A `profile` in the patch first replaces speed and consistency with that profile's
+ * values; the patch's own speed/consistency keys then apply on top (so `{profile: "realistic", speed:
+ * {timeScale: 0.01}}` is the realistic profile, a hundred times faster).
+ */
 export function mergeConfig(base: SimConfig, patch: unknown): SimConfig {
   const parsed = simConfigPatchSchema.safeParse(patch);
   if (!parsed.success) {
     throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
   }
-  return {
-    speed: { ...base.speed, ...parsed.data.speed },
-    limits: { ...base.limits, ...parsed.data.limits },
-    faults: { ...base.faults, ...parsed.data.faults },
+  // zod fills a partial schema's defaults in: keep only the keys the patch really has, or a patch of one
+  // key would reset its whole section.
+  const raw = patch as Record<string, Record<string, unknown> | undefined>;
+  const given = <T extends object>(section: keyof SimConfig, value: T | undefined): Partial<T> =>
+    Object.fromEntries(
+      Object.entries(value ?? {}).filter(([k]) => raw[section] !== undefined && k in raw[section])
+    ) as Partial<T>;
+  const p = {
+    profile: parsed.data.profile,
+    speed: given('speed', parsed.data.speed),
+    limits: given('limits', parsed.data.limits),
+    consistency: given('consistency', parsed.data.consistency),
+    judge: given('judge', parsed.data.judge),
+    faults: given('faults', parsed.data.faults),
   };
+  const start = p.profile ? { ...base, profile: p.profile, ...profileDefaults(p.profile) } : base;
+  const merged: SimConfig = {
+    profile: start.profile,
+    speed: { ...start.speed, ...p.speed },
+    limits: { ...start.limits, ...p.limits },
+    consistency: { ...start.consistency, ...p.consistency },
+    judge: { ...start.judge, ...p.judge },
+    faults: { ...start.faults, ...p.faults },
+  };
+  if (merged.consistency.listingDelayMaxSeconds < merged.consistency.listingDelayMinSeconds) {
+    throw new Error('consistency: listingDelayMaxSeconds must be at least listingDelayMinSeconds');
+  }
+  return merged;
 }

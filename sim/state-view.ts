@@ -1,6 +1,7 @@
 /**
  * `GET /_sim/state`: what tests and operators look at. Manifest URLs lose their query string (the
- * presigned signature), everything else is as the model holds it, with tags inlined.
+ * presigned signature), everything else is as the model holds it, with tags inlined. Unlike EC2's own
+ * Describe calls it shows every resource, listed yet or not (`visibleAt` says from when EC2 lists it).
  */
 import type { Ec2Model } from './model/ec2-model';
 
@@ -8,6 +9,8 @@ function withoutQuery(url: string): string {
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
 }
+
+const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 export function stateView(model: Ec2Model): Record<string, unknown> {
   const { state } = model;
@@ -18,6 +21,7 @@ export function stateView(model: Ec2Model): Record<string, unknown> {
       state: t.state,
       statusMessage: model.statusMessage(t),
       pendingReason: t.pendingReason,
+      judged: t.judged,
       manifestUrl: withoutQuery(t.manifestUrl),
       format: t.format,
       bytes: t.bytes,
@@ -26,7 +30,10 @@ export function stateView(model: Ec2Model): Record<string, unknown> {
       instanceId: t.instanceId,
       volumeId: t.volumeId,
       createdAt: new Date(t.createdAt).toISOString(),
-      endedAt: t.endedAt === undefined ? undefined : new Date(t.endedAt).toISOString(),
+      endedAt: iso(t.endedAt),
+      readyAt: iso(t.readyAt),
+      slotAt: iso(t.slotAt),
+      visibleAt: iso(t.visibleAt),
     })),
     instances: state.instances.map((i) => ({
       instanceId: i.instanceId,
@@ -37,9 +44,10 @@ export function stateView(model: Ec2Model): Record<string, unknown> {
       availabilityZone: i.launch.availabilityZone,
       subnetId: i.launch.subnetId,
       rootVolumeId: i.rootVolumeId,
+      visibleAt: iso(i.visibleAt),
       tags: model.tagsOf(i.instanceId),
     })),
-    volumes: state.volumes.map((v) => ({ ...v, tags: model.tagsOf(v.volumeId) })),
+    volumes: state.volumes.map((v) => ({ ...v, visibleAt: iso(v.visibleAt), tags: model.tagsOf(v.volumeId) })),
     calls: state.calls,
     throttled: state.throttled ?? {},
   };

@@ -1,8 +1,12 @@
 /**
  * EC2's side of the upload: read the manifest through the presigned URL the caller gave, then every part
  * through the manifest's presigned URLs, over HTTP from the S3 server, as EC2 does. Unreadable (not there
- * yet, expired, tampered) means "keep waiting"; readable but wrong means the task fails.
+ * yet, expired, tampered) means "keep waiting"; readable but wrong means the task fails. With
+ * judge.content, an instance's whole image is then read and judged by its content (sim/judge/).
  */
+import type { SimConfig } from '../config';
+import type { Judgement } from '../judge/judge';
+import { judgeUpload } from '../judge/judge';
 import type { ConversionTask } from '../model/types';
 import { checkImage, failureMarker } from './image-checks';
 import type { ManifestPart } from './manifest';
@@ -11,7 +15,7 @@ import { NotAManifestError, checkManifest, parseManifest } from './manifest';
 export type Inspection =
   | { kind: 'waiting'; reason: string }
   | { kind: 'rejected'; message: string }
-  | { kind: 'ready'; failMessage?: string };
+  | { kind: 'ready'; failMessage?: string; judgement?: Judgement };
 
 const TIMEOUT_MS = 10_000;
 
@@ -41,7 +45,7 @@ function partLength(res: Response): number {
   return Number(total ?? res.headers.get('content-length'));
 }
 
-export async function inspectUpload(task: ConversionTask): Promise<Inspection> {
+export async function inspectUpload(task: ConversionTask, config: SimConfig): Promise<Inspection> {
   let xml: string;
   try {
     const res = await get(task.manifestUrl);
@@ -68,7 +72,10 @@ export async function inspectUpload(task: ConversionTask): Promise<Inspection> {
       if (!res.ok) return { kind: 'waiting', reason: `part ${part.index} not readable yet (HTTP ${res.status})` };
       const length = part.headUrl ? Number(res.headers.get('content-length')) : partLength(res);
       if (length !== part.end - part.start + 1) {
-        return { kind: 'rejected', message: `ClientError: part ${part.index} has ${length} bytes, its byte-range says ${part.end - part.start + 1}` };
+        return {
+          kind: 'rejected',
+          message: `ClientError: part ${part.index} has ${length} bytes, its byte-range says ${part.end - part.start + 1}`,
+        };
       }
     }
     const size = manifest.size;
@@ -76,7 +83,10 @@ export async function inspectUpload(task: ConversionTask): Promise<Inspection> {
     const tail = size >= 512 ? await readRange(manifest.parts, size - 512, size - 1) : Buffer.alloc(0);
     const rejected = checkImage(task.format, head, tail);
     if (rejected) return { kind: 'rejected', message: rejected };
-    return { kind: 'ready', failMessage: failureMarker(head) };
+    // Data volumes (ImportVolume) need no operating system: only a boot disk is judged.
+    const judgement =
+      config.judge.content && task.kind === 'instance' ? await judgeUpload(task.format, manifest.parts) : undefined;
+    return { kind: 'ready', failMessage: failureMarker(head), judgement };
   } catch (err) {
     return { kind: 'waiting', reason: (err as Error).message };
   }

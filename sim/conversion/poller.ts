@@ -1,11 +1,11 @@
 /**
  * EC2 waiting for uploads: every `speed.pendingPollMs` each task still `Pending` tries to read its
- * manifest and parts. Readable and right → conversion starts (with the image's failure marker or an
- * AWS-initiated cancellation drawn from `faults.awsCancelRate`); readable and wrong → the task is
- * cancelled with EC2's message; unreadable → keep waiting (until the task expires).
+ * manifest and parts. Readable and right → conversion starts, to fail where the content judge, the
+ * image's failure marker or an AWS-initiated cancellation (`faults.awsCancelRate`) says; readable and
+ * wrong → the task is cancelled with EC2's message; unreadable → keep waiting (until the task expires).
  */
 import type { SimConfig } from '../config';
-import type { Ec2Model } from '../model/ec2-model';
+import type { ConversionOutcome, Ec2Model } from '../model/ec2-model';
 import { inspectUpload } from './inspect-upload';
 
 export const AWS_CANCEL_MESSAGE = 'SERVER_ERROR : conversion : AWS initiated task cancellation';
@@ -24,19 +24,21 @@ export function startPoller(model: Ec2Model, config: () => SimConfig, random: ()
   const inspect = async (taskId: string): Promise<void> => {
     const task = model.state.tasks.find((t) => t.id === taskId);
     if (!task) return;
-    const result = await inspectUpload(task);
+    const result = await inspectUpload(task, config());
     if (stopped) return;
     if (result.kind === 'waiting') model.noteWaiting(task.id, result.reason);
     else if (result.kind === 'rejected') model.rejectTask(task.id, result.message);
     else if (result.kind === 'ready') {
       const rate = config().faults.awsCancelRate;
       const awsCancel = rate > 0 && random() < rate;
-      const failure = result.failMessage
-        ? { at: 0.5, message: result.failMessage }
-        : awsCancel
-          ? { at: 0.3, message: AWS_CANCEL_MESSAGE }
-          : undefined;
-      model.startConversion(task.id, failure);
+      const judgement = result.judgement;
+      // The marker is an explicit fault: it wins over what the content says (sim/README.md).
+      const marker = result.failMessage ?? judgement?.marker;
+      const failure = marker
+        ? { at: 0.5, message: marker }
+        : (judgement?.failure ?? (awsCancel ? { at: 0.3, message: AWS_CANCEL_MESSAGE } : undefined));
+      const outcome: ConversionOutcome = { failure, platform: judgement?.platform, judged: judgement?.judged };
+      model.startConversion(task.id, outcome);
     }
   };
 

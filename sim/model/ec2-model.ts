@@ -2,12 +2,31 @@
  * The EC2 side of VM import, without HTTP: conversion tasks and the instances and volumes they create,
  * tags, and instance state transitions. Time comes from the injected clock; `advance()` moves every
  * resource to where the clock says it is, so a restarted simulator continues where it stopped.
+ *
+ * A task's life: created (Pending) → upload read and judged (`readyAt`) → a conversion slot (`slotAt`,
+ * queued while the account's slots are busy) → EC2 reads the image (`readMs`, still Pending) →
+ * "Progress: N%" for `durationMs` → completed (or cancelled with the judge's message at `failAt`).
+ * New tasks, instances and volumes are listed only from `visibleAt` on (EC2's eventual consistency).
  */
 import type { SimConfig } from '../config';
+import { seededRandom } from '../faults/fault-injector';
 import { Ec2Error } from './errors';
 import { TASK_ID_PATTERN, newInstanceId, newTaskId, newVolumeId } from './ids';
-import type { ConversionTask, Instance, InstanceStateName, SimState, Volume } from './types';
+import { assignSlots, convertedBytes, convertingFrom, statusMessageOf } from './progress';
+import { conversionMs, listingDelayMs, readMs, seconds } from './timing';
+import type { InstanceAction, StateChange } from './instance-transitions';
+import { transitionInstance } from './instance-transitions';
+import type { ConversionTask, Instance, SimState, Volume } from './types';
 import { emptyState } from './types';
+
+/** What reading and judging the upload decided; `platform` is the OS the judge found, when it looked. */
+export interface ConversionOutcome {
+  failure?: { at: number; message: string };
+  platform?: 'windows' | 'linux';
+  judged?: string;
+}
+
+const visible = (r: { visibleAt?: number }, now: number): boolean => r.visibleAt === undefined || now >= r.visibleAt;
 
 /** What ImportInstance/ImportVolume ask for; the rest of a task is the simulator's. */
 export type CreateTaskInput = Pick<
@@ -16,17 +35,23 @@ export type CreateTaskInput = Pick<
 >;
 
 export class Ec2Model {
+  /** Draws durations and listing delays; seeded (faults.seed) so a run can be repeated. */
+  private random: () => number;
+
   constructor(
     readonly state: SimState,
     private readonly now: () => number,
     private readonly config: () => SimConfig,
     /** Called whenever state changed (persistence). */
     private readonly changed: () => void = () => undefined
-  ) {}
+  ) {
+    this.random = seededRandom(config().faults.seed ^ 0x5eed);
+  }
 
-  /** Forgets every task, instance, volume, tag and call count. */
+  /** Forgets every task, instance, volume, tag and call count; the random sequence starts again. */
   reset(): void {
     Object.assign(this.state, emptyState());
+    this.random = seededRandom(this.config().faults.seed ^ 0x5eed);
     this.changed();
   }
 
@@ -64,19 +89,33 @@ export class Ec2Model {
       );
     }
     const now = this.now();
+    // Each resource propagates on its own: a task may be listed before its instance, or after.
+    const listedFrom = (): number | undefined => {
+      const delay = listingDelayMs(this.config(), this.random);
+      return delay > 0 ? now + delay : undefined;
+    };
     const volume: Volume = {
       volumeId: newVolumeId(),
       sizeGib: input.volumeSizeGib,
       availabilityZone: input.availabilityZone,
       state: 'creating',
       createdAt: now,
+      visibleAt: listedFrom(),
     };
     this.state.volumes.push(volume);
     let instanceId: string | undefined;
     if (input.kind === 'instance' && input.launch) {
       instanceId = newInstanceId();
       // The instance exists from the start (AWS shows its ID at once), without a root volume until done.
-      this.state.instances.push({ instanceId, launch: input.launch, state: 'pending', rootVolumeId: volume.volumeId, launchTime: now });
+      const instance: Instance = {
+        instanceId,
+        launch: input.launch,
+        state: 'pending',
+        rootVolumeId: volume.volumeId,
+        launchTime: now,
+        visibleAt: listedFrom(),
+      };
+      this.state.instances.push(instance);
     }
     const task: ConversionTask = {
       id: newTaskId(input.kind),
@@ -94,6 +133,7 @@ export class Ec2Model {
       instanceId,
       volumeId: volume.volumeId,
       launch: input.launch,
+      visibleAt: listedFrom(),
     };
     this.state.tasks.push(task);
     this.changed();
@@ -113,20 +153,37 @@ export class Ec2Model {
     this.changed();
   }
 
-  /** The manifest and image checked out: conversion starts now. */
-  startConversion(taskId: string, failure?: { at: number; message: string }): void {
+  /**
+   * The manifest and image checked out (or the judge found why the conversion will fail): the task queues
+   * for a conversion slot, then EC2 reads and converts it. Durations are drawn now.
+   */
+  startConversion(taskId: string, outcome: ConversionOutcome = {}): void {
     const task = this.state.tasks.find((t) => t.id === taskId);
     if (!task || task.state !== 'active' || task.readyAt !== undefined) return;
-    const { conversionBytesPerSecond, minConversionSeconds } = this.config().speed;
+    const { speed } = this.config();
     task.readyAt = this.now();
     task.pendingReason = undefined;
-    task.durationMs = Math.max(minConversionSeconds, task.bytes / conversionBytesPerSecond) * 1000;
-    if (failure) {
-      task.failAt = failure.at;
-      task.failMessage = failure.message;
+    task.readMs = readMs(task.bytes, speed);
+    task.durationMs = conversionMs(task.bytes, speed, this.random);
+    if (outcome.failure) {
+      task.failAt = outcome.failure.at;
+      task.failMessage = outcome.failure.message;
     }
-    task.statusMessage = 'Progress: 0%';
+    task.judged = outcome.judged;
+    // The instance's platform is what EC2 found on the disk, not what the request said.
+    const instance = this.state.instances.find((i) => i.instanceId === task.instanceId);
+    if (outcome.platform && instance) {
+      instance.launch.platform = outcome.platform === 'windows' ? 'windows' : undefined;
+      if (task.launch) task.launch.platform = instance.launch.platform;
+    }
+    this.assignSlots();
+    task.statusMessage = this.statusMessage(task);
     this.changed();
+  }
+
+  /** Queued tasks take the slots that are free now. */
+  private assignSlots(): void {
+    if (assignSlots(this.state.tasks, this.config().speed.conversionSlots, this.now())) this.changed();
   }
 
   /** The manifest or image is unusable: the task ends with that message, as EC2's do. */
@@ -136,9 +193,10 @@ export class Ec2Model {
     this.endTask(task, 'cancelled', message);
   }
 
+  /** The tasks EC2 lists now: by ID (one not listed yet is unknown), or all that are listed. */
   describeTasks(ids: string[]): ConversionTask[] {
     this.advance();
-    if (ids.length === 0) return this.state.tasks;
+    if (ids.length === 0) return this.state.tasks.filter((t) => visible(t, this.now()));
     return ids.map((id) => this.findTask(id));
   }
 
@@ -157,30 +215,29 @@ export class Ec2Model {
     this.changed();
   }
 
+  /** BytesConverted as EC2 reports it: with speed.bytesConverted `zero-until-done`, 0 beside "Progress: N%". */
   bytesConverted(task: ConversionTask): number {
-    if (task.state === 'completed') return task.bytes;
-    if (task.readyAt === undefined || !task.durationMs) return 0;
-    const fraction = Math.min(1, (Math.min(task.endedAt ?? this.now(), this.now()) - task.readyAt) / task.durationMs);
-    const step = this.config().speed.stepSeconds * 1000;
-    const stepped = Math.floor((fraction * task.durationMs) / step) * step;
-    return Math.floor(task.bytes * Math.min(1, stepped / task.durationMs));
+    const { speed } = this.config();
+    if (speed.bytesConverted === 'zero-until-done' && task.state !== 'completed') return 0;
+    return convertedBytes(task, this.now(), speed);
   }
 
-  /**
-   * The status message as EC2 shows it now. While converting, "Progress: N%" is derived from bytesConverted
-   * at the moment of reading, so the two always agree (the stored one is only as fresh as the last tick).
-   */
+  /** The status message as EC2 shows it now ("Pending", "Progress: N%", or how the task ended). */
   statusMessage(task: ConversionTask): string {
-    if (task.state !== 'active' || task.readyAt === undefined || !task.statusMessage.startsWith('Progress: ')) return task.statusMessage;
-    return `Progress: ${Math.floor((this.bytesConverted(task) / Math.max(1, task.bytes)) * 100)}%`;
+    return statusMessageOf(task, this.now(), this.config().speed);
   }
 
   private findTask(id: string): ConversionTask {
     if (!TASK_ID_PATTERN.test(id)) {
-      throw new Ec2Error('InvalidConversionTaskId.Malformed', `Invalid id: "${id}" (expecting "import-i-..." or "import-vol-...")`);
+      throw new Ec2Error(
+        'InvalidConversionTaskId.Malformed',
+        `Invalid id: "${id}" (expecting "import-i-..." or "import-vol-...")`
+      );
     }
     const task = this.state.tasks.find((t) => t.id === id);
-    if (!task) throw new Ec2Error('InvalidConversionTaskId', `The conversion task ID '${id}' does not exist`);
+    // Not listed yet reads exactly like not there: EC2's eventual consistency.
+    if (!task || !visible(task, this.now()))
+      throw new Ec2Error('InvalidConversionTaskId', `The conversion task ID '${id}' does not exist`);
     return task;
   }
 
@@ -216,7 +273,8 @@ export class Ec2Model {
     const now = this.now();
     for (const task of this.state.tasks) {
       if (task.state === 'cancelling') {
-        if (now >= (task.cancelRequestedAt ?? now) + this.config().speed.cancelSeconds * 1000) this.endTask(task, 'cancelled', 'Canceled by user');
+        if (now >= (task.cancelRequestedAt ?? now) + seconds(this.config().speed, this.config().speed.cancelSeconds))
+          this.endTask(task, 'cancelled', 'Canceled by user');
         continue;
       }
       if (task.state !== 'active') continue;
@@ -224,7 +282,9 @@ export class Ec2Model {
         if (now >= task.expiresAt) this.endTask(task, 'cancelled', 'Task expired and automatically canceled');
         continue;
       }
-      const fraction = task.durationMs ? (now - task.readyAt) / task.durationMs : 1;
+      const from = convertingFrom(task);
+      if (from === undefined || now < from) continue; // queued for a slot, or EC2 still reading the image
+      const fraction = task.durationMs ? (now - from) / task.durationMs : 1;
       if (task.failAt !== undefined && fraction >= task.failAt) {
         this.endTask(task, 'cancelled', task.failMessage ?? 'ClientError: conversion failed');
       } else if (fraction >= 1) {
@@ -241,14 +301,33 @@ export class Ec2Model {
         this.changed();
       }
     }
+    // Slots freed above go to queued tasks at this tick.
+    this.assignSlots();
   }
 
   // -------------------------------------------------------------------------------------------------
   // Instances, volumes, tags
   // -------------------------------------------------------------------------------------------------
 
+  /** Instances EC2 lists now (new ones only after their listing delay). */
+  listInstances(): Instance[] {
+    return this.state.instances.filter((i) => visible(i, this.now()));
+  }
+
+  /** Volumes EC2 lists now. */
+  listVolumes(): Volume[] {
+    return this.state.volumes.filter((v) => visible(v, this.now()));
+  }
+
+  findVolume(id: string): Volume {
+    const volume = this.listVolumes().find((v) => v.volumeId === id);
+    if (!volume) throw new Ec2Error('InvalidVolume.NotFound', `The volume '${id}' does not exist.`);
+    return volume;
+  }
+
+  /** An instance by ID; one not listed yet is unknown to every call, as EC2 documents. */
   findInstance(id: string): Instance {
-    const instance = this.state.instances.find((i) => i.instanceId === id);
+    const instance = this.listInstances().find((i) => i.instanceId === id);
     if (!instance) {
       if (!/^i-[0-9a-f]+$/.test(id)) throw new Ec2Error('InvalidInstanceID.Malformed', `Invalid id: "${id}"`);
       throw new Ec2Error('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
@@ -257,38 +336,24 @@ export class Ec2Model {
   }
 
   /** Start/stop/terminate: the instance passes through the intermediate state for a moment. */
-  transition(ids: string[], action: 'start' | 'stop' | 'terminate'): Array<{ id: string; previous: InstanceStateName; current: InstanceStateName }> {
+  transition(ids: string[], action: InstanceAction): StateChange[] {
     this.advance();
     const instances = ids.map((id) => this.findInstance(id));
-    const at = this.now() + this.config().speed.instanceTransitionSeconds * 1000;
-    return instances.map((instance) => {
-      const previous = instance.state;
-      if (action === 'start') {
-        if (previous === 'pending' && this.state.tasks.some((t) => t.instanceId === instance.instanceId && t.state !== 'completed')) {
-          throw new Ec2Error('IncorrectInstanceState', `Instance does not have a volume attached at root (/dev/sda1)`);
-        }
-        if (previous === 'stopped') {
-          instance.state = 'pending';
-          instance.target = { state: 'running', at };
-        }
-      } else if (action === 'stop') {
-        if (previous === 'running' || previous === 'pending') {
-          instance.state = 'stopping';
-          instance.target = { state: 'stopped', at };
-        }
-      } else if (previous !== 'terminated') {
-        instance.state = 'shutting-down';
-        instance.target = { state: 'terminated', at };
-      }
-      this.changed();
-      return { id: instance.instanceId, previous, current: instance.state };
-    });
+    const at = this.now() + seconds(this.config().speed, this.config().speed.instanceTransitionSeconds);
+    const changes = instances.map((instance) => transitionInstance(instance, action, at, this.state.tasks));
+    this.changed();
+    return changes;
   }
 
   createTags(resourceIds: string[], tags: Record<string, string>): void {
     for (const id of resourceIds) {
-      const known = this.state.instances.some((i) => i.instanceId === id) || this.state.volumes.some((v) => v.volumeId === id);
-      if (!known) throw new Ec2Error(id.startsWith('vol-') ? 'InvalidVolume.NotFound' : 'InvalidID', `The ID '${id}' is not valid`);
+      const known =
+        this.listInstances().some((i) => i.instanceId === id) || this.listVolumes().some((v) => v.volumeId === id);
+      if (!known)
+        throw new Ec2Error(
+          id.startsWith('vol-') ? 'InvalidVolume.NotFound' : 'InvalidID',
+          `The ID '${id}' is not valid`
+        );
     }
     for (const id of resourceIds) this.state.tags[id] = { ...this.state.tags[id], ...tags };
     this.changed();

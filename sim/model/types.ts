@@ -39,9 +39,17 @@ export interface ConversionTask {
   launch?: LaunchSettings;
   /** While Pending: what the last attempt to read the manifest and parts ran into. */
   pendingReason?: string;
-  /** When manifest and parts were read and checked: conversion runs from here. */
+  /** When the first reading of manifest and parts found them complete and right: the task queues for a slot. */
   readyAt?: number;
+  /** When a conversion slot took it (speed.conversionSlots); reading the image starts here. */
+  slotAt?: number;
+  /** How long EC2 reads the image after slotAt (still Pending); progress starts after it. */
+  readMs?: number;
   durationMs?: number;
+  /** Not listed by Describe* before this (eventual consistency); undefined = at once. */
+  visibleAt?: number;
+  /** What the content judge found on the disk (`/_sim/state` shows it). */
+  judged?: string;
   /** Fraction of the conversion at which it fails, and the status message it fails with. */
   failAt?: number;
   failMessage?: string;
@@ -59,6 +67,8 @@ export interface Instance {
   launchTime: number;
   /** When it last entered `running` (status checks pass a moment later). */
   runningSince?: number;
+  /** Not listed by Describe* before this (eventual consistency). */
+  visibleAt?: number;
 }
 
 export interface Volume {
@@ -69,6 +79,8 @@ export interface Volume {
   instanceId?: string;
   device?: string;
   createdAt: number;
+  /** Not listed by Describe* before this (eventual consistency). */
+  visibleAt?: number;
 }
 
 export interface SimState {

@@ -10,12 +10,33 @@ import { QueryParams } from '../../sim/protocol/query';
 
 function model(config = DEFAULT_CONFIG) {
   let now = 1_000_000;
-  const m = new Ec2Model(emptyState(), () => now, () => config);
+  const m = new Ec2Model(
+    emptyState(),
+    () => now,
+    () => config
+  );
   return { m, tick: (ms: number) => (now += ms) };
 }
 
-const launch = { architecture: 'x86_64', instanceType: 't2.micro', availabilityZone: 'us-east-1a', groupNames: [], groupIds: [], monitoring: false, shutdownBehavior: 'stop', userDataBytes: 0 };
-const input = { kind: 'instance' as const, format: 'RAW', bytes: 100 * 1024 * 1024, volumeSizeGib: 8, manifestUrl: 'http://s3/b/k', availabilityZone: 'us-east-1a', launch };
+const launch = {
+  architecture: 'x86_64',
+  instanceType: 't2.micro',
+  availabilityZone: 'us-east-1a',
+  groupNames: [],
+  groupIds: [],
+  monitoring: false,
+  shutdownBehavior: 'stop',
+  userDataBytes: 0,
+};
+const input = {
+  kind: 'instance' as const,
+  format: 'RAW',
+  bytes: 100 * 1024 * 1024,
+  volumeSizeGib: 8,
+  manifestUrl: 'http://s3/b/k',
+  availabilityZone: 'us-east-1a',
+  launch,
+};
 
 test('a task converts in time proportional to its size, in steps, and ends with a stopped instance', () => {
   const config = mergeConfig(DEFAULT_CONFIG, { speed: { conversionBytesPerSecond: 10 * 1024 * 1024, stepSeconds: 1 } });
@@ -37,7 +58,7 @@ test('a task converts in time proportional to its size, in steps, and ends with 
 test('a failure point cancels the task with its message and removes what it created', () => {
   const { m, tick } = model(mergeConfig(DEFAULT_CONFIG, { speed: { conversionBytesPerSecond: 10 * 1024 * 1024 } }));
   const task = m.createTask(input);
-  m.startConversion(task.id, { at: 0.5, message: 'ClientError: Unsupported kernel version' });
+  m.startConversion(task.id, { failure: { at: 0.5, message: 'ClientError: Unsupported kernel version' } });
   tick(4900);
   m.advance();
   assert.equal(task.state, 'active');
@@ -68,27 +89,66 @@ test('token buckets refill at their rate and never above the burst', () => {
 });
 
 test('query parameters: 1-based lists in index order and filters', () => {
-  const p = QueryParams.parse('Action=X&ConversionTaskId.2=b&ConversionTaskId.1=a&Filter.1.Name=tag%3AName&Filter.1.Value.1=web&Filter.1.Value.2=db');
+  const p = QueryParams.parse(
+    'Action=X&ConversionTaskId.2=b&ConversionTaskId.1=a&Filter.1.Name=tag%3AName&Filter.1.Value.1=web&Filter.1.Value.2=db'
+  );
   assert.deepEqual(p.list('ConversionTaskId'), ['a', 'b']);
   assert.deepEqual([...p.filters()], [['tag:Name', ['web', 'db']]]);
   assert.throws(() => p.require('Platform'), { code: 'MissingParameter' });
 });
 
 test('manifest ranges must tile the image; image checks use the real messages', () => {
-  const part = (index: number, start: number, end: number) => ({ index, start, end, key: 'k', headUrl: '', getUrl: 'http://s3/part' });
-  const m = { version: '2010-11-15', fileFormat: 'RAW', size: 30, volumeSize: 8, parts: [part(0, 0, 9), part(1, 10, 29)] };
+  const part = (index: number, start: number, end: number) => ({
+    index,
+    start,
+    end,
+    key: 'k',
+    headUrl: '',
+    getUrl: 'http://s3/part',
+  });
+  const m = {
+    version: '2010-11-15',
+    fileFormat: 'RAW',
+    size: 30,
+    volumeSize: 8,
+    parts: [part(0, 0, 9), part(1, 10, 29)],
+  };
   assert.equal(checkManifest(m, { format: 'RAW', bytes: 30, volumeSizeGib: 8 }), undefined);
-  assert.match(checkManifest({ ...m, parts: [part(0, 0, 9), part(1, 11, 29)] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /does not continue at 10/);
+  assert.match(
+    checkManifest({ ...m, parts: [part(0, 0, 9), part(1, 11, 29)] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /does not continue at 10/
+  );
   assert.match(checkManifest(m, { format: 'RAW', bytes: 31, volumeSizeGib: 8 })!, /does not match Image\.Bytes/);
-  assert.match(checkManifest({ ...m, fileFormat: 'VHD' }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /file-format VHD does not match the requested format RAW/);
-  assert.match(checkManifest({ ...m, volumeSize: 9 }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /volume-size 9 does not match Volume\.Size 8/);
-  assert.match(checkManifest({ ...m, version: '2007-01-01' }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /unsupported version/);
-  assert.match(checkManifest({ ...m, parts: [part(0, 0, 9)] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /parts cover 10 bytes/);
-  assert.match(checkManifest({ ...m, parts: [part(0, 0, 9), { ...part(1, 10, 29), getUrl: '' }] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /part 1 has no get-url/);
+  assert.match(
+    checkManifest({ ...m, fileFormat: 'VHD' }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /file-format VHD does not match the requested format RAW/
+  );
+  assert.match(
+    checkManifest({ ...m, volumeSize: 9 }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /volume-size 9 does not match Volume\.Size 8/
+  );
+  assert.match(
+    checkManifest({ ...m, version: '2007-01-01' }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /unsupported version/
+  );
+  assert.match(
+    checkManifest({ ...m, parts: [part(0, 0, 9)] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /parts cover 10 bytes/
+  );
+  assert.match(
+    checkManifest(
+      { ...m, parts: [part(0, 0, 9), { ...part(1, 10, 29), getUrl: '' }] },
+      { format: 'RAW', bytes: 30, volumeSizeGib: 8 }
+    )!,
+    /part 1 has no get-url/
+  );
   const sparse = Buffer.alloc(512);
   sparse.write('KDMV', 0, 'latin1');
   sparse.writeUInt32LE(3, 8);
-  assert.equal(checkImage('VMDK', sparse, Buffer.alloc(512)), 'ClientError: Disk validation failed [Unsupported VMDK File Format]');
+  assert.equal(
+    checkImage('VMDK', sparse, Buffer.alloc(512)),
+    'ClientError: Disk validation failed [Unsupported VMDK File Format]'
+  );
   assert.equal(checkImage('RAW', Buffer.alloc(512), Buffer.alloc(512)), undefined);
   assert.equal(failureMarker(Buffer.from('xxVMCONVOY_SIM_FAIL=boom\nrest')), 'boom');
   assert.equal(failureMarker(Buffer.from('nothing')), undefined);
@@ -97,8 +157,12 @@ test('manifest ranges must tile the image; image checks use the real messages', 
 test('a document that is not a manifest is told apart from a wrong manifest (EC2 waits on the first, fails the second)', () => {
   assert.throws(() => parseManifest('\x00\x01binary disk bytes'), NotAManifestError);
   assert.throws(() => parseManifest('<html><body>503</body></html>'), NotAManifestError);
-  const wrongCount = '<manifest><version>2010-11-15</version><import><size>1</size><volume-size>1</volume-size><parts count="2"><part index="0"><byte-range start="0" end="0"/><get-url>http://s3/p</get-url></part></parts></import></manifest>';
-  assert.throws(() => parseManifest(wrongCount), (err: Error) => !(err instanceof NotAManifestError) && /parts count 2 but 1 parts listed/.test(err.message));
+  const wrongCount =
+    '<manifest><version>2010-11-15</version><import><size>1</size><volume-size>1</volume-size><parts count="2"><part index="0"><byte-range start="0" end="0"/><get-url>http://s3/p</get-url></part></parts></import></manifest>';
+  assert.throws(
+    () => parseManifest(wrongCount),
+    (err: Error) => !(err instanceof NotAManifestError) && /parts count 2 but 1 parts listed/.test(err.message)
+  );
   const good = parseManifest(wrongCount.replace('count="2"', 'count="1"'));
   assert.deepEqual([good.size, good.parts.length, good.parts[0]!.getUrl], [1, 1, 'http://s3/p']);
 });

@@ -48,7 +48,7 @@ function instanceFields(ctx: ActionContext, i: Instance): (name: string) => stri
 function selectInstances(ctx: ActionContext): Instance[] {
   ctx.model.advance();
   const ids = ctx.params.list('InstanceId');
-  const chosen = ids.length > 0 ? ids.map((id) => ctx.model.findInstance(id)) : ctx.model.state.instances;
+  const chosen = ids.length > 0 ? ids.map((id) => ctx.model.findInstance(id)) : ctx.model.listInstances();
   const filters = ctx.params.filters();
   return chosen.filter((i) => passes(filters, instanceFields(ctx, i)));
 }
@@ -138,11 +138,7 @@ const describeVolumes: ActionHandler = (ctx) => {
   dryRunGate(ctx);
   ctx.model.advance();
   const ids = ctx.params.list('VolumeId');
-  const volumes = ids.length > 0 ? ids.map((id) => {
-    const v = ctx.model.state.volumes.find((x) => x.volumeId === id);
-    if (!v) throw new Ec2Error('InvalidVolume.NotFound', `The volume '${id}' does not exist.`);
-    return v;
-  }) : ctx.model.state.volumes;
+  const volumes = ids.length > 0 ? ids.map((id) => ctx.model.findVolume(id)) : ctx.model.listVolumes();
   const filters = ctx.params.filters();
   const selected = volumes.filter((v) =>
     passes(filters, (name) => {
