@@ -94,9 +94,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const request = parseRequest(req, body);
     let action: string;
     let handler;
+    let version: string;
     try {
-      await verifySigV4(request, creds);
-      ({ action, handler } = route(request.params));
+      verifySigV4(request, creds);
+      ({ action, handler, version } = route(request.params));
     } catch (err) {
       if (err instanceof Ec2Error) return sendError(res, requestId, err.code, err.message);
       throw err;
@@ -144,7 +145,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       req.socket.destroy();
       return;
     }
-    const xml = renderResponse(action, requestId, result);
+    const xml = renderResponse(action, requestId, result, version);
     switch (fault) {
       case 'malformedXml':
         return send(res, 200, requestId, `${xml.slice(0, Math.floor(xml.length / 2))}<<&&</`);

@@ -25,9 +25,11 @@ function diskImage(p: QueryParams, prefix: string): { format: string; bytes: num
 function launchSettings(ctx: ActionContext, platform: string): LaunchSettings {
   const p = ctx.params;
   const ls = 'LaunchSpecification.';
-  const architecture = p.get(`${ls}Architecture`) ?? 'x86_64';
+  // Required by the 2013-02-01 reference; the 2016-11-15 model marks nothing in LaunchSpecification as required
+  // but documents no default for an import either, so the simulator asks for both rather than invent one.
+  const architecture = p.require(`${ls}Architecture`);
   oneOf(`${ls}Architecture`, architecture, ARCHITECTURES);
-  const instanceType = p.get(`${ls}InstanceType`) ?? 'm3.medium';
+  const instanceType = p.require(`${ls}InstanceType`);
   checkInstanceType(instanceType, platform);
   const shutdownBehavior = p.get(`${ls}InstanceInitiatedShutdownBehavior`) ?? 'stop';
   oneOf(`${ls}InstanceInitiatedShutdownBehavior`, shutdownBehavior, SHUTDOWN_BEHAVIORS);

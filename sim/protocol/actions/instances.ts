@@ -8,6 +8,7 @@ import { compact, items } from '../xml';
 import type { ActionContext, ActionHandler } from './context';
 import { dryRunGate } from './context';
 import { tagItems } from './conversion-tasks';
+import { groupsOf, privateDnsNameOf, privateIpOf, subnetIdOf, vpcIdOf } from './network';
 
 const STATE_CODES: Record<InstanceStateName, number> = {
   pending: 0,
@@ -38,7 +39,8 @@ function instanceFields(ctx: ActionContext, i: Instance): (name: string) => stri
       'instance-type': [i.launch.instanceType],
       architecture: [i.launch.architecture],
       'availability-zone': [i.launch.availabilityZone],
-      'subnet-id': [i.launch.subnetId ?? ''],
+      'subnet-id': [subnetIdOf(i)],
+      'vpc-id': [vpcIdOf(i, ctx.region)],
       'block-device-mapping.volume-id': [i.rootVolumeId],
     };
     return map[name];
@@ -62,27 +64,37 @@ function renderInstance(ctx: ActionContext, i: Instance): Record<string, unknown
   const volume = rootVolumeAttached(ctx, i);
   return compact({
     instanceId: i.instanceId,
-    imageId: 'ami-imported',
+    // The AMI EC2 registered for the import: the simulator derives its ID from the instance's.
+    imageId: `ami-${i.instanceId.slice(2)}`,
     instanceState: { code: STATE_CODES[i.state], name: i.state },
+    privateDnsName: privateDnsNameOf(i, ctx.region),
+    // EC2 leaves dnsName empty unless the instance is running with a public address (never, here).
+    dnsName: '',
+    reason: '',
+    amiLaunchIndex: 0,
+    productCodes: '',
     instanceType: i.launch.instanceType,
     launchTime: new Date(i.launchTime).toISOString(),
-    placement: { availabilityZone: i.launch.availabilityZone, tenancy: 'default' },
+    placement: { availabilityZone: i.launch.availabilityZone, groupName: '', tenancy: 'default' },
+    // EC2 writes `windows` here for Windows instances (API reference, Instance: "This value is windows for
+    // Windows instances; otherwise blank"), although the model's enum spells it Windows.
     platform: i.launch.platform,
     monitoring: { state: i.launch.monitoring ? 'enabled' : 'disabled' },
-    subnetId: i.launch.subnetId,
-    privateIpAddress: i.launch.privateIp,
-    groupSet: items([
-      ...i.launch.groupNames.map((groupName) => ({ groupName })),
-      ...i.launch.groupIds.map((groupId) => ({ groupId })),
-    ]),
+    subnetId: subnetIdOf(i),
+    vpcId: vpcIdOf(i, ctx.region),
+    privateIpAddress: privateIpOf(i),
+    sourceDestCheck: true,
+    groupSet: items(groupsOf(i, ctx.region)),
     architecture: i.launch.architecture,
     rootDeviceType: 'ebs',
     rootDeviceName: '/dev/sda1',
     blockDeviceMapping: items(
-      volume ? [{ deviceName: '/dev/sda1', ebs: { volumeId: volume.volumeId, status: 'attached', deleteOnTermination: false } }] : []
+      volume ? [{ deviceName: '/dev/sda1', ebs: { volumeId: volume.volumeId, status: 'attached', attachTime: new Date(i.launchTime).toISOString(), deleteOnTermination: false } }] : []
     ),
-    instanceInitiatedShutdownBehavior: i.launch.shutdownBehavior,
+    virtualizationType: 'hvm',
     tagSet: items(tagItems(ctx, i.instanceId)),
+    hypervisor: 'xen',
+    ebsOptimized: false,
   });
 }
 
