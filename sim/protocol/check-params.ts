@@ -13,10 +13,16 @@ const unknown = (name: string): Ec2Error => new Ec2Error('UnknownParameter', `Th
 
 function checkScalar(name: string, value: string, kind: 'string' | 'boolean' | 'integer'): void {
   if (kind === 'boolean' && value !== 'true' && value !== 'false') {
-    throw new Ec2Error('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Expected: 'true' or 'false'.`);
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `Value (${value}) for parameter ${name} is invalid. Expected: 'true' or 'false'.`
+    );
   }
   if (kind === 'integer' && !/^-?\d+$/.test(value)) {
-    throw new Ec2Error('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Expected a number.`);
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `Value (${value}) for parameter ${name} is invalid. Expected a number.`
+    );
   }
 }
 
@@ -30,7 +36,12 @@ function walk(name: string, value: string, root: Shape, structs: Map<string, Sha
     if (shape.kind === 'struct') {
       structs.set(prefix, shape);
       const segment = segments[i];
-      const member = segment === undefined ? undefined : Object.prototype.hasOwnProperty.call(shape.members, segment) ? shape.members[segment] : undefined;
+      const member =
+        segment === undefined
+          ? undefined
+          : Object.prototype.hasOwnProperty.call(shape.members, segment)
+            ? shape.members[segment]
+            : undefined;
       if (!member) throw unknown(name);
       shape = member;
       prefix += `${segment}.`;

@@ -24,10 +24,13 @@ export function route(params: QueryParams): { action: string; handler: ActionHan
   const action = params.get('Action') ?? '';
   const handler = has(ACTIONS, action) ? ACTIONS[action] : undefined;
   const shape = has(INPUT_SHAPES, action) ? INPUT_SHAPES[action] : undefined;
-  if (!handler || !shape) throw new Ec2Error('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
+  if (!handler || !shape)
+    throw new Ec2Error('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
   const version = params.get('Version');
-  if (version === undefined || version === '') throw new Ec2Error('MissingParameter', 'The request must contain the parameter Version');
-  if (!VERSIONS.has(version)) throw new Ec2Error('NoSuchVersion', `The requested version (${version}) of service AmazonEC2 does not exist`);
+  if (version === undefined || version === '')
+    throw new Ec2Error('MissingParameter', 'The request must contain the parameter Version');
+  if (!VERSIONS.has(version))
+    throw new Ec2Error('NoSuchVersion', `The requested version (${version}) of service AmazonEC2 does not exist`);
   if (version < (FIRST_VERSION[action] ?? '')) {
     throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
   }

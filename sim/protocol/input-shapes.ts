@@ -16,7 +16,11 @@ const str: Shape = { kind: 'string' };
 const bool: Shape = { kind: 'boolean' };
 const int: Shape = { kind: 'integer' };
 const list = (member: Shape): Shape => ({ kind: 'list', member });
-const struct = (members: Record<string, Shape>, required: string[] = []): Shape & { kind: 'struct' } => ({ kind: 'struct', members, required });
+const struct = (members: Record<string, Shape>, required: string[] = []): Shape & { kind: 'struct' } => ({
+  kind: 'struct',
+  members,
+  required,
+});
 
 /** Query-string auth and the two every request has. */
 export const COMMON_PARAMETERS: ReadonlySet<string> = new Set([
@@ -32,7 +36,11 @@ export const COMMON_PARAMETERS: ReadonlySet<string> = new Set([
 ]);
 
 const filters = list(struct({ Name: str, Value: list(str) }));
-const diskImageDetail = struct({ Format: str, Bytes: int, ImportManifestUrl: str }, ['Format', 'Bytes', 'ImportManifestUrl']);
+const diskImageDetail = struct({ Format: str, Bytes: int, ImportManifestUrl: str }, [
+  'Format',
+  'Bytes',
+  'ImportManifestUrl',
+]);
 const volumeDetail = struct({ Size: int }, ['Size']);
 const placement = struct({
   AvailabilityZone: str,
@@ -71,15 +79,33 @@ export const INPUT_SHAPES: Readonly<Record<string, Shape & { kind: 'struct' }>> 
     ['Platform']
   ),
   ImportVolume: struct(
-    { DryRun: bool, AvailabilityZone: str, AvailabilityZoneId: str, Description: str, Image: diskImageDetail, Volume: volumeDetail },
+    {
+      DryRun: bool,
+      AvailabilityZone: str,
+      AvailabilityZoneId: str,
+      Description: str,
+      Image: diskImageDetail,
+      Volume: volumeDetail,
+    },
     ['Image', 'Volume']
   ),
   DescribeConversionTasks: struct({ DryRun: bool, ConversionTaskId: list(str) }),
   CancelConversionTask: struct({ DryRun: bool, ConversionTaskId: str, ReasonMessage: str }, ['ConversionTaskId']),
-  DescribeInstances: struct({ DryRun: bool, InstanceId: list(str), Filter: filters, MaxResults: int, NextToken: str, IncludeManagedResources: bool }),
+  DescribeInstances: struct({
+    DryRun: bool,
+    InstanceId: list(str),
+    Filter: filters,
+    MaxResults: int,
+    NextToken: str,
+    IncludeManagedResources: bool,
+  }),
   StartInstances: struct({ DryRun: bool, InstanceId: list(str), AdditionalInfo: str }, ['InstanceId']),
-  StopInstances: struct({ DryRun: bool, InstanceId: list(str), Hibernate: bool, SkipOsShutdown: bool, Force: bool }, ['InstanceId']),
-  TerminateInstances: struct({ DryRun: bool, InstanceId: list(str), SkipOsShutdown: bool, Force: bool }, ['InstanceId']),
+  StopInstances: struct({ DryRun: bool, InstanceId: list(str), Hibernate: bool, SkipOsShutdown: bool, Force: bool }, [
+    'InstanceId',
+  ]),
+  TerminateInstances: struct({ DryRun: bool, InstanceId: list(str), SkipOsShutdown: bool, Force: bool }, [
+    'InstanceId',
+  ]),
   DescribeInstanceStatus: struct({
     DryRun: bool,
     InstanceId: list(str),
@@ -89,7 +115,17 @@ export const INPUT_SHAPES: Readonly<Record<string, Shape & { kind: 'struct' }>> 
     IncludeAllInstances: bool,
     IncludeManagedResources: bool,
   }),
-  DescribeVolumes: struct({ DryRun: bool, VolumeId: list(str), Filter: filters, MaxResults: int, NextToken: str, IncludeManagedResources: bool }),
-  CreateTags: struct({ DryRun: bool, ResourceId: list(str), Tag: list(struct({ Key: str, Value: str })) }, ['ResourceId', 'Tag']),
+  DescribeVolumes: struct({
+    DryRun: bool,
+    VolumeId: list(str),
+    Filter: filters,
+    MaxResults: int,
+    NextToken: str,
+    IncludeManagedResources: bool,
+  }),
+  CreateTags: struct({ DryRun: bool, ResourceId: list(str), Tag: list(struct({ Key: str, Value: str })) }, [
+    'ResourceId',
+    'Tag',
+  ]),
   DescribeTags: struct({ DryRun: bool, Filter: filters, MaxResults: int, NextToken: str }),
 };

@@ -5,7 +5,12 @@
  */
 import { XMLBuilder } from 'fast-xml-parser';
 
-export const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false, format: false });
+export const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  suppressEmptyNode: false,
+  format: false,
+});
 export const xmlns = (version = '2016-11-15'): string => `http://ec2.amazonaws.com/doc/${version}/`;
 export const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
@@ -19,6 +24,11 @@ export function compact<T extends Record<string, unknown>>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-export function renderResponse(action: string, requestId: string, body: Record<string, unknown>, version?: string): string {
+export function renderResponse(
+  action: string,
+  requestId: string,
+  body: Record<string, unknown>,
+  version?: string
+): string {
   return XML_DECLARATION + builder.build({ [`${action}Response`]: { '@_xmlns': xmlns(version), requestId, ...body } });
 }
