@@ -18,7 +18,10 @@ export const WINDOWS_INSTANCE_TYPES: ReadonlySet<string> = new Set(instanceTypes
 
 export function oneOf(name: string, value: string | undefined, allowed: string[]): void {
   if (value !== undefined && !allowed.includes(value)) {
-    throw new Ec2Error('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Valid values: ${allowed.join(', ')}`);
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `Value (${value}) for parameter ${name} is invalid. Valid values: ${allowed.join(', ')}`
+    );
   }
 }
 

@@ -89,7 +89,19 @@ function renderInstance(ctx: ActionContext, i: Instance): Record<string, unknown
     rootDeviceType: 'ebs',
     rootDeviceName: '/dev/sda1',
     blockDeviceMapping: items(
-      volume ? [{ deviceName: '/dev/sda1', ebs: { volumeId: volume.volumeId, status: 'attached', attachTime: new Date(i.launchTime).toISOString(), deleteOnTermination: false } }] : []
+      volume
+        ? [
+            {
+              deviceName: '/dev/sda1',
+              ebs: {
+                volumeId: volume.volumeId,
+                status: 'attached',
+                attachTime: new Date(i.launchTime).toISOString(),
+                deleteOnTermination: false,
+              },
+            },
+          ]
+        : []
     ),
     virtualizationType: 'hvm',
     tagSet: items(tagItems(ctx, i.instanceId)),
@@ -102,7 +114,13 @@ const describeInstances: ActionHandler = (ctx) => {
   dryRunGate(ctx);
   const instances = selectInstances(ctx);
   return {
-    reservationSet: items(instances.map((i) => ({ reservationId: `r-${i.instanceId.slice(2)}`, ownerId: '000000000000', instancesSet: items([renderInstance(ctx, i)]) }))),
+    reservationSet: items(
+      instances.map((i) => ({
+        reservationId: `r-${i.instanceId.slice(2)}`,
+        ownerId: '000000000000',
+        instancesSet: items([renderInstance(ctx, i)]),
+      }))
+    ),
   };
 };
 
@@ -133,14 +151,21 @@ const describeInstanceStatus: ActionHandler = (ctx) => {
     .filter((i) => all || i.state === 'running')
     .map((i) => {
       // Status checks pass a moment after the instance is running.
-      const checked = i.state === 'running' && now - (i.runningSince ?? now) >= ctx.config.speed.instanceTransitionSeconds * 1000;
+      const checked =
+        i.state === 'running' && now - (i.runningSince ?? now) >= ctx.config.speed.instanceTransitionSeconds * 1000;
       const status = i.state !== 'running' ? 'not-applicable' : checked ? 'ok' : 'initializing';
       return {
         instanceId: i.instanceId,
         availabilityZone: i.launch.availabilityZone,
         instanceState: { code: STATE_CODES[i.state], name: i.state },
-        instanceStatus: { status, details: items([{ name: 'reachability', status: checked ? 'passed' : 'initializing' }]) },
-        systemStatus: { status, details: items([{ name: 'reachability', status: checked ? 'passed' : 'initializing' }]) },
+        instanceStatus: {
+          status,
+          details: items([{ name: 'reachability', status: checked ? 'passed' : 'initializing' }]),
+        },
+        systemStatus: {
+          status,
+          details: items([{ name: 'reachability', status: checked ? 'passed' : 'initializing' }]),
+        },
       };
     });
   return { instanceStatusSet: items(statuses) };
@@ -150,11 +175,14 @@ const describeVolumes: ActionHandler = (ctx) => {
   dryRunGate(ctx);
   ctx.model.advance();
   const ids = ctx.params.list('VolumeId');
-  const volumes = ids.length > 0 ? ids.map((id) => {
-    const v = ctx.model.state.volumes.find((x) => x.volumeId === id);
-    if (!v) throw new Ec2Error('InvalidVolume.NotFound', `The volume '${id}' does not exist.`);
-    return v;
-  }) : ctx.model.state.volumes;
+  const volumes =
+    ids.length > 0
+      ? ids.map((id) => {
+          const v = ctx.model.state.volumes.find((x) => x.volumeId === id);
+          if (!v) throw new Ec2Error('InvalidVolume.NotFound', `The volume '${id}' does not exist.`);
+          return v;
+        })
+      : ctx.model.state.volumes;
   const filters = ctx.params.filters();
   const selected = volumes.filter((v) =>
     passes(filters, (name) => {
@@ -180,7 +208,19 @@ const describeVolumes: ActionHandler = (ctx) => {
           createTime: new Date(v.createdAt).toISOString(),
           volumeType: 'standard',
           encrypted: false,
-          attachmentSet: items(v.instanceId ? [{ volumeId: v.volumeId, instanceId: v.instanceId, device: v.device, status: 'attached', deleteOnTermination: false }] : []),
+          attachmentSet: items(
+            v.instanceId
+              ? [
+                  {
+                    volumeId: v.volumeId,
+                    instanceId: v.instanceId,
+                    device: v.device,
+                    status: 'attached',
+                    deleteOnTermination: false,
+                  },
+                ]
+              : []
+          ),
           tagSet: items(tagItems(ctx, v.volumeId)),
         })
       )
@@ -195,7 +235,8 @@ const createTags: ActionHandler = (ctx) => {
   for (const n of ctx.params.indexes('Tag')) {
     const key = ctx.params.get(`Tag.${n}.Key`);
     if (!key) throw new Ec2Error('InvalidParameterValue', `Tag.${n}.Key must not be empty`);
-    if (key.startsWith('aws:')) throw new Ec2Error('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved`);
+    if (key.startsWith('aws:'))
+      throw new Ec2Error('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved`);
     tags[key] = ctx.params.get(`Tag.${n}.Value`) ?? '';
   }
   dryRunGate(ctx);
@@ -207,10 +248,19 @@ const describeTags: ActionHandler = (ctx) => {
   dryRunGate(ctx);
   const filters = ctx.params.filters();
   const rows = Object.entries(ctx.model.state.tags).flatMap(([resourceId, tags]) =>
-    Object.entries(tags).map(([key, value]) => ({ resourceId, resourceType: resourceId.startsWith('vol-') ? 'volume' : 'instance', key, value }))
+    Object.entries(tags).map(([key, value]) => ({
+      resourceId,
+      resourceType: resourceId.startsWith('vol-') ? 'volume' : 'instance',
+      key,
+      value,
+    }))
   );
   const selected = rows.filter((r) =>
-    passes(filters, (name) => ({ 'resource-id': [r.resourceId], key: [r.key], value: [r.value], 'resource-type': [r.resourceType] })[name])
+    passes(
+      filters,
+      (name) =>
+        ({ 'resource-id': [r.resourceId], key: [r.key], value: [r.value], 'resource-type': [r.resourceType] })[name]
+    )
   );
   return { tagSet: items(selected) };
 };

@@ -13,7 +13,8 @@ const hex17 = (seed: string): string => createHash('sha256').update(seed).digest
 
 export const defaultVpcId = (region: string): string => `vpc-${hex17(`vpc:${region}`)}`;
 
-export const subnetIdOf = (i: Instance): string => i.launch.subnetId ?? `subnet-${hex17(`subnet:${i.launch.availabilityZone}`)}`;
+export const subnetIdOf = (i: Instance): string =>
+  i.launch.subnetId ?? `subnet-${hex17(`subnet:${i.launch.availabilityZone}`)}`;
 
 /** The VPC of the instance's subnet: a subnet the caller named is taken to be in a VPC of its own. */
 export const vpcIdOf = (i: Instance, region: string): string =>
@@ -33,7 +34,10 @@ export function privateDnsNameOf(i: Instance, region: string): string {
 /** Security groups as EC2 lists them (ID and name); with none given, the VPC's `default` group. */
 export function groupsOf(i: Instance, region: string): Array<{ groupId: string; groupName?: string }> {
   const vpc = vpcIdOf(i, region);
-  const named = i.launch.groupNames.map((groupName) => ({ groupId: `sg-${hex17(`sg:${vpc}:${groupName}`)}`, groupName }));
+  const named = i.launch.groupNames.map((groupName) => ({
+    groupId: `sg-${hex17(`sg:${vpc}:${groupName}`)}`,
+    groupName,
+  }));
   const byId = i.launch.groupIds.map((groupId) => ({ groupId }));
   const all = [...named, ...byId];
   return all.length > 0 ? all : [{ groupId: `sg-${hex17(`sg:${vpc}:default`)}`, groupName: 'default' }];
