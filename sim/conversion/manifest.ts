@@ -31,7 +31,12 @@ export interface Manifest {
   parts: ManifestPart[];
 }
 
-const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', isArray: (name) => name === 'part', parseTagValue: false });
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  isArray: (name) => name === 'part',
+  parseTagValue: false,
+});
 
 type Node = Record<string, unknown>;
 const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '');
@@ -51,7 +56,8 @@ export function parseManifest(xml: string): Manifest {
     throw new NotAManifestError(`the manifest URL does not return XML (${(err as Error).message})`);
   }
   const root = doc.manifest as Node | undefined;
-  if (!root || typeof root !== 'object') throw new NotAManifestError('the manifest URL returns a document without a <manifest> root element');
+  if (!root || typeof root !== 'object')
+    throw new NotAManifestError('the manifest URL returns a document without a <manifest> root element');
   const importNode = (root.import ?? {}) as Node;
   const partsNode = (importNode.parts ?? {}) as Node;
   const size = Number(str(importNode.size) || NaN);
@@ -106,7 +112,11 @@ function missingElements(m: Manifest): string[] {
   if (m.parts.length === 0) missing.push('import/parts/part');
   for (const p of m.parts) {
     if (!Number.isInteger(p.start) || !Number.isInteger(p.end)) missing.push(`part ${p.index} byte-range start/end`);
-    for (const [name, value] of [['key', p.key], ['head-url', p.headUrl], ['get-url', p.getUrl]] as const) {
+    for (const [name, value] of [
+      ['key', p.key],
+      ['head-url', p.headUrl],
+      ['get-url', p.getUrl],
+    ] as const) {
       if (!value) missing.push(`part ${p.index} ${name}`);
     }
   }
@@ -114,17 +124,23 @@ function missingElements(m: Manifest): string[] {
 }
 
 /** The manifest must follow the schema, match the request, and its parts must tile the image exactly. */
-export function checkManifest(m: Manifest, request: { format: string; bytes: number; volumeSizeGib: number }): string | undefined {
+export function checkManifest(
+  m: Manifest,
+  request: { format: string; bytes: number; volumeSizeGib: number }
+): string | undefined {
   if (m.version && m.version !== '2010-11-15') return invalid(`unsupported version "${m.version}"`);
   const missing = missingElements(m);
   if (missing.length > 0) return invalid(`missing ${missing.join(', ')}`);
-  if (m.fileFormat !== request.format) return invalid(`file-format ${m.fileFormat} does not match the requested format ${request.format}`);
+  if (m.fileFormat !== request.format)
+    return invalid(`file-format ${m.fileFormat} does not match the requested format ${request.format}`);
   if (m.size !== request.bytes) return invalid(`import size ${m.size} does not match Image.Bytes ${request.bytes}`);
-  if (m.volumeSize !== request.volumeSizeGib) return invalid(`volume-size ${m.volumeSize} does not match Volume.Size ${request.volumeSizeGib}`);
+  if (m.volumeSize !== request.volumeSizeGib)
+    return invalid(`volume-size ${m.volumeSize} does not match Volume.Size ${request.volumeSizeGib}`);
   let next = 0;
   for (const [i, part] of m.parts.entries()) {
     if (part.index !== i) return invalid(`part index ${part.index} where ${i} was expected`);
-    if (part.start !== next || part.end < part.start) return invalid(`part ${i} byte-range ${part.start}-${part.end} does not continue at ${next}`);
+    if (part.start !== next || part.end < part.start)
+      return invalid(`part ${i} byte-range ${part.start}-${part.end} does not continue at ${next}`);
     next = part.end + 1;
   }
   if (next !== m.size) return invalid(`parts cover ${next} bytes, import size is ${m.size}`);
