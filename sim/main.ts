@@ -48,7 +48,8 @@ export async function runSimulatorCli(argv: string[], out: (line: string) => voi
     return;
   }
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535 (got ${values.port})`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port must be 0-65535 (got ${values.port})`);
   const config = values.config ? (JSON.parse(await readFile(values.config, 'utf8')) as unknown) : undefined;
   const sim = await startSimulator({
     port,
