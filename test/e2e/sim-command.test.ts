@@ -49,7 +49,7 @@ test('vmconvoy sim serves until SIGTERM, then exits 0', async () => {
     }
     const earlyExit = await Promise.race([
       exited.then(({ at }) => at - ready),
-      new Promise<undefined>((r) => setTimeout(r, 10)),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 10)),
     ]);
     assert.equal(earlyExit, undefined, 'the process is still running');
     child.kill('SIGTERM');
