@@ -82,8 +82,18 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     faults.reset();
   };
 
-  const send = (res: http.ServerResponse, status: number, requestId: string, body: string, contentType = XML_TYPE): void => {
-    res.writeHead(status, { 'content-type': contentType, 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(body) });
+  const send = (
+    res: http.ServerResponse,
+    status: number,
+    requestId: string,
+    body: string,
+    contentType = XML_TYPE
+  ): void => {
+    res.writeHead(status, {
+      'content-type': contentType,
+      'x-amzn-requestid': requestId,
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   };
   const sendError = (res: http.ServerResponse, requestId: string, code: string, message: string): void =>
@@ -94,9 +104,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const request = parseRequest(req, body);
     let action: string;
     let handler;
+    let version: string;
     try {
-      await verifySigV4(request, creds);
-      ({ action, handler } = route(request.params));
+      verifySigV4(request, creds);
+      ({ action, handler, version } = route(request.params));
     } catch (err) {
       if (err instanceof Ec2Error) return sendError(res, requestId, err.code, err.message);
       throw err;
@@ -144,15 +155,26 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       req.socket.destroy();
       return;
     }
-    const xml = renderResponse(action, requestId, result);
+    const xml = renderResponse(action, requestId, result, version);
     switch (fault) {
       case 'malformedXml':
         return send(res, 200, requestId, `${xml.slice(0, Math.floor(xml.length / 2))}<<&&</`);
       case 'wrongContentType':
-        return send(res, 200, requestId, '<html><head><title>503</title></head><body>Gateway maintenance</body></html>', 'text/html');
+        return send(
+          res,
+          200,
+          requestId,
+          '<html><head><title>503</title></head><body>Gateway maintenance</body></html>',
+          'text/html'
+        );
       case 'oversizedBody':
         // Valid-looking XML with an unknown element of faults.oversizedBodyBytes (default 20 MiB).
-        return send(res, 200, requestId, xml.replace('</requestId>', `</requestId><padding>${'x'.repeat(config.faults.oversizedBodyBytes)}</padding>`));
+        return send(
+          res,
+          200,
+          requestId,
+          xml.replace('</requestId>', `</requestId><padding>${'x'.repeat(config.faults.oversizedBodyBytes)}</padding>`)
+        );
       default:
         return send(res, 200, requestId, xml);
     }
@@ -172,7 +194,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (isControlRequest(req)) return handleControl({ model, config: getConfig, configure, reset }, req, res, body);
       if (tooLarge) return sendError(res, randomUUID(), 'InvalidRequest', `The request body exceeds ${MAX_BODY} bytes`);
       handleEc2(req, res, body).catch((err: unknown) => {
-        if (!res.headersSent) sendError(res, randomUUID(), 'InternalError', `${MESSAGES.internal} (${(err as Error).message})`);
+        if (!res.headersSent)
+          sendError(res, randomUUID(), 'InternalError', `${MESSAGES.internal} (${(err as Error).message})`);
       });
     });
   });

@@ -1,25 +1,39 @@
 /**
- * The dispatch table: EC2 Query `Action` → handler, and the API versions the simulator speaks. An
- * unknown action is `InvalidAction`; a Version other than 2013-02-01 / 2016-11-15 is `InvalidParameterValue`.
+ * The dispatch table: EC2 Query `Action` → handler, after the checks EC2 makes before any action runs:
+ * `Version` is required (common query parameters) and must be one of EC2's dated versions (else
+ * `NoSuchVersion`), the action must exist in that version (else `InvalidAction`), and the parameters must
+ * fit the action's input shape (`UnknownParameter`, `MissingParameter`).
  */
+import { API_VERSIONS, FIRST_VERSION } from '../data/api-versions';
 import { Ec2Error } from '../model/errors';
 import { conversionTaskActions } from './actions/conversion-tasks';
 import type { ActionHandler } from './actions/context';
 import { instanceActions } from './actions/instances';
+import { checkParams } from './check-params';
+import { INPUT_SHAPES } from './input-shapes';
 import type { QueryParams } from './query';
 
 export const ACTIONS: Readonly<Record<string, ActionHandler>> = { ...conversionTaskActions, ...instanceActions };
 
-export const VERSIONS: ReadonlySet<string> = new Set(['2016-11-15', '2013-02-01']);
+export const VERSIONS: ReadonlySet<string> = new Set(API_VERSIONS);
 
-/** The handler for a request's Action, or the EC2 error for an unknown action or version. */
-export function route(params: QueryParams): { action: string; handler: ActionHandler } {
+const has = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
+
+/** The handler for a request's Action, or the EC2 error for an unknown action, version or parameter. */
+export function route(params: QueryParams): { action: string; handler: ActionHandler; version: string } {
   const action = params.get('Action') ?? '';
-  const handler = Object.prototype.hasOwnProperty.call(ACTIONS, action) ? ACTIONS[action] : undefined;
-  if (!handler) throw new Ec2Error('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
+  const handler = has(ACTIONS, action) ? ACTIONS[action] : undefined;
+  const shape = has(INPUT_SHAPES, action) ? INPUT_SHAPES[action] : undefined;
+  if (!handler || !shape)
+    throw new Ec2Error('InvalidAction', `The action ${action || '(none)'} is not valid for this web service.`);
   const version = params.get('Version');
-  if (version !== undefined && !VERSIONS.has(version)) {
-    throw new Ec2Error('InvalidParameterValue', `Version ${version} is not supported (use 2016-11-15 or 2013-02-01)`);
+  if (version === undefined || version === '')
+    throw new Ec2Error('MissingParameter', 'The request must contain the parameter Version');
+  if (!VERSIONS.has(version))
+    throw new Ec2Error('NoSuchVersion', `The requested version (${version}) of service AmazonEC2 does not exist`);
+  if (version < (FIRST_VERSION[action] ?? '')) {
+    throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
   }
-  return { action, handler };
+  checkParams(params, shape);
+  return { action, handler, version };
 }

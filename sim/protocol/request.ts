@@ -7,22 +7,31 @@ import { QueryParams } from './query';
 
 export interface Ec2Request {
   method: string;
+  /** As received: still percent-encoded (the signature covers it). */
   path: string;
-  query: Record<string, string | string[]>;
+  /** The query string as received, without `?`. */
+  rawQuery: string;
   headers: IncomingHttpHeaders;
+  rawHeaders: string[];
   body: Buffer;
   params: QueryParams;
 }
 
 export function parseRequest(req: IncomingMessage, body: Buffer): Ec2Request {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  const query: Record<string, string | string[]> = {};
-  url.searchParams.forEach((value, key) => {
-    const have = query[key];
-    query[key] = have === undefined ? value : Array.isArray(have) ? [...have, value] : [have, value];
-  });
+  const target = req.url ?? '/';
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  const rawQuery = q < 0 ? '' : target.slice(q + 1);
   const method = req.method ?? 'GET';
   // A POST carries its parameters in the body; query-string parameters count too (body wins).
-  const text = method === 'POST' && body.length > 0 ? `${url.search.slice(1)}&${body.toString('utf8')}` : url.search.slice(1);
-  return { method, path: url.pathname, query, headers: req.headers, body, params: QueryParams.parse(text) };
+  const text = method === 'POST' && body.length > 0 ? `${rawQuery}&${body.toString('utf8')}` : rawQuery;
+  return {
+    method,
+    path,
+    rawQuery,
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+    body,
+    params: QueryParams.parse(text),
+  };
 }

@@ -1,11 +1,17 @@
 /**
- * EC2 Query responses: `<{Action}Response xmlns="…/2016-11-15/">` with a requestId and lists as `<item>`
- * children. The builder escapes `&` (presigned URLs) and `<`.
+ * EC2 Query responses: `<{Action}Response xmlns="http://ec2.amazonaws.com/doc/{Version}/">` (the version the
+ * request asked for: "the response returned by Amazon EC2 will honor the version included in the request")
+ * with a requestId and lists as `<item>` children. The builder escapes `&` (presigned URLs) and `<`.
  */
 import { XMLBuilder } from 'fast-xml-parser';
 
-export const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false, format: false });
-export const XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+export const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  suppressEmptyNode: false,
+  format: false,
+});
+export const xmlns = (version = '2016-11-15'): string => `http://ec2.amazonaws.com/doc/${version}/`;
 export const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
 /** A list the way EC2 writes one. */
@@ -18,6 +24,11 @@ export function compact<T extends Record<string, unknown>>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-export function renderResponse(action: string, requestId: string, body: Record<string, unknown>): string {
-  return XML_DECLARATION + builder.build({ [`${action}Response`]: { '@_xmlns': XMLNS, requestId, ...body } });
+export function renderResponse(
+  action: string,
+  requestId: string,
+  body: Record<string, unknown>,
+  version?: string
+): string {
+  return XML_DECLARATION + builder.build({ [`${action}Response`]: { '@_xmlns': xmlns(version), requestId, ...body } });
 }

@@ -13,7 +13,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { describeConversion } from '../../activities/ec2-import';
+import { describeConversion } from '../../activities/describe-conversion';
 import type { Simulator } from '../../sim';
 import { startSimulator } from '../../sim';
 import { GUESTS, makeGuestImage } from '../helpers/guest-images';

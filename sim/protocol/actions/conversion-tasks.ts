@@ -7,27 +7,43 @@ import { compact, items } from '../xml';
 import type { ActionContext, ActionHandler } from './context';
 import { dryRunGate } from './context';
 
-function diskImage(p: QueryParams, prefix: string): { format: string; bytes: number; manifestUrl: string; volumeSizeGib: number; description?: string } {
+function diskImage(
+  p: QueryParams,
+  prefix: string
+): { format: string; bytes: number; manifestUrl: string; volumeSizeGib: number; description?: string } {
   const format = p.require(`${prefix}Image.Format`);
   oneOf(`${prefix}Image.Format`, format, FORMATS);
   const bytes = p.int(`${prefix}Image.Bytes`);
-  if (bytes === undefined) throw new Ec2Error('MissingParameter', `The request must contain the parameter ${prefix}Image.Bytes`);
+  if (bytes === undefined)
+    throw new Ec2Error('MissingParameter', `The request must contain the parameter ${prefix}Image.Bytes`);
   const manifestUrl = p.require(`${prefix}Image.ImportManifestUrl`);
-  if (!/^https?:\/\//.test(manifestUrl)) throw new Ec2Error('InvalidParameterValue', `Invalid S3 source location: ${prefix}Image.ImportManifestUrl must be an http(s) URL`);
+  if (!/^https?:\/\//.test(manifestUrl))
+    throw new Ec2Error(
+      'InvalidParameterValue',
+      `Invalid S3 source location: ${prefix}Image.ImportManifestUrl must be an http(s) URL`
+    );
   const volumeSizeGib = p.int(`${prefix}Volume.Size`);
-  if (volumeSizeGib === undefined) throw new Ec2Error('MissingParameter', `The request must contain the parameter ${prefix}Volume.Size`);
-  if (volumeSizeGib < 1 || volumeSizeGib > 16384) throw new Ec2Error('InvalidParameterValue', `Volume.Size ${volumeSizeGib} GiB is out of range (1-16384)`);
+  if (volumeSizeGib === undefined)
+    throw new Ec2Error('MissingParameter', `The request must contain the parameter ${prefix}Volume.Size`);
+  if (volumeSizeGib < 1 || volumeSizeGib > 16384)
+    throw new Ec2Error('InvalidParameterValue', `Volume.Size ${volumeSizeGib} GiB is out of range (1-16384)`);
   if (bytes < 1) throw new Ec2Error('InvalidParameterValue', `Image.Bytes must be positive`);
-  if (bytes > volumeSizeGib * 1024 ** 3 * 2) throw new Ec2Error('DiskImageSizeTooLarge', 'The disk image exceeds the allowed limit for the requested volume size');
+  if (bytes > volumeSizeGib * 1024 ** 3 * 2)
+    throw new Ec2Error(
+      'DiskImageSizeTooLarge',
+      'The disk image exceeds the allowed limit for the requested volume size'
+    );
   return { format, bytes, manifestUrl, volumeSizeGib, description: p.get(`${prefix}Description`) };
 }
 
 function launchSettings(ctx: ActionContext, platform: string): LaunchSettings {
   const p = ctx.params;
   const ls = 'LaunchSpecification.';
-  const architecture = p.get(`${ls}Architecture`) ?? 'x86_64';
+  // Required by the 2013-02-01 reference; the 2016-11-15 model marks nothing in LaunchSpecification as required
+  // but documents no default for an import either, so the simulator asks for both rather than invent one.
+  const architecture = p.require(`${ls}Architecture`);
   oneOf(`${ls}Architecture`, architecture, ARCHITECTURES);
-  const instanceType = p.get(`${ls}InstanceType`) ?? 'm3.medium';
+  const instanceType = p.require(`${ls}InstanceType`);
   checkInstanceType(instanceType, platform);
   const shutdownBehavior = p.get(`${ls}InstanceInitiatedShutdownBehavior`) ?? 'stop';
   oneOf(`${ls}InstanceInitiatedShutdownBehavior`, shutdownBehavior, SHUTDOWN_BEHAVIORS);
@@ -39,7 +55,8 @@ function launchSettings(ctx: ActionContext, platform: string): LaunchSettings {
     throw new Ec2Error('InvalidParameterValue', `Value (${privateIp}) for parameter privateIpAddress is invalid.`);
   }
   const subnetId = p.get(`${ls}SubnetId`);
-  if (subnetId !== undefined && !/^subnet-[0-9a-f]+$/.test(subnetId)) throw new Ec2Error('InvalidSubnetID.Malformed', `Invalid subnet ID '${subnetId}'`);
+  if (subnetId !== undefined && !/^subnet-[0-9a-f]+$/.test(subnetId))
+    throw new Ec2Error('InvalidSubnetID.Malformed', `Invalid subnet ID '${subnetId}'`);
   return {
     architecture,
     instanceType,
@@ -83,8 +100,22 @@ export function renderTask(ctx: ActionContext, task: ConversionTask): Record<str
             ]),
           }),
         }
-      : { importVolume: compact({ availabilityZone: task.availabilityZone, bytesConverted, description: task.description, image, volume }) };
-  return { ...common, ...detail, state: task.state, statusMessage: ctx.model.statusMessage(task), tagSet: items(tagItems(ctx, task.id)) };
+      : {
+          importVolume: compact({
+            availabilityZone: task.availabilityZone,
+            bytesConverted,
+            description: task.description,
+            image,
+            volume,
+          }),
+        };
+  return {
+    ...common,
+    ...detail,
+    state: task.state,
+    statusMessage: ctx.model.statusMessage(task),
+    tagSet: items(tagItems(ctx, task.id)),
+  };
 }
 
 export function tagItems(ctx: ActionContext, resourceId: string): Array<{ key: string; value: string }> {
@@ -97,7 +128,11 @@ const importInstance: ActionHandler = (ctx) => {
   oneOf('Platform', platform, PLATFORMS);
   const images = p.indexes('DiskImage');
   if (images.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter DiskImage.1');
-  if (images.length > 1) throw new Ec2Error('InvalidParameterCombination', 'ImportInstance supports exactly one DiskImage (single-volume VMs only)');
+  if (images.length > 1)
+    throw new Ec2Error(
+      'InvalidParameterCombination',
+      'ImportInstance supports exactly one DiskImage (single-volume VMs only)'
+    );
   const disk = diskImage(p, `DiskImage.${images[0]}.`);
   const launch = launchSettings(ctx, platform);
   dryRunGate(ctx);
@@ -118,7 +153,12 @@ const importVolume: ActionHandler = (ctx) => {
   const disk = diskImage(ctx.params, '');
   const availabilityZone = ctx.params.get('AvailabilityZone') ?? `${ctx.region}a`;
   dryRunGate(ctx);
-  const task = ctx.model.createTask({ kind: 'volume', description: ctx.params.get('Description'), ...disk, availabilityZone });
+  const task = ctx.model.createTask({
+    kind: 'volume',
+    description: ctx.params.get('Description'),
+    ...disk,
+    availabilityZone,
+  });
   return { conversionTask: renderTask(ctx, task) };
 };
 

@@ -8,6 +8,7 @@ import { compact, items } from '../xml';
 import type { ActionContext, ActionHandler } from './context';
 import { dryRunGate } from './context';
 import { tagItems } from './conversion-tasks';
+import { groupsOf, privateDnsNameOf, privateIpOf, subnetIdOf, vpcIdOf } from './network';
 
 const STATE_CODES: Record<InstanceStateName, number> = {
   pending: 0,
@@ -38,7 +39,8 @@ function instanceFields(ctx: ActionContext, i: Instance): (name: string) => stri
       'instance-type': [i.launch.instanceType],
       architecture: [i.launch.architecture],
       'availability-zone': [i.launch.availabilityZone],
-      'subnet-id': [i.launch.subnetId ?? ''],
+      'subnet-id': [subnetIdOf(i)],
+      'vpc-id': [vpcIdOf(i, ctx.region)],
       'block-device-mapping.volume-id': [i.rootVolumeId],
     };
     return map[name];
@@ -62,27 +64,49 @@ function renderInstance(ctx: ActionContext, i: Instance): Record<string, unknown
   const volume = rootVolumeAttached(ctx, i);
   return compact({
     instanceId: i.instanceId,
-    imageId: 'ami-imported',
+    // The AMI EC2 registered for the import: the simulator derives its ID from the instance's.
+    imageId: `ami-${i.instanceId.slice(2)}`,
     instanceState: { code: STATE_CODES[i.state], name: i.state },
+    privateDnsName: privateDnsNameOf(i, ctx.region),
+    // EC2 leaves dnsName empty unless the instance is running with a public address (never, here).
+    dnsName: '',
+    reason: '',
+    amiLaunchIndex: 0,
+    productCodes: '',
     instanceType: i.launch.instanceType,
     launchTime: new Date(i.launchTime).toISOString(),
-    placement: { availabilityZone: i.launch.availabilityZone, tenancy: 'default' },
+    placement: { availabilityZone: i.launch.availabilityZone, groupName: '', tenancy: 'default' },
+    // EC2 writes `windows` here for Windows instances (API reference, Instance: "This value is windows for
+    // Windows instances; otherwise blank"), although the model's enum spells it Windows.
     platform: i.launch.platform,
     monitoring: { state: i.launch.monitoring ? 'enabled' : 'disabled' },
-    subnetId: i.launch.subnetId,
-    privateIpAddress: i.launch.privateIp,
-    groupSet: items([
-      ...i.launch.groupNames.map((groupName) => ({ groupName })),
-      ...i.launch.groupIds.map((groupId) => ({ groupId })),
-    ]),
+    subnetId: subnetIdOf(i),
+    vpcId: vpcIdOf(i, ctx.region),
+    privateIpAddress: privateIpOf(i),
+    sourceDestCheck: true,
+    groupSet: items(groupsOf(i, ctx.region)),
     architecture: i.launch.architecture,
     rootDeviceType: 'ebs',
     rootDeviceName: '/dev/sda1',
     blockDeviceMapping: items(
-      volume ? [{ deviceName: '/dev/sda1', ebs: { volumeId: volume.volumeId, status: 'attached', deleteOnTermination: false } }] : []
+      volume
+        ? [
+            {
+              deviceName: '/dev/sda1',
+              ebs: {
+                volumeId: volume.volumeId,
+                status: 'attached',
+                attachTime: new Date(i.launchTime).toISOString(),
+                deleteOnTermination: false,
+              },
+            },
+          ]
+        : []
     ),
-    instanceInitiatedShutdownBehavior: i.launch.shutdownBehavior,
+    virtualizationType: 'hvm',
     tagSet: items(tagItems(ctx, i.instanceId)),
+    hypervisor: 'xen',
+    ebsOptimized: false,
   });
 }
 
@@ -90,7 +114,13 @@ const describeInstances: ActionHandler = (ctx) => {
   dryRunGate(ctx);
   const instances = selectInstances(ctx);
   return {
-    reservationSet: items(instances.map((i) => ({ reservationId: `r-${i.instanceId.slice(2)}`, ownerId: '000000000000', instancesSet: items([renderInstance(ctx, i)]) }))),
+    reservationSet: items(
+      instances.map((i) => ({
+        reservationId: `r-${i.instanceId.slice(2)}`,
+        ownerId: '000000000000',
+        instancesSet: items([renderInstance(ctx, i)]),
+      }))
+    ),
   };
 };
 
@@ -121,14 +151,21 @@ const describeInstanceStatus: ActionHandler = (ctx) => {
     .filter((i) => all || i.state === 'running')
     .map((i) => {
       // Status checks pass a moment after the instance is running.
-      const checked = i.state === 'running' && now - (i.runningSince ?? now) >= ctx.config.speed.instanceTransitionSeconds * 1000;
+      const checked =
+        i.state === 'running' && now - (i.runningSince ?? now) >= ctx.config.speed.instanceTransitionSeconds * 1000;
       const status = i.state !== 'running' ? 'not-applicable' : checked ? 'ok' : 'initializing';
       return {
         instanceId: i.instanceId,
         availabilityZone: i.launch.availabilityZone,
         instanceState: { code: STATE_CODES[i.state], name: i.state },
-        instanceStatus: { status, details: items([{ name: 'reachability', status: checked ? 'passed' : 'initializing' }]) },
-        systemStatus: { status, details: items([{ name: 'reachability', status: checked ? 'passed' : 'initializing' }]) },
+        instanceStatus: {
+          status,
+          details: items([{ name: 'reachability', status: checked ? 'passed' : 'initializing' }]),
+        },
+        systemStatus: {
+          status,
+          details: items([{ name: 'reachability', status: checked ? 'passed' : 'initializing' }]),
+        },
       };
     });
   return { instanceStatusSet: items(statuses) };
@@ -164,7 +201,19 @@ const describeVolumes: ActionHandler = (ctx) => {
           createTime: new Date(v.createdAt).toISOString(),
           volumeType: 'standard',
           encrypted: false,
-          attachmentSet: items(v.instanceId ? [{ volumeId: v.volumeId, instanceId: v.instanceId, device: v.device, status: 'attached', deleteOnTermination: false }] : []),
+          attachmentSet: items(
+            v.instanceId
+              ? [
+                  {
+                    volumeId: v.volumeId,
+                    instanceId: v.instanceId,
+                    device: v.device,
+                    status: 'attached',
+                    deleteOnTermination: false,
+                  },
+                ]
+              : []
+          ),
           tagSet: items(tagItems(ctx, v.volumeId)),
         })
       )
@@ -179,7 +228,8 @@ const createTags: ActionHandler = (ctx) => {
   for (const n of ctx.params.indexes('Tag')) {
     const key = ctx.params.get(`Tag.${n}.Key`);
     if (!key) throw new Ec2Error('InvalidParameterValue', `Tag.${n}.Key must not be empty`);
-    if (key.startsWith('aws:')) throw new Ec2Error('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved`);
+    if (key.startsWith('aws:'))
+      throw new Ec2Error('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved`);
     tags[key] = ctx.params.get(`Tag.${n}.Value`) ?? '';
   }
   dryRunGate(ctx);
@@ -191,10 +241,19 @@ const describeTags: ActionHandler = (ctx) => {
   dryRunGate(ctx);
   const filters = ctx.params.filters();
   const rows = Object.entries(ctx.model.state.tags).flatMap(([resourceId, tags]) =>
-    Object.entries(tags).map(([key, value]) => ({ resourceId, resourceType: resourceId.startsWith('vol-') ? 'volume' : 'instance', key, value }))
+    Object.entries(tags).map(([key, value]) => ({
+      resourceId,
+      resourceType: resourceId.startsWith('vol-') ? 'volume' : 'instance',
+      key,
+      value,
+    }))
   );
   const selected = rows.filter((r) =>
-    passes(filters, (name) => ({ 'resource-id': [r.resourceId], key: [r.key], value: [r.value], 'resource-type': [r.resourceType] })[name])
+    passes(
+      filters,
+      (name) =>
+        ({ 'resource-id': [r.resourceId], key: [r.key], value: [r.value], 'resource-type': [r.resourceType] })[name]
+    )
   );
   return { tagSet: items(selected) };
 };
