@@ -73,6 +73,8 @@ export async function startBenchFleet(log: (line: string) => void): Promise<Benc
       await sim('reset', {});
       // Back to the defaults first: a patch from an earlier benchmark must not leak into this one.
       await sim('config', DEFAULT_CONFIG);
+      // The benchmarks' images are random bytes: judge containers, not guests (judging reads every byte).
+      await sim('config', { judge: { content: false } });
       await sim('config', simConfig);
     },
     simState: async () => (await sim('state')) as SimState,

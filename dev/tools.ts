@@ -138,3 +138,22 @@ async function resolveDebianTool(binary: string, pkg: string, envVar: string, op
   const installed = await findOnPath(binary, env);
   return installed ? { path: installed, source: 'built' } : undefined;
 }
+
+/** The Debian tools that make and read guest disks (test images; the simulator's content judge), by binary. */
+const DISK_TOOLS: Array<[binary: string, pkg: string]> = [
+  ['debugfs', 'e2fsprogs'],
+  ['sfdisk', 'fdisk'],
+  ['mkntfs', 'ntfs-3g'],
+  ['hivexget', 'libhivex-bin'],
+  ['hivexregedit', 'libwin-hivex-perl'],
+];
+
+/** Every disk tool, installed from Debian when missing (as root); returns the binaries still missing. */
+export async function resolveDiskTools(opts: ResolveOptions = {}): Promise<string[]> {
+  const missing: string[] = [];
+  for (const [binary, pkg] of DISK_TOOLS) {
+    const found = await resolveDebianTool(binary, pkg, `VMCONVOY_${binary.toUpperCase()}`, opts);
+    if (!found) missing.push(binary);
+  }
+  return missing;
+}

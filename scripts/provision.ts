@@ -2,7 +2,8 @@
  * `npm run provision`: makes sure the local tools exist (building or installing what is missing) and
  * prints where each came from. Safe to run again: cached tools are found at once.
  */
-import { resolveChromium, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
+import { resolvePythonVenv } from '../dev/python-venv';
+import { resolveChromium, resolveDiskTools, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
 
 async function main(): Promise<void> {
   const log = (line: string): void => console.log(`[provision] ${line}`);
@@ -13,6 +14,10 @@ async function main(): Promise<void> {
   log(`versitygw: ${s3 ? `${s3.path} (${s3.source})` : 'not available'}`);
   const qemu = await resolveQemuImg({ log });
   log(`qemu-img: ${qemu ? `${qemu.path} (${qemu.source})` : 'not available'}`);
+  const missingDiskTools = await resolveDiskTools({ log });
+  log(`disk tools (guest images, the simulator's judge): ${missingDiskTools.length === 0 ? 'all present' : `missing ${missingDiskTools.join(', ')}`}`);
+  const venv = await resolvePythonVenv({ log });
+  log(`python venv (boto3, AWS CLI v1 for the conformance suite): ${venv.python}`);
   const chromium = await resolveChromium({ log });
   log(`chromium: ${chromium ? `${chromium.path} (${chromium.source})` : 'not available: the Web UI browser test will fail'}`);
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { REPO_ROOT, startS3Server, startTemporalServer } from '../dev/services';
-import { resolveChromium, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
+import { resolvePythonVenv } from '../dev/python-venv';
+import { resolveChromium, resolveDiskTools, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
 
 const SUITES = ['unit', 'integration', 'e2e', 'chaos'] as const;
 
@@ -63,6 +64,10 @@ async function main(): Promise<number> {
         resolveQemuImg({ log }),
         needsBrowser ? resolveChromium({ log }) : Promise.resolve(undefined),
       ]);
+      const missingDiskTools = await resolveDiskTools({ log });
+      if (missingDiskTools.length > 0) log(`disk tools missing: ${missingDiskTools.join(', ')}`);
+      const venv = await resolvePythonVenv({ log });
+      log(`python venv:  ${venv.python}`);
       if (needsBrowser) log(`chromium:     ${chromium?.path ?? 'missing'}`);
       log(`temporal CLI: ${temporalCli?.path ?? 'missing'} (${temporalCli?.source ?? '-'})`);
       log(`versitygw:    ${versitygw?.path ?? 'missing'} (${versitygw?.source ?? '-'})`);

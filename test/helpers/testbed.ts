@@ -165,6 +165,8 @@ export async function startS3(): Promise<TestS3> {
 export interface StartSimOptions {
   /** Simulator config (limits, faults, speed) applied at start through --config. */
   config?: unknown;
+  /** Judge images by their content as EC2 does (guest images only). @default false */
+  judgeContent?: boolean;
   stateFile?: string;
 }
 
@@ -185,13 +187,17 @@ export interface SimState {
   throttled: Record<string, number>;
 }
 
+/**
+ * The tests' images (test/helpers/images.ts) are containers of random bytes, not guests: the simulator judges
+ * no content for them unless a test asks (`judgeContent: true`, with images from guest-images.ts).
+ */
+export const RANDOM_IMAGES = { judge: { content: false } } as const;
+
 export async function startSim(opts: StartSimOptions = {}): Promise<TestSim> {
   const dir = await tempDir('vmconvoy-sim-');
-  let configFile: string | undefined;
-  if (opts.config !== undefined) {
-    configFile = path.join(dir.dir, 'sim-config.json');
-    await writeFile(configFile, JSON.stringify(opts.config));
-  }
+  const configFile = path.join(dir.dir, 'sim-config.json');
+  const given = (opts.config ?? {}) as Record<string, unknown>;
+  await writeFile(configFile, JSON.stringify(opts.judgeContent ? given : { ...RANDOM_IMAGES, ...given }));
   const sim = await startSimulatorProcess({ stateFile: opts.stateFile ?? path.join(dir.dir, 'sim-state.json'), configFile });
   return Object.assign(sim, {
     stop: async () => {

@@ -26,12 +26,13 @@ import { startSimulator } from '../../sim';
 import type { ImageKind } from '../helpers/images';
 import { makeImage } from '../helpers/images';
 import type { TestS3 } from '../helpers/testbed';
-import { localAwsConfig, startS3, startSim, tempDir } from '../helpers/testbed';
+import { localAwsConfig, RANDOM_IMAGES, startS3, startSim, tempDir } from '../helpers/testbed';
 import type { DiskFormat } from '../../common/contracts/migration';
 import { until } from '../helpers/wait';
 
 const CREDS = { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' };
 const FAST = {
+  ...RANDOM_IMAGES,
   speed: { conversionBytesPerSecond: 512 * 1024 * 1024, stepSeconds: 0.1, pendingPollMs: 100, cancelSeconds: 0.2 },
 };
 
