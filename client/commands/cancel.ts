@@ -5,6 +5,9 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ExitError } from '../errors';
+import { BATCH_ARGUMENT, jsonOption } from '../options';
+import { CANCEL_VIEW } from '../output/messages';
+import type { CommandSpec } from './command';
 import { runningFleet } from './fleet-handle';
 
 export interface CancelResult {
@@ -28,8 +31,21 @@ export async function cancelCommand(client: Client, batch: string, vm?: string):
     throw err;
   });
   if (description.status.name !== 'RUNNING') {
-    throw new ExitError(1, `VM "${vm}" of batch "${batch}" already ended (${description.status.name.toLowerCase()}); nothing to cancel`);
+    throw new ExitError(
+      1,
+      `VM "${vm}" of batch "${batch}" already ended (${description.status.name.toLowerCase()}); nothing to cancel`
+    );
   }
   await handle.cancel();
   return { batch, vm, cancelRequested: true };
 }
+
+export const cancelSpec: CommandSpec<{ vm?: string; json?: boolean }, CancelResult> = {
+  name: 'cancel',
+  summary: 'cancel the batch, or one VM with --vm: conversion tasks are cancelled and uploaded objects deleted',
+  arguments: [BATCH_ARGUMENT],
+  options: [{ flags: '--vm <name>', description: 'cancel only this VM' }, jsonOption()],
+  examples: ['vmconvoy cancel wave-a --vm web-01', 'vmconvoy cancel wave-a'],
+  run: async ({ args: [batch], opts }, ctx) => cancelCommand(await ctx.client(), batch!, opts.vm),
+  view: CANCEL_VIEW,
+};

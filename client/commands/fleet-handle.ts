@@ -25,7 +25,10 @@ export async function fleetHandle(client: Client, batch: string): Promise<FleetH
 export async function runningFleet(client: Client, batch: string): Promise<FleetHandle> {
   const fleet = await fleetHandle(client, batch);
   if (!fleet.running) {
-    throw new ExitError(1, `batch "${batch}" is not running (it ended ${fleet.description.status.name.toLowerCase()}); see \`vmconvoy status ${batch}\``);
+    throw new ExitError(
+      1,
+      `batch "${batch}" is not running (it ended ${fleet.description.status.name.toLowerCase()}); see \`vmconvoy status ${batch}\``
+    );
   }
   return fleet;
 }

@@ -8,6 +8,9 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/cli
 import type { FleetInput } from '../../common/contracts/fleet';
 import { retryFleetUpdate } from '../../workflows/messages';
 import { ExitError } from '../errors';
+import { BATCH_ARGUMENT, jsonOption } from '../options';
+import { RETRY_VIEW } from '../output/messages';
+import type { CommandSpec } from './command';
 import { fleetHandle, rootMessage } from './fleet-handle';
 
 export interface RetryResult {
@@ -28,7 +31,11 @@ export async function retryCommand(client: Client, batch: string): Promise<Retry
     }
   }
   const input = description.memo?.fleetInput as FleetInput | undefined;
-  if (!input) throw new ExitError(1, `batch "${batch}" has no stored input; run \`vmconvoy start <inventory.csv> --batch ${batch}\` again`);
+  if (!input)
+    throw new ExitError(
+      1,
+      `batch "${batch}" has no stored input; run \`vmconvoy start <inventory.csv> --batch ${batch}\` again`
+    );
   await client.workflow.start('migrateFleetWorkflow', {
     workflowId: batch,
     taskQueue: description.taskQueue,
@@ -41,3 +48,13 @@ export async function retryCommand(client: Client, batch: string): Promise<Retry
   });
   return { batch, mode: 'restarted' };
 }
+
+export const retrySpec: CommandSpec<{ json?: boolean }, RetryResult> = {
+  name: 'retry',
+  summary: 'run the failed and cancelled VMs again, reusing their uploaded parts (completed VMs never run twice)',
+  arguments: [BATCH_ARGUMENT],
+  options: [jsonOption()],
+  examples: ['vmconvoy retry wave-a'],
+  run: async ({ args: [batch] }, ctx) => retryCommand(await ctx.client(), batch!),
+  view: RETRY_VIEW,
+};

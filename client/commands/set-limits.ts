@@ -4,6 +4,9 @@ import type { FleetInput, FleetLimits, SetLimitsRequest } from '../../common/con
 import { fleetStatusQuery, setLimitsUpdate } from '../../workflows/messages';
 import { setAwsApiBudget } from '../aws-api-budget';
 import { ExitError } from '../errors';
+import { BATCH_ARGUMENT, jsonOption, parseApiRate, positiveInt } from '../options';
+import { SET_LIMITS_VIEW } from '../output/messages';
+import type { CommandSpec } from './command';
 import type { FleetHandle } from './fleet-handle';
 import { rootMessage, runningFleet } from './fleet-handle';
 
@@ -25,7 +28,11 @@ export function awsApiQueueOfBatch(fleet: FleetHandle): string | undefined {
   return input?.settings.awsApiTaskQueue;
 }
 
-export async function setLimitsCommand(client: Client, batch: string, opts: SetLimitsOptions): Promise<SetLimitsResult> {
+export async function setLimitsCommand(
+  client: Client,
+  batch: string,
+  opts: SetLimitsOptions
+): Promise<SetLimitsResult> {
   const { maxApiRate, ...request } = opts;
   if (maxApiRate === undefined && Object.values(request).every((v) => v === undefined)) {
     throw new ExitError(1, 'give --max-uploads, --max-conversions and/or --max-api-rate');
@@ -34,7 +41,11 @@ export async function setLimitsCommand(client: Client, batch: string, opts: SetL
   let awsApiBudget: SetLimitsResult['awsApiBudget'];
   if (maxApiRate !== undefined) {
     const taskQueue = awsApiQueueOfBatch(fleet);
-    if (!taskQueue) throw new ExitError(1, `batch "${batch}" was started by a vmconvoy without an AWS API task queue; its EC2 calls cannot be budgeted`);
+    if (!taskQueue)
+      throw new ExitError(
+        1,
+        `batch "${batch}" was started by a vmconvoy without an AWS API task queue; its EC2 calls cannot be budgeted`
+      );
     const now = await setAwsApiBudget(client, taskQueue, maxApiRate, `vmconvoy set-limits ${batch}`);
     awsApiBudget = { taskQueue, requestsPerSecond: now ?? null };
   }
@@ -50,3 +61,36 @@ export async function setLimitsCommand(client: Client, batch: string, opts: SetL
   }
   return { batch, limits, awsApiBudget };
 }
+
+export const setLimitsSpec: CommandSpec<SetLimitsOptions & { json?: boolean }, SetLimitsResult> = {
+  name: 'set-limits',
+  summary: 'change the batch limits while it runs',
+  arguments: [BATCH_ARGUMENT],
+  options: [
+    {
+      flags: '--max-uploads <n>',
+      description: 'VMs in pre-flight/upload at once',
+      parse: positiveInt('--max-uploads'),
+    },
+    {
+      flags: '--max-conversions <n>',
+      description: 'conversions at once in the account and region',
+      parse: positiveInt('--max-conversions'),
+    },
+    {
+      flags: '--max-api-rate <rps>',
+      description:
+        'AWS API budget: EC2 requests per second, shared by every batch of the account and region ("default" removes it)',
+      parse: parseApiRate,
+    },
+    jsonOption(),
+  ],
+  examples: [
+    'vmconvoy set-limits wave-a --max-uploads 8 --max-conversions 5',
+    'vmconvoy set-limits wave-a --max-api-rate 10',
+  ],
+  // Only the limits: setLimitsCommand refuses a call that names none.
+  run: async ({ args: [batch], opts: { maxUploads, maxConversions, maxApiRate } }, ctx) =>
+    setLimitsCommand(await ctx.client(), batch!, { maxUploads, maxConversions, maxApiRate }),
+  view: SET_LIMITS_VIEW,
+};

@@ -7,6 +7,9 @@ import type { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../workflows/search-attributes';
+import { jsonOption, positiveInt } from '../options';
+import { SETUP_VIEW } from '../output/messages';
+import type { CommandSpec } from './command';
 
 const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 
@@ -17,7 +20,11 @@ export interface SetupResult {
   retentionDays: number;
 }
 
-export async function setupCommand(connection: Connection, namespace: string, retentionDays: number): Promise<SetupResult> {
+export async function setupCommand(
+  connection: Connection,
+  namespace: string,
+  retentionDays: number
+): Promise<SetupResult> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const present = new Set(Object.keys(existing.customAttributes ?? {}));
   const missing = SEARCH_ATTRIBUTE_NAMES.filter((name) => !present.has(name));
@@ -31,5 +38,33 @@ export async function setupCommand(connection: Connection, namespace: string, re
     namespace,
     config: { workflowExecutionRetentionTtl: msToTs(retentionDays * 24 * 3600 * 1000) },
   });
-  return { namespace, added: missing, alreadyPresent: SEARCH_ATTRIBUTE_NAMES.filter((n) => present.has(n)), retentionDays };
+  return {
+    namespace,
+    added: missing,
+    alreadyPresent: SEARCH_ATTRIBUTE_NAMES.filter((n) => present.has(n)),
+    retentionDays,
+  };
 }
+
+export const setupSpec: CommandSpec<{ retentionDays: number; json?: boolean }, SetupResult> = {
+  name: 'setup',
+  summary:
+    "register vmconvoy's search attributes (MigrationBatch, MigrationVm, MigrationPhase) and set the retention on an existing namespace (idempotent)",
+  options: [
+    {
+      flags: '--retention-days <days>',
+      description: 'how long closed workflows stay readable',
+      default: 30,
+      parse: positiveInt('--retention-days'),
+    },
+    jsonOption(),
+  ],
+  examples: [
+    'TEMPORAL_ADDRESS=temporal.example.com:7233 TEMPORAL_NAMESPACE=migrations vmconvoy setup --retention-days 60',
+  ],
+  async run({ opts }, ctx) {
+    const { connection, namespace } = await ctx.connection();
+    return setupCommand(connection, namespace, opts.retentionDays);
+  },
+  view: SETUP_VIEW,
+};

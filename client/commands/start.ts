@@ -19,7 +19,11 @@ import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
 import { getAwsApiBudget, setAwsApiBudget } from '../aws-api-budget';
 import { getConversionLimit, setConversionLimit } from '../conversion-limit';
-import { quotaWorkflowIdFor } from '../settings';
+import { CSV_ARGUMENT, jsonOption, parseApiRate, percentage, positiveInt } from '../options';
+import { START_VIEW } from '../output/messages';
+import { batchUiLink, cliConfig, quotaWorkflowIdFor } from '../settings';
+import type { CommandSpec } from './command';
+import { exitCodeFor } from './status';
 
 export interface StartOptions {
   batch: string;
@@ -59,7 +63,13 @@ export type StartResult =
 
 export const DEFAULT_LIMITS = { maxUploads: 4, maxConversions: 5 } as const;
 
-export function fleetInputFor(batch: string, total: number, inventoryKey: string, opts: StartOptions, config: VmconvoyConfig): FleetInput {
+export function fleetInputFor(
+  batch: string,
+  total: number,
+  inventoryKey: string,
+  opts: StartOptions,
+  config: VmconvoyConfig
+): FleetInput {
   const settings: MigrationSettings = { ...DEFAULT_SETTINGS, ...opts.settings, dryRun: opts.dryRun ?? false };
   if (config.temporal.uploadTaskQueue) settings.uploadTaskQueue = config.temporal.uploadTaskQueue;
   settings.awsApiTaskQueue = awsApiTaskQueueOf(config.temporal);
@@ -88,7 +98,8 @@ export async function startCommand(
   /** Connects only once the inventory is valid, so a bad CSV is reported even with Temporal down. */
   getClient: () => Promise<Client>
 ): Promise<StartResult> {
-  if (!VM_NAME_PATTERN.test(opts.batch)) throw new ExitError(1, `--batch "${opts.batch}": use 1-64 characters of A-Z a-z 0-9 . _ -`);
+  if (!VM_NAME_PATTERN.test(opts.batch))
+    throw new ExitError(1, `--batch "${opts.batch}": use 1-64 characters of A-Z a-z 0-9 . _ -`);
   const inventory = await readInventory(csv, { imageRoots: config.imageRoots });
   if (!inventory.ok) return { ok: false, batch: opts.batch, errors: inventory.errors };
 
@@ -112,7 +123,10 @@ export async function startCommand(
     try {
       await storeInventory(aws.s3, config.aws.bucket, inventoryKey, inventory.rows);
     } catch (err) {
-      throw new ExitError(1, `cannot store the inventory in s3://${config.aws.bucket}/${inventoryKey}: ${(err as Error).message}. Check VMCONVOY_BUCKET, AWS_REGION and the credentials.`);
+      throw new ExitError(
+        1,
+        `cannot store the inventory in s3://${config.aws.bucket}/${inventoryKey}: ${(err as Error).message}. Check VMCONVOY_BUCKET, AWS_REGION and the credentials.`
+      );
     } finally {
       destroyAwsClients(aws);
     }
@@ -150,3 +164,76 @@ export async function startCommand(
     conversionLimit,
   };
 }
+
+/** What `start` prints: the result, with the Web UI's link to the batch when it started. */
+export type StartOutput =
+  (Extract<StartResult, { ok: true }> & { uiLink: string }) | Extract<StartResult, { ok: false }>;
+
+type StartFlags = Omit<StartOptions, 'maxInFlight' | 'settings'> & { wait?: boolean; json?: boolean };
+
+export const startSpec: CommandSpec<StartFlags, StartOutput> = {
+  name: 'start',
+  summary:
+    'validate, store the inventory, then start the batch (or attach to it when it is running; a batch that ended resumes, skipping completed VMs)',
+  arguments: [CSV_ARGUMENT],
+  options: [
+    {
+      flags: '--batch <name>',
+      description: 'batch name: the fleet workflow ID and the prefix of every VM workflow ID',
+      required: true,
+    },
+    {
+      flags: '--max-uploads <n>',
+      description: `VMs in pre-flight/upload at once (default: ${DEFAULT_LIMITS.maxUploads})`,
+      parse: positiveInt('--max-uploads'),
+    },
+    {
+      flags: '--max-conversions <n>',
+      description: `conversions at once in this account and region; EC2 allows about 5 (default: ${DEFAULT_LIMITS.maxConversions})`,
+      parse: positiveInt('--max-conversions'),
+    },
+    {
+      flags: '--max-api-rate <rps>',
+      description:
+        'AWS API budget: EC2 calls per second for every batch of this account and region; a poll is one request, an import or a validation a few ("default" removes it)',
+      parse: parseApiRate,
+    },
+    {
+      flags: '--canary <k>',
+      description: 'the first K VMs must complete before any other starts',
+      parse: positiveInt('--canary'),
+    },
+    {
+      flags: '--failure-budget <pct>',
+      description: 'pause once more than this % of finished VMs failed',
+      parse: percentage,
+    },
+    {
+      flags: '--dry-run',
+      description: 'pre-flight and ImportInstance with DryRun for every VM, then stop (nothing is imported)',
+    },
+    { flags: '--wait', description: 'show live progress until the batch ends (exit 2 when VMs failed)' },
+    jsonOption('machine-readable output (with --wait: one JSON object per line)'),
+  ],
+  examples: [
+    'vmconvoy start examples/inventory.csv --batch wave-a --max-uploads 4 --max-conversions 5 --wait',
+    'vmconvoy start big.csv --batch prod-1 --canary 3 --failure-budget 10',
+  ],
+  async run({ args: [csv], opts }, ctx) {
+    const result = await startCommand(csv!, opts, cliConfig(ctx.env), ctx.client);
+    if (!result.ok) return result;
+    return { ...result, uiLink: batchUiLink(ctx.env, (await ctx.connection()).namespace, result.batch) };
+  },
+  view: START_VIEW,
+  follow: (result, { opts }) => (result.ok && opts.wait ? { batch: result.batch, intervalMs: 1000 } : undefined),
+  exit(result, _call, followed) {
+    if (!result.ok) return new ExitError(1, '');
+    if (followed && exitCodeFor(followed) === 2) {
+      return new ExitError(
+        2,
+        `batch ${result.batch} ended with failed VMs: \`vmconvoy report ${result.batch} --format md\` lists the errors; fix them and run \`vmconvoy retry ${result.batch}\``
+      );
+    }
+    return undefined;
+  },
+};

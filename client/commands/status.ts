@@ -3,6 +3,9 @@ import type { Client } from '@temporalio/client';
 import type { BatchView } from '../batch-view';
 import { batchEnded, batchView } from '../batch-view';
 import { ExitError } from '../errors';
+import { BATCH_ARGUMENT, jsonOption, positiveInt } from '../options';
+import { BATCH_VIEW } from '../output/status';
+import type { CommandSpec } from './command';
 
 export async function statusCommand(client: Client, batch: string): Promise<BatchView> {
   const view = await batchView(client, batch);
@@ -34,3 +37,38 @@ export async function watchCommand(client: Client, batch: string, opts: WatchOpt
 export function exitCodeFor(view: BatchView): 0 | 2 {
   return batchEnded(view) && view.vms.some((v) => v.phase === 'Failed') ? 2 : 0;
 }
+
+interface StatusFlags {
+  json?: boolean;
+  watch?: boolean;
+  interval: number;
+}
+
+export const statusSpec: CommandSpec<StatusFlags, BatchView | undefined> = {
+  name: 'status',
+  summary: 'the batch: state, counts by phase, and every VM with its phase, progress, instance ID and error',
+  arguments: [BATCH_ARGUMENT],
+  options: [
+    jsonOption('print {batch, state, counts, vms} (with --watch: one object per line, on change)'),
+    {
+      flags: '--watch',
+      description: 'follow the batch until it ends: redraws with progress bars on a terminal, plain lines otherwise',
+    },
+    {
+      flags: '--interval <seconds>',
+      description: 'seconds between two looks with --watch',
+      default: 1,
+      parse: positiveInt('--interval'),
+    },
+  ],
+  examples: ['vmconvoy status wave-a', 'vmconvoy status wave-a --json', 'vmconvoy status wave-a --watch'],
+  // With --watch there is no one result: the batch is followed instead.
+  run: async ({ args: [batch], opts }, ctx) => (opts.watch ? undefined : statusCommand(await ctx.client(), batch!)),
+  view: BATCH_VIEW,
+  follow: (_view, { args: [batch], opts }) =>
+    opts.watch ? { batch: batch!, intervalMs: opts.interval * 1000 } : undefined,
+  exit: (view, _call, followed) => {
+    const last = followed ?? view;
+    return last && exitCodeFor(last) === 2 ? new ExitError(2, '') : undefined;
+  },
+};

@@ -2,6 +2,7 @@
 import type { InventoryResult } from '../inventory/read-inventory';
 import type { Paint } from './color';
 import { paint } from './color';
+import type { View } from './printer';
 
 export function renderProblems(csv: string, result: InventoryResult, p: Paint = paint(false)): string {
   if (result.ok) {
@@ -12,3 +13,8 @@ export function renderProblems(csv: string, result: InventoryResult, p: Paint = 
   const n = result.errors.length;
   return [...lines, p.red(`✖ ${n} problem${n === 1 ? '' : 's'} in ${csv}; nothing was started`)].join('\n');
 }
+
+/** `validate`: the problems, or that every row and image is valid; --json prints the result itself. */
+export const VALIDATE_VIEW: View<InventoryResult, { args: string[] }> = {
+  text: (result, p, { args: [csv = ''] }) => renderProblems(csv, result, p),
+};

@@ -7,6 +7,7 @@ import type { BatchView, StatusJson, VmView } from '../batch-view';
 import { statusJson } from '../batch-view';
 import type { Paint } from './color';
 import { paint } from './color';
+import type { LiveView, View } from './printer';
 
 export interface StatusRenderOptions {
   color?: boolean;
@@ -37,11 +38,19 @@ export function countsLine(counts: StatusJson['counts']): string {
 export function renderStatus(view: BatchView, opts: StatusRenderOptions = {}): string {
   const p = paint(opts.color ?? false);
   const json = statusJson(view);
-  const state = view.state === 'failed' ? p.red(view.state) : view.state === 'completed' ? p.green(view.state) : p.bold(view.state);
-  const lines = [`batch ${p.bold(view.batch)}: ${state}${view.pauseReason ? ` (${view.pauseReason})` : ''}, ${view.total} VMs`, countsLine(json.counts)];
+  const state =
+    view.state === 'failed' ? p.red(view.state) : view.state === 'completed' ? p.green(view.state) : p.bold(view.state);
+  const lines = [
+    `batch ${p.bold(view.batch)}: ${state}${view.pauseReason ? ` (${view.pauseReason})` : ''}, ${view.total} VMs`,
+    countsLine(json.counts),
+  ];
   if (view.fleet) {
     const l = view.fleet.limits;
-    lines.push(p.dim(`wave ${view.fleet.currentWave || '-'}; limits: ${l.maxUploads} uploads, ${l.maxConversions} conversions${l.maxInFlight ? `, ${l.maxInFlight} in flight` : ''}`));
+    lines.push(
+      p.dim(
+        `wave ${view.fleet.currentWave || '-'}; limits: ${l.maxUploads} uploads, ${l.maxConversions} conversions${l.maxInFlight ? `, ${l.maxInFlight} in flight` : ''}`
+      )
+    );
   }
   if (view.vms.length === 0) return lines.join('\n');
   const table = new Table({
@@ -51,7 +60,13 @@ export function renderStatus(view: BatchView, opts: StatusRenderOptions = {}): s
   const width = opts.errorWidth ?? 80;
   for (const v of view.vms) {
     const error = v.error ? (v.error.length > width ? `${v.error.slice(0, width - 1)}…` : v.error) : '';
-    table.push([v.name, phaseText(v.phase, p), opts.bars ? progressBar(v.percent) : String(v.percent), v.instanceId ?? '', p.red(error)]);
+    table.push([
+      v.name,
+      phaseText(v.phase, p),
+      opts.bars ? progressBar(v.percent) : String(v.percent),
+      v.instanceId ?? '',
+      p.red(error),
+    ]);
   }
   return `${lines.join('\n')}\n${table.toString()}`;
 }
@@ -64,11 +79,31 @@ export function changeLines(previous: BatchView | undefined, view: BatchView, no
   for (const v of view.vms) {
     const old = before.get(v.name);
     if (old && old.phase === v.phase) continue;
-    const detail = v.phase === 'Completed' ? ` ${v.instanceId ?? ''}` : v.phase === 'Failed' ? ` ${v.errorType ?? ''}: ${v.error ?? ''}` : '';
+    const detail =
+      v.phase === 'Completed'
+        ? ` ${v.instanceId ?? ''}`
+        : v.phase === 'Failed'
+          ? ` ${v.errorType ?? ''}: ${v.error ?? ''}`
+          : '';
     out.push(`${time} ${v.name} ${v.phase}${detail}`.trimEnd());
   }
   const counts = countsLine(statusJson(view).counts);
   const oldCounts = previous ? countsLine(statusJson(previous).counts) : '';
-  if (counts !== oldCounts || previous?.state !== view.state) out.push(`${time} batch ${view.batch} ${view.state}: ${counts}`);
+  if (counts !== oldCounts || previous?.state !== view.state)
+    out.push(`${time} batch ${view.batch} ${view.state}: ${counts}`);
   return out;
 }
+
+/** `status`: the table (with colours on a terminal); --json prints the `status --json` contract. */
+export const BATCH_VIEW: View<BatchView> = {
+  text: (view, p) => renderStatus(view, { color: p.enabled }),
+  json: statusJson,
+};
+
+/** A batch followed until it ends (`status --watch`, `start --wait`). */
+export const BATCH_LIVE: LiveView<BatchView> = {
+  json: statusJson,
+  frame: (view, color) => renderStatus(view, { color, bars: true }),
+  changes: (previous, view) => changeLines(previous, view),
+  summary: (final) => renderStatus(final),
+};

@@ -35,10 +35,18 @@ before(async () => {
 });
 after(async () => dir?.remove());
 
-function vmconvoy(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function vmconvoy(
+  args: string[],
+  env: NodeJS.ProcessEnv = {}
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'vmconvoy.js'), ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, VMCONVOY_ENV_FILE: path.join(dir.dir, 'none.json'), ...env },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        VMCONVOY_ENV_FILE: path.join(dir.dir, 'none.json'),
+        ...env,
+      },
       cwd: dir.dir,
     });
     let stdout = '';
@@ -66,7 +74,12 @@ async function inProcess(args: string[]): Promise<{ code: number; stdout: string
 }
 
 test('env.json stands in for the environment only when no target is configured', () => {
-  const local = effectiveEnv({ VMCONVOY_ENV_FILE: envFile, AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIAREAL', VMCONVOY_TASK_QUEUE: 'q' });
+  const local = effectiveEnv({
+    VMCONVOY_ENV_FILE: envFile,
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'AKIAREAL',
+    VMCONVOY_TASK_QUEUE: 'q',
+  });
   assert.equal(local.TEMPORAL_ADDRESS, '127.0.0.1:17233');
   assert.equal(local.AWS_ENDPOINT_URL_EC2, 'http://127.0.0.1:14566');
   assert.equal(local.AWS_REGION, 'us-east-1', 'the local environment wins over a region set for real AWS');
@@ -83,7 +96,13 @@ test('the fleet input: limits and flags applied to the defaults, quota per EC2 e
   const local = loadConfig(effectiveEnv({ VMCONVOY_ENV_FILE: envFile }));
   assert.equal(quotaWorkflowIdFor(local.aws), 'vmconvoy-quota/http://127.0.0.1:14566/us-east-1');
   assert.equal(quotaWorkflowIdFor({ region: 'eu-west-1' }), 'vmconvoy-quota/aws/eu-west-1');
-  const input = fleetInputFor('b1', 20, 'vmconvoy/b1/inventory.jsonl', { batch: 'b1', maxUploads: 2, canary: 3, failureBudget: 10, dryRun: true }, local);
+  const input = fleetInputFor(
+    'b1',
+    20,
+    'vmconvoy/b1/inventory.jsonl',
+    { batch: 'b1', maxUploads: 2, canary: 3, failureBudget: 10, dryRun: true },
+    local
+  );
   assert.deepEqual(input, {
     batch: 'b1',
     inventoryKey: 'vmconvoy/b1/inventory.jsonl',
@@ -95,12 +114,32 @@ test('the fleet input: limits and flags applied to the defaults, quota per EC2 e
     quotaWorkflowId: 'vmconvoy-quota/http://127.0.0.1:14566/us-east-1',
     vmTaskQueue: 'vmconvoy',
   });
-  assert.equal(controlTaskQueueOf(local.temporal), 'vmconvoy-control', 'the fleet runs beside its VMs, on a queue of its own');
-  assert.equal(batchUiLink({ VMCONVOY_TEMPORAL_UI: 'http://ui:8233/' }, 'default', 'b1'), 'http://ui:8233/namespaces/default/workflows/b1');
+  assert.equal(
+    controlTaskQueueOf(local.temporal),
+    'vmconvoy-control',
+    'the fleet runs beside its VMs, on a queue of its own'
+  );
+  assert.equal(
+    batchUiLink({ VMCONVOY_TEMPORAL_UI: 'http://ui:8233/' }, 'default', 'b1'),
+    'http://ui:8233/namespaces/default/workflows/b1'
+  );
 });
 
 test('--help of every command shows an example; usage errors exit 1', async () => {
-  for (const command of ['validate', 'start', 'status', 'pause', 'resume', 'cancel', 'retry', 'set-limits', 'report', 'setup', 'worker', 'dev']) {
+  for (const command of [
+    'validate',
+    'start',
+    'status',
+    'pause',
+    'resume',
+    'cancel',
+    'retry',
+    'set-limits',
+    'report',
+    'setup',
+    'worker',
+    'dev',
+  ]) {
     const help = await inProcess([command, '--help']);
     assert.equal(help.code, 0, `${command} --help: ${help.stderr}`);
     assert.match(help.stdout, /Examples?:\n {2}\$ .*vmconvoy /, `${command} --help has an example`);
@@ -139,4 +178,32 @@ test('start reports an invalid inventory (exit 1) before it needs Temporal, and 
   assert.equal(unconfigured.code, 1);
   assert.match(unconfigured.stderr, /VMCONVOY_BUCKET/);
   assert.match(unconfigured.stderr, /vmconvoy dev/);
+});
+
+test('vmconvoy sim keeps serving after it starts listening, until Ctrl-C', async () => {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'vmconvoy.js'), 'sim', '--port', '0'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, VMCONVOY_ENV_FILE: path.join(dir.dir, 'none.json') },
+    cwd: dir.dir,
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  try {
+    let stdout = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (c: Buffer) => {
+        stdout += c.toString();
+        const listening = /listening on (\S+)/.exec(stdout);
+        if (listening) resolve(listening[1]!);
+      });
+      void exited.then((code) => reject(new Error(`exited with ${code} before listening: ${stdout}`)));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(child.exitCode, null, 'still running a second after it listens');
+    const answer = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    assert.ok(answer.status >= 200, 'and answers requests');
+    await answer.body?.cancel();
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, 'Ctrl-C stops it cleanly');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
 });
