@@ -11,6 +11,7 @@ import { migrationPhaseKey } from '../workflows/search-attributes';
 import type { FleetStatus } from '../common/contracts/fleet';
 import { fleetStatusQuery, vmStatusQuery } from '../workflows/messages';
 import type { MigrateVmResult, Phase } from '../common/contracts/migration';
+import { parseVmWorkflowId } from '../common/workflow-ids';
 
 export interface VmView {
   name: string;
@@ -37,7 +38,7 @@ export interface BatchView {
 
 
 async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView> {
-  const name = wf.workflowId.slice(wf.workflowId.indexOf('/') + 1);
+  const name = parseVmWorkflowId(wf.workflowId)?.vm ?? wf.workflowId;
   const phase = (wf.typedSearchAttributes.get(migrationPhaseKey) ?? 'Pending') as Phase;
   const view: VmView = {
     name,

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { VmconvoyConfig } from '../common/config';
 import { loadConfig } from '../common/config';
 import { ExitError } from './errors';
+import { quotaWorkflowId } from '../common/workflow-ids';
 
 export interface LocalEnvFile {
   temporalAddress: string;
@@ -79,5 +80,5 @@ export function batchUiLink(env: NodeJS.ProcessEnv, namespace: string, batch: st
  * (EC2 allows about 5 concurrent conversions per account and region).
  */
 export function quotaWorkflowIdFor(aws: { ec2Endpoint?: string; region: string }): string {
-  return `vmconvoy-quota/${aws.ec2Endpoint ?? 'aws'}/${aws.region}`;
+  return quotaWorkflowId(aws.ec2Endpoint ?? 'aws', aws.region);
 }

@@ -2,7 +2,7 @@
  * conversionQuotaWorkflow: the count of concurrent conversions EC2 allows one account in one region
  * (about 5 by default), shared by every batch that targets it. VMs ask for a slot by signal, are granted
  * one by signal, and give it back when their conversion ends. One long-lived workflow per account+region
- * (ID `vmconvoy-quota/<account>/<region>`), continued-as-new to keep its history short.
+ * (ID from common/workflow-ids.ts: `vmconvoy-quota/<EC2 endpoint or aws>/<region>`), continued-as-new to keep its history short.
  */
 import {
   allHandlersFinished,

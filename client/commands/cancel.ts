@@ -9,6 +9,7 @@ import { BATCH_ARGUMENT, jsonOption } from '../options';
 import { CANCEL_VIEW } from '../output/messages';
 import type { CommandSpec } from './command';
 import { runningFleet } from './fleet-handle';
+import { vmWorkflowId } from '../../common/workflow-ids';
 
 export interface CancelResult {
   batch: string;
@@ -23,7 +24,7 @@ export async function cancelCommand(client: Client, batch: string, vm?: string):
     await handle.cancel();
     return { batch, cancelRequested: true };
   }
-  const handle = client.workflow.getHandle(`${batch}/${vm}`);
+  const handle = client.workflow.getHandle(vmWorkflowId(batch, vm));
   const description = await handle.describe().catch((err: unknown) => {
     if (err instanceof WorkflowNotFoundError) {
       throw new ExitError(1, `batch "${batch}" has no VM "${vm}" started yet; \`vmconvoy status ${batch}\` lists them`);
