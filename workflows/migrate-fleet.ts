@@ -5,6 +5,9 @@
  * first, a failure budget pauses the batch. Children are abandoned on continue-as-new and report back by
  * signal to the fleet's workflow ID, so they reach whichever run is current.
  *
+ * The rules (limits, waves, canary, budget, pause, retry, progress) live in FleetScheduler; this file
+ * wires messages to it, loads inventory rows, starts children, reconciles and continues as new.
+ *
  * Re-running a batch (same workflow ID) walks the inventory again: a VM that completed is never started
  * twice (child ID reuse policy), a running one is adopted, a failed one runs again reusing its parts.
  */
@@ -26,8 +29,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { FleetInput, FleetLimits, FleetProgress, FleetStatus, InventoryRow, SetLimitsRequest } from '../common/contracts/fleet';
+import type { FleetInput, InventoryRow } from '../common/contracts/fleet';
 import { INVENTORY_PAGE_SIZE } from '../common/contracts/fleet';
+import { validateLimits } from './fleet-limits';
+import type { FleetSummary } from './fleet-progress';
+import { FleetScheduler } from './fleet-scheduler';
+import { vmWorkflowId } from '../common/workflow-ids';
 import {
   fleetStatusQuery,
   pauseFleetSignal,
@@ -54,148 +61,63 @@ const STARTS_PER_RUN = 200;
 /** How often to look for VMs that ended without telling us (terminated by an operator). */
 const RECONCILE_INTERVAL = '5 minutes';
 
-export interface FleetSummary {
-  batch: string;
-  total: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  alreadyDone: number;
-}
-
-export function effectiveLimits(limits: FleetLimits): Required<FleetLimits> {
-  return { ...limits, maxInFlight: limits.maxInFlight ?? limits.maxUploads + 2 * limits.maxConversions };
-}
-
-/** Validates a limits change before it reaches history (pure, unit-tested). */
-export function validateLimits(request: SetLimitsRequest): void {
-  for (const [name, value] of Object.entries(request)) {
-    if (value !== undefined && (!Number.isInteger(value) || (value as number) < 1)) {
-      throw new Error(`${name} must be a whole number of at least 1 (got ${String(value)})`);
-    }
-  }
-}
-
-function initialProgress(): FleetProgress {
-  return {
-    nextRow: 0,
-    running: {},
-    completed: 0,
-    failed: 0,
-    cancelled: 0,
-    failedRows: [],
-    cancelledRows: [],
-    retryQueue: [],
-    paused: false,
-    canaryPassed: false,
-    alreadyDone: 0,
-  };
-}
+// Existing importers (tests, bench) read these from here.
+export type { FleetSummary } from './fleet-progress';
+export { effectiveLimits, validateLimits } from './fleet-limits';
 
 export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSummary> {
   const { batch } = input;
-  const p = input.progress ?? initialProgress();
-  let limits = effectiveLimits(input.limits);
+  const scheduler = new FleetScheduler(input);
   let startsThisRun = 0;
   /** VMs whose child start is issued and not yet settled (started, or found to exist already). */
   const starting = new Set<string>();
   let startFailure: Error | undefined;
-  let cancelling = false;
-  /** Bumped by every message handler, so the main loop wakes on any change. */
-  let changes = 0;
-  /** Row index of each running VM, to re-queue it on retry. */
-  const rowOf = new Map<string, number>();
+  /**
+   * Bumped whenever the main loop should look again (a message changed the state, a start settled); the
+   * loop waits for it to move. Bumped exactly where it always was: each wake of the unpatched loop costs
+   * timer commands, so an extra or a missing bump would break replay.
+   */
+  let wakeups = 0;
+  const wakeLoop = (): void => {
+    wakeups += 1;
+  };
   let page: { index: number; rows: InventoryRow[] } | undefined;
 
-  const uploading = (): number => Object.values(p.running).filter((r) => !r.uploaded).length;
-  const runningCount = (): number => Object.keys(p.running).length;
-  const currentWave = (): number => Math.max(0, ...Object.values(p.running).map((r) => r.wave));
-  const finished = (): number => p.completed + p.failed + p.cancelled;
-  const exhausted = (): boolean => p.nextRow >= input.total && p.retryQueue.length === 0;
-
-  const status = (): FleetStatus => ({
-    batch,
-    state: cancelling ? 'cancelled' : p.paused ? 'paused' : 'running',
-    pauseReason: p.pauseReason,
-    total: input.total,
-    started: p.nextRow,
-    running: Object.keys(p.running),
-    uploading: uploading(),
-    completed: p.completed,
-    failed: p.failed,
-    cancelled: p.cancelled,
-    currentWave: currentWave(),
-    limits,
-    canary: input.canary,
-    canaryPassed: p.canaryPassed,
-    failureBudgetPercent: input.failureBudgetPercent,
-  });
-
-  function recordEnd(vm: string, phase: 'Completed' | 'Failed' | 'Cancelled', row?: number): void {
-    if (!(vm in p.running)) return; // duplicate or unknown: harmless
-    delete p.running[vm];
-    changes += 1;
-    const r = row ?? rowOf.get(vm);
-    if (phase === 'Completed') p.completed += 1;
-    else if (phase === 'Failed') {
-      p.failed += 1;
-      if (r !== undefined && !p.failedRows.includes(r)) p.failedRows.push(r);
-    } else {
-      p.cancelled += 1;
-      if (r !== undefined && !p.cancelledRows.includes(r)) p.cancelledRows.push(r);
-    }
-    if (input.failureBudgetPercent !== undefined && !p.paused && p.failed * 100 > input.failureBudgetPercent * finished()) {
-      p.paused = true;
-      p.pauseReason = `failure budget exceeded: ${p.failed} of ${finished()} finished VMs failed (budget ${input.failureBudgetPercent}%)`;
-    }
-  }
-
-  setHandler(fleetStatusQuery, status);
+  setHandler(fleetStatusQuery, () => scheduler.status());
   setHandler(vmUploadedSignal, ({ vm }) => {
-    const r = p.running[vm];
-    if (r) r.uploaded = true;
-    changes += 1;
+    scheduler.vmUploaded(vm);
+    wakeLoop();
   });
-  setHandler(vmFinishedSignal, ({ vm, phase }) => recordEnd(vm, phase));
+  setHandler(vmFinishedSignal, ({ vm, phase }) => {
+    if (scheduler.vmEnded(vm, phase)) wakeLoop();
+  });
   setHandler(pauseFleetSignal, ({ reason }) => {
-    p.paused = true;
-    p.pauseReason = reason ?? 'paused by the operator';
-    changes += 1;
+    scheduler.pause(reason);
+    wakeLoop();
   });
   setHandler(resumeFleetSignal, () => {
-    p.paused = false;
-    p.pauseReason = undefined;
-    changes += 1;
+    scheduler.resume();
+    wakeLoop();
   });
   setHandler(
     retryFleetUpdate,
     () => {
-      const failed = p.failedRows.splice(0);
-      const cancelled = p.cancelledRows.splice(0);
-      p.retryQueue.push(...failed, ...cancelled);
-      p.failed -= failed.length;
-      p.cancelled -= cancelled.length;
-      // Retrying is the operator's answer to a budget or canary pause.
-      if (p.pauseReason?.startsWith('failure budget') || p.pauseReason?.startsWith('canary')) {
-        p.paused = false;
-        p.pauseReason = undefined;
-      }
-      changes += 1;
-      return failed.length + cancelled.length;
+      const requeued = scheduler.retry();
+      wakeLoop();
+      return requeued;
     },
     { description: 'Re-run the failed and cancelled VMs of this batch.' }
   );
   setHandler(
     setLimitsUpdate,
     async (request) => {
-      // An explicit maxInFlight stays; otherwise it follows the other two limits.
-      const explicitInFlight = request.maxInFlight ?? input.limits.maxInFlight;
-      limits = effectiveLimits({ ...limits, ...request, maxInFlight: explicitInFlight });
-      changes += 1;
+      scheduler.setLimits(request);
+      wakeLoop();
       if (request.maxConversions !== undefined) {
         await getExternalWorkflowHandle(input.quotaWorkflowId).signal(setQuotaLimitSignal, request.maxConversions);
       }
-      return limits;
+      // Read after the signal: a concurrent change may have landed meanwhile.
+      return scheduler.limits;
     },
     { validator: validateLimits, description: 'Change upload, conversion and in-flight limits.' }
   );
@@ -203,35 +125,41 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   async function rowAt(index: number): Promise<InventoryRow> {
     const pageIndex = Math.floor(index / INVENTORY_PAGE_SIZE);
     if (page?.index !== pageIndex) {
-      page = { index: pageIndex, rows: await fleet.loadInventoryPage({ inventoryKey: input.inventoryKey, page: pageIndex }) };
+      const rows = await fleet.loadInventoryPage({ inventoryKey: input.inventoryKey, page: pageIndex });
+      page = { index: pageIndex, rows };
     }
     const row = page.rows[index - pageIndex * INVENTORY_PAGE_SIZE];
-    if (!row) throw ApplicationFailure.nonRetryable(`inventory row ${index} is missing from ${input.inventoryKey}`, 'InventoryCorrupt');
+    if (!row) {
+      throw ApplicationFailure.nonRetryable(
+        `inventory row ${index} is missing from ${input.inventoryKey}`,
+        'InventoryCorrupt'
+      );
+    }
     return row;
   }
 
-  /** May this row start now? Waves and the canary gate it; pausing and limits gate everything. */
-  function gateOpen(row: InventoryRow, isRetry: boolean): boolean {
-    if (p.paused || uploading() >= limits.maxUploads || runningCount() >= limits.maxInFlight) return false;
-    if (isRetry) return true;
-    if (input.canary > 0 && !p.canaryPassed && row.row >= input.canary) return false;
-    return runningCount() === 0 || row.spec.wave === currentWave();
-  }
-
+  /** Starts the child of a VM the scheduler has already counted as running. */
   async function startVm(row: InventoryRow): Promise<void> {
     const { spec } = row;
-    const workflowId = `${batch}/${spec.name}`;
-    // Registered before the start resolves: a busy worker can receive the child's "started" and its first
-    // signals in one activation, and the handlers run before the code after `await startChild`. A signal
-    // for a VM not yet registered would be dropped, and its upload place held until the next reconcile.
-    p.running[spec.name] = { wave: spec.wave, uploaded: false };
-    rowOf.set(spec.name, row.row);
+    const workflowId = vmWorkflowId(batch, spec.name);
     try {
       await startChild(migrateVmWorkflow, {
         workflowId,
         taskQueue: input.vmTaskQueue,
-        // The quota workflow runs beside the fleet (on the control queue when the fleet has one).
-        args: [{ batch, spec, settings: input.settings, quota: { workflowId: input.quotaWorkflowId, limit: limits.maxConversions, taskQueue: workflowInfo().taskQueue }, fleetWorkflowId: workflowInfo().workflowId }],
+        args: [
+          {
+            batch,
+            spec,
+            settings: input.settings,
+            // The quota workflow runs beside the fleet (on the control queue when the fleet has one).
+            quota: {
+              workflowId: input.quotaWorkflowId,
+              limit: scheduler.limits.maxConversions,
+              taskQueue: workflowInfo().taskQueue,
+            },
+            fleetWorkflowId: workflowInfo().workflowId,
+          },
+        ],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         // A completed VM is never started again; a failed or cancelled one may be.
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
@@ -244,19 +172,12 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
       });
     } catch (err) {
       if (!(err instanceof Error) || err.name !== 'WorkflowExecutionAlreadyStartedError') {
-        delete p.running[spec.name];
+        scheduler.startFailed(spec.name);
         throw err;
       }
       // Started by an earlier run of this batch: adopt it if running, count it if done.
       const state = (await fleet.vmWorkflowStates([workflowId]))[workflowId];
-      if (state === 'running') {
-        const r = p.running[spec.name];
-        if (r) r.uploaded = true;
-      } else {
-        delete p.running[spec.name];
-        p.completed += 1;
-        p.alreadyDone += 1;
-      }
+      scheduler.alreadyStarted(spec.name, state);
     }
   }
 
@@ -268,14 +189,11 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   /** VMs that ended without a signal (terminated) are found by asking the server. */
   async function reconcile(): Promise<void> {
     // A VM whose start is still pending is not known to the server yet ("missing").
-    const names = Object.keys(p.running).filter((n) => !starting.has(n));
+    const names = scheduler.runningVms().filter((name) => !starting.has(name));
     if (names.length === 0) return;
-    const states = await fleet.vmWorkflowStates(names.map((n) => `${batch}/${n}`));
+    const states = await fleet.vmWorkflowStates(names.map((name) => vmWorkflowId(batch, name)));
     for (const name of names) {
-      const state = states[`${batch}/${name}`];
-      if (state === 'completed') recordEnd(name, 'Completed');
-      else if (state === 'failed' || state === 'missing') recordEnd(name, 'Failed');
-      else if (state === 'cancelled') recordEnd(name, 'Cancelled');
+      if (scheduler.vmStateObserved(name, states[vmWorkflowId(batch, name)])) wakeLoop();
     }
   }
 
@@ -291,73 +209,70 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
     })().catch((err: unknown) => {
       // Cancellation ends it with the run; anything else fails the run through the main loop.
       if (!isCancellation(err)) startFailure ??= err instanceof Error ? err : new Error(String(err));
-      changes += 1;
+      wakeLoop();
     });
   }
 
   try {
     for (;;) {
       throwStartFailure();
-      if (exhausted() && runningCount() === 0) break;
+      if (scheduler.isFinished()) break;
       if (startsThisRun >= STARTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
         // Every start settled: a child whose start is still pending would be lost to the next run.
         await condition(() => starting.size === 0 && allHandlersFinished());
         throwStartFailure();
-        await continueAsNew<typeof migrateFleetWorkflow>({ ...input, limits, progress: p });
+        await continueAsNew<typeof migrateFleetWorkflow>({
+          ...input,
+          limits: scheduler.limits,
+          progress: scheduler.snapshot(),
+        });
       }
-      // Canary: once every canary VM has finished, it passed only if they all completed.
-      if (input.canary > 0 && !p.canaryPassed && p.nextRow >= Math.min(input.canary, input.total) && runningCount() === 0) {
-        if (p.failed + p.cancelled === 0) p.canaryPassed = true;
-        else if (!p.paused) {
-          p.paused = true;
-          p.pauseReason = `canary failed: ${p.failed + p.cancelled} of the first ${input.canary} VMs did not complete; fix them and run retry`;
-        }
-      }
-      const isRetry = p.retryQueue.length > 0;
-      const next = isRetry ? await rowAt(p.retryQueue[0]!) : p.nextRow < input.total ? await rowAt(p.nextRow) : undefined;
-      const ready = next !== undefined && gateOpen(next, isRetry);
-      if (!ready) {
-        const seen = changes;
+      const candidate = scheduler.next();
+      // The row is loaded before the gates are asked, even when they are shut: history has it this way.
+      const row = candidate && (await rowAt(candidate.row));
+      if (!candidate || !row || !scheduler.tryStart(candidate, row)) {
+        const seen = wakeups;
         if (reconcileTimer) {
-          await condition(() => changes !== seen);
+          await condition(() => wakeups !== seen);
         } else {
-          const changed = await condition(() => changes !== seen, RECONCILE_INTERVAL);
-          if (!changed) await reconcile();
+          const woken = await condition(() => wakeups !== seen, RECONCILE_INTERVAL);
+          if (!woken) await reconcile();
         }
         continue;
       }
-      if (isRetry) p.retryQueue.shift();
-      else p.nextRow += 1;
       startsThisRun += 1;
+      const vm = row.spec.name;
       if (patched(FLEET_STARTS_AT_ONCE_PATCH)) {
         // Start every VM the window allows in this workflow task: waiting for each child's start before the
-        // next limited a fleet to a few starts per second. startVm registers the VM before it yields, so the
-        // window counts it at once.
-        starting.add(next.spec.name);
-        void startVm(next)
+        // next limited a fleet to a few starts per second. tryStart counted the VM as running already, so
+        // the window counts it at once.
+        starting.add(vm);
+        void startVm(row)
           .catch((err: unknown) => {
             startFailure ??= err instanceof Error ? err : new Error(String(err));
           })
           .finally(() => {
-            starting.delete(next.spec.name);
-            changes += 1;
+            starting.delete(vm);
+            wakeLoop();
           });
       } else {
-        await startVm(next);
+        await startVm(row);
       }
     }
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    cancelling = true;
+    scheduler.cancel();
     // Cancel every running VM (each cleans up after itself) and wait for them to report, within reason.
     await CancellationScope.nonCancellable(async () => {
-      for (const name of Object.keys(p.running)) {
-        await getExternalWorkflowHandle(`${batch}/${name}`).cancel().catch(() => undefined);
+      for (const name of scheduler.runningVms()) {
+        await getExternalWorkflowHandle(vmWorkflowId(batch, name))
+          .cancel()
+          .catch(() => undefined);
       }
-      if (!(await condition(() => runningCount() === 0, '15 minutes'))) await reconcile();
+      if (!(await condition(() => scheduler.runningVms().length === 0, '15 minutes'))) await reconcile();
     });
     throw err;
   }
   await condition(allHandlersFinished);
-  return { batch, total: input.total, completed: p.completed, failed: p.failed, cancelled: p.cancelled, alreadyDone: p.alreadyDone };
+  return scheduler.summary();
 }
