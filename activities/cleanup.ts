@@ -30,28 +30,36 @@ const NOTHING_TO_CANCEL = [
   'IncorrectState',
 ];
 
-export function cancelConversionTask(ec2: EC2Client, conversionTaskId: string, reason: string | undefined): Promise<boolean> {
+export function cancelConversionTask(
+  ec2: EC2Client,
+  conversionTaskId: string,
+  reason: string | undefined
+): Promise<boolean> {
   const nothingToCancel = (err: unknown): { value: boolean } | undefined => {
     if (!isAwsError(err, ...NOTHING_TO_CANCEL)) return undefined;
     activityLog.info('conversion task needs no cancelling', { conversionTaskId, reason: (err as Error).name });
     return { value: false };
   };
-  return awsCall({ operation: `CancelConversionTask ${conversionTaskId}`, service: 'EC2' }, async (abortSignal) => {
-    const out = await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [conversionTaskId] }), {
-      abortSignal,
-    });
-    const task = out.ConversionTasks?.find((t) => t.ConversionTaskId === conversionTaskId);
-    if (task?.State !== 'active') return false;
-    await ec2.send(
-      new CancelConversionTaskCommand({
-        ConversionTaskId: conversionTaskId,
-        ReasonMessage: reason ?? 'cancelled by vmconvoy',
-      }),
-      { abortSignal }
-    );
-    activityLog.info('conversion task cancelled', { conversionTaskId });
-    return true;
-  }, nothingToCancel);
+  return awsCall(
+    { operation: `CancelConversionTask ${conversionTaskId}`, service: 'EC2' },
+    async (abortSignal) => {
+      const out = await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [conversionTaskId] }), {
+        abortSignal,
+      });
+      const task = out.ConversionTasks?.find((t) => t.ConversionTaskId === conversionTaskId);
+      if (task?.State !== 'active') return false;
+      await ec2.send(
+        new CancelConversionTaskCommand({
+          ConversionTaskId: conversionTaskId,
+          ReasonMessage: reason ?? 'cancelled by vmconvoy',
+        }),
+        { abortSignal }
+      );
+      activityLog.info('conversion task cancelled', { conversionTaskId });
+      return true;
+    },
+    nothingToCancel
+  );
 }
 
 /** Deletes every object under the VM's prefix; returns how many were deleted. */
@@ -118,7 +126,11 @@ async function deleteKeys(
 /** The task an import whose answer was lost created for this VM's manifest, if any. */
 async function orphanTaskId(deps: CleanupDeps, input: CleanupInput): Promise<string | undefined> {
   if (!(await importMayHaveBeenSent(deps, input))) return undefined;
-  const tasks = await listConversionTasks(deps.ec2, 'DescribeConversionTasks (looking for a task this VM never heard of)', { bucket: deps.bucket });
+  const tasks = await listConversionTasks(
+    deps.ec2,
+    'DescribeConversionTasks (looking for a task this VM never heard of)',
+    { bucket: deps.bucket }
+  );
   const task = findTaskForManifest(tasks, deps.bucket, manifestKey(deps.keyPrefix, input));
   if (task?.State === 'completed') {
     // Too late to cancel: EC2 created the instance. Say so; deleting it is the operator's decision.
@@ -135,7 +147,8 @@ async function orphanTaskId(deps: CleanupDeps, input: CleanupInput): Promise<str
 
 export async function cleanupVm(deps: CleanupDeps, input: CleanupInput): Promise<CleanupResult> {
   // `reason` is given on the failure and cancel paths only; a completed VM's task is done.
-  const taskId = input.cancelConversionTaskId ?? (input.reason !== undefined ? await orphanTaskId(deps, input) : undefined);
+  const taskId =
+    input.cancelConversionTaskId ?? (input.reason !== undefined ? await orphanTaskId(deps, input) : undefined);
   const cancelledTask = taskId ? await cancelConversionTask(deps.ec2, taskId, input.reason) : false;
   const deletedObjects = await deleteVmObjects(deps, input);
   activityLog.info('cleanup done', { batch: input.batch, vm: input.vm, deletedObjects, cancelledTask });

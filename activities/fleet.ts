@@ -7,7 +7,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { getClient } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { InventoryPageInput, InventoryRow } from '../common/contracts/fleet';
-import { fetchInventoryPage, inventoryPageUri, InventoryPageInvalidError, parseInventoryPage } from '../common/inventory-store';
+import {
+  fetchInventoryPage,
+  inventoryPageUri,
+  InventoryPageInvalidError,
+  parseInventoryPage,
+} from '../common/inventory-store';
 import { FailureType } from '../common/failures';
 import { ApplicationFailure } from '@temporalio/common';
 import { awsCall } from './aws-call';
@@ -17,8 +22,9 @@ export type VmWorkflowState = 'running' | 'completed' | 'failed' | 'cancelled' |
 export function createFleetActivities(s3: S3Client, bucket: string) {
   return {
     async loadInventoryPage(input: InventoryPageInput): Promise<InventoryRow[]> {
-      const text = await awsCall({ operation: `loading inventory page ${input.page}`, bucket, service: 'S3' }, (abortSignal) =>
-        fetchInventoryPage(s3, bucket, input, abortSignal)
+      const text = await awsCall(
+        { operation: `loading inventory page ${input.page}`, bucket, service: 'S3' },
+        (abortSignal) => fetchInventoryPage(s3, bucket, input, abortSignal)
       );
       try {
         return parseInventoryPage(text, inventoryPageUri(bucket, input));

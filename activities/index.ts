@@ -70,8 +70,8 @@ export function createActivities(deps: ActivityDeps) {
   const slots = createSlotActivities();
   return {
     /** Reads the image's header/footer: format, completeness, virtual size, Volume.Size. */
-    preflightImage: keepAlive(
-      (input: PreflightInput): Promise<PreflightResult> => preflight(input.spec, { imageRoots, qemuImg: deps.qemuImg })
+    preflightImage: keepAlive((input: PreflightInput): Promise<PreflightResult> =>
+      preflight(input.spec, { imageRoots, qemuImg: deps.qemuImg })
     ),
     /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
     uploadImage: (input: UploadInput): Promise<UploadResult> =>
@@ -87,21 +87,20 @@ export function createActivities(deps: ActivityDeps) {
       return result;
     }),
     /** ImportInstance, adopting an existing task for the same manifest. */
-    importInstance: keepAlive(
-      (input: ImportInstanceInput): Promise<ImportInstanceResult> => importInstance(ec2Deps, input)
+    importInstance: keepAlive((input: ImportInstanceInput): Promise<ImportInstanceResult> =>
+      importInstance(ec2Deps, input)
     ),
     /** One DescribeConversionTasks; the workflow polls with timers. */
-    describeConversion: keepAlive(
-      (input: DescribeConversionInput): Promise<ConversionProgress> => describeConversion(ec2Deps, input)
+    describeConversion: keepAlive((input: DescribeConversionInput): Promise<ConversionProgress> =>
+      describeConversion(ec2Deps, input)
     ),
     /** Checks the instance against the spec, tags it, optional boot check. */
-    validateInstance: keepAlive(
-      (input: ValidateInput): Promise<ValidateResult> =>
-        validateInstance({ ec2: clients.ec2, pollIntervalMs: deps.bootCheckPollMs }, input)
+    validateInstance: keepAlive((input: ValidateInput): Promise<ValidateResult> =>
+      validateInstance({ ec2: clients.ec2, pollIntervalMs: deps.bootCheckPollMs }, input)
     ),
     /** Cancels a still-active task (failure paths) and deletes the VM's objects. */
-    cleanupVm: keepAlive(
-      (input: CleanupInput): Promise<CleanupResult> => cleanupVm({ ...s3Deps, ec2: clients.ec2 }, input)
+    cleanupVm: keepAlive((input: CleanupInput): Promise<CleanupResult> =>
+      cleanupVm({ ...s3Deps, ec2: clients.ec2 }, input)
     ),
     requestConversionSlot: keepAlive((input: SlotRequestInput) => slots.requestConversionSlot(input)),
     loadInventoryPage: keepAlive((input: InventoryPageInput) => fleet.loadInventoryPage(input)),

@@ -124,7 +124,9 @@ export async function writeManifest(deps: ManifestDeps, input: ManifestInput): P
     parts,
   });
   await awsCall({ operation: `writing the manifest ${key}`, bucket }, (abortSignal) =>
-    deps.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: xml, ContentType: 'application/xml' }), { abortSignal })
+    deps.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: xml, ContentType: 'application/xml' }), {
+      abortSignal,
+    })
   );
   activityLog.info('manifest written', {
     batch: input.batch,

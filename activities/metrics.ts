@@ -6,7 +6,9 @@
 import { currentContext } from './activity-context';
 
 export function recordBytesUploaded(bytes: number): void {
-  currentContext()?.metricMeter.createCounter('vmconvoy_bytes_uploaded', 'By', 'Disk image bytes uploaded to S3').add(bytes);
+  currentContext()
+    ?.metricMeter.createCounter('vmconvoy_bytes_uploaded', 'By', 'Disk image bytes uploaded to S3')
+    .add(bytes);
 }
 
 /** A part sent again: by a retried upload attempt, or because S3 held a different object under its key. */

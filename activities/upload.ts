@@ -71,7 +71,10 @@ function progressOf(done: Set<number>, bytesSent: number): UploadProgress {
 }
 
 /** What S3 already holds under the VM's folder: key → size and MD5 ETag (single-PUT objects). */
-async function listExisting(deps: UploadDeps, input: UploadInput): Promise<Map<string, { size: number; etag: string }>> {
+async function listExisting(
+  deps: UploadDeps,
+  input: UploadInput
+): Promise<Map<string, { size: number; etag: string }>> {
   const prefix = vmPrefix(deps.keyPrefix, input);
   const existing = new Map<string, { size: number; etag: string }>();
   let token: string | undefined;
@@ -79,7 +82,9 @@ async function listExisting(deps: UploadDeps, input: UploadInput): Promise<Map<s
     const page = await awsCall(
       { operation: `listing ${prefix} (parts uploaded earlier)`, bucket: deps.bucket, service: 'S3' },
       (abortSignal) =>
-        deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal })
+        deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token }), {
+          abortSignal,
+        })
     );
     for (const o of page.Contents ?? []) {
       if (o.Key) existing.set(o.Key, { size: o.Size ?? -1, etag: (o.ETag ?? '').replace(/"/g, '').toLowerCase() });
@@ -131,7 +136,11 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
       const op = `upload of part ${part.index} (${key})`;
       const there = existing.get(key);
       // Only a part already in S3 needs its MD5: a single-PUT object's ETag is the MD5 of its bytes.
-      if (there && there.size === part.length && there.etag === (await checksum('md5', lane, part.length)).toString('hex')) {
+      if (
+        there &&
+        there.size === part.length &&
+        there.etag === (await checksum('md5', lane, part.length)).toString('hex')
+      ) {
         bytesReused += part.length;
         return;
       }

@@ -29,7 +29,13 @@ function simConfig(vms: number): unknown {
     speed: { conversionBytesPerSecond: RATE, minConversionSeconds: 0, stepSeconds: 1, pendingPollMs: 100 },
     // EC2's buckets (describe 100/20 per s, mutating 50/5 per s) in simulated time; the quota lifted so
     // every conversion runs at once (the quota is the makespan benchmark's subject, not this one's).
-    limits: { maxActiveConversions: vms, describeBurst: 100, describeRefillPerSecond: 20 * F, mutatingBurst: 50, mutatingRefillPerSecond: 5 * F },
+    limits: {
+      maxActiveConversions: vms,
+      describeBurst: 100,
+      describeRefillPerSecond: 20 * F,
+      mutatingBurst: 50,
+      mutatingRefillPerSecond: 5 * F,
+    },
   };
 }
 
@@ -53,11 +59,19 @@ async function images(fleet: BenchFleet, seconds: number[]): Promise<string[]> {
 }
 
 /** The same conversions, each polled every 15 s (scaled) by its own loop, as N waiters would. */
-async function fixedIntervalPolling(fleet: BenchFleet, files: string[]): Promise<{ calls: number; throttled: number; seconds: number }> {
+async function fixedIntervalPolling(
+  fleet: BenchFleet,
+  files: string[]
+): Promise<{ calls: number; throttled: number; seconds: number }> {
   const { config } = fleet;
   const activities = createActivities({ config: config.aws, qemuImg: false });
   // One attempt per call: every request is counted, and an error just waits for the next poll (as the waiter does).
-  const ec2 = new EC2Client({ region: config.aws.region, endpoint: config.aws.ec2Endpoint, credentials: { accessKeyId: config.aws.accessKeyId!, secretAccessKey: config.aws.secretAccessKey! }, maxAttempts: 1 });
+  const ec2 = new EC2Client({
+    region: config.aws.region,
+    endpoint: config.aws.ec2Endpoint,
+    credentials: { accessKeyId: config.aws.accessKeyId!, secretAccessKey: config.aws.secretAccessKey! },
+    maxAttempts: 1,
+  });
   let calls = 0;
   let throttled = 0;
   const t0 = Date.now();
@@ -67,15 +81,39 @@ async function fixedIntervalPolling(fleet: BenchFleet, files: string[]): Promise
         const loc = { batch: 'api-fixed', vm: `vm-${i}` };
         const spec = vmSpecSchema.parse({ name: loc.vm, image, architecture: 'x86_64', instanceType: 't2.micro' });
         const pre = await activities.preflightImage({ spec });
-        await activities.uploadImage({ ...loc, image, imageBytes: pre.imageBytes, partSizeBytes: DEFAULT_SETTINGS.partSizeBytes, concurrency: 4 });
+        await activities.uploadImage({
+          ...loc,
+          image,
+          imageBytes: pre.imageBytes,
+          partSizeBytes: DEFAULT_SETTINGS.partSizeBytes,
+          concurrency: 4,
+        });
         const validUntil = new Date(Date.now() + 3600_000).toISOString();
-        const manifest = await activities.writeManifest({ ...loc, format: pre.format, imageBytes: pre.imageBytes, volumeSizeGib: pre.volumeSizeGib, partSizeBytes: DEFAULT_SETTINGS.partSizeBytes, validUntil });
-        const task = await activities.importInstance({ ...loc, dryRun: false, spec, format: pre.format, imageBytes: pre.imageBytes, volumeSizeGib: pre.volumeSizeGib, manifestKey: manifest.manifestKey, validUntil });
+        const manifest = await activities.writeManifest({
+          ...loc,
+          format: pre.format,
+          imageBytes: pre.imageBytes,
+          volumeSizeGib: pre.volumeSizeGib,
+          partSizeBytes: DEFAULT_SETTINGS.partSizeBytes,
+          validUntil,
+        });
+        const task = await activities.importInstance({
+          ...loc,
+          dryRun: false,
+          spec,
+          format: pre.format,
+          imageBytes: pre.imageBytes,
+          volumeSizeGib: pre.volumeSizeGib,
+          manifestKey: manifest.manifestKey,
+          validUntil,
+        });
         for (;;) {
           await sleep((FIXED_POLL_SECONDS / F) * 1000);
           calls += 1;
           try {
-            const out = await ec2.send(new DescribeConversionTasksCommand({ ConversionTaskIds: [task.conversionTaskId] }));
+            const out = await ec2.send(
+              new DescribeConversionTasksCommand({ ConversionTaskIds: [task.conversionTaskId] })
+            );
             if (out.ConversionTasks?.[0]?.State === 'completed') break;
           } catch (err) {
             if ((err as { name?: string }).name === 'RequestLimitExceeded') throttled += 1;
@@ -95,13 +133,19 @@ export async function apiEfficiencyBenchmark(ctx: BenchContext): Promise<BenchRe
   const seconds = durations(vms, ctx.quick ? 20 : 60);
   const fleet = await sharedBenchFleet(ctx.log);
   const files = await images(fleet, seconds);
-  const csv = await fleet.writeCsv('api.csv', ['name,image,architecture,instance_type', ...files.map((f, i) => `vm-${i},${f},x86_64,t2.micro`)]);
+  const csv = await fleet.writeCsv('api.csv', [
+    'name,image,architecture,instance_type',
+    ...files.map((f, i) => `vm-${i},${f},x86_64,t2.micro`),
+  ]);
 
   // vmconvoy, its poll schedule scaled by F.
   await fleet.resetSim(simConfig(vms));
   await fleet.restartWorker();
   const batch = `api-${Date.now().toString(36)}`;
-  const settings = { pollInitialSeconds: DEFAULT_SETTINGS.pollInitialSeconds / F, pollMaxSeconds: DEFAULT_SETTINGS.pollMaxSeconds / F };
+  const settings = {
+    pollInitialSeconds: DEFAULT_SETTINGS.pollInitialSeconds / F,
+    pollMaxSeconds: DEFAULT_SETTINGS.pollMaxSeconds / F,
+  };
   const t0 = Date.now();
   await fleet.start(csv, { batch, maxUploads: vms, maxConversions: vms, settings });
   const oursSeconds = await fleet.waitClosed(batch, t0, 30 * 60_000);
@@ -109,12 +153,16 @@ export async function apiEfficiencyBenchmark(ctx: BenchContext): Promise<BenchRe
   const ours = await fleet.simState();
   const oursCalls = ours.calls.DescribeConversionTasks ?? 0;
   const oursThrottled = Object.values(ours.throttled).reduce((a, b) => a + b, 0);
-  ctx.log(`vmconvoy: ${oursCalls} DescribeConversionTasks for ${vms} VMs in ${oursSeconds.toFixed(0)} s; ${summary.failed} failed; ${oursThrottled} throttled`);
+  ctx.log(
+    `vmconvoy: ${oursCalls} DescribeConversionTasks for ${vms} VMs in ${oursSeconds.toFixed(0)} s; ${summary.failed} failed; ${oursThrottled} throttled`
+  );
 
   // The fixed 15 s poller, the same conversions.
   await fleet.resetSim(simConfig(vms));
   const fixed = await fixedIntervalPolling(fleet, files);
-  ctx.log(`fixed 15 s: ${fixed.calls} DescribeConversionTasks in ${fixed.seconds.toFixed(0)} s; ${fixed.throttled} throttled`);
+  ctx.log(
+    `fixed 15 s: ${fixed.calls} DescribeConversionTasks in ${fixed.seconds.toFixed(0)} s; ${fixed.throttled} throttled`
+  );
 
   const oursPerVm = oursCalls / vms;
   const fixedPerVm = fixed.calls / vms;
@@ -126,8 +174,20 @@ export async function apiEfficiencyBenchmark(ctx: BenchContext): Promise<BenchRe
     figures: [
       { label: 'vmconvoy DescribeConversionTasks per VM', value: oursPerVm, unit: 'calls' },
       { label: 'fixed 15 s polling per VM', value: fixedPerVm, unit: 'calls' },
-      { label: 'fixed / vmconvoy', value: fixedPerVm / oursPerVm, unit: '×', goal: '>= 4×', met: fixedPerVm / oursPerVm >= 4 },
-      { label: 'vmconvoy VMs failed', value: summary.failed, unit: 'VMs', goal: '0 (none failed by throttling)', met: summary.failed === 0 && summary.completed === vms },
+      {
+        label: 'fixed / vmconvoy',
+        value: fixedPerVm / oursPerVm,
+        unit: '×',
+        goal: '>= 4×',
+        met: fixedPerVm / oursPerVm >= 4,
+      },
+      {
+        label: 'vmconvoy VMs failed',
+        value: summary.failed,
+        unit: 'VMs',
+        goal: '0 (none failed by throttling)',
+        met: summary.failed === 0 && summary.completed === vms,
+      },
       { label: 'vmconvoy calls refused by the token buckets', value: oursThrottled, unit: 'calls' },
       { label: 'fixed poller calls refused by the token buckets', value: fixed.throttled, unit: 'calls' },
     ],

@@ -50,16 +50,28 @@ export interface BenchFleet {
 export async function startBenchFleet(log: (line: string) => void): Promise<BenchFleet> {
   const dir = await tempDir('vmconvoy-bench-');
   const ports = { temporal: await freePort(), ui: await freePort(), s3: await freePort(), ec2: await freePort() };
-  const local = await startLocalEnv({ stateDir: path.join(dir.dir, 'state'), ports, worker: false, log: () => undefined });
+  const local = await startLocalEnv({
+    stateDir: path.join(dir.dir, 'state'),
+    ports,
+    worker: false,
+    log: () => undefined,
+  });
   const env = envVarsFor(local.info);
   const config = loadConfig(env);
   const connection = await Connection.connect({ address: local.info.temporalAddress });
   const client = new TemporalClient({ connection });
   let proxy: CountingProxy | undefined;
-  log(`environment up: Temporal ${local.info.temporalAddress}, S3 ${local.info.s3Endpoint}, EC2 simulator ${local.info.ec2Endpoint}`);
+  log(
+    `environment up: Temporal ${local.info.temporalAddress}, S3 ${local.info.s3Endpoint}, EC2 simulator ${local.info.ec2Endpoint}`
+  );
 
   const sim = async (route: string, body?: unknown): Promise<unknown> => {
-    const res = await fetch(`${local.info.simControlUrl}/${route}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(
+      `${local.info.simControlUrl}/${route}`,
+      body === undefined
+        ? {}
+        : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
+    );
     if (!res.ok) throw new Error(`simulator ${route}: ${res.status} ${await res.text()}`);
     return res.json();
   };
@@ -80,7 +92,9 @@ export async function startBenchFleet(log: (line: string) => void): Promise<Benc
     simState: async () => (await sim('state')) as SimState,
     restartWorker: async (opts = {}) => {
       await proxy?.close();
-      proxy = opts.uploadBytesPerSecond ? await startCountingProxy(local.info.s3Endpoint, { bytesPerSecond: opts.uploadBytesPerSecond }) : undefined;
+      proxy = opts.uploadBytesPerSecond
+        ? await startCountingProxy(local.info.s3Endpoint, { bytesPerSecond: opts.uploadBytesPerSecond })
+        : undefined;
       await local.restartWorker({ ...(proxy ? { AWS_ENDPOINT_URL_S3: proxy.endpoint } : {}), ...opts.env });
       return proxy;
     },
@@ -92,7 +106,8 @@ export async function startBenchFleet(log: (line: string) => void): Promise<Benc
     start: async (csv, opts) => {
       const t0 = performance.now();
       const result = await startCommand(csv, opts, config, () => Promise.resolve(client));
-      if (!result.ok) throw new Error(`start ${opts.batch}: ${result.errors.map((e) => `line ${e.line}: ${e.message}`).join('; ')}`);
+      if (!result.ok)
+        throw new Error(`start ${opts.batch}: ${result.errors.map((e) => `line ${e.line}: ${e.message}`).join('; ')}`);
       return { seconds: (performance.now() - t0) / 1000, vms: result.vms };
     },
     waitClosed: async (batch, since, timeoutMs) => {
@@ -103,7 +118,8 @@ export async function startBenchFleet(log: (line: string) => void): Promise<Benc
           if (status.name !== 'COMPLETED') throw new Error(`batch ${batch} ended ${status.name}`);
           return (Date.now() - since) / 1000;
         }
-        if (Date.now() > deadline) throw new Error(`batch ${batch} still running after ${Math.round(timeoutMs / 1000)} s`);
+        if (Date.now() > deadline)
+          throw new Error(`batch ${batch} still running after ${Math.round(timeoutMs / 1000)} s`);
         await sleep(250);
       }
     },

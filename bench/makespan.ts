@@ -42,7 +42,12 @@ export interface Bound {
   longestVm: number;
 }
 
-export function lowerBound(sizes: number[], uplinkBytesPerSecond: number, convertBytesPerSecond: number, slots: number): Bound {
+export function lowerBound(
+  sizes: number[],
+  uplinkBytesPerSecond: number,
+  convertBytesPerSecond: number,
+  slots: number
+): Bound {
   const u = sizes.map((s) => s / uplinkBytesPerSecond);
   const c = sizes.map((s) => s / convertBytesPerSecond);
   const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -66,19 +71,24 @@ export async function makespanBenchmark(ctx: BenchContext): Promise<BenchResult>
   const images = new Map<number, string>();
   for (const mib of new Set(mix)) images.set(mib, await rawImage(fleet, mib));
   const sizesMiB = Array.from({ length: vms }, (_, i) => mix[i % mix.length]!);
-  const csv = await fleet.writeCsv(
-    'makespan.csv',
-    ['name,image,architecture,instance_type', ...sizesMiB.map((mib, i) => `vm-${String(i + 1).padStart(4, '0')},${images.get(mib)},x86_64,t2.micro`)]
-  );
+  const csv = await fleet.writeCsv('makespan.csv', [
+    'name,image,architecture,instance_type',
+    ...sizesMiB.map((mib, i) => `vm-${String(i + 1).padStart(4, '0')},${images.get(mib)},x86_64,t2.micro`),
+  ]);
   const bound = lowerBound(
     sizesMiB.map((m) => m * MiB),
     uplink,
     convert,
     slots
   );
-  ctx.log(`${vms} VMs, ${sizesMiB.reduce((a, b) => a + b, 0)} MiB; lower bound ${bound.seconds.toFixed(0)} s (uploads ${bound.uploadBound.toFixed(0)} s, conversions ${bound.conversionBound.toFixed(0)} s)`);
+  ctx.log(
+    `${vms} VMs, ${sizesMiB.reduce((a, b) => a + b, 0)} MiB; lower bound ${bound.seconds.toFixed(0)} s (uploads ${bound.uploadBound.toFixed(0)} s, conversions ${bound.conversionBound.toFixed(0)} s)`
+  );
 
-  const run = async (label: string, limits: { maxUploads: number; maxConversions: number; maxInFlight?: number }): Promise<number> => {
+  const run = async (
+    label: string,
+    limits: { maxUploads: number; maxConversions: number; maxInFlight?: number }
+  ): Promise<number> => {
     await fleet.resetSim({
       speed: { conversionBytesPerSecond: convert, minConversionSeconds: 0, stepSeconds: 0.25, pendingPollMs: 100 },
       limits: { maxActiveConversions: slots },
@@ -101,7 +111,13 @@ export async function makespanBenchmark(ctx: BenchContext): Promise<BenchResult>
     figures: [
       { label: 'lower bound', value: bound.seconds, unit: 's' },
       { label: 'vmconvoy makespan', value: ours, unit: 's' },
-      { label: 'vmconvoy / lower bound', value: ours / bound.seconds, unit: '×', goal: '<= 1.10×', met: ours / bound.seconds <= 1.1 },
+      {
+        label: 'vmconvoy / lower bound',
+        value: ours / bound.seconds,
+        unit: '×',
+        goal: '<= 1.10×',
+        met: ours / bound.seconds <= 1.1,
+      },
       { label: 'naive schedule (one window of 5) makespan', value: naive, unit: 's' },
       { label: 'naive / lower bound', value: naive / bound.seconds, unit: '×' },
     ],

@@ -21,8 +21,21 @@ const MiB = 1024 * 1024;
 
 /** Conversions that finish as soon as EC2 has read the manifest, and no EC2 limit in the way. */
 export const INSTANT_SIM = {
-  speed: { conversionBytesPerSecond: 1e12, minConversionSeconds: 0, stepSeconds: 0.05, pendingPollMs: 25, instanceTransitionSeconds: 0, cancelSeconds: 0 },
-  limits: { maxActiveConversions: 1_000_000, mutatingBurst: 1e6, mutatingRefillPerSecond: 1e6, describeBurst: 1e6, describeRefillPerSecond: 1e6 },
+  speed: {
+    conversionBytesPerSecond: 1e12,
+    minConversionSeconds: 0,
+    stepSeconds: 0.05,
+    pendingPollMs: 25,
+    instanceTransitionSeconds: 0,
+    cancelSeconds: 0,
+  },
+  limits: {
+    maxActiveConversions: 1_000_000,
+    mutatingBurst: 1e6,
+    mutatingRefillPerSecond: 1e6,
+    describeBurst: 1e6,
+    describeRefillPerSecond: 1e6,
+  },
 };
 
 /** A 1 MiB RAW image (random bytes, MBR signature) for tiny VMs. */
@@ -36,19 +49,30 @@ export async function tinyImage(fleet: BenchFleet, name = 'tiny.raw'): Promise<s
 }
 
 export function tinyInventory(image: string, vms: number, prefix = 'vm'): string[] {
-  return ['name,image,architecture,instance_type', ...Array.from({ length: vms }, (_, i) => `${prefix}-${String(i + 1).padStart(5, '0')},${image},x86_64,t2.micro`)];
+  return [
+    'name,image,architecture,instance_type',
+    ...Array.from({ length: vms }, (_, i) => `${prefix}-${String(i + 1).padStart(5, '0')},${image},x86_64,t2.micro`),
+  ];
 }
 
 /** Activity calls (scheduled events) and all events of a sample of the batch's VM histories. */
-async function historyFigures(fleet: BenchFleet, batch: string, sample: number): Promise<{ activities: number; events: number; signals: number; timers: number }> {
+async function historyFigures(
+  fleet: BenchFleet,
+  batch: string,
+  sample: number
+): Promise<{ activities: number; events: number; signals: number; timers: number }> {
   let n = 0;
   const sum = { activities: 0, events: 0, signals: 0, timers: 0 };
-  for await (const wf of fleet.client.workflow.list({ query: `MigrationBatch = "${batch}" AND WorkflowType = "migrateVmWorkflow"`, pageSize: sample })) {
+  for await (const wf of fleet.client.workflow.list({
+    query: `MigrationBatch = "${batch}" AND WorkflowType = "migrateVmWorkflow"`,
+    pageSize: sample,
+  })) {
     const history = await fleet.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
     for (const e of history.events ?? []) {
       sum.events += 1;
       if (e.activityTaskScheduledEventAttributes) sum.activities += 1;
-      if (e.signalExternalWorkflowExecutionInitiatedEventAttributes || e.workflowExecutionSignaledEventAttributes) sum.signals += 1;
+      if (e.signalExternalWorkflowExecutionInitiatedEventAttributes || e.workflowExecutionSignaledEventAttributes)
+        sum.signals += 1;
       if (e.timerStartedEventAttributes) sum.timers += 1;
     }
     if (++n >= sample) break;
@@ -78,7 +102,9 @@ export async function overheadBenchmark(ctx: BenchContext): Promise<BenchResult>
   const workerRss = await fleet.workerPeakRss();
   const history = await historyFigures(fleet, batch, 20);
   const activitiesPerVm = Math.round(history.activities);
-  ctx.log(`a VM's history: ${history.events.toFixed(0)} events, ${history.activities.toFixed(1)} activity calls, ${history.signals.toFixed(1)} signals, ${history.timers.toFixed(1)} timers`);
+  ctx.log(
+    `a VM's history: ${history.events.toFixed(0)} events, ${history.activities.toFixed(1)} activity calls, ${history.signals.toFixed(1)} signals, ${history.timers.toFixed(1)} timers`
+  );
 
   // The baselines, on the same server, with vmconvoy's worker stopped (nothing else competes for the CPUs).
   await fleet.local.worker()?.stop();
@@ -87,9 +113,20 @@ export async function overheadBenchmark(ctx: BenchContext): Promise<BenchResult>
     const worker = await spawnService({
       name: 'baseline-worker',
       command: process.execPath,
-      args: ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'baseline', 'worker.ts'), fleet.local.info.temporalAddress, taskQueue, ...(sameWork ? ['--same-work'] : [])],
+      args: [
+        '--import',
+        'tsx',
+        path.join(REPO_ROOT, 'bench', 'baseline', 'worker.ts'),
+        fleet.local.info.temporalAddress,
+        taskQueue,
+        ...(sameWork ? ['--same-work'] : []),
+      ],
       cwd: REPO_ROOT,
-      env: { ...process.env, ...envVarsFor(fleet.local.info), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      env: {
+        ...process.env,
+        ...envVarsFor(fleet.local.info),
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
       readyWhen: (line) => line.includes('baseline worker started'),
       readyTimeoutMs: 120_000,
     });
@@ -97,11 +134,30 @@ export async function overheadBenchmark(ctx: BenchContext): Promise<BenchResult>
       await sleep(1000);
       const before = await processCpu(fleet.local, worker.child.pid);
       const b0 = Date.now();
-      const spec = { name: 'same-work', image, architecture: 'x86_64' as const, instanceType: 't2.micro', securityGroups: [], monitoring: false, shutdownBehavior: 'stop' as const, wave: 1, tags: {}, bootCheck: false };
+      const spec = {
+        name: 'same-work',
+        image,
+        architecture: 'x86_64' as const,
+        instanceType: 't2.micro',
+        securityGroups: [],
+        monitoring: false,
+        shutdownBehavior: 'stop' as const,
+        wave: 1,
+        tags: {},
+        bootCheck: false,
+      };
       const handle = await fleet.client.workflow.start('baselineFleetWorkflow', {
         taskQueue,
         workflowId: taskQueue,
-        args: [{ prefix: taskQueue, total: vms, window, activitiesPerVm, ...(sameWork ? { sameWork: { spec, settings: DEFAULT_SETTINGS } } : {}) }],
+        args: [
+          {
+            prefix: taskQueue,
+            total: vms,
+            window,
+            activitiesPerVm,
+            ...(sameWork ? { sameWork: { spec, settings: DEFAULT_SETTINGS } } : {}),
+          },
+        ],
       });
       await handle.result();
       const seconds = (Date.now() - b0) / 1000;
@@ -112,9 +168,13 @@ export async function overheadBenchmark(ctx: BenchContext): Promise<BenchResult>
   };
   const bare = await runBaseline(false);
   const baselineSeconds = bare.seconds;
-  ctx.log(`baseline: ${vms} workflows × ${activitiesPerVm} no-op activities in ${baselineSeconds.toFixed(1)} s; CPU-s ${formatCpu(bare.cpu)}`);
+  ctx.log(
+    `baseline: ${vms} workflows × ${activitiesPerVm} no-op activities in ${baselineSeconds.toFixed(1)} s; CPU-s ${formatCpu(bare.cpu)}`
+  );
   const sameWork = await runBaseline(true);
-  ctx.log(`same-work baseline: ${vms} workflows calling vmconvoy's activities in order in ${sameWork.seconds.toFixed(1)} s; CPU-s ${formatCpu(sameWork.cpu)}`);
+  ctx.log(
+    `same-work baseline: ${vms} workflows calling vmconvoy's activities in order in ${sameWork.seconds.toFixed(1)} s; CPU-s ${formatCpu(sameWork.cpu)}`
+  );
   const ratio = seconds / baselineSeconds;
   const workRatio = seconds / sameWork.seconds;
   const perVm = (c: CpuSeconds): number => (Object.values(c).reduce((a, b) => a + b, 0) / vms) * 1000;
@@ -130,8 +190,18 @@ export async function overheadBenchmark(ctx: BenchContext): Promise<BenchResult>
     figures: [
       { label: `vmconvoy: ${vms} tiny VMs, instant conversions`, value: seconds, unit: 's' },
       { label: 'vmconvoy throughput', value: perMinute, unit: 'VMs/min' },
-      { label: `same work: ${vms} workflows calling the same ${activitiesPerVm} activities, no orchestration`, value: sameWork.seconds, unit: 's' },
-      { label: 'vmconvoy time / same-work time (orchestration overhead)', value: workRatio, unit: '×', goal: '<= 1.5×', met: workRatio <= 1.5 },
+      {
+        label: `same work: ${vms} workflows calling the same ${activitiesPerVm} activities, no orchestration`,
+        value: sameWork.seconds,
+        unit: 's',
+      },
+      {
+        label: 'vmconvoy time / same-work time (orchestration overhead)',
+        value: workRatio,
+        unit: '×',
+        goal: '<= 1.5×',
+        met: workRatio <= 1.5,
+      },
       { label: `bare: ${vms} workflows × ${activitiesPerVm} no-op activities`, value: baselineSeconds, unit: 's' },
       { label: 'vmconvoy time / bare time', value: ratio, unit: '×', goal: '<= 1.5× (see notes)', met: ratio <= 1.5 },
       { label: 'CPU per VM: vmconvoy', value: perVm(cpu), unit: 'ms' },

@@ -12,7 +12,8 @@ export function machineDescription(): string {
 
 /** The commit the benchmarks ran on ("+changes" when tracked files differ from it), so a figure can be traced to its code. */
 export function codeVersion(): string {
-  const git = (...args: string[]): string => execFileSync('git', args, { cwd: path.join(__dirname, '..'), encoding: 'utf8' }).trim();
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, { cwd: path.join(__dirname, '..'), encoding: 'utf8' }).trim();
   try {
     return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') === '' ? '' : '+changes'}`;
   } catch {
@@ -33,7 +34,8 @@ export async function loadResults(dir: string, names: string[]): Promise<BenchRe
   const files = new Set(await readdir(dir).catch(() => []));
   const out: BenchResult[] = [];
   for (const name of names) {
-    if (files.has(`${name}.json`)) out.push(JSON.parse(await readFile(path.join(dir, `${name}.json`), 'utf8')) as BenchResult);
+    if (files.has(`${name}.json`))
+      out.push(JSON.parse(await readFile(path.join(dir, `${name}.json`), 'utf8')) as BenchResult);
   }
   return out;
 }

@@ -32,11 +32,21 @@ const BENCHMARKS: Record<string, Benchmark> = {
 
 function table(results: BenchResult[]): string[] {
   const rows = results.flatMap((r) =>
-    r.figures.map((f) => [r.name, f.label, `${formatValue(f.value)} ${f.unit}`, f.goal ?? '', f.met === undefined ? '' : f.met ? 'met' : 'MISSED'])
+    r.figures.map((f) => [
+      r.name,
+      f.label,
+      `${formatValue(f.value)} ${f.unit}`,
+      f.goal ?? '',
+      f.met === undefined ? '' : f.met ? 'met' : 'MISSED',
+    ])
   );
   const header = ['benchmark', 'figure', 'value', 'goal', ''];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
@@ -82,9 +92,12 @@ async function main(): Promise<number> {
   console.log('');
   for (const line of table(results)) console.log(line);
   const missed = results.flatMap((r) => r.figures.filter((f) => f.met === false).map((f) => `${r.name}: ${f.label}`));
-  console.log(`\n${results.length} benchmarks in ${Math.round((Date.now() - started) / 1000)} s on ${machineDescription()}; goals missed: ${missed.length === 0 ? 'none' : missed.join('; ')}`);
+  console.log(
+    `\n${results.length} benchmarks in ${Math.round((Date.now() - started) / 1000)} s on ${machineDescription()}; goals missed: ${missed.length === 0 ? 'none' : missed.join('; ')}`
+  );
   // A full run (of all or some) refreshes bench/README.md from every benchmark's latest full result.
-  if (!quick && results.length > 0) await updateReadme(path.join(__dirname, 'README.md'), await loadResults(outDir, Object.keys(BENCHMARKS)));
+  if (!quick && results.length > 0)
+    await updateReadme(path.join(__dirname, 'README.md'), await loadResults(outDir, Object.keys(BENCHMARKS)));
   // A missed goal is a finding, not a crash: the figures are written either way.
   return crashed ? 1 : 0;
 }

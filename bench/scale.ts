@@ -27,7 +27,8 @@ export function largestPayload(value: unknown): number {
     const o = v as Record<string, unknown>;
     if (o.data instanceof Uint8Array && o.metadata && typeof o.metadata === 'object') {
       let size = o.data.length;
-      for (const [k, m] of Object.entries(o.metadata as Record<string, unknown>)) size += k.length + (m instanceof Uint8Array ? m.length : 0);
+      for (const [k, m] of Object.entries(o.metadata as Record<string, unknown>))
+        size += k.length + (m instanceof Uint8Array ? m.length : 0);
       max = Math.max(max, size);
       return;
     }
@@ -46,7 +47,11 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
   const images = await Promise.all(Array.from({ length: 10 }, (_, i) => tinyImage(fleet, `scale-${i}.raw`)));
   const csv = await fleet.writeCsv('scale.csv', [
     'name,image,architecture,instance_type,wave,tags',
-    ...Array.from({ length: rows }, (_, i) => `vm-${String(i + 1).padStart(5, '0')},${images[i % images.length]},x86_64,t2.micro,${i < rows / 2 ? 1 : 2},app=scale;row=${i + 1}`),
+    ...Array.from(
+      { length: rows },
+      (_, i) =>
+        `vm-${String(i + 1).padStart(5, '0')},${images[i % images.length]},x86_64,t2.micro,${i < rows / 2 ? 1 : 2},app=scale;row=${i + 1}`
+    ),
   ]);
   const env = baseEnv({ ...envVarsFor(fleet.local.info), VMCONVOY_ENV_FILE: path.join(fleet.dir, 'none.json') });
   const batch = `scale-${Date.now().toString(36)}`;
@@ -54,12 +59,17 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
   let t = performance.now();
   const validate = await runCli(['validate', csv], env, fleet.dir);
   const validateSeconds = (performance.now() - t) / 1000;
-  if (validate.code !== 0) throw new Error(`vmconvoy validate exited ${validate.code}: ${validate.stdout}${validate.stderr}`);
+  if (validate.code !== 0)
+    throw new Error(`vmconvoy validate exited ${validate.code}: ${validate.stdout}${validate.stderr}`);
   ctx.log(`validate: ${rows} rows in ${validateSeconds.toFixed(1)} s`);
 
   t = performance.now();
   const started = Date.now();
-  const start = await runCli(['start', csv, '--batch', batch, '--max-uploads', '50', '--max-conversions', '50'], env, fleet.dir);
+  const start = await runCli(
+    ['start', csv, '--batch', batch, '--max-uploads', '50', '--max-conversions', '50'],
+    env,
+    fleet.dir
+  );
   const startSeconds = (performance.now() - t) / 1000;
   if (start.code !== 0) throw new Error(`vmconvoy start exited ${start.code}: ${start.stdout}${start.stderr}`);
   ctx.log(`start: ${startSeconds.toFixed(1)} s`);
@@ -73,7 +83,8 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
   const quotaId = quotaWorkflowIdFor({ ec2Endpoint: fleet.local.info.ec2Endpoint, region: fleet.local.info.region });
   const runs: Array<{ workflowId: string; runId: string; type: string; historyLength: number }> = [];
   for (const query of [`MigrationBatch = "${batch}"`, `WorkflowId = "${quotaId}"`]) {
-    for await (const wf of fleet.client.workflow.list({ query })) runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, historyLength: wf.historyLength });
+    for await (const wf of fleet.client.workflow.list({ query }))
+      runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, historyLength: wf.historyLength });
   }
   const longest = runs.reduce((a, b) => (b.historyLength > a.historyLength ? b : a));
   const fleetRuns = runs.filter((r) => r.type === 'migrateFleetWorkflow').length;
@@ -93,22 +104,44 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
     }
   };
   await Promise.all(Array.from({ length: 8 }, lane));
-  ctx.log(`read ${runs.length} histories in ${((performance.now() - scanStarted) / 1000).toFixed(0)} s; largest payload ${(maxPayload / KB).toFixed(1)} KiB (${maxPayloadWhere}); longest history ${longest.historyLength} events (${longest.type})`);
+  ctx.log(
+    `read ${runs.length} histories in ${((performance.now() - scanStarted) / 1000).toFixed(0)} s; largest payload ${(maxPayload / KB).toFixed(1)} KiB (${maxPayloadWhere}); longest history ${longest.historyLength} events (${longest.type})`
+  );
 
   return {
     name: 'scale',
     finishedAt: new Date().toISOString(),
     quick: ctx.quick,
-    parameters: { rows, waves: 2, distinctImages: images.length, imageMiB: 1, maxUploads: 50, maxConversions: 50, sim: INSTANT_SIM },
+    parameters: {
+      rows,
+      waves: 2,
+      distinctImages: images.length,
+      imageMiB: 1,
+      maxUploads: 50,
+      maxConversions: 50,
+      sim: INSTANT_SIM,
+    },
     figures: [
       { label: `vmconvoy validate, ${rows} rows`, value: validateSeconds, unit: 's' },
       { label: `vmconvoy start, ${rows} rows`, value: startSeconds, unit: 's' },
       { label: `${rows} VMs through the fleet (instant conversions)`, value: runSeconds, unit: 's' },
       { label: 'throughput', value: (rows / runSeconds) * 60, unit: 'VMs/min' },
       { label: 'worker peak RSS', value: workerRss / MiB, unit: 'MiB' },
-      { label: `longest history (${longest.type})`, value: longest.historyLength, unit: 'events', goal: '< 10,240 (Temporal warns)', met: longest.historyLength < 10_240 },
+      {
+        label: `longest history (${longest.type})`,
+        value: longest.historyLength,
+        unit: 'events',
+        goal: '< 10,240 (Temporal warns)',
+        met: longest.historyLength < 10_240,
+      },
       { label: 'fleet workflow runs (continue-as-new)', value: fleetRuns, unit: 'runs' },
-      { label: `largest payload in ${runs.length} histories`, value: maxPayload / KB, unit: 'KiB', goal: '< 256 KiB', met: maxPayload < 256 * KB },
+      {
+        label: `largest payload in ${runs.length} histories`,
+        value: maxPayload / KB,
+        unit: 'KiB',
+        goal: '< 256 KiB',
+        met: maxPayload < 256 * KB,
+      },
     ],
     notes: [
       `Every history of the batch and of the conversion-quota workflow was read back (${runs.length} runs) and every payload in it measured; the largest was in ${maxPayloadWhere}.`,

@@ -20,7 +20,15 @@ import { LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY } from '../d
 type Approach = 'vmconvoy' | 'lib-storage' | 'raw';
 
 async function main(): Promise<void> {
-  const [approach, image, endpoint, bucket, key, partArg, concurrencyArg] = process.argv.slice(2) as [Approach, string, string, string, string, string, string];
+  const [approach, image, endpoint, bucket, key, partArg, concurrencyArg] = process.argv.slice(2) as [
+    Approach,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const partSizeBytes = Number(partArg);
   const concurrency = Number(concurrencyArg);
   const { size } = await stat(image);
@@ -75,7 +83,11 @@ async function rawUpload(
   concurrency: number
 ): Promise<number> {
   const parts = partRanges(size, partSizeBytes);
-  const urls = await Promise.all(parts.map((p) => getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: `${key}/raw.part${p.index}` }), { expiresIn: 3600 })));
+  const urls = await Promise.all(
+    parts.map((p) =>
+      getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: `${key}/raw.part${p.index}` }), { expiresIn: 3600 })
+    )
+  );
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const handle = await open(image, 'r');
   const t0 = performance.now();

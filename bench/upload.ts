@@ -49,7 +49,8 @@ async function makeImage(file: string, bytes: number): Promise<void> {
   const block = randomBytes(64 * MiB);
   const handle = await open(file, 'w');
   try {
-    for (let written = 0; written < bytes; written += block.length) await handle.write(block, 0, Math.min(block.length, bytes - written));
+    for (let written = 0; written < bytes; written += block.length)
+      await handle.write(block, 0, Math.min(block.length, bytes - written));
   } finally {
     await handle.close();
   }
@@ -91,7 +92,9 @@ export async function uploadBenchmark(ctx: BenchContext): Promise<BenchResult> {
         String(concurrency),
       ]);
       await clear();
-      ctx.log(`${approach}: ${(result.bytes / 1e6 / result.seconds).toFixed(0)} MB/s, ${(result.cpuSeconds / (result.bytes / 1e9)).toFixed(2)} CPU-s/GB, peak RSS ${(result.peakRssBytes / MiB).toFixed(0)} MiB`);
+      ctx.log(
+        `${approach}: ${(result.bytes / 1e6 / result.seconds).toFixed(0)} MB/s, ${(result.cpuSeconds / (result.bytes / 1e9)).toFixed(2)} CPU-s/GB, peak RSS ${(result.peakRssBytes / MiB).toFixed(0)} MiB`
+      );
       return result;
     };
 
@@ -113,15 +116,33 @@ export async function uploadBenchmark(ctx: BenchContext): Promise<BenchResult> {
       name: 'upload',
       finishedAt: new Date().toISOString(),
       quick: ctx.quick,
-      parameters: { imageMiB: imageBytes / MiB, partMiB: partSizeBytes / MiB, concurrency, rounds, server: `versitygw (posix backend) on ${dir.where}` },
+      parameters: {
+        imageMiB: imageBytes / MiB,
+        partMiB: partSizeBytes / MiB,
+        concurrency,
+        rounds,
+        server: `versitygw (posix backend) on ${dir.where}`,
+      },
       figures: [
         { label: 'vmconvoy uploader', value: vm, unit: 'MB/s' },
         { label: '@aws-sdk/lib-storage Upload', value: lib, unit: 'MB/s' },
         { label: 'raw parallel PUT ceiling (node:http)', value: raw, unit: 'MB/s' },
         { label: 'vmconvoy / lib-storage', value: vm / lib, unit: '×', goal: '>= 1.0×', met: vm / lib >= 1.0 },
         { label: 'vmconvoy / ceiling', value: vm / raw, unit: '×', goal: '>= 0.8×', met: vm / raw >= 0.8 },
-        { label: `vmconvoy peak RSS (${imageBytes / MiB} MiB image)`, value: rss('vmconvoy'), unit: 'MiB', goal: '<= 256 MiB', met: rss('vmconvoy') <= 256 },
-        { label: 'vmconvoy peak RSS (256 MiB image)', value: smallRun.peakRssBytes / MiB, unit: 'MiB', goal: '<= 256 MiB', met: smallRun.peakRssBytes / MiB <= 256 },
+        {
+          label: `vmconvoy peak RSS (${imageBytes / MiB} MiB image)`,
+          value: rss('vmconvoy'),
+          unit: 'MiB',
+          goal: '<= 256 MiB',
+          met: rss('vmconvoy') <= 256,
+        },
+        {
+          label: 'vmconvoy peak RSS (256 MiB image)',
+          value: smallRun.peakRssBytes / MiB,
+          unit: 'MiB',
+          goal: '<= 256 MiB',
+          met: smallRun.peakRssBytes / MiB <= 256,
+        },
         { label: 'lib-storage peak RSS', value: rss('lib-storage'), unit: 'MiB' },
         { label: 'raw ceiling peak RSS', value: rss('raw'), unit: 'MiB' },
         { label: 'vmconvoy CPU per GB uploaded', value: cpuPerGb('vmconvoy'), unit: 'CPU-s' },

@@ -12,7 +12,11 @@ export function median(values: number[]): number {
 /** Runs a TypeScript file in its own node process; resolves with the JSON of its last stdout line. */
 export function runJsonChild<T>(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -58,7 +62,10 @@ async function cpuOfPid(pid: number | undefined): Promise<number> {
 }
 
 /** CPU seconds so far of the local environment's servers and of `worker`. */
-export async function processCpu(local: { servicePids(): Record<string, number | undefined> }, worker: number | undefined): Promise<CpuSeconds> {
+export async function processCpu(
+  local: { servicePids(): Record<string, number | undefined> },
+  worker: number | undefined
+): Promise<CpuSeconds> {
   const out: CpuSeconds = {};
   for (const [name, pid] of Object.entries(local.servicePids())) out[name] = await cpuOfPid(pid);
   out.worker = await cpuOfPid(worker);

@@ -7,9 +7,15 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 
 // By absolute URL: `--import tsx` would resolve from the user's current directory.
-const tsxLoader = pathToFileURL(path.join(path.dirname(require.resolve('tsx/package.json')), 'dist', 'loader.mjs')).href;
-const child = spawn(process.execPath, ['--import', tsxLoader, path.join(__dirname, '..', 'client', 'main.ts'), ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
+const tsxLoader = pathToFileURL(
+  path.join(path.dirname(require.resolve('tsx/package.json')), 'dist', 'loader.mjs')
+).href;
+const child = spawn(
+  process.execPath,
+  ['--import', tsxLoader, path.join(__dirname, '..', 'client', 'main.ts'), ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+  }
+);
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -12,7 +12,12 @@ import { ExitError } from './errors';
 const ACTIVITY_QUEUE = temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY;
 
 /** Sets (or with `default`, removes) the budget; returns what the server now holds. */
-export async function setAwsApiBudget(client: Client, taskQueue: string, rate: number | 'default', reason: string): Promise<number | undefined> {
+export async function setAwsApiBudget(
+  client: Client,
+  taskQueue: string,
+  rate: number | 'default',
+  reason: string
+): Promise<number | undefined> {
   try {
     await client.workflowService.updateTaskQueueConfig({
       namespace: client.options.namespace,

@@ -36,7 +36,6 @@ export interface BatchView {
   vms: VmView[];
 }
 
-
 async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView> {
   const name = parseVmWorkflowId(wf.workflowId)?.vm ?? wf.workflowId;
   const phase = (wf.typedSearchAttributes.get(migrationPhaseKey) ?? 'Pending') as Phase;
@@ -70,13 +69,21 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView
       });
     } else if (wf.status.name === 'COMPLETED') {
       const r = (await handle.result()) as MigrateVmResult;
-      Object.assign(view, { phase: 'Completed', percent: 100, conversionTaskId: r.conversionTaskId || null, instanceId: r.instanceId || null, volumeId: r.volumeId || null, bytesUploaded: r.bytesUploaded });
+      Object.assign(view, {
+        phase: 'Completed',
+        percent: 100,
+        conversionTaskId: r.conversionTaskId || null,
+        instanceId: r.instanceId || null,
+        volumeId: r.volumeId || null,
+        bytesUploaded: r.bytesUploaded,
+      });
     } else {
       view.phase = wf.status.name === 'CANCELLED' ? 'Cancelled' : 'Failed';
       await handle.result().catch((err: unknown) => {
         const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
         view.error = cause?.message ?? (err as Error).message;
-        view.errorType = (cause as { type?: string } | undefined)?.type ?? (view.phase === 'Cancelled' ? 'Cancelled' : wf.status.name);
+        view.errorType =
+          (cause as { type?: string } | undefined)?.type ?? (view.phase === 'Cancelled' ? 'Cancelled' : wf.status.name);
       });
     }
   } catch (err) {
@@ -121,13 +128,24 @@ export async function batchView(client: Client, batch: string): Promise<BatchVie
   }
   // The latest run of each VM (a retried VM has several).
   const latest = new Map<string, WorkflowExecutionInfo>();
-  for await (const wf of client.workflow.list({ query: `MigrationBatch = "${batch}" AND WorkflowType = "migrateVmWorkflow"` })) {
+  for await (const wf of client.workflow.list({
+    query: `MigrationBatch = "${batch}" AND WorkflowType = "migrateVmWorkflow"`,
+  })) {
     const prev = latest.get(wf.workflowId);
     if (!prev || prev.startTime < wf.startTime) latest.set(wf.workflowId, wf);
   }
-  const vms = (await mapLimited([...latest.values()], 16, (wf) => vmView(client, wf))).sort((a, b) => a.name.localeCompare(b.name));
+  const vms = (await mapLimited([...latest.values()], 16, (wf) => vmView(client, wf))).sort((a, b) =>
+    a.name.localeCompare(b.name)
+  );
   if (state === 'completed' && vms.some((v) => v.phase === 'Failed')) state = 'failed';
-  return { batch, state, pauseReason: fleetStatus?.pauseReason, total: Math.max(total, vms.length), fleet: fleetStatus, vms };
+  return {
+    batch,
+    state,
+    pauseReason: fleetStatus?.pauseReason,
+    total: Math.max(total, vms.length),
+    fleet: fleetStatus,
+    vms,
+  };
 }
 
 /** A batch that no longer changes. */
@@ -138,8 +156,23 @@ export function batchEnded(view: BatchView): boolean {
 export interface StatusJson {
   batch: string;
   state: BatchView['state'];
-  counts: { pending: number; uploading: number; converting: number; validating: number; completed: number; failed: number; cancelled: number };
-  vms: Array<{ name: string; phase: Phase; percent: number; conversionTaskId: string | null; instanceId: string | null; error: string | null }>;
+  counts: {
+    pending: number;
+    uploading: number;
+    converting: number;
+    validating: number;
+    completed: number;
+    failed: number;
+    cancelled: number;
+  };
+  vms: Array<{
+    name: string;
+    phase: Phase;
+    percent: number;
+    conversionTaskId: string | null;
+    instanceId: string | null;
+    error: string | null;
+  }>;
 }
 
 /**
@@ -162,6 +195,13 @@ export function statusJson(view: BatchView): StatusJson {
       failed: count(['Failed']),
       cancelled: count(['Cancelled']),
     },
-    vms: view.vms.map((v) => ({ name: v.name, phase: v.phase, percent: v.percent, conversionTaskId: v.conversionTaskId, instanceId: v.instanceId, error: v.error })),
+    vms: view.vms.map((v) => ({
+      name: v.name,
+      phase: v.phase,
+      percent: v.percent,
+      conversionTaskId: v.conversionTaskId,
+      instanceId: v.instanceId,
+      error: v.error,
+    })),
   };
 }

@@ -34,9 +34,15 @@ const QUERY_DEADLINE_MS = 5_000;
  * The limit in force. `whenAbsent` when no quota workflow exists yet (the batch's first VM starts it with
  * that limit); null when it exists but did not answer in time (no worker serves the control queue yet).
  */
-export async function getConversionLimit(client: Client, workflowId: string, whenAbsent: number): Promise<number | null> {
+export async function getConversionLimit(
+  client: Client,
+  workflowId: string,
+  whenAbsent: number
+): Promise<number | null> {
   try {
-    const state = await client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => client.workflow.getHandle(workflowId).query(quotaStateQuery));
+    const state = await client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+      client.workflow.getHandle(workflowId).query(quotaStateQuery)
+    );
     return state.limit;
   } catch (err) {
     return err instanceof WorkflowNotFoundError ? whenAbsent : null;

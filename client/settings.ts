@@ -23,7 +23,13 @@ export interface LocalEnvFile {
 }
 
 /** Variables that say "use this Temporal / these AWS endpoints": when any is set, env.json is not read. */
-const TARGET_VARS = ['TEMPORAL_ADDRESS', 'VMCONVOY_BUCKET', 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_EC2', 'AWS_ENDPOINT_URL_S3'];
+const TARGET_VARS = [
+  'TEMPORAL_ADDRESS',
+  'VMCONVOY_BUCKET',
+  'AWS_ENDPOINT_URL',
+  'AWS_ENDPOINT_URL_EC2',
+  'AWS_ENDPOINT_URL_S3',
+];
 
 /** The environment a local environment's env.json stands for. */
 export function envFromLocalFile(local: LocalEnvFile): NodeJS.ProcessEnv {
@@ -53,7 +59,10 @@ export function effectiveEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Proce
   try {
     local = JSON.parse(readFileSync(file, 'utf8')) as LocalEnvFile;
   } catch (err) {
-    throw new ExitError(1, `${file} is not a local environment file (${(err as Error).message}); run \`vmconvoy dev\` again to rewrite it`);
+    throw new ExitError(
+      1,
+      `${file} is not a local environment file (${(err as Error).message}); run \`vmconvoy dev\` again to rewrite it`
+    );
   }
   return { ...env, ...envFromLocalFile(local) };
 }
@@ -62,7 +71,10 @@ export function cliConfig(env: NodeJS.ProcessEnv): VmconvoyConfig {
   try {
     return loadConfig(env);
   } catch (err) {
-    throw new ExitError(1, `${(err as Error).message}\nStart a local environment with \`vmconvoy dev\`, or set the variables (README "Configuration").`);
+    throw new ExitError(
+      1,
+      `${(err as Error).message}\nStart a local environment with \`vmconvoy dev\`, or set the variables (README "Configuration").`
+    );
   }
 }
 

@@ -56,8 +56,15 @@ export class InventoryPageInvalidError extends Error {
 }
 
 /** One page's text as stored. S3 errors are thrown as they come (the activity classifies them). */
-export async function fetchInventoryPage(s3: S3Client, bucket: string, input: InventoryPageInput, abortSignal?: AbortSignal): Promise<string> {
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pageKey(input.inventoryKey, input.page) }), { abortSignal });
+export async function fetchInventoryPage(
+  s3: S3Client,
+  bucket: string,
+  input: InventoryPageInput,
+  abortSignal?: AbortSignal
+): Promise<string> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pageKey(input.inventoryKey, input.page) }), {
+    abortSignal,
+  });
   return res.Body ? await res.Body.transformToString('utf8') : '';
 }
 

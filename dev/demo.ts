@@ -68,7 +68,10 @@ async function main(): Promise<number> {
   const local = await startLocalEnv({
     stateDir,
     // Conversions in seconds rather than the real tens of minutes.
-    simConfig: { judge: { content: false }, speed: { conversionBytesPerSecond: 8 * 1024 * 1024, stepSeconds: 0.5, pendingPollMs: 300 } },
+    simConfig: {
+      judge: { content: false },
+      speed: { conversionBytesPerSecond: 8 * 1024 * 1024, stepSeconds: 0.5, pendingPollMs: 300 },
+    },
   }).catch(async (err: unknown) => {
     await images.catch(() => undefined);
     throw err;

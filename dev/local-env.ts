@@ -314,7 +314,11 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
       killWorker: async () => {
         await worker?.kill();
       },
-      servicePids: () => ({ temporal: temporal.process?.child.pid, s3: s3.process.child.pid, sim: sim.process.child.pid }),
+      servicePids: () => ({
+        temporal: temporal.process?.child.pid,
+        s3: s3.process.child.pid,
+        sim: sim.process.child.pid,
+      }),
       stop: async () => {
         await worker?.stop();
         for (const service of [...started].reverse()) await service.stop();

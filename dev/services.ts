@@ -62,7 +62,9 @@ export async function startTemporalServer(opts: StartTemporalOptions = {}): Prom
     // memory: 150 workflows × 8 activities took 64 s instead of 18 s. WAL with synchronous=NORMAL keeps
     // every commit across a crash of the server process (the chaos suite kills and restarts it); only an
     // OS crash or power loss can lose the last transactions, acceptable for a local environment.
-    ...(opts.dbFile ? ['--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'] : []),
+    ...(opts.dbFile
+      ? ['--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal']
+      : []),
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
     ...(opts.extraArgs ?? []),
   ];
@@ -101,7 +103,9 @@ async function startDownloadedTemporalServer(
   namespace: string,
   opts: StartTemporalOptions
 ): Promise<TemporalServer> {
-  process.stderr.write('[vmconvoy] no Temporal CLI found and no Go to build it: letting the Temporal SDK download one\n');
+  process.stderr.write(
+    '[vmconvoy] no Temporal CLI found and no Go to build it: letting the Temporal SDK download one\n'
+  );
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const { SearchAttributeType } = await import('@temporalio/common');
   const env = await TestWorkflowEnvironment.createLocal({
@@ -122,7 +126,8 @@ async function startDownloadedTemporalServer(
     namespace,
     process: undefined,
     stop: () => env.teardown(),
-    restart: () => Promise.reject(new Error('a server downloaded by the SDK cannot be restarted; install the Temporal CLI')),
+    restart: () =>
+      Promise.reject(new Error('a server downloaded by the SDK cannot be restarted; install the Temporal CLI')),
   };
 }
 

@@ -73,7 +73,9 @@ async function goInstall(module: string, env: NodeJS.ProcessEnv, log: (line: str
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go install ${module} exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`go install ${module} exited with ${code}`))
+    );
   });
   log(`built ${path.basename(module.split('@')[0]!)} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
@@ -126,7 +128,12 @@ export async function resolveChromium(opts: ResolveOptions = {}): Promise<Resolv
 }
 
 /** `$ENV_VAR`, then PATH, then (as root, with apt) the Debian package. */
-async function resolveDebianTool(binary: string, pkg: string, envVar: string, opts: ResolveOptions): Promise<ResolvedTool | undefined> {
+async function resolveDebianTool(
+  binary: string,
+  pkg: string,
+  envVar: string,
+  opts: ResolveOptions
+): Promise<ResolvedTool | undefined> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? ((line: string) => process.stderr.write(`[vmconvoy] ${line}\n`));
   const found = env[envVar] ?? (await findOnPath(binary, env));

@@ -9,17 +9,23 @@ async function main(): Promise<void> {
   const log = (line: string): void => console.log(`[provision] ${line}`);
   const started = Date.now();
   const temporal = await resolveTemporalCli({ log });
-  log(`temporal CLI: ${temporal ? `${temporal.path} (${temporal.source})` : 'not available: tests fall back to the SDK download'}`);
+  log(
+    `temporal CLI: ${temporal ? `${temporal.path} (${temporal.source})` : 'not available: tests fall back to the SDK download'}`
+  );
   const s3 = await resolveVersitygw({ log });
   log(`versitygw: ${s3 ? `${s3.path} (${s3.source})` : 'not available'}`);
   const qemu = await resolveQemuImg({ log });
   log(`qemu-img: ${qemu ? `${qemu.path} (${qemu.source})` : 'not available'}`);
   const missingDiskTools = await resolveDiskTools({ log });
-  log(`disk tools (guest images, the simulator's judge): ${missingDiskTools.length === 0 ? 'all present' : `missing ${missingDiskTools.join(', ')}`}`);
+  log(
+    `disk tools (guest images, the simulator's judge): ${missingDiskTools.length === 0 ? 'all present' : `missing ${missingDiskTools.join(', ')}`}`
+  );
   const venv = await resolvePythonVenv({ log });
   log(`python venv (boto3, AWS CLI v1 for the conformance suite): ${venv.python}`);
   const chromium = await resolveChromium({ log });
-  log(`chromium: ${chromium ? `${chromium.path} (${chromium.source})` : 'not available: the Web UI browser test will fail'}`);
+  log(
+    `chromium: ${chromium ? `${chromium.path} (${chromium.source})` : 'not available: the Web UI browser test will fail'}`
+  );
   log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
   if (!s3 || !qemu) process.exit(1);
 }

@@ -74,7 +74,10 @@ async function main(): Promise<number> {
       log(`qemu-img:     ${qemu?.path ?? 'missing'}`);
       stateDir = await mkdtemp(path.join(os.tmpdir(), 'vmconvoy-testrun-'));
       const [temporal, s3] = await Promise.all([startTemporalServer(), startS3Server({ dir: stateDir })]);
-      stops.push(() => temporal.stop(), () => s3.stop());
+      stops.push(
+        () => temporal.stop(),
+        () => s3.stop()
+      );
       log(`Temporal dev server ${temporal.address} (Web UI ${temporal.uiUrl}); S3 server ${s3.endpoint}`);
       env.VMCONVOY_TEST_TEMPORAL_ADDRESS = temporal.address;
       env.VMCONVOY_TEST_TEMPORAL_UI = temporal.uiUrl;

@@ -39,10 +39,18 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
   const workers: Worker[] = [];
   if (!opts.uploadOnly) {
     // One bundle for both workflow workers (bundling takes seconds of CPU), logged as Worker.create would.
-    const workflowBundle = opts.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'), logger: Runtime.instance().logger }));
-    const queues: Array<{ taskQueue: string; activities: Partial<typeof activities> }> = [{ taskQueue: opts.taskQueue, activities }];
+    const workflowBundle =
+      opts.workflowBundle ??
+      (await bundleWorkflowCode({
+        workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'),
+        logger: Runtime.instance().logger,
+      }));
+    const queues: Array<{ taskQueue: string; activities: Partial<typeof activities> }> = [
+      { taskQueue: opts.taskQueue, activities },
+    ];
     // The fleet's own activities run where the fleet runs (the quota workflow calls none).
-    if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue) queues.push({ taskQueue: opts.controlTaskQueue, activities: activitiesFor('control', activities) });
+    if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue)
+      queues.push({ taskQueue: opts.controlTaskQueue, activities: activitiesFor('control', activities) });
     for (const queue of queues) {
       workers.push(
         await Worker.create({

@@ -15,7 +15,10 @@ export interface WorkerMainOptions {
   uploadOnly?: boolean;
 }
 
-export async function runWorkerProcess(opts: WorkerMainOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function runWorkerProcess(
+  opts: WorkerMainOptions = {},
+  env: NodeJS.ProcessEnv = process.env
+): Promise<void> {
   const config = loadConfig(env);
   const logger = createLogger(config.logLevel, opts.logFormat ?? config.logFormat);
   Runtime.install({
@@ -40,7 +43,14 @@ export async function runWorkerProcess(opts: WorkerMainOptions = {}, env: NodeJS
       dataConverter: dataConverterFromEnv(env),
     });
     logger.info(
-      { temporal: temporal.address, namespace: temporal.namespace, taskQueue: config.temporal.taskQueue, ec2: config.aws.ec2Endpoint ?? 'aws', s3: config.aws.s3Endpoint ?? 'aws', bucket: config.aws.bucket },
+      {
+        temporal: temporal.address,
+        namespace: temporal.namespace,
+        taskQueue: config.temporal.taskQueue,
+        ec2: config.aws.ec2Endpoint ?? 'aws',
+        s3: config.aws.s3Endpoint ?? 'aws',
+        bucket: config.aws.bucket,
+      },
       'vmconvoy worker started'
     );
     await runWorkers(workers);

@@ -43,7 +43,10 @@ export function fastActivities(summary?: string): Activities {
  * The activities that call EC2, on the AWS API task queue (settings.awsApiTaskQueue): its server-side rate
  * limit is the AWS API request budget (`vmconvoy set-limits --max-api-rate`). Unset = the workflow's queue.
  */
-export function awsApiActivities(summary: string, settings: Pick<MigrationSettings, 'awsApiTaskQueue'>): AwsApiActivities {
+export function awsApiActivities(
+  summary: string,
+  settings: Pick<MigrationSettings, 'awsApiTaskQueue'>
+): AwsApiActivities {
   return proxyActivities<AwsApiActivities>({ ...fastCall, summary, taskQueue: settings.awsApiTaskQueue });
 }
 
@@ -63,7 +66,11 @@ export function validationActivities(timeoutSeconds: number, taskQueue?: string)
  * worker within a minute, resuming from the parts it had heartbeated. WAIT_CANCELLATION_COMPLETED so a
  * cancelled VM's cleanup never races an upload still writing parts.
  */
-export function uploadActivities(taskQueue: string | undefined, deadlineSeconds: number, heartbeatSeconds: number): SiteActivities {
+export function uploadActivities(
+  taskQueue: string | undefined,
+  deadlineSeconds: number,
+  heartbeatSeconds: number
+): SiteActivities {
   return proxyActivities<SiteActivities>({
     startToCloseTimeout: `${deadlineSeconds} seconds`,
     heartbeatTimeout: `${heartbeatSeconds} seconds`,

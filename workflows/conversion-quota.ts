@@ -15,7 +15,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { QuotaState } from './messages';
-import { acquireSlotSignal, quotaStateQuery, releaseSlotSignal, setQuotaLimitSignal, slotGrantedSignal } from './messages';
+import {
+  acquireSlotSignal,
+  quotaStateQuery,
+  releaseSlotSignal,
+  setQuotaLimitSignal,
+  slotGrantedSignal,
+} from './messages';
 import { QUOTA_GRANTS_AT_ONCE_PATCH } from './versions';
 
 export interface ConversionQuotaInput {
@@ -28,9 +34,18 @@ export interface ConversionQuotaInput {
 const GRANTS_PER_RUN = 500;
 
 export async function conversionQuotaWorkflow(input: ConversionQuotaInput): Promise<void> {
-  const state: QuotaState = { limit: input.limit, holders: [...(input.holders ?? [])], waiting: [...(input.waiting ?? [])] };
+  const state: QuotaState = {
+    limit: input.limit,
+    holders: [...(input.holders ?? [])],
+    waiting: [...(input.waiting ?? [])],
+  };
   let grants = 0;
-  const inFlight = metricMeter.createGauge('vmconvoy_conversions_in_flight', 'int', '1', 'Conversion slots held, per account and region');
+  const inFlight = metricMeter.createGauge(
+    'vmconvoy_conversions_in_flight',
+    'int',
+    '1',
+    'Conversion slots held, per account and region'
+  );
   const publish = (): void => inFlight.set(state.holders.length, { quota: workflowInfo().workflowId });
 
   setHandler(acquireSlotSignal, ({ workflowId }) => {
@@ -68,7 +83,10 @@ export async function conversionQuotaWorkflow(input: ConversionQuotaInput): Prom
 
   for (;;) {
     await condition(
-      () => (state.waiting.length > 0 && state.holders.length < state.limit) || workflowInfo().continueAsNewSuggested || grants >= GRANTS_PER_RUN
+      () =>
+        (state.waiting.length > 0 && state.holders.length < state.limit) ||
+        workflowInfo().continueAsNewSuggested ||
+        grants >= GRANTS_PER_RUN
     );
     if (workflowInfo().continueAsNewSuggested || grants >= GRANTS_PER_RUN) {
       // Every grant delivered (or its slot returned) before the state moves to the next run.

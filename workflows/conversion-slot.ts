@@ -18,7 +18,11 @@ const slots = proxyActivities<Activities>({
  * Resolves true once granted, false if the deadline passes first. `requested`: an earlier activity has
  * already queued this VM (writeManifest does); a grant that arrived meanwhile waits in the signal buffer.
  */
-export async function acquireConversionSlot(quota: { workflowId: string; limit: number }, deadline: number, requested = false): Promise<boolean> {
+export async function acquireConversionSlot(
+  quota: { workflowId: string; limit: number },
+  deadline: number,
+  requested = false
+): Promise<boolean> {
   let granted = false;
   setHandler(slotGrantedSignal, () => {
     granted = true;
@@ -29,7 +33,9 @@ export async function acquireConversionSlot(quota: { workflowId: string; limit: 
 
 export async function releaseConversionSlot(quotaWorkflowId: string): Promise<void> {
   try {
-    await getExternalWorkflowHandle(quotaWorkflowId).signal(releaseSlotSignal, { workflowId: workflowInfo().workflowId });
+    await getExternalWorkflowHandle(quotaWorkflowId).signal(releaseSlotSignal, {
+      workflowId: workflowInfo().workflowId,
+    });
   } catch {
     // The quota workflow was terminated; a new one starts with no holders, so nothing is leaked.
   }

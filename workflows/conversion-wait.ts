@@ -10,7 +10,10 @@ import type { ConversionProgress, MigrationSettings } from '../common/contracts/
 import type { VmStatusTracker } from './vm-status';
 
 /** Next poll interval: grow geometrically, never above the maximum (pure, unit-tested). */
-export function nextPollInterval(currentSeconds: number, settings: Pick<MigrationSettings, 'pollBackoff' | 'pollMaxSeconds'>): number {
+export function nextPollInterval(
+  currentSeconds: number,
+  settings: Pick<MigrationSettings, 'pollBackoff' | 'pollMaxSeconds'>
+): number {
   return Math.min(settings.pollMaxSeconds, Math.max(1, currentSeconds * settings.pollBackoff));
 }
 
@@ -34,7 +37,10 @@ export async function waitForConversion(
     });
     if (progress.state === 'completed') return progress;
     if (progress.state === 'cancelled' || progress.state === 'cancelling') {
-      const failure = progress.failure ?? { type: 'ConversionFailed', message: progress.statusMessage || 'EC2 cancelled the conversion task' };
+      const failure = progress.failure ?? {
+        type: 'ConversionFailed',
+        message: progress.statusMessage || 'EC2 cancelled the conversion task',
+      };
       throw ApplicationFailure.nonRetryable(failure.message, failure.type);
     }
     if (Date.now() + interval * 1000 > deadline) {

@@ -21,7 +21,14 @@ import {
 } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
 import type { SiteActivities } from './activity-profiles';
-import { NON_RETRYABLE_TYPES, SHORT_HEARTBEAT_TIMEOUT, awsApiActivities, fastActivities, uploadActivities, validationActivities } from './activity-profiles';
+import {
+  NON_RETRYABLE_TYPES,
+  SHORT_HEARTBEAT_TIMEOUT,
+  awsApiActivities,
+  fastActivities,
+  uploadActivities,
+  validationActivities,
+} from './activity-profiles';
 import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
 import { waitForConversion } from './conversion-wait';
 import type { VmFinished } from './messages';
@@ -83,7 +90,11 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     tracker.update({ bytesTotal: image.imageBytes });
 
     tracker.enter('Uploading');
-    const uploaded = await uploadActivities(uploadQueue, settings.deadlineSeconds, settings.uploadHeartbeatSeconds).uploadImage({
+    const uploaded = await uploadActivities(
+      uploadQueue,
+      settings.deadlineSeconds,
+      settings.uploadHeartbeatSeconds
+    ).uploadImage({
       ...location,
       image: spec.image,
       imageBytes: image.imageBytes,
@@ -104,8 +115,13 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     };
     // Queued for a conversion slot as soon as the manifest exists (not for a dry run: it imports nothing).
     const slotRequest =
-      input.quota && !settings.dryRun && patched(VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH) ? { quota: input.quota, workflowId: workflowInfo().workflowId } : undefined;
-    const manifest = await fastActivities('write the VM Import manifest').writeManifest({ ...manifestInput, conversionSlot: slotRequest });
+      input.quota && !settings.dryRun && patched(VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH)
+        ? { quota: input.quota, workflowId: workflowInfo().workflowId }
+        : undefined;
+    const manifest = await fastActivities('write the VM Import manifest').writeManifest({
+      ...manifestInput,
+      conversionSlot: slotRequest,
+    });
     if (manifest.warnings.length > 0) tracker.update({ warnings: [...tracker.status.warnings, ...manifest.warnings] });
 
     const importInput: ImportInstanceInput = {
@@ -123,13 +139,26 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       await awsApiActivities('ImportInstance (DryRun)', settings).importInstance({ ...importInput, dryRun: true });
       await fastActivities('delete uploaded objects').cleanupVm({ ...location, reason: 'dry run' });
       tracker.enter('Completed');
-      return { batch, vm: spec.name, phase: 'Completed', instanceId: '', volumeId: '', conversionTaskId: '', bytesUploaded: uploaded.bytesSent, dryRun: true };
+      return {
+        batch,
+        vm: spec.name,
+        phase: 'Completed',
+        instanceId: '',
+        volumeId: '',
+        conversionTaskId: '',
+        bytesUploaded: uploaded.bytesSent,
+        dryRun: true,
+      };
     }
 
     if (input.quota) {
       tracker.enter('WaitingForSlot');
       holdsSlot = await acquireConversionSlot(input.quota, deadline, slotRequest !== undefined);
-      if (!holdsSlot) throw ApplicationFailure.nonRetryable('No conversion slot before the VM deadline', FailureType.DeadlineExceeded);
+      if (!holdsSlot)
+        throw ApplicationFailure.nonRetryable(
+          'No conversion slot before the VM deadline',
+          FailureType.DeadlineExceeded
+        );
     }
 
     // AWS sometimes cancels a conversion for its own reasons ("AWS initiated task cancellation"); such a
@@ -148,7 +177,10 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
         if (errorType(err) !== FailureType.ConversionInterrupted || attempt > settings.conversionRetries) throw err;
         tracker.update({
           retries: tracker.status.retries + 1,
-          warnings: [...tracker.status.warnings, `conversion ${created.conversionTaskId} interrupted by AWS (${toVmError(err).message}); importing again`],
+          warnings: [
+            ...tracker.status.warnings,
+            `conversion ${created.conversionTaskId} interrupted by AWS (${toVmError(err).message}); importing again`,
+          ],
         });
         // Fresh presigned URLs for the new task (the old ones may be close to expiry).
         await fastActivities('rewrite the VM Import manifest').writeManifest(manifestInput);
@@ -164,7 +196,10 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     }
 
     tracker.enter('Validating');
-    const validated = await validationActivities(settings.bootCheckTimeoutSeconds, settings.awsApiTaskQueue).validateInstance({
+    const validated = await validationActivities(
+      settings.bootCheckTimeoutSeconds,
+      settings.awsApiTaskQueue
+    ).validateInstance({
       ...location,
       spec,
       instanceId: done.instanceId ?? tracker.status.instanceId ?? '',
@@ -209,7 +244,12 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       await notifyFleet(input, { vm: spec.name, phase: cancelled ? 'Cancelled' : 'Failed', error });
     });
     if (cancelled) throw err;
-    throw ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable: true, cause: err instanceof Error ? err : undefined });
+    throw ApplicationFailure.create({
+      message: error.message,
+      type: error.type,
+      nonRetryable: true,
+      cause: err instanceof Error ? err : undefined,
+    });
   }
 }
 
@@ -226,9 +266,15 @@ async function importWithQuotaWait(
     } catch (err) {
       if (errorType(err) !== FailureType.ConversionQuotaExceeded) throw err;
       if (Date.now() + settings.quotaRetrySeconds * 1000 > deadline) {
-        throw ApplicationFailure.nonRetryable('EC2 kept refusing the import (ResourceLimitExceeded) until the VM deadline', FailureType.DeadlineExceeded);
+        throw ApplicationFailure.nonRetryable(
+          'EC2 kept refusing the import (ResourceLimitExceeded) until the VM deadline',
+          FailureType.DeadlineExceeded
+        );
       }
-      tracker.update({ retries: tracker.status.retries + 1, statusMessage: 'waiting: too many imports running (ResourceLimitExceeded)' });
+      tracker.update({
+        retries: tracker.status.retries + 1,
+        statusMessage: 'waiting: too many imports running (ResourceLimitExceeded)',
+      });
       await sleep(settings.quotaRetrySeconds * 1000, { summary: 'wait for EC2 import quota' });
     }
   }

@@ -49,7 +49,8 @@ export class VmStatusTracker {
     if (this.status.phase !== phase) {
       this.status.phase = phase;
       this.status.percent = phase === 'Completed' ? 100 : 0;
-      if (!(UNINDEXED_PHASES.includes(phase) && patched(VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH))) upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
+      if (!(UNINDEXED_PHASES.includes(phase) && patched(VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH)))
+        upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
     }
     if (phase === 'Completed' || phase === 'Failed' || phase === 'Cancelled') {
       this.status.finishedAt = new Date().toISOString();

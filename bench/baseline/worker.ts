@@ -24,7 +24,9 @@ async function main(): Promise<void> {
     connection,
     taskQueue,
     workflowsPath: path.join(__dirname, 'workflows.ts'),
-    activities: process.argv.includes('--same-work') ? { ...baselineActivities, ...vmconvoyActivities() } : baselineActivities,
+    activities: process.argv.includes('--same-work')
+      ? { ...baselineActivities, ...vmconvoyActivities() }
+      : baselineActivities,
     maxConcurrentActivityTaskExecutions: 50,
   });
   console.log('baseline worker started');

@@ -6,7 +6,14 @@
  *   ImportInstance, describe, validate, cleanup) and nothing else: no fleet bookkeeping, no conversion
  *   quota, no status, no search attributes. What is left between it and vmconvoy is orchestration.
  */
-import { ApplicationFailure, condition, executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  executeChild,
+  proxyActivities,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import type { MigrationSettings, VmSpec } from '../../common/contracts/migration';
 import type { BaselineActivities } from './activities';
@@ -35,7 +42,10 @@ export async function baselineFleetWorkflow(input: BaselineFleetInput & { sameWo
     running += 1;
     const workflowId = `${input.prefix}/${i}`;
     const child = input.sameWork
-      ? executeChild(sameWorkVmWorkflow, { workflowId, args: [{ ...input.sameWork, spec: { ...input.sameWork.spec, name: `${input.sameWork.spec.name}-${i}` } }] })
+      ? executeChild(sameWorkVmWorkflow, {
+          workflowId,
+          args: [{ ...input.sameWork, spec: { ...input.sameWork.spec, name: `${input.sameWork.spec.name}-${i}` } }],
+        })
       : executeChild(baselineVmWorkflow, { workflowId, args: [input.activitiesPerVm] });
     void child.then(() => {
       running -= 1;
@@ -50,9 +60,21 @@ export async function baselineFleetWorkflow(input: BaselineFleetInput & { sameWo
 export async function sameWorkVmWorkflow({ spec, settings }: SameWorkVm): Promise<void> {
   const location = { batch: workflowInfo().workflowId.split('/')[0]!, vm: spec.name };
   const image = await work.preflightImage({ spec });
-  await work.uploadImage({ ...location, image: spec.image, imageBytes: image.imageBytes, partSizeBytes: settings.partSizeBytes, concurrency: settings.uploadConcurrency });
+  await work.uploadImage({
+    ...location,
+    image: spec.image,
+    imageBytes: image.imageBytes,
+    partSizeBytes: settings.partSizeBytes,
+    concurrency: settings.uploadConcurrency,
+  });
   const validUntil = new Date(Date.now() + settings.deadlineSeconds * 1000).toISOString();
-  const common = { ...location, format: image.format, imageBytes: image.imageBytes, volumeSizeGib: image.volumeSizeGib, validUntil };
+  const common = {
+    ...location,
+    format: image.format,
+    imageBytes: image.imageBytes,
+    volumeSizeGib: image.volumeSizeGib,
+    validUntil,
+  };
   const { manifestKey } = await work.writeManifest({ ...common, partSizeBytes: settings.partSizeBytes });
   const task = await work.importInstance({ ...common, spec, manifestKey, dryRun: false });
   // Polled as vmconvoy polls: at once, then after its first interval.
@@ -61,8 +83,16 @@ export async function sameWorkVmWorkflow({ spec, settings }: SameWorkVm): Promis
     await sleep(settings.pollInitialSeconds * 1000);
     done = await work.describeConversion({ conversionTaskId: task.conversionTaskId, imageBytes: image.imageBytes });
   }
-  if (done.state !== 'completed') throw ApplicationFailure.nonRetryable(`conversion ${task.conversionTaskId} ended ${done.state}`);
-  await work.validateInstance({ ...location, spec, instanceId: done.instanceId ?? task.instanceId ?? '', volumeSizeGib: image.volumeSizeGib, bootCheck: false, bootCheckTimeoutSeconds: settings.bootCheckTimeoutSeconds });
+  if (done.state !== 'completed')
+    throw ApplicationFailure.nonRetryable(`conversion ${task.conversionTaskId} ended ${done.state}`);
+  await work.validateInstance({
+    ...location,
+    spec,
+    instanceId: done.instanceId ?? task.instanceId ?? '',
+    volumeSizeGib: image.volumeSizeGib,
+    bootCheck: false,
+    bootCheckTimeoutSeconds: settings.bootCheckTimeoutSeconds,
+  });
   await work.cleanupVm(location);
 }
 

@@ -68,7 +68,9 @@ export interface RowFiles {
   userDataFile?: string;
 }
 
-export type RowResult = ({ spec: VmSpec; problems: [] } | { spec?: undefined; problems: CellProblem[] }) & { files: RowFiles };
+export type RowResult = ({ spec: VmSpec; problems: [] } | { spec?: undefined; problems: CellProblem[] }) & {
+  files: RowFiles;
+};
 
 /** One row's cells (already trimmed) → a spec, or every problem found in it. */
 export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
@@ -80,20 +82,24 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
   const opt = (c: Column): string | undefined => (v(c) === '' ? undefined : v(c));
 
   for (const c of REQUIRED_COLUMNS) if (v(c) === '') problem(c, `${c} is required`);
-  if (v('name') && !VM_NAME_PATTERN.test(v('name'))) problem('name', `"${v('name')}": use 1-64 characters of A-Z a-z 0-9 . _ -`);
+  if (v('name') && !VM_NAME_PATTERN.test(v('name')))
+    problem('name', `"${v('name')}": use 1-64 characters of A-Z a-z 0-9 . _ -`);
 
   const format = v('format').toUpperCase();
   if (format && !(DISK_FORMATS as readonly string[]).includes(format)) {
     problem('format', `"${v('format')}" is not VMDK, RAW or VHD (or leave it empty to detect the format)`);
   }
   const arch = v('architecture');
-  if (arch && arch !== 'i386' && arch !== 'x86_64') problem('architecture', `"${arch}" is not supported: use i386 or x86_64`);
+  if (arch && arch !== 'i386' && arch !== 'x86_64')
+    problem('architecture', `"${arch}" is not supported: use i386 or x86_64`);
   const platform = v('platform');
-  if (platform && !/^windows$/i.test(platform)) problem('platform', `"${platform}": write Windows, or leave it empty for Linux`);
+  if (platform && !/^windows$/i.test(platform))
+    problem('platform', `"${platform}": write Windows, or leave it empty for Linux`);
   const ip = v('private_ip');
   if (ip && isIP(ip) !== 4) problem('private_ip', `"${ip}" is not an IPv4 address`);
   const shutdown = v('shutdown_behavior').toLowerCase();
-  if (shutdown && shutdown !== 'stop' && shutdown !== 'terminate') problem('shutdown_behavior', `"${v('shutdown_behavior')}": use stop or terminate`);
+  if (shutdown && shutdown !== 'stop' && shutdown !== 'terminate')
+    problem('shutdown_behavior', `"${v('shutdown_behavior')}": use stop or terminate`);
 
   const int = (c: Column, min: number): number | undefined => {
     const text = v(c);

@@ -76,11 +76,17 @@ function readHeader(cells: string[], line: number): { index: Map<Column, number>
     const name = raw.trim().toLowerCase();
     if (name === '') errors.push({ line, message: `column ${i + 1} has no name: remove the empty column or name it` });
     else if (!(COLUMNS as readonly string[]).includes(name)) {
-      errors.push({ line, column: raw.trim(), message: `unknown column "${raw.trim()}" (columns: ${COLUMNS.join(', ')})` });
-    } else if (index.has(name as Column)) errors.push({ line, column: name, message: `column "${name}" appears twice` });
+      errors.push({
+        line,
+        column: raw.trim(),
+        message: `unknown column "${raw.trim()}" (columns: ${COLUMNS.join(', ')})`,
+      });
+    } else if (index.has(name as Column))
+      errors.push({ line, column: name, message: `column "${name}" appears twice` });
     else index.set(name as Column, i);
   });
-  for (const c of REQUIRED_COLUMNS) if (!index.has(c)) errors.push({ line, column: c, message: `missing column "${c}" (it is required)` });
+  for (const c of REQUIRED_COLUMNS)
+    if (!index.has(c)) errors.push({ line, column: c, message: `missing column "${c}" (it is required)` });
   return { index, errors };
 }
 
@@ -117,7 +123,8 @@ async function checkFiles(checks: FileCheck[], opts: ReadInventoryOptions): Prom
     try {
       const s = await stat(file);
       if (!s.isFile()) userDataProblem.set(file, `${file} is not a file`);
-      else if (s.size > MAX_USER_DATA_BYTES) userDataProblem.set(file, `${file} is ${s.size} bytes; EC2 allows 16 KiB of user data`);
+      else if (s.size > MAX_USER_DATA_BYTES)
+        userDataProblem.set(file, `${file} is ${s.size} bytes; EC2 allows 16 KiB of user data`);
     } catch (err) {
       userDataProblem.set(file, `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
@@ -134,11 +141,20 @@ async function checkFiles(checks: FileCheck[], opts: ReadInventoryOptions): Prom
 }
 
 /** Parses and checks an inventory already in memory; `csvDir` resolves relative paths. */
-export async function parseInventory(text: string, csvDir: string, opts: ReadInventoryOptions = {}): Promise<InventoryResult> {
+export async function parseInventory(
+  text: string,
+  csvDir: string,
+  opts: ReadInventoryOptions = {}
+): Promise<InventoryResult> {
   const { records, errors } = parseCsv(text);
   const [header, ...body] = records;
   if (!header) {
-    if (errors.length === 0) errors.push({ line: 1, message: 'the inventory is empty: the first line must name the columns (name,image,architecture,instance_type,...)' });
+    if (errors.length === 0)
+      errors.push({
+        line: 1,
+        message:
+          'the inventory is empty: the first line must name the columns (name,image,architecture,instance_type,...)',
+      });
     return { ok: false, errors };
   }
   const { index, errors: headerErrors } = readHeader(header.cells, header.line);
@@ -151,7 +167,10 @@ export async function parseInventory(text: string, csvDir: string, opts: ReadInv
   for (const { line, cells } of body) {
     if (cells.every((c) => c.trim() === '')) continue; // a spreadsheet's trailing ",,,," line
     if (cells.length !== header.cells.length) {
-      errors.push({ line, message: `${cells.length} cells, but the header has ${header.cells.length} columns (quote cells that contain commas)` });
+      errors.push({
+        line,
+        message: `${cells.length} cells, but the header has ${header.cells.length} columns (quote cells that contain commas)`,
+      });
       continue;
     }
     const values: RowCells = {};
@@ -161,18 +180,22 @@ export async function parseInventory(text: string, csvDir: string, opts: ReadInv
     const name = values.name ?? '';
     if (name) {
       const seen = firstLine.get(name);
-      if (seen !== undefined) errors.push({ line, column: 'name', message: `duplicate name "${name}" (also on line ${seen})` });
+      if (seen !== undefined)
+        errors.push({ line, column: 'name', message: `duplicate name "${name}" (also on line ${seen})` });
       else firstLine.set(name, line);
     }
     if (result.spec) rows.push({ row: rows.length, line, spec: result.spec });
     checks.push({ line, files: result.files, spec: result.spec });
   }
-  if (body.length === 0 && errors.length === 0) errors.push({ line: header.line, message: 'the inventory has no VM rows' });
+  if (body.length === 0 && errors.length === 0)
+    errors.push({ line: header.line, message: 'the inventory has no VM rows' });
   if (opts.checkImages !== false) errors.push(...(await checkFiles(checks, opts)));
   if (errors.length > 0) return { ok: false, errors: sortProblems(errors) };
 
   // Waves run in order; within a wave, file order.
-  const sorted = [...rows].sort((a, b) => a.spec.wave - b.spec.wave || a.line - b.line).map((r, i) => ({ ...r, row: i }));
+  const sorted = [...rows]
+    .sort((a, b) => a.spec.wave - b.spec.wave || a.line - b.line)
+    .map((r, i) => ({ ...r, row: i }));
   return { ok: true, rows: sorted };
 }
 
@@ -182,7 +205,8 @@ export async function readInventory(file: string, opts: ReadInventoryOptions = {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (code ?? (err as Error).message);
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : (code ?? (err as Error).message);
     return { ok: false, errors: [{ line: 0, message: `cannot read ${file}: ${why}` }] };
   }
   return parseInventory(text, path.dirname(path.resolve(file)), opts);

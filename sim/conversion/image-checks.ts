@@ -27,7 +27,7 @@ function checkVmdk(head: Buffer): string | undefined {
 function footerChecksumOk(footer: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < 512; i++) if (i < 64 || i >= 68) sum += footer[i]!;
-  return (~sum >>> 0) === footer.readUInt32BE(64);
+  return ~sum >>> 0 === footer.readUInt32BE(64);
 }
 
 function checkVhd(head: Buffer, tail: Buffer): string | undefined {
@@ -37,7 +37,8 @@ function checkVhd(head: Buffer, tail: Buffer): string | undefined {
   if (!footerChecksumOk(tail)) return 'ClientError: Disk validation failed [VHD footer checksum mismatch]';
   const diskType = tail.readUInt32BE(60);
   if (diskType === 4) return 'ClientError: Disk validation failed [Unsupported VHD differencing disk]';
-  if (diskType !== 2 && diskType !== 3) return `ClientError: Disk validation failed [Unsupported VHD disk type ${diskType}]`;
+  if (diskType !== 2 && diskType !== 3)
+    return `ClientError: Disk validation failed [Unsupported VHD disk type ${diskType}]`;
   if (diskType === 3 && !head.subarray(0, 512).equals(tail)) return 'ClientError: Footers not identical';
   return undefined;
 }

@@ -5,7 +5,10 @@
 import { XML_DECLARATION, builder } from './xml';
 
 export function renderError(code: string, message: string, requestId: string): string {
-  return XML_DECLARATION + builder.build({ Response: { Errors: { Error: { Code: code, Message: message } }, RequestID: requestId } });
+  return (
+    XML_DECLARATION +
+    builder.build({ Response: { Errors: { Error: { Code: code, Message: message } }, RequestID: requestId } })
+  );
 }
 
 /** HTTP status EC2 uses for an error code (400 for every other client error). */

@@ -17,27 +17,38 @@ export class QueryParams {
 
   require(name: string): string {
     const value = this.values.get(name);
-    if (value === undefined || value === '') throw new Ec2Error('MissingParameter', `The request must contain the parameter ${name}`);
+    if (value === undefined || value === '')
+      throw new Ec2Error('MissingParameter', `The request must contain the parameter ${name}`);
     return value;
   }
 
   bool(name: string): boolean | undefined {
     const value = this.values.get(name);
     if (value === undefined) return undefined;
-    if (value !== 'true' && value !== 'false') throw new Ec2Error('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Expected true or false.`);
+    if (value !== 'true' && value !== 'false')
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        `Value (${value}) for parameter ${name} is invalid. Expected true or false.`
+      );
     return value === 'true';
   }
 
   int(name: string): number | undefined {
     const value = this.values.get(name);
     if (value === undefined) return undefined;
-    if (!/^\d+$/.test(value)) throw new Ec2Error('InvalidParameterValue', `Value (${value}) for parameter ${name} is invalid. Expected a whole number.`);
+    if (!/^\d+$/.test(value))
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        `Value (${value}) for parameter ${name} is invalid. Expected a whole number.`
+      );
     return Number(value);
   }
 
   /** Values of `prefix.1`, `prefix.2`, … in index order. */
   list(prefix: string): string[] {
-    return this.indexes(prefix).map((i) => this.values.get(`${prefix}.${i}`)!).filter((v) => v !== undefined);
+    return this.indexes(prefix)
+      .map((i) => this.values.get(`${prefix}.${i}`)!)
+      .filter((v) => v !== undefined);
   }
 
   /** The distinct N of keys `prefix.N` or `prefix.N.…`, sorted. */

@@ -12,10 +12,17 @@ import { formatReport, runChaos } from './scenario';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 test('a fleet survives worker kills and server restarts: expected outcomes, one task per VM, nothing left, bounded re-upload, no secret', async () => {
-  const report = await runChaos({ ...REDUCED, seed: Number(process.env.VMCONVOY_CHAOS_SEED ?? 1), log: (line) => console.log(`[chaos] ${line}`) });
+  const report = await runChaos({
+    ...REDUCED,
+    seed: Number(process.env.VMCONVOY_CHAOS_SEED ?? 1),
+    log: (line) => console.log(`[chaos] ${line}`),
+  });
   for (const line of formatReport(report)) console.log(`[chaos] ${line}`);
   assert.equal(report.disruptions.length, REDUCED.plan.length, 'every planned disruption happened');
-  assert.ok(report.disruptions.some((d) => d.kind === 'kill-worker' && d.during === 'uploading' && d.partsInFlight > 0), 'a kill hit parts in flight');
+  assert.ok(
+    report.disruptions.some((d) => d.kind === 'kill-worker' && d.during === 'uploading' && d.partsInFlight > 0),
+    'a kill hit parts in flight'
+  );
   assert.ok(report.secrets.histories > REDUCED.vms, 'the secret scan read every VM history');
   assert.deepEqual(report.problems, []);
 });

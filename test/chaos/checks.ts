@@ -26,10 +26,20 @@ const MiB = 1024 * 1024;
 export interface StatusJson {
   state: string;
   counts: Record<string, number>;
-  vms: Array<{ name: string; phase: string; conversionTaskId: string | null; instanceId: string | null; error: string | null }>;
+  vms: Array<{
+    name: string;
+    phase: string;
+    conversionTaskId: string | null;
+    instanceId: string | null;
+    error: string | null;
+  }>;
 }
 
-export function checkOutcomes(vms: ChaosVm[], status: StatusJson, plannedFailure: string): CheckResult<{ completed: number; failed: number; other: number }> {
+export function checkOutcomes(
+  vms: ChaosVm[],
+  status: StatusJson,
+  plannedFailure: string
+): CheckResult<{ completed: number; failed: number; other: number }> {
   const problems: string[] = [];
   const byName = new Map(status.vms.map((v) => [v.name, v]));
   let completed = 0;
@@ -45,8 +55,10 @@ export function checkOutcomes(vms: ChaosVm[], status: StatusJson, plannedFailure
     if (seen.phase === 'Completed') completed += 1;
     else if (seen.phase === 'Failed') failed += 1;
     else other += 1;
-    if (seen.phase !== vm.expected) problems.push(`${vm.name}: ended ${seen.phase}${seen.error ? ` (${seen.error})` : ''}, expected ${vm.expected}`);
-    else if (vm.expected === 'Failed' && !seen.error?.includes(plannedFailure)) problems.push(`${vm.name}: failed with "${seen.error}", expected the planned "${plannedFailure}"`);
+    if (seen.phase !== vm.expected)
+      problems.push(`${vm.name}: ended ${seen.phase}${seen.error ? ` (${seen.error})` : ''}, expected ${vm.expected}`);
+    else if (vm.expected === 'Failed' && !seen.error?.includes(plannedFailure))
+      problems.push(`${vm.name}: failed with "${seen.error}", expected the planned "${plannedFailure}"`);
   }
   // A batch whose fleet finished with failed VMs reads "failed"; one with none, "completed".
   const wantedState = vms.some((v) => v.expected === 'Failed') ? 'failed' : 'completed';
@@ -73,21 +85,28 @@ export function checkConversions(
     ours += tasks.length;
     if (tasks.length !== 1) {
       duplicates += Math.max(0, tasks.length - 1);
-      problems.push(`${vm.name}: ${tasks.length} conversion tasks (${tasks.map((t) => `${t.id} ${t.state}`).join(', ')}), expected exactly 1`);
+      problems.push(
+        `${vm.name}: ${tasks.length} conversion tasks (${tasks.map((t) => `${t.id} ${t.state}`).join(', ')}), expected exactly 1`
+      );
       continue;
     }
     const task = tasks[0]!;
     const wanted = vm.expected === 'Completed' ? 'completed' : 'cancelled';
     if (task.state !== wanted) problems.push(`${vm.name}: task ${task.id} is ${task.state}, expected ${wanted}`);
-    const instances = sim.instances.filter((i) => i.tags['vmconvoy:vm'] === vm.name && i.tags['vmconvoy:batch'] === batch);
+    const instances = sim.instances.filter(
+      (i) => i.tags['vmconvoy:vm'] === vm.name && i.tags['vmconvoy:batch'] === batch
+    );
     if (vm.expected === 'Completed') {
       if (instances.length !== 1) problems.push(`${vm.name}: ${instances.length} tagged instances, expected exactly 1`);
-      else if (instances[0]!.instanceId !== task.instanceId) problems.push(`${vm.name}: tagged instance ${instances[0]!.instanceId} is not its task's ${task.instanceId}`);
-    } else if (instances.length > 0) problems.push(`${vm.name}: failed VM left instances ${instances.map((i) => i.instanceId).join(', ')}`);
+      else if (instances[0]!.instanceId !== task.instanceId)
+        problems.push(`${vm.name}: tagged instance ${instances[0]!.instanceId} is not its task's ${task.instanceId}`);
+    } else if (instances.length > 0)
+      problems.push(`${vm.name}: failed VM left instances ${instances.map((i) => i.instanceId).join(', ')}`);
   }
   // Every instance the simulator holds belongs to exactly one completed task of ours: nothing orphaned.
   const completedTasks = sim.tasks.filter((t) => t.state === 'completed').length;
-  if (sim.instances.length !== completedTasks) problems.push(`${sim.instances.length} instances exist for ${completedTasks} completed tasks`);
+  if (sim.instances.length !== completedTasks)
+    problems.push(`${sim.instances.length} instances exist for ${completedTasks} completed tasks`);
   return {
     figures: {
       tasks: ours,
@@ -104,7 +123,12 @@ export function checkConversions(
 // Objects left in the staging bucket
 // ---------------------------------------------------------------------------------------------------
 
-export async function checkBucket(s3: S3Client, bucket: string, keyPrefix: string, batch: string): Promise<CheckResult<{ leftover: number }>> {
+export async function checkBucket(
+  s3: S3Client,
+  bucket: string,
+  keyPrefix: string,
+  batch: string
+): Promise<CheckResult<{ leftover: number }>> {
   const prefix = `${keyPrefix}${batch}/`;
   const leftover: string[] = [];
   let token: string | undefined;
@@ -118,7 +142,10 @@ export async function checkBucket(s3: S3Client, bucket: string, keyPrefix: strin
   } while (token);
   return {
     figures: { leftover: leftover.length },
-    problems: leftover.length > 0 ? [`${leftover.length} objects left for finished VMs, e.g. ${leftover.slice(0, 3).join(', ')}`] : [],
+    problems:
+      leftover.length > 0
+        ? [`${leftover.length} objects left for finished VMs, e.g. ${leftover.slice(0, 3).join(', ')}`]
+        : [],
   };
 }
 
@@ -165,10 +192,17 @@ export function checkReuploads(
     else charged[index]! += put.bytes;
   }
   if (before > 0) problems.push(`${(before / MiB).toFixed(1)} MiB uploaded again with no disruption before it`);
-  const perDisruption = disruptions.map((d, i) => ({ kind: d.kind, during: d.during, partsInFlight: d.partsInFlight, reuploadedBytes: charged[i]! }));
+  const perDisruption = disruptions.map((d, i) => ({
+    kind: d.kind,
+    during: d.during,
+    partsInFlight: d.partsInFlight,
+    reuploadedBytes: charged[i]!,
+  }));
   for (const d of perDisruption) {
     if (d.reuploadedBytes > boundBytes) {
-      problems.push(`${d.kind} during ${d.during}: ${(d.reuploadedBytes / MiB).toFixed(1)} MiB uploaded again, bound ${(boundBytes / MiB).toFixed(0)} MiB`);
+      problems.push(
+        `${d.kind} during ${d.during}: ${(d.reuploadedBytes / MiB).toFixed(1)} MiB uploaded again, bound ${(boundBytes / MiB).toFixed(0)} MiB`
+      );
     }
   }
   const reuploadedBytes = before + charged.reduce((a, b) => a + b, 0);
@@ -186,33 +220,46 @@ export interface SecretFigures {
 }
 
 /** Every run of every workflow of the batch (fleet, VMs) and of the given others (the quota workflow). */
-export async function checkHistories(client: Client, batch: string, otherIds: string[], secrets: string[]): Promise<CheckResult<Omit<SecretFigures, 'logLines'>>> {
+export async function checkHistories(
+  client: Client,
+  batch: string,
+  otherIds: string[],
+  secrets: string[]
+): Promise<CheckResult<Omit<SecretFigures, 'logLines'>>> {
   const problems: string[] = [];
   const runs: Array<{ workflowId: string; runId: string }> = [];
-  for await (const wf of client.workflow.list({ query: `MigrationBatch = "${batch}"` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
+  for await (const wf of client.workflow.list({ query: `MigrationBatch = "${batch}"` }))
+    runs.push({ workflowId: wf.workflowId, runId: wf.runId });
   for (const id of otherIds) {
-    for await (const wf of client.workflow.list({ query: `WorkflowId = "${id}"` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
+    for await (const wf of client.workflow.list({ query: `WorkflowId = "${id}"` }))
+      runs.push({ workflowId: wf.workflowId, runId: wf.runId });
   }
   let events = 0;
   for (const run of runs) {
     const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
     events += history.events?.length ?? 0;
-    for (const f of findSecrets(run.workflowId, historyText(history).join('\n'), secrets)) problems.push(`history of ${f.workflowId}: ${f.what}`);
+    for (const f of findSecrets(run.workflowId, historyText(history).join('\n'), secrets))
+      problems.push(`history of ${f.workflowId}: ${f.what}`);
   }
   return { figures: { histories: runs.length, events }, problems };
 }
 
 /** Log text (the worker's, the CLI's): no presigned URL, no secret, in any line. */
-export function checkLogs(sources: Array<{ name: string; text: string }>, secrets: string[]): CheckResult<{ logLines: number }> {
+export function checkLogs(
+  sources: Array<{ name: string; text: string }>,
+  secrets: string[]
+): CheckResult<{ logLines: number }> {
   const problems: string[] = [];
   let logLines = 0;
   for (const { name, text } of sources) {
     const lines = text.split('\n');
     logLines += lines.length;
     lines.forEach((line, i) => {
-      for (const marker of PRESIGN_MARKERS) if (marker.test(line)) problems.push(`${name}:${i + 1}: presigned URL (${marker.source})`);
+      for (const marker of PRESIGN_MARKERS)
+        if (marker.test(line)) problems.push(`${name}:${i + 1}: presigned URL (${marker.source})`);
       for (const secret of secrets) {
-        if (line.includes(secret) || line.includes(Buffer.from(secret).toString('base64'))) problems.push(`${name}:${i + 1}: secret "${secret.slice(0, 4)}…"`);
+        if (line.includes(secret) || line.includes(Buffer.from(secret).toString('base64')))
+          problems.push(`${name}:${i + 1}: secret "${secret.slice(0, 4)}…"`);
       }
     });
   }

@@ -53,7 +53,9 @@ export interface DriverContext {
 export async function phaseCounts(client: Client, batch: string): Promise<Record<string, number> | undefined> {
   try {
     const counts: Record<string, number> = {};
-    for await (const wf of client.workflow.list({ query: `MigrationBatch = "${batch}" AND WorkflowType = "migrateVmWorkflow"` })) {
+    for await (const wf of client.workflow.list({
+      query: `MigrationBatch = "${batch}" AND WorkflowType = "migrateVmWorkflow"`,
+    })) {
       const phase = wf.typedSearchAttributes.get(migrationPhaseKey) ?? 'Pending';
       counts[phase] = (counts[phase] ?? 0) + 1;
     }
@@ -111,7 +113,11 @@ export interface DriverOptions {
 }
 
 /** Runs the plan in order; returns what happened. Stops early (recording nothing more) if the batch closes. */
-export async function runDisruptions(ctx: DriverContext, plan: Disruption[], opts: DriverOptions): Promise<DisruptionRecord[]> {
+export async function runDisruptions(
+  ctx: DriverContext,
+  plan: Disruption[],
+  opts: DriverOptions
+): Promise<DisruptionRecord[]> {
   const records: DisruptionRecord[] = [];
   for (const d of plan) {
     if (await ctx.batchClosed()) {
@@ -120,10 +126,13 @@ export async function runDisruptions(ctx: DriverContext, plan: Disruption[], opt
     }
     const slowValidation = d.during === 'validating';
     if (slowValidation) {
-      await ctx.simConfigure({ faults: { ...ctx.faults, actions: VALIDATION_ACTIONS, slowResponseRate: 0.7, slowResponseMs: 4000 } });
+      await ctx.simConfigure({
+        faults: { ...ctx.faults, actions: VALIDATION_ACTIONS, slowResponseRate: 0.7, slowResponseMs: 4000 },
+      });
     }
     let phases: Record<string, number> = {};
-    const finished = (): number => ((phases.Completed ?? 0) + (phases.Failed ?? 0) + (phases.Cancelled ?? 0)) / ctx.total;
+    const finished = (): number =>
+      ((phases.Completed ?? 0) + (phases.Failed ?? 0) + (phases.Cancelled ?? 0)) / ctx.total;
     while (finished() < (d.afterFinished ?? 0) && !(await ctx.batchClosed())) {
       await sleep(1000);
       phases = (await phaseCounts(ctx.client, ctx.batch)) ?? phases;
@@ -143,7 +152,9 @@ export async function runDisruptions(ctx: DriverContext, plan: Disruption[], opt
     if (seen) await sleep(ctx.random() * (d.during === 'any' ? 8000 : 800));
     const partsInFlight = ctx.partsInFlight();
     const at = Date.now();
-    ctx.log(`chaos: ${d.kind} during ${d.during}${seen ? '' : ' (moment not seen: struck anyway)'}; parts in flight ${partsInFlight}; ${JSON.stringify(phases)}`);
+    ctx.log(
+      `chaos: ${d.kind} during ${d.during}${seen ? '' : ' (moment not seen: struck anyway)'}; parts in flight ${partsInFlight}; ${JSON.stringify(phases)}`
+    );
     const downMs = await strike(ctx, d);
     if (slowValidation) await ctx.simConfigure({ faults: ctx.faults });
     records.push({ ...d, at, momentSeen: seen, partsInFlight, phases, downMs });

@@ -58,7 +58,10 @@ export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
 
   const good = await Promise.all(
     POOL.map(({ kind, randomMiB }, i) =>
-      makeImage(imageDir, `pool-${i}-${kind}.img`, kind, { virtualMiB: opts.imageMiB, randomMiB: Math.min(randomMiB, opts.imageMiB) })
+      makeImage(imageDir, `pool-${i}-${kind}.img`, kind, {
+        virtualMiB: opts.imageMiB,
+        randomMiB: Math.min(randomMiB, opts.imageMiB),
+      })
     )
   );
   const failing = await makeImage(imageDir, 'pool-failing.raw', 'raw', {
@@ -84,7 +87,8 @@ export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
     });
   }
   const lines = ['name,image,architecture,instance_type,wave,user_data_file,tags'];
-  for (const vm of vms) lines.push(`${vm.name},${vm.image},x86_64,m3.large,${vm.wave},${vm.userDataFile ?? ''},team=chaos`);
+  for (const vm of vms)
+    lines.push(`${vm.name},${vm.image},x86_64,m3.large,${vm.wave},${vm.userDataFile ?? ''},team=chaos`);
   const csv = path.join(opts.dir, 'chaos.csv');
   await writeFile(csv, `${lines.join('\n')}\n`);
   // The secret itself, and the whole file: ImportInstance carries the file base64-encoded.

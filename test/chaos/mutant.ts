@@ -36,7 +36,9 @@ export async function buildMutant(dir: string, mutation: Mutation): Promise<stri
   const target = path.join(dir, mutation.file);
   const source = await readFile(target, 'utf8');
   if (!source.includes(mutation.find)) {
-    throw new Error(`mutation "${mutation.name}" no longer applies: ${mutation.file} lacks the text it replaces; update test/chaos/mutant.ts`);
+    throw new Error(
+      `mutation "${mutation.name}" no longer applies: ${mutation.file} lacks the text it replaces; update test/chaos/mutant.ts`
+    );
   }
   await writeFile(target, source.replace(mutation.find, mutation.replace));
   return path.join(dir, 'worker', 'main.ts');

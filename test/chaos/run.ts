@@ -52,7 +52,11 @@ async function main(): Promise<number> {
       const report = await runChaos({ ...MUTANT, seed, workerEntry, log });
       for (const line of formatReport(report)) log(`  mutant: ${line}`);
       mutantCaught = report.problems.some((p) => p.includes(NO_IDEMPOTENCY_LOOKUP.caughtBy));
-      log(mutantCaught ? `mutation caught: the broken build fails the "${NO_IDEMPOTENCY_LOOKUP.caughtBy}" check` : 'MUTATION NOT CAUGHT: the suite passed a broken build');
+      log(
+        mutantCaught
+          ? `mutation caught: the broken build fails the "${NO_IDEMPOTENCY_LOOKUP.caughtBy}" check`
+          : 'MUTATION NOT CAUGHT: the suite passed a broken build'
+      );
       if (!mutantCaught) failed = true;
     } finally {
       await dir.remove();
@@ -61,7 +65,9 @@ async function main(): Promise<number> {
   const out = path.join(REPO_ROOT, 'test-artifacts');
   await mkdir(out, { recursive: true });
   await writeFile(path.join(out, 'chaos.json'), `${JSON.stringify({ runs: reports, mutantCaught }, null, 2)}\n`);
-  log(`${failed ? 'FAIL' : 'PASS'}: ${reports.length} chaos runs${mutantCaught === undefined ? '' : `, mutation ${mutantCaught ? 'caught' : 'NOT caught'}`}; details in test-artifacts/chaos.json`);
+  log(
+    `${failed ? 'FAIL' : 'PASS'}: ${reports.length} chaos runs${mutantCaught === undefined ? '' : `, mutation ${mutantCaught ? 'caught' : 'NOT caught'}`}; details in test-artifacts/chaos.json`
+  );
   return failed ? 1 : 0;
 }
 

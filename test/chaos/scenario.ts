@@ -63,11 +63,15 @@ export interface ChaosReport {
   secrets: { histories: number; events: number; logLines: number };
 }
 
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function simRequest(local: LocalEnv, route: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${local.info.simControlUrl}/${route}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(
+    `${local.info.simControlUrl}/${route}`,
+    body === undefined
+      ? {}
+      : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
+  );
   if (!res.ok) throw new Error(`simulator ${route}: ${res.status} ${await res.text()}`);
   return res.json();
 }
@@ -96,7 +100,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   try {
     const ports = { temporal: await freePort(), ui: await freePort(), s3: await freePort(), ec2: await freePort() };
     const [fleet, env] = await Promise.all([
-      makeChaosFleet({ dir: dir.dir, vms: opts.vms, waves: opts.waves, failEvery: opts.failEvery, imageMiB: opts.imageMiB }),
+      makeChaosFleet({
+        dir: dir.dir,
+        vms: opts.vms,
+        waves: opts.waves,
+        failEvery: opts.failEvery,
+        imageMiB: opts.imageMiB,
+      }),
       startLocalEnv({
         stateDir,
         ports,
@@ -125,9 +135,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const client = new Client({ connection });
     s3 = localS3Client(local.info.s3Endpoint);
     const imageBytes = fleet.vms.reduce((sum, vm) => sum + vm.imageBytes, 0);
-    log(`chaos: ${opts.vms} VMs (${(imageBytes / 1024 / 1024).toFixed(0)} MiB of images), batch ${batch}, state ${stateDir}`);
+    log(
+      `chaos: ${opts.vms} VMs (${(imageBytes / 1024 / 1024).toFixed(0)} MiB of images), batch ${batch}, state ${stateDir}`
+    );
 
-    const start = await cli('start', 'start', fleet.csv, '--batch', batch, '--max-uploads', String(opts.maxUploads), '--max-conversions', String(opts.maxConversions));
+    const start = await cli(
+      'start',
+      'start',
+      fleet.csv,
+      '--batch',
+      batch,
+      '--max-uploads',
+      String(opts.maxUploads),
+      '--max-conversions',
+      String(opts.maxConversions)
+    );
     if (start.code !== 0) throw new Error(`vmconvoy start exited ${start.code}:\n${start.stdout}\n${start.stderr}`);
 
     const random = seededRandom(opts.seed);
@@ -153,7 +175,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     const deadline = started + opts.timeoutMs;
     while (!(await batchClosed(client, batch))) {
-      if (Date.now() > deadline) throw new Error(`the batch did not finish within ${Math.round(opts.timeoutMs / 1000)} s`);
+      if (Date.now() > deadline)
+        throw new Error(`the batch did not finish within ${Math.round(opts.timeoutMs / 1000)} s`);
       await sleep(1000);
     }
     const seconds = (Date.now() - started) / 1000;
@@ -161,11 +184,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
     // The checks, each from the outside.
     const statusRun = await cli('status', 'status', batch, '--json');
-    if (statusRun.code !== 0 && statusRun.code !== 2) throw new Error(`vmconvoy status exited ${statusRun.code}: ${statusRun.stderr}`);
+    if (statusRun.code !== 0 && statusRun.code !== 2)
+      throw new Error(`vmconvoy status exited ${statusRun.code}: ${statusRun.stderr}`);
     const status = JSON.parse(statusRun.stdout) as StatusJson;
     const expectFailures = fleet.vms.some((v) => v.expected === 'Failed');
     const problems: string[] = [];
-    if (statusRun.code !== (expectFailures ? 2 : 0)) problems.push(`vmconvoy status exited ${statusRun.code}, expected ${expectFailures ? 2 : 0}`);
+    if (statusRun.code !== (expectFailures ? 2 : 0))
+      problems.push(`vmconvoy status exited ${statusRun.code}, expected ${expectFailures ? 2 : 0}`);
     const outcomes = checkOutcomes(fleet.vms, status, PLANNED_FAILURE);
     const sim = (await simRequest(local, 'state')) as SimState;
     const conversions = checkConversions(fleet.vms, batch, sim);
@@ -176,16 +201,32 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       partSizeBytes: DEFAULT_SETTINGS.partSizeBytes,
     });
     const secrets = [...fleet.secrets, LOCAL_SECRET_ACCESS_KEY, LOCAL_ACCESS_KEY_ID];
-    const histories = await checkHistories(client, batch, [quotaWorkflowIdFor({ ec2Endpoint: local.info.ec2Endpoint, region: local.info.region })], secrets);
+    const histories = await checkHistories(
+      client,
+      batch,
+      [quotaWorkflowIdFor({ ec2Endpoint: local.info.ec2Endpoint, region: local.info.region })],
+      secrets
+    );
     const workerLog = await readFile(path.join(stateDir, 'worker.log'), 'utf8');
     const logs = checkLogs(
-      [{ name: 'worker.log', text: workerLog }, ...cliRuns.map(({ name, run }) => ({ name: `vmconvoy ${name}`, text: `${run.stdout}\n${run.stderr}` }))],
+      [
+        { name: 'worker.log', text: workerLog },
+        ...cliRuns.map(({ name, run }) => ({ name: `vmconvoy ${name}`, text: `${run.stdout}\n${run.stderr}` })),
+      ],
       secrets
     );
     const notSeen = disruptions.filter((d) => !d.momentSeen).map((d) => `${d.kind} during ${d.during}`);
-    if (disruptions.length < opts.plan.length) problems.push(`only ${disruptions.length} of ${opts.plan.length} disruptions happened before the batch closed`);
+    if (disruptions.length < opts.plan.length)
+      problems.push(`only ${disruptions.length} of ${opts.plan.length} disruptions happened before the batch closed`);
     if (notSeen.length > 0) problems.push(`disruptions struck outside their moment: ${notSeen.join(', ')}`);
-    problems.push(...outcomes.problems, ...conversions.problems, ...bucket.problems, ...reuploads.problems, ...histories.problems, ...logs.problems);
+    problems.push(
+      ...outcomes.problems,
+      ...conversions.problems,
+      ...bucket.problems,
+      ...reuploads.problems,
+      ...histories.problems,
+      ...logs.problems
+    );
     return {
       problems,
       seconds,
@@ -221,7 +262,9 @@ export function formatReport(r: ChaosReport): string[] {
         `  ${i + 1}. ${d.kind.padEnd(16)} during ${d.during.padEnd(10)} parts in flight ${String(d.partsInFlight).padStart(2)}, sent again after it ${(r.reuploads.perDisruption[i]!.reuploadedBytes / MiB).toFixed(1).padStart(5)} MiB, down ${(d.downMs / 1000).toFixed(1)} s`
     ),
     `secret scan: ${r.secrets.histories} histories (${r.secrets.events} events), ${r.secrets.logLines} log lines`,
-    r.problems.length === 0 ? 'PASS: no problem found' : `FAIL: ${r.problems.length} problems:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`,
+    r.problems.length === 0
+      ? 'PASS: no problem found'
+      : `FAIL: ${r.problems.length} problems:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`,
   ];
   return lines;
 }

@@ -16,14 +16,23 @@ const namespace = `setup-${Date.now().toString(36)}`;
 
 before(async () => {
   temporal = await startTemporal();
-  await temporal.connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+  await temporal.connection.workflowService.registerNamespace({
+    namespace,
+    workflowExecutionRetentionPeriod: msToTs('1 day'),
+  });
 });
 after(async () => temporal?.stop());
 
 function setup(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'vmconvoy.js'), 'setup', ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: namespace, VMCONVOY_ENV_FILE: '/nonexistent' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        TEMPORAL_ADDRESS: temporal.address,
+        TEMPORAL_NAMESPACE: namespace,
+        VMCONVOY_ENV_FILE: '/nonexistent',
+      },
     });
     let stdout = '';
     let stderr = '';
@@ -47,5 +56,8 @@ test('setup registers the search attributes and the retention once, and is idemp
 
   const second = await setup();
   assert.equal(second.code, 0, second.stderr);
-  assert.match(second.stdout, new RegExp(`namespace ${namespace}: search attributes already present; retention 30 days`));
+  assert.match(
+    second.stdout,
+    new RegExp(`namespace ${namespace}: search attributes already present; retention 30 days`)
+  );
 });

@@ -28,7 +28,12 @@ const FAST = { conversionBytesPerSecond: 256 * 1024 * 1024, stepSeconds: 0.2, pe
 const FAIL_MARKER = 'VMCONVOY_SIM_FAIL=ClientError: Unsupported kernel version 2.6.18';
 
 before(async () => {
-  [temporal, s3, sim, dir] = await Promise.all([startTemporal(), startS3(), startSim({ config: { speed: FAST } }), tempDir('vmconvoy-e2e-')]);
+  [temporal, s3, sim, dir] = await Promise.all([
+    startTemporal(),
+    startS3(),
+    startSim({ config: { speed: FAST } }),
+    tempDir('vmconvoy-e2e-'),
+  ]);
   env = baseEnv({
     TEMPORAL_ADDRESS: temporal.address,
     VMCONVOY_TEMPORAL_UI: 'http://ui.test:8233',
@@ -76,7 +81,14 @@ interface StatusJson {
   batch: string;
   state: string;
   counts: Record<string, number>;
-  vms: Array<{ name: string; phase: string; percent: number; conversionTaskId: string | null; instanceId: string | null; error: string | null }>;
+  vms: Array<{
+    name: string;
+    phase: string;
+    percent: number;
+    conversionTaskId: string | null;
+    instanceId: string | null;
+    error: string | null;
+  }>;
 }
 async function status(batch: string): Promise<StatusJson> {
   const run = await vmconvoy('status', batch, '--json');
@@ -94,13 +106,7 @@ const IMAGES: Array<[string, string]> = [
 
 test('validate reports every problem with its line and column and exits 1; a good inventory exits 0', async () => {
   const bad = path.join(dir.dir, 'bad.csv');
-  await writeFile(
-    bad,
-    [
-      HEADER + ',colour',
-      'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,,red',
-    ].join('\n') + '\n'
-  );
+  await writeFile(bad, [HEADER + ',colour', 'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,,red'].join('\n') + '\n');
   const unknown = await vmconvoy('validate', bad);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stdout, /bad\.csv:1 \[colour\]: unknown column "colour"/);
@@ -131,13 +137,25 @@ test('validate reports every problem with its line and column and exits 1; a goo
   ]) {
     assert.match(result.stdout, expected);
   }
-  const json = JSON.parse((await vmconvoy('validate', bad, '--json')).stdout) as { ok: boolean; errors: Array<{ line: number; column?: string }> };
+  const json = JSON.parse((await vmconvoy('validate', bad, '--json')).stdout) as {
+    ok: boolean;
+    errors: Array<{ line: number; column?: string }>;
+  };
   assert.equal(json.ok, false);
   assert.equal(json.errors.length, 9);
-  assert.deepEqual(json.errors[0], { line: 3, column: 'name', message: '"web 02": use 1-64 characters of A-Z a-z 0-9 . _ -' });
+  assert.deepEqual(json.errors[0], {
+    line: 3,
+    column: 'name',
+    message: '"web 02": use 1-64 characters of A-Z a-z 0-9 . _ -',
+  });
 
   const good = path.join(dir.dir, 'good.csv');
-  await writeFile(good, [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,2,team=web', 'db-01,db.vhd,VHD,x86_64,r3.large,Windows,1,'].join('\n') + '\n');
+  await writeFile(
+    good,
+    [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,2,team=web', 'db-01,db.vhd,VHD,x86_64,r3.large,Windows,1,'].join(
+      '\n'
+    ) + '\n'
+  );
   const ok = await vmconvoy('validate', good);
   assert.equal(ok.code, 0, ok.stdout);
   assert.match(ok.stdout, /good\.csv: 2 VMs in 2 waves, every row and image valid/);
@@ -162,16 +180,37 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   assert.equal(run.code, 2, run.stdout + run.stderr);
   assert.match(run.stdout, new RegExp(`started batch ${batch} \\(20 VMs in 2 waves\\)`));
   assert.match(run.stdout, new RegExp(`Temporal UI: http://ui\\.test:8233/namespaces/default/workflows/${batch}`));
-  assert.match(run.stdout, /legacy-01 Failed ConversionFailed: .*Unsupported kernel version 2\.6\.18/, 'plain progress lines without a terminal');
+  assert.match(
+    run.stdout,
+    /legacy-01 Failed ConversionFailed: .*Unsupported kernel version 2\.6\.18/,
+    'plain progress lines without a terminal'
+  );
   assert.match(run.stderr, new RegExp(`batch ${batch} ended with failed VMs: .*vmconvoy retry ${batch}`));
 
   // status --json: exactly the contract.
   const s = await status(batch);
   assert.deepEqual(Object.keys(s), ['batch', 'state', 'counts', 'vms']);
-  assert.deepEqual(Object.keys(s.counts), ['pending', 'uploading', 'converting', 'validating', 'completed', 'failed', 'cancelled']);
-  assert.deepEqual(s.counts, { pending: 0, uploading: 0, converting: 0, validating: 0, completed: 19, failed: 1, cancelled: 0 });
+  assert.deepEqual(Object.keys(s.counts), [
+    'pending',
+    'uploading',
+    'converting',
+    'validating',
+    'completed',
+    'failed',
+    'cancelled',
+  ]);
+  assert.deepEqual(s.counts, {
+    pending: 0,
+    uploading: 0,
+    converting: 0,
+    validating: 0,
+    completed: 19,
+    failed: 1,
+    cancelled: 0,
+  });
   assert.deepEqual([s.batch, s.state, s.vms.length], [batch, 'failed', 20]);
-  for (const vm of s.vms) assert.deepEqual(Object.keys(vm), ['name', 'phase', 'percent', 'conversionTaskId', 'instanceId', 'error']);
+  for (const vm of s.vms)
+    assert.deepEqual(Object.keys(vm), ['name', 'phase', 'percent', 'conversionTaskId', 'instanceId', 'error']);
   const legacy = s.vms.find((v) => v.name === 'legacy-01')!;
   assert.equal(legacy.phase, 'Failed');
   assert.match(legacy.error ?? '', /Unsupported kernel version 2\.6\.18/);
@@ -184,7 +223,9 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   assert.equal((await vmconvoy('status', batch)).code, 2, 'status of a batch that ended with failures exits 2');
 
   // Reports: JSON (and the wave order), CSV, Markdown to a file.
-  const report = JSON.parse((await vmconvoy('report', batch, '--format', 'json')).stdout) as Array<Record<string, string | number | null>>;
+  const report = JSON.parse((await vmconvoy('report', batch, '--format', 'json')).stdout) as Array<
+    Record<string, string | number | null>
+  >;
   assert.equal(report.length, 20);
   const wave1 = report.filter((r) => Number(String(r.name).slice(3)) <= 10 || r.name === 'legacy-01');
   const wave2 = report.filter((r) => !wave1.includes(r));
@@ -201,7 +242,10 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   assert.ok(Number(ok.bytes_uploaded) > 0 && Number(ok.duration_s) >= 0);
 
   const csvReport = (await vmconvoy('report', batch, '--format', 'csv')).stdout.trim().split('\n');
-  assert.equal(csvReport[0], 'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message');
+  assert.equal(
+    csvReport[0],
+    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message'
+  );
   assert.equal(csvReport.length, 21);
   const mdFile = path.join(dir.dir, 'report.md');
   const md = await vmconvoy('report', batch, '--format', 'md', '--out', mdFile);
@@ -209,7 +253,10 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   const mdLines = (await readFile(mdFile, 'utf8')).trim().split('\n');
   assert.equal(mdLines.length, 22);
   assert.match(mdLines[0]!, /^\| name \| status \| instance_id \|/);
-  assert.match(mdLines.find((l) => l.startsWith('| legacy-01 '))!, /\| Failed \|.*\| ConversionFailed \| .*Unsupported kernel/);
+  assert.match(
+    mdLines.find((l) => l.startsWith('| legacy-01 '))!,
+    /\| Failed \|.*\| ConversionFailed \| .*Unsupported kernel/
+  );
 
   // The operator fixes the image and retries the ended batch: only the failed VM runs again.
   const tasksBefore = (await sim.state()).tasks.filter((t) => t.manifestUrl.includes(`/${batch}/`));
@@ -229,20 +276,48 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   assert.equal(relaunch.code, 0, relaunch.stdout + relaunch.stderr);
   const tasks = (await sim.state()).tasks.filter((t) => t.manifestUrl.includes(`/${batch}/`));
   const perVm = (vm: string) => tasks.filter((t) => t.manifestUrl.includes(`/${batch}/${vm}/`));
-  for (const vm of s.vms.map((v) => v.name).filter((n) => n !== 'legacy-01')) assert.equal(perVm(vm).length, 1, `one conversion task for ${vm}`);
-  assert.deepEqual(perVm('legacy-01').map((t) => t.state).sort(), ['cancelled', 'completed'], 'the failed conversion and the retried one');
+  for (const vm of s.vms.map((v) => v.name).filter((n) => n !== 'legacy-01'))
+    assert.equal(perVm(vm).length, 1, `one conversion task for ${vm}`);
+  assert.deepEqual(
+    perVm('legacy-01')
+      .map((t) => t.state)
+      .sort(),
+    ['cancelled', 'completed'],
+    'the failed conversion and the retried one'
+  );
   assert.equal(tasks.length, 21);
-  assert.deepEqual((await status(batch)).counts, { pending: 0, uploading: 0, converting: 0, validating: 0, completed: 20, failed: 0, cancelled: 0 });
+  assert.deepEqual((await status(batch)).counts, {
+    pending: 0,
+    uploading: 0,
+    converting: 0,
+    validating: 0,
+    completed: 20,
+    failed: 0,
+    cancelled: 0,
+  });
 });
 
 test('pause holds new VMs, start attaches to the running batch, set-limits, cancel --vm, resume, retry the cancelled VM', async () => {
   const csv = path.join(dir.dir, 'pause.csv');
-  await writeFile(csv, [HEADER, ...['p1', 'p2', 'p3', 'p4'].map((n) => `${n},cache.raw,RAW,x86_64,t2.small,,1,`)].join('\n') + '\n');
+  await writeFile(
+    csv,
+    [HEADER, ...['p1', 'p2', 'p3', 'p4'].map((n) => `${n},cache.raw,RAW,x86_64,t2.small,,1,`)].join('\n') + '\n'
+  );
   const batch = `e2e-pause-${stamp}`;
   // Slow conversions, so p1 is still converting when it is cancelled.
   await sim.configure({ speed: { conversionBytesPerSecond: 128 * 1024 } });
   try {
-    const start = await vmconvoy('start', csv, '--batch', batch, '--max-uploads', '1', '--max-conversions', '1', '--json');
+    const start = await vmconvoy(
+      'start',
+      csv,
+      '--batch',
+      batch,
+      '--max-uploads',
+      '1',
+      '--max-conversions',
+      '1',
+      '--json'
+    );
     assert.equal(start.code, 0, start.stderr);
     const started = JSON.parse(start.stdout) as { attached: boolean; conversionLimit: number };
     assert.equal(started.attached, false);
@@ -259,7 +334,11 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
     const pause = await vmconvoy('pause', batch, '--reason', 'change freeze');
     assert.equal(pause.code, 0, pause.stderr);
     const fleet = temporal.client.workflow.getHandle(batch);
-    assert.match((await fleet.describe()).taskQueue, /-control$/, 'the fleet runs on the control queue, its VMs on the main one');
+    assert.match(
+      (await fleet.describe()).taskQueue,
+      /-control$/,
+      'the fleet runs on the control queue, its VMs on the main one'
+    );
     assert.doesNotMatch((await temporal.client.workflow.getHandle(`${batch}/p1`).describe()).taskQueue, /-control$/);
     const startedWhenPaused = (await fleet.query(fleetStatusQuery)).started;
     const paused = await status(batch);
@@ -290,34 +369,75 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
     const cancel = await vmconvoy('cancel', batch, '--vm', 'p1');
     assert.equal(cancel.code, 0, cancel.stderr);
     assert.match(cancel.stdout, /VM p1 of batch .*: cancellation requested/);
-    assert.equal((await fleet.query(fleetStatusQuery)).started, startedWhenPaused, 'no VM started while paused, even with more upload room');
+    assert.equal(
+      (await fleet.query(fleetStatusQuery)).started,
+      startedWhenPaused,
+      'no VM started while paused, even with more upload room'
+    );
 
     await sim.configure({ speed: FAST });
     assert.equal((await vmconvoy('resume', batch)).code, 0);
     const done = await vmconvoy('status', batch, '--watch', '--json');
     assert.equal(done.code, 0, done.stderr);
-    const snapshots = done.stdout.trim().split('\n').map((l) => JSON.parse(l) as StatusJson);
+    const snapshots = done.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as StatusJson);
     assert.ok(snapshots.length >= 1);
     const final = snapshots.at(-1)!;
     assert.equal(final.state, 'completed');
-    assert.deepEqual(final.vms.map((v) => [v.name, v.phase]), [['p1', 'Cancelled'], ['p2', 'Completed'], ['p3', 'Completed'], ['p4', 'Completed']]);
-    assert.deepEqual(final.counts, { pending: 0, uploading: 0, converting: 0, validating: 0, completed: 3, failed: 0, cancelled: 1 });
+    assert.deepEqual(
+      final.vms.map((v) => [v.name, v.phase]),
+      [
+        ['p1', 'Cancelled'],
+        ['p2', 'Completed'],
+        ['p3', 'Completed'],
+        ['p4', 'Completed'],
+      ]
+    );
+    assert.deepEqual(final.counts, {
+      pending: 0,
+      uploading: 0,
+      converting: 0,
+      validating: 0,
+      completed: 3,
+      failed: 0,
+      cancelled: 1,
+    });
     const p1Tasks = (await sim.state()).tasks.filter((t) => t.manifestUrl.includes(`/${batch}/p1/`));
-    assert.ok(p1Tasks.every((t) => t.state !== 'active'), `no active task left for p1: ${JSON.stringify(p1Tasks)}`);
-    const cancelledRow = (JSON.parse((await vmconvoy('report', batch, '--json')).stdout) as Array<Record<string, unknown>>).find((r) => r.name === 'p1')!;
+    assert.ok(
+      p1Tasks.every((t) => t.state !== 'active'),
+      `no active task left for p1: ${JSON.stringify(p1Tasks)}`
+    );
+    const cancelledRow = (
+      JSON.parse((await vmconvoy('report', batch, '--json')).stdout) as Array<Record<string, unknown>>
+    ).find((r) => r.name === 'p1')!;
     assert.equal(cancelledRow.status, 'Cancelled');
 
     // Retry brings the cancelled VM back.
     assert.equal((await vmconvoy('retry', batch)).code, 0);
     assert.equal((await vmconvoy('status', batch, '--watch')).code, 0);
-    assert.deepEqual((await status(batch)).counts, { pending: 0, uploading: 0, converting: 0, validating: 0, completed: 4, failed: 0, cancelled: 0 });
+    assert.deepEqual((await status(batch)).counts, {
+      pending: 0,
+      uploading: 0,
+      converting: 0,
+      validating: 0,
+      completed: 4,
+      failed: 0,
+      cancelled: 0,
+    });
   } finally {
     await sim.configure({ speed: FAST });
   }
 });
 
 test('commands on a batch that does not exist say how to start it (exit 1)', async () => {
-  for (const args of [['status', 'nope'], ['pause', 'nope'], ['retry', 'nope'], ['report', 'nope']]) {
+  for (const args of [
+    ['status', 'nope'],
+    ['pause', 'nope'],
+    ['retry', 'nope'],
+    ['report', 'nope'],
+  ]) {
     const run = await vmconvoy(...args);
     assert.equal(run.code, 1, `${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, /no batch "nope": start it with `vmconvoy start <inventory\.csv> --batch nope`/);

@@ -21,7 +21,10 @@ before(async () => {
   dir = await tempDir('vmconvoy-dev-');
   await makeImage(dir.dir, 'a.raw', 'raw', { virtualMiB: 4, randomMiB: 1 });
   await makeImage(dir.dir, 'b.vmdk', 'stream-vmdk', { virtualMiB: 4, randomMiB: 1 });
-  await writeFile(path.join(dir.dir, 'inv.csv'), 'name,image,architecture,instance_type,wave\na-01,a.raw,x86_64,t2.micro,1\nb-01,b.vmdk,x86_64,t2.micro,2\n');
+  await writeFile(
+    path.join(dir.dir, 'inv.csv'),
+    'name,image,architecture,instance_type,wave\na-01,a.raw,x86_64,t2.micro,1\nb-01,b.vmdk,x86_64,t2.micro,2\n'
+  );
 });
 after(async () => {
   await dev?.stop(20_000);
@@ -50,10 +53,24 @@ async function interrupt(service: ServiceProcess): Promise<number | null> {
 test('vmconvoy dev: env.json drives the other commands; Ctrl-C stops it; a restart keeps the batches', async () => {
   dev = await startDev();
   const info = JSON.parse(await readFile(path.join(stateDir(), 'env.json'), 'utf8')) as Record<string, string>;
-  assert.deepEqual(Object.keys(info).sort(), ['accessKeyId', 'bucket', 'ec2Endpoint', 'region', 's3Endpoint', 'secretAccessKey', 'simControlUrl', 'temporalAddress', 'temporalUiUrl'].sort());
+  assert.deepEqual(
+    Object.keys(info).sort(),
+    [
+      'accessKeyId',
+      'bucket',
+      'ec2Endpoint',
+      'region',
+      's3Endpoint',
+      'secretAccessKey',
+      'simControlUrl',
+      'temporalAddress',
+      'temporalUiUrl',
+    ].sort()
+  );
   assert.equal(info.bucket, 'vmconvoy');
   const printed = dev.output.join('\n');
-  for (const value of [info.temporalAddress, info.temporalUiUrl, info.s3Endpoint, info.ec2Endpoint]) assert.ok(printed.includes(value!), `prints ${value}`);
+  for (const value of [info.temporalAddress, info.temporalUiUrl, info.s3Endpoint, info.ec2Endpoint])
+    assert.ok(printed.includes(value!), `prints ${value}`);
 
   // Nothing but the env file: the commands find the local environment.
   const env = baseEnv({ VMCONVOY_ENV_FILE: path.join(stateDir(), 'env.json') });
@@ -73,10 +90,18 @@ test('vmconvoy dev: env.json drives the other commands; Ctrl-C stops it; a resta
 
   dev = await startDev();
   const again = JSON.parse(await readFile(path.join(stateDir(), 'env.json'), 'utf8')) as Record<string, string>;
-  const status = await runCli(['status', 'dev-1', '--json'], baseEnv({ VMCONVOY_ENV_FILE: path.join(stateDir(), 'env.json') }), dir.dir);
+  const status = await runCli(
+    ['status', 'dev-1', '--json'],
+    baseEnv({ VMCONVOY_ENV_FILE: path.join(stateDir(), 'env.json') }),
+    dir.dir
+  );
   assert.equal(status.code, 0, status.stderr);
   const view = JSON.parse(status.stdout) as { state: string; counts: { completed: number } };
-  assert.deepEqual([view.state, view.counts.completed], ['completed', 2], `the batch survived the restart (${again.temporalAddress})`);
+  assert.deepEqual(
+    [view.state, view.counts.completed],
+    ['completed', 2],
+    `the batch survived the restart (${again.temporalAddress})`
+  );
   assert.equal(await interrupt(dev), 0);
   dev = undefined;
 });

@@ -20,7 +20,15 @@ import type { MigrateVmInput } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { localAwsConfig, startS3, startSim, startTemporal, tempDir, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
+import {
+  localAwsConfig,
+  startS3,
+  startSim,
+  startTemporal,
+  tempDir,
+  uniqueTaskQueue,
+  workflowBundle,
+} from '../helpers/testbed';
 import { baseEnv, runCli } from './run-cli';
 
 const execFileAsync = promisify(execFile);
@@ -63,20 +71,50 @@ after(async () => {
 test('with the codec, the server stores ciphertext, and vmconvoy status with the key still reads the batch', async () => {
   const batch = `codec-${Date.now().toString(36)}`;
   const image = await makeImage(dir.dir, `${VM}.raw`, 'raw', { virtualMiB: 4, randomMiB: 1 });
-  const client = new Client({ connection: temporal.client.connection, namespace: temporal.namespace, dataConverter: dataConverterFromEnv({ VMCONVOY_CODEC_KEY: KEY }) });
+  const client = new Client({
+    connection: temporal.client.connection,
+    namespace: temporal.namespace,
+    dataConverter: dataConverterFromEnv({ VMCONVOY_CODEC_KEY: KEY }),
+  });
   const input: MigrateVmInput = {
     batch,
     spec: vmSpecSchema.parse({ name: VM, image, architecture: 'x86_64', instanceType: 't2.micro' }),
-    settings: { ...DEFAULT_SETTINGS, partSizeBytes: 1024 * 1024, pollInitialSeconds: 0.5, pollMaxSeconds: 1, deadlineSeconds: 600 },
+    settings: {
+      ...DEFAULT_SETTINGS,
+      partSizeBytes: 1024 * 1024,
+      pollInitialSeconds: 0.5,
+      pollMaxSeconds: 1,
+      deadlineSeconds: 600,
+    },
   };
   const workflowId = `${batch}/${VM}`;
-  const handle = await client.workflow.start('migrateVmWorkflow', { taskQueue, workflowId, args: [input], typedSearchAttributes: [{ key: migrationBatchKey, value: batch }] });
+  const handle = await client.workflow.start('migrateVmWorkflow', {
+    taskQueue,
+    workflowId,
+    args: [input],
+    typedSearchAttributes: [{ key: migrationBatchKey, value: batch }],
+  });
   await handle.result();
 
   // The plain Temporal CLI: no codec, so it shows what the server stores.
   const cli = await resolveTemporalCli({ build: false });
   assert.ok(cli, 'the Temporal CLI is provisioned');
-  const { stdout } = await execFileAsync(cli.path, ['workflow', 'show', '--output', 'json', '--address', temporal.address, '--namespace', temporal.namespace, '-w', workflowId], { maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await execFileAsync(
+    cli.path,
+    [
+      'workflow',
+      'show',
+      '--output',
+      'json',
+      '--address',
+      temporal.address,
+      '--namespace',
+      temporal.namespace,
+      '-w',
+      workflowId,
+    ],
+    { maxBuffer: 64 * 1024 * 1024 }
+  );
   // Search attributes are indexed by the server, so they are never encoded (README "Threat model"):
   // every other payload must be ciphertext.
   const encodings: string[] = [];
@@ -89,33 +127,52 @@ test('with the codec, the server stores ciphertext, and vmconvoy status with the
     if ('markerName' in node && node.markerName === 'core_patch') {
       // details.patch_data holds the payload (as one payload or a list of them, depending on the printer).
       const found = JSON.stringify((node as { details?: unknown }).details ?? {}).match(/"data":"([^"]*)"/g) ?? [];
-      for (const d of found) patchIds.push((JSON.parse(Buffer.from(d.slice(8, -1), 'base64').toString()) as { id?: unknown }).id);
+      for (const d of found)
+        patchIds.push((JSON.parse(Buffer.from(d.slice(8, -1), 'base64').toString()) as { id?: unknown }).id);
       assert.ok(found.length > 0, `a patch marker with its payload: ${JSON.stringify(node)}`);
       return undefined;
     }
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(node)) {
       if (k === 'searchAttributes') continue;
-      if (k === 'metadata' && v && typeof v === 'object' && 'encoding' in v) encodings.push(Buffer.from(String(v.encoding), 'base64').toString());
+      if (k === 'metadata' && v && typeof v === 'object' && 'encoding' in v)
+        encodings.push(Buffer.from(String(v.encoding), 'base64').toString());
       out[k] = strip(v);
     }
     return out;
   };
   const rest = JSON.stringify(strip(JSON.parse(stdout))).replaceAll(workflowId, '');
   assert.ok(encodings.length > 5, `payloads found in the history (${encodings.length})`);
-  assert.ok(encodings.every((e) => e === ENCRYPTED_ENCODING), `every payload is encrypted; saw ${[...new Set(encodings)].join(', ')}`);
-  for (const id of patchIds) assert.ok((Object.values(PATCH_IDS) as unknown[]).includes(id), `a patch marker holds only a patch ID (saw ${JSON.stringify(id)})`);
+  assert.ok(
+    encodings.every((e) => e === ENCRYPTED_ENCODING),
+    `every payload is encrypted; saw ${[...new Set(encodings)].join(', ')}`
+  );
+  for (const id of patchIds)
+    assert.ok(
+      (Object.values(PATCH_IDS) as unknown[]).includes(id),
+      `a patch marker holds only a patch ID (saw ${JSON.stringify(id)})`
+    );
   assert.match(rest, /encryption-key-id/);
   // Outside the workflow ID and the search attributes, neither the VM's name nor its image path appears.
   for (const secret of [image, VM]) {
-    assert.ok(!rest.includes(secret) && !rest.includes(Buffer.from(secret).toString('base64')), `${secret} is not in clear in the history`);
+    assert.ok(
+      !rest.includes(secret) && !rest.includes(Buffer.from(secret).toString('base64')),
+      `${secret} is not in clear in the history`
+    );
   }
 
-  const env = baseEnv({ TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, VMCONVOY_ENV_FILE: `${dir.dir}/none.json` });
+  const env = baseEnv({
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: temporal.namespace,
+    VMCONVOY_ENV_FILE: `${dir.dir}/none.json`,
+  });
   const withKey = await runCli(['status', batch, '--json'], { ...env, VMCONVOY_CODEC_KEY: KEY });
   assert.equal(withKey.code, 0, withKey.stderr);
   const view = JSON.parse(withKey.stdout) as { vms: Array<{ name: string; phase: string; instanceId: string | null }> };
-  assert.deepEqual(view.vms.map((v) => [v.name, v.phase]), [[VM, 'Completed']]);
+  assert.deepEqual(
+    view.vms.map((v) => [v.name, v.phase]),
+    [[VM, 'Completed']]
+  );
   assert.match(view.vms[0]!.instanceId ?? '', /^i-/);
 
   const withoutKey = await runCli(['status', batch, '--json'], env);

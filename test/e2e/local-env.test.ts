@@ -144,7 +144,12 @@ before(async () => {
   // Every port free (never the 7233/8233 a developer's `vmconvoy dev` may hold).
   const ports = { temporal: await freePort(), ui: await freePort(), s3: await freePort(), ec2: await freePort() };
   const started = Date.now();
-  local = await startLocalEnv({ stateDir: stateDir(), ports, simConfig: { judge: { content: false }, speed: FAST }, log: () => undefined });
+  local = await startLocalEnv({
+    stateDir: stateDir(),
+    ports,
+    simConfig: { judge: { content: false }, speed: FAST },
+    log: () => undefined,
+  });
   console.log(`[e2e] local environment up in ${Math.round((Date.now() - started) / 1000)} s`);
   env = {
     PATH: process.env.PATH,
@@ -219,7 +224,11 @@ test('a worker crash mid-conversion and a restart of the whole environment: the 
   // Everything stops and starts again on the same folder (and, from env.json, the same ports).
   const before = local.info;
   await local.stop();
-  local = await startLocalEnv({ stateDir: stateDir(), simConfig: { judge: { content: false }, speed: FAST }, log: () => undefined });
+  local = await startLocalEnv({
+    stateDir: stateDir(),
+    simConfig: { judge: { content: false }, speed: FAST },
+    log: () => undefined,
+  });
   assert.deepEqual(local.info, before, 'the same endpoints after a restart');
 
   const watched = await vmconvoy('status', batch, '--watch');

@@ -18,7 +18,15 @@ import type { MigrateVmInput } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { localAwsConfig, startS3, startSim, startTemporal, tempDir, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
+import {
+  localAwsConfig,
+  startS3,
+  startSim,
+  startTemporal,
+  tempDir,
+  uniqueTaskQueue,
+  workflowBundle,
+} from '../helpers/testbed';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
@@ -40,7 +48,13 @@ before(async () => {
     tempDir('vmconvoy-ui-'),
   ]);
   taskQueue = uniqueTaskQueue('ui');
-  workers = await createWorkers({ connection: temporal.nativeConnection, namespace: temporal.namespace, taskQueue, aws: localAwsConfig(s3, sim), workflowBundle: await workflowBundle() });
+  workers = await createWorkers({
+    connection: temporal.nativeConnection,
+    namespace: temporal.namespace,
+    taskQueue,
+    aws: localAwsConfig(s3, sim),
+    workflowBundle: await workflowBundle(),
+  });
   running = Promise.all(workers.map((w) => w.run()));
 });
 after(async () => {
@@ -51,7 +65,10 @@ after(async () => {
 });
 
 test('the Web UI lists every VM of a batch by its MigrationBatch, and filters them by MigrationPhase', async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with \`apt-get install chromium\` (npm run provision does, as root)`);
+  assert.ok(
+    existsSync(CHROMIUM),
+    `${CHROMIUM} is missing: install it with \`apt-get install chromium\` (npm run provision does, as root)`
+  );
   const ui = process.env.VMCONVOY_TEST_TEMPORAL_UI;
   assert.ok(ui, 'run through npm test: it starts the Temporal dev server with its Web UI');
   const batch = `ui-${Date.now().toString(36)}`;
@@ -61,9 +78,20 @@ test('the Web UI lists every VM of a batch by its MigrationBatch, and filters th
       const input: MigrateVmInput = {
         batch,
         spec: vmSpecSchema.parse({ name, image, architecture: 'x86_64', instanceType: 't2.micro' }),
-        settings: { ...DEFAULT_SETTINGS, partSizeBytes: 1024 * 1024, pollInitialSeconds: 0.5, pollMaxSeconds: 1, deadlineSeconds: 600 },
+        settings: {
+          ...DEFAULT_SETTINGS,
+          partSizeBytes: 1024 * 1024,
+          pollInitialSeconds: 0.5,
+          pollMaxSeconds: 1,
+          deadlineSeconds: 600,
+        },
       };
-      return temporal.client.workflow.start('migrateVmWorkflow', { taskQueue, workflowId: `${batch}/${name}`, args: [input], typedSearchAttributes: [{ key: migrationBatchKey, value: batch }] });
+      return temporal.client.workflow.start('migrateVmWorkflow', {
+        taskQueue,
+        workflowId: `${batch}/${name}`,
+        args: [input],
+        typedSearchAttributes: [{ key: migrationBatchKey, value: batch }],
+      });
     })
   );
   await Promise.all(handles.map((h) => h.result()));
@@ -77,10 +105,13 @@ test('the Web UI lists every VM of a batch by its MigrationBatch, and filters th
     // Every VM's workflow ID is a link in the list (visibility is eventually consistent: allow a reload).
     for (const name of VMS) {
       const link = page.getByRole('link', { name: `${batch}/${name}` });
-      await link.first().waitFor({ timeout: 30_000 }).catch(async () => {
-        await page.reload();
-        await link.first().waitFor({ timeout: 30_000 });
-      });
+      await link
+        .first()
+        .waitFor({ timeout: 30_000 })
+        .catch(async () => {
+          await page.reload();
+          await link.first().waitFor({ timeout: 30_000 });
+        });
     }
     const listShot = path.join(ARTIFACTS, `web-ui-${batch}-list.png`);
     await page.screenshot({ path: listShot, fullPage: true });
@@ -90,7 +121,11 @@ test('the Web UI lists every VM of a batch by its MigrationBatch, and filters th
     // The phase, through the UI's own filter on MigrationPhase: all three are Completed.
     const byPhase = encodeURIComponent(`MigrationBatch="${batch}" AND MigrationPhase="Completed"`);
     await page.goto(`${ui}/namespaces/${temporal.namespace}/workflows?query=${byPhase}`);
-    for (const name of VMS) await page.getByRole('link', { name: `${batch}/${name}` }).first().waitFor({ timeout: 30_000 });
+    for (const name of VMS)
+      await page
+        .getByRole('link', { name: `${batch}/${name}` })
+        .first()
+        .waitFor({ timeout: 30_000 });
     await page.getByText('3 Workflows').first().waitFor({ timeout: 30_000 });
     const vmShot = path.join(ARTIFACTS, `web-ui-${batch}-completed.png`);
     await page.screenshot({ path: vmShot, fullPage: true });

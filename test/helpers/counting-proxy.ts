@@ -128,7 +128,8 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
   return {
     endpoint: `http://127.0.0.1:${port}`,
     puts: () => [...puts],
-    putsInFlight: (match) => [...inFlight].filter((entry) => !match || match.test(entry.slice(entry.indexOf(' ') + 1))).length,
+    putsInFlight: (match) =>
+      [...inFlight].filter((entry) => !match || match.test(entry.slice(entry.indexOf(' ') + 1))).length,
     putBytes: (match) => select(match).reduce((sum, p) => sum + p.bytes, 0),
     putCount: (match) => select(match).length,
     requestTimes: () => [...arrivals],

@@ -11,14 +11,7 @@ import { promisify } from 'node:util';
 const execFileAsync = promisify(execFile);
 
 export type ImageKind =
-  | 'stream-vmdk'
-  | 'sparse-vmdk'
-  | 'fixed-vhd'
-  | 'dynamic-vhd'
-  | 'differencing-vhd'
-  | 'raw'
-  | 'vhdx'
-  | 'qcow2';
+  'stream-vmdk' | 'sparse-vmdk' | 'fixed-vhd' | 'dynamic-vhd' | 'differencing-vhd' | 'raw' | 'vhdx' | 'qcow2';
 
 export interface MakeImageOptions {
   /** Virtual size in MiB. @default 64 */
@@ -59,7 +52,12 @@ function setVhdDiskType(file: string, diskType: number): Promise<void> {
 }
 
 /** Makes `<dir>/<name>` of the given kind and returns its path. */
-export async function makeImage(dir: string, name: string, kind: ImageKind, opts: MakeImageOptions = {}): Promise<string> {
+export async function makeImage(
+  dir: string,
+  name: string,
+  kind: ImageKind,
+  opts: MakeImageOptions = {}
+): Promise<string> {
   const file = path.join(dir, name);
   const raw = kind === 'raw' ? file : path.join(dir, `${name}.src.raw`);
   await makeRaw(raw, opts);

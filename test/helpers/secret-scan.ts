@@ -5,7 +5,13 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 
 /** Query-string parameters that only presigned URLs carry. */
-export const PRESIGN_MARKERS = [/X-Amz-Signature=/i, /X-Amz-Credential=/i, /X-Amz-Security-Token=/i, /[?&]Signature=/, /AWSAccessKeyId=/];
+export const PRESIGN_MARKERS = [
+  /X-Amz-Signature=/i,
+  /X-Amz-Credential=/i,
+  /X-Amz-Security-Token=/i,
+  /[?&]Signature=/,
+  /AWSAccessKeyId=/,
+];
 
 /** Flattens a history into text, decoding every bytes field (payload data, metadata) as UTF-8. */
 export function historyText(value: unknown, out: string[] = []): string[] {
@@ -16,7 +22,13 @@ export function historyText(value: unknown, out: string[] = []): string[] {
       out.push(k);
       historyText(v, out);
     }
-  } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') out.push(String(value));
+  } else if (
+    typeof value === 'string' ||
+    typeof value === 'number' ||
+    typeof value === 'boolean' ||
+    typeof value === 'bigint'
+  )
+    out.push(String(value));
   return out;
 }
 
@@ -27,15 +39,21 @@ export interface SecretFinding {
 
 export function findSecrets(workflowId: string, text: string, secrets: string[]): SecretFinding[] {
   const findings: SecretFinding[] = [];
-  for (const marker of PRESIGN_MARKERS) if (marker.test(text)) findings.push({ workflowId, what: `presigned URL (${marker.source})` });
+  for (const marker of PRESIGN_MARKERS)
+    if (marker.test(text)) findings.push({ workflowId, what: `presigned URL (${marker.source})` });
   for (const secret of secrets) {
     const forms = [secret, Buffer.from(secret).toString('base64')];
-    if (forms.some((f) => f.length >= 8 && text.includes(f))) findings.push({ workflowId, what: `secret "${secret.slice(0, 4)}…"` });
+    if (forms.some((f) => f.length >= 8 && text.includes(f)))
+      findings.push({ workflowId, what: `secret "${secret.slice(0, 4)}…"` });
   }
   return findings;
 }
 
-export async function scanForSecrets(client: Client, handles: WorkflowHandle[], secrets: string[]): Promise<SecretFinding[]> {
+export async function scanForSecrets(
+  client: Client,
+  handles: WorkflowHandle[],
+  secrets: string[]
+): Promise<SecretFinding[]> {
   const findings: SecretFinding[] = [];
   for (const handle of handles) {
     // All runs of the ID (continue-as-new, retries), not only the latest.

@@ -52,10 +52,13 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<{ vm: st
   await sleep(Number(spec.tags.convertMs ?? 200));
   // The test decides (an activity with memory in the test process), so a retried VM can succeed.
   if (await testActivities.shouldFail(spec.name)) {
-    await fleetHandle?.signal(vmFinishedSignal, { vm: spec.name, phase: 'Failed', error: { type: 'Test', message: 'planned failure' } });
+    await fleetHandle?.signal(vmFinishedSignal, {
+      vm: spec.name,
+      phase: 'Failed',
+      error: { type: 'Test', message: 'planned failure' },
+    });
     throw ApplicationFailure.nonRetryable('planned failure', 'Test');
   }
   await fleetHandle?.signal(vmFinishedSignal, { vm: spec.name, phase: 'Completed' });
   return { vm: spec.name };
 }
-

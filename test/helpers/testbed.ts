@@ -87,7 +87,9 @@ const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
  * A workflow bundle, built once per test process and entry file (webpack takes seconds). Default: the
  * product's workflows; tests that need extra test-only workflows pass `test/helpers/test-workflows.ts`.
  */
-export function workflowBundle(entry = path.join(REPO_ROOT, 'workflows', 'index.ts')): Promise<WorkflowBundleWithSourceMap> {
+export function workflowBundle(
+  entry = path.join(REPO_ROOT, 'workflows', 'index.ts')
+): Promise<WorkflowBundleWithSourceMap> {
   let bundle = bundles.get(entry);
   if (!bundle) {
     bundle = bundleWorkflowCode({ workflowsPath: entry, logger: new DefaultLogger('WARN') });
@@ -179,9 +181,31 @@ export interface TestSim extends SimulatorProcess {
 
 /** `GET /_sim/state` (sim/state-view.ts). */
 export interface SimState {
-  tasks: Array<{ id: string; state: string; statusMessage: string; manifestUrl: string; bytes: number; bytesConverted: number; instanceId?: string; volumeId: string }>;
-  instances: Array<{ instanceId: string; state: string; instanceType: string; architecture: string; platform?: string; tags: Record<string, string> }>;
-  volumes: Array<{ volumeId: string; sizeGib: number; state: string; instanceId?: string; tags: Record<string, string> }>;
+  tasks: Array<{
+    id: string;
+    state: string;
+    statusMessage: string;
+    manifestUrl: string;
+    bytes: number;
+    bytesConverted: number;
+    instanceId?: string;
+    volumeId: string;
+  }>;
+  instances: Array<{
+    instanceId: string;
+    state: string;
+    instanceType: string;
+    architecture: string;
+    platform?: string;
+    tags: Record<string, string>;
+  }>;
+  volumes: Array<{
+    volumeId: string;
+    sizeGib: number;
+    state: string;
+    instanceId?: string;
+    tags: Record<string, string>;
+  }>;
   calls: Record<string, number>;
   /** Calls refused by a token bucket (RequestLimitExceeded), by action. */
   throttled: Record<string, number>;
@@ -198,7 +222,10 @@ export async function startSim(opts: StartSimOptions = {}): Promise<TestSim> {
   const configFile = path.join(dir.dir, 'sim-config.json');
   const given = (opts.config ?? {}) as Record<string, unknown>;
   await writeFile(configFile, JSON.stringify(opts.judgeContent ? given : { ...RANDOM_IMAGES, ...given }));
-  const sim = await startSimulatorProcess({ stateFile: opts.stateFile ?? path.join(dir.dir, 'sim-state.json'), configFile });
+  const sim = await startSimulatorProcess({
+    stateFile: opts.stateFile ?? path.join(dir.dir, 'sim-state.json'),
+    configFile,
+  });
   return Object.assign(sim, {
     stop: async () => {
       await sim.process.stop();

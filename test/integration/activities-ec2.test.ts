@@ -11,7 +11,13 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createActivities } from '../../activities';
-import type { ConversionProgress, ImportInstanceInput, ImportInstanceResult, PreflightResult, VmSpec } from '../../common/contracts/migration';
+import type {
+  ConversionProgress,
+  ImportInstanceInput,
+  ImportInstanceResult,
+  PreflightResult,
+  VmSpec,
+} from '../../common/contracts/migration';
 import { vmSpecSchema } from '../../common/contracts/migration';
 import type { ImageKind } from '../helpers/images';
 import { makeImage } from '../helpers/images';
@@ -70,7 +76,11 @@ describe('EC2 import activities against the simulator', () => {
     writeManifestToo = true,
     disk: { kind: ImageKind; marker?: string } = { kind: 'stream-vmdk' }
   ): Promise<{ image: PreflightResult; input: ImportInstanceInput }> {
-    await makeImage(dir.dir, path.basename(vmSpec.image), disk.kind, { virtualMiB: 64, randomMiB: 8, marker: disk.marker });
+    await makeImage(dir.dir, path.basename(vmSpec.image), disk.kind, {
+      virtualMiB: 64,
+      randomMiB: 8,
+      marker: disk.marker,
+    });
     const image = await run(activities.preflightImage, { spec: vmSpec });
     const location = { batch: BATCH, vm: vmSpec.name };
     await run(activities.uploadImage, {
@@ -155,11 +165,14 @@ describe('EC2 import activities against the simulator', () => {
     await sim.configure({ faults: { wrongContentTypeRate: 1, actions: ['DescribeConversionTasks'] } });
     try {
       const before = (await sim.state()).calls.ImportInstance ?? 0;
-      await assert.rejects(run(activities.importInstance, vm1.input), (err: Error & { type?: string; nonRetryable?: boolean }) => {
-        assert.equal(err.type, 'AwsUnavailable');
-        assert.equal(err.nonRetryable, false);
-        return true;
-      });
+      await assert.rejects(
+        run(activities.importInstance, vm1.input),
+        (err: Error & { type?: string; nonRetryable?: boolean }) => {
+          assert.equal(err.type, 'AwsUnavailable');
+          assert.equal(err.nonRetryable, false);
+          return true;
+        }
+      );
       assert.equal((await sim.state()).calls.ImportInstance ?? 0, before, 'no ImportInstance was sent');
       assert.equal((await sim.state()).tasks.length, 1);
     } finally {
@@ -174,13 +187,19 @@ describe('EC2 import activities against the simulator', () => {
       marker: 'VMCONVOY_SIM_FAIL=ClientError: Unsupported kernel version 2.6.18',
     });
     const tasksOf = async () => (await sim.state()).tasks.filter((t) => t.manifestUrl.includes('/lost1/'));
-    const execution = { activityId: 'import-lost1', workflowExecution: { workflowId: `${BATCH}/lost1`, runId: 'run-1' } };
+    const execution = {
+      activityId: 'import-lost1',
+      workflowExecution: { workflowId: `${BATCH}/lost1`, runId: 'run-1' },
+    };
     await sim.configure({ faults: { lostImportResponseRate: 1, actions: ['ImportInstance'] } });
     try {
-      await assert.rejects(new MockActivityEnvironment({ ...execution, attempt: 1 }).run(activities.importInstance, failing.input), (err: ApplicationFailure) => {
-        assert.equal(err.nonRetryable, false, `a lost answer is retried: ${err.message}`);
-        return true;
-      });
+      await assert.rejects(
+        new MockActivityEnvironment({ ...execution, attempt: 1 }).run(activities.importInstance, failing.input),
+        (err: ApplicationFailure) => {
+          assert.equal(err.nonRetryable, false, `a lost answer is retried: ${err.message}`);
+          return true;
+        }
+      );
     } finally {
       await sim.configure({ faults: { lostImportResponseRate: 0, actions: [] } });
     }
@@ -189,14 +208,24 @@ describe('EC2 import activities against the simulator', () => {
     await until(tasksOf, (tasks) => tasks[0]?.state === 'cancelled');
 
     // The retried attempt of the same activity execution finds the failed task its first attempt created.
-    const retried: ImportInstanceResult = await new MockActivityEnvironment({ ...execution, attempt: 2 }).run(activities.importInstance, failing.input);
+    const retried: ImportInstanceResult = await new MockActivityEnvironment({ ...execution, attempt: 2 }).run(
+      activities.importInstance,
+      failing.input
+    );
     assert.deepEqual([retried.conversionTaskId, retried.adopted], [sent.id, true]);
     assert.equal((await tasksOf()).length, 1, 'no second conversion task');
-    const failure = await run(activities.describeConversion, { conversionTaskId: retried.conversionTaskId, imageBytes: failing.image.imageBytes });
+    const failure = await run(activities.describeConversion, {
+      conversionTaskId: retried.conversionTaskId,
+      imageBytes: failing.image.imageBytes,
+    });
     assert.match(failure.failure?.message ?? '', /Unsupported kernel version 2\.6\.18/);
 
     // Another execution (the workflow importing again after that failure) is not handed the failed task.
-    const again: ImportInstanceResult = await new MockActivityEnvironment({ ...execution, activityId: 'import-lost1-again', attempt: 1 }).run(activities.importInstance, failing.input);
+    const again: ImportInstanceResult = await new MockActivityEnvironment({
+      ...execution,
+      activityId: 'import-lost1-again',
+      attempt: 1,
+    }).run(activities.importInstance, failing.input);
     assert.equal(again.adopted, false);
     assert.notEqual(again.conversionTaskId, sent.id);
     assert.equal((await tasksOf()).length, 2);

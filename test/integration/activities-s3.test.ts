@@ -134,13 +134,19 @@ describe('upload, manifest and cleanup activities against S3', () => {
     assert.ok(failure instanceof ApplicationFailure, `failed with ${String(failure)}`);
     assert.equal(failure.type, 'S3ChecksumMismatch');
     assert.equal(failure.nonRetryable, false, 'a damaged transfer is worth another attempt');
-    assert.ok(!(await keysUnder(`vmconvoy/${BATCH}/vm-damaged/`)).has(`vmconvoy/${BATCH}/vm-damaged/image.part2`), 'S3 kept nothing of the damaged part');
+    assert.ok(
+      !(await keysUnder(`vmconvoy/${BATCH}/vm-damaged/`)).has(`vmconvoy/${BATCH}/vm-damaged/image.part2`),
+      'S3 kept nothing of the damaged part'
+    );
 
     wire.reset();
     await new MockActivityEnvironment().run(activities.uploadImage, input('vm-damaged'));
     assert.equal((await keysUnder(`vmconvoy/${BATCH}/vm-damaged/`)).size, 11);
     assert.ok(wire.putCount(/vm-damaged\/image\.part2\b/) === 1, 'the damaged part was sent again');
-    assert.equal(sha(await getObject(`vmconvoy/${BATCH}/vm-damaged/image.part2`)), sha(imageData.subarray(2 * PART, 3 * PART)));
+    assert.equal(
+      sha(await getObject(`vmconvoy/${BATCH}/vm-damaged/image.part2`)),
+      sha(imageData.subarray(2 * PART, 3 * PART))
+    );
   });
 
   it('resumes from heartbeat details: parts a previous attempt finished are not touched again', async () => {
@@ -280,18 +286,30 @@ describe('upload, manifest and cleanup activities against S3', () => {
 
   it('loads the inventory pages the CLI stored, and refuses a page changed in the bucket (non-retryable, says what to do)', async () => {
     const inventoryKey = inventoryKeyFor('vmconvoy/', 'batch-inventory');
-    const spec = vmSpecSchema.parse({ name: 'web-1', image: '/images/web-1.vmdk', architecture: 'x86_64', instanceType: 'm3.medium' });
+    const spec = vmSpecSchema.parse({
+      name: 'web-1',
+      image: '/images/web-1.vmdk',
+      architecture: 'x86_64',
+      instanceType: 'm3.medium',
+    });
     await storeInventory(s3.client, s3.bucket, inventoryKey, [{ row: 0, line: 2, spec }]);
     const env = new MockActivityEnvironment();
-    assert.deepEqual(await env.run(activities.loadInventoryPage, { inventoryKey, page: 0 }), [{ row: 0, line: 2, spec }]);
+    assert.deepEqual(await env.run(activities.loadInventoryPage, { inventoryKey, page: 0 }), [
+      { row: 0, line: 2, spec },
+    ]);
 
     const tampered: Array<[string, string]> = [
       ['a row with a field the CLI never writes', JSON.stringify([{ row: 0, line: 2, spec, extra: 1 }])],
-      ['a VM name that breaks object keys', JSON.stringify([{ row: 0, line: 2, spec: { ...spec, name: '../../etc' } }])],
+      [
+        'a VM name that breaks object keys',
+        JSON.stringify([{ row: 0, line: 2, spec: { ...spec, name: '../../etc' } }]),
+      ],
       ['not JSON', '{"row": 0, '],
     ];
     for (const [what, body] of tampered) {
-      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${inventoryKey}page-000000.json`, Body: body }));
+      await s3.client.send(
+        new PutObjectCommand({ Bucket: s3.bucket, Key: `${inventoryKey}page-000000.json`, Body: body })
+      );
       await assert.rejects(env.run(activities.loadInventoryPage, { inventoryKey, page: 0 }), (err: unknown) => {
         assert.ok(err instanceof ApplicationFailure, what);
         assert.equal(err.type, 'InventoryInvalid', what);

@@ -18,15 +18,33 @@ import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { localAwsConfig, startS3, startSim, startTemporal, tempDir, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
+import {
+  localAwsConfig,
+  startS3,
+  startSim,
+  startTemporal,
+  tempDir,
+  uniqueTaskQueue,
+  workflowBundle,
+} from '../helpers/testbed';
 
 const VMS = 6;
 const BUDGET = 1;
 const WINDOW_MS = 5000;
 // Conversions last about 8 s whatever the size, so each VM polls for a while.
-const SIM = { speed: { conversionBytesPerSecond: 1024 ** 3, minConversionSeconds: 8, stepSeconds: 0.2, pendingPollMs: 200 }, limits: { maxActiveConversions: 20 } };
+const SIM = {
+  speed: { conversionBytesPerSecond: 1024 ** 3, minConversionSeconds: 8, stepSeconds: 0.2, pendingPollMs: 200 },
+  limits: { maxActiveConversions: 20 },
+};
 // Poll every second: six VMs want about 6 requests/s.
-const SETTINGS: MigrationSettings = { ...DEFAULT_SETTINGS, partSizeBytes: 2 * 1024 * 1024, pollInitialSeconds: 1, pollMaxSeconds: 1, pollBackoff: 1, deadlineSeconds: 600 };
+const SETTINGS: MigrationSettings = {
+  ...DEFAULT_SETTINGS,
+  partSizeBytes: 2 * 1024 * 1024,
+  pollInitialSeconds: 1,
+  pollMaxSeconds: 1,
+  pollBackoff: 1,
+  deadlineSeconds: 600,
+};
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -39,7 +57,12 @@ let workers: Worker[];
 let running: Promise<unknown>;
 
 before(async () => {
-  [temporal, s3, sim, images] = await Promise.all([startTemporal(), startS3(), startSim({ config: SIM }), tempDir('vmconvoy-budget-')]);
+  [temporal, s3, sim, images] = await Promise.all([
+    startTemporal(),
+    startS3(),
+    startSim({ config: SIM }),
+    tempDir('vmconvoy-budget-'),
+  ]);
   proxy = await startCountingProxy(sim.endpoint);
   taskQueue = uniqueTaskQueue('budget');
   apiQueue = `${taskQueue}-aws-api`;
@@ -93,7 +116,11 @@ async function runVms(label: string): Promise<Run> {
         spec: vmSpecSchema.parse({ name: `vm${i}`, image, architecture: 'x86_64', instanceType: 't2.micro' }),
         settings: { ...SETTINGS, awsApiTaskQueue: apiQueue },
       };
-      return temporal.client.workflow.start('migrateVmWorkflow', { taskQueue, workflowId: `${label}/vm${i}`, args: [input] });
+      return temporal.client.workflow.start('migrateVmWorkflow', {
+        taskQueue,
+        workflowId: `${label}/vm${i}`,
+        args: [input],
+      });
     })
   );
   const results = (await Promise.all(handles.map((h) => h.result()))) as MigrateVmResult[];
@@ -139,7 +166,14 @@ test('a budget on the AWS API task queue caps the EC2 calls of every VM together
   // The server hands tasks out in small bursts (seen: about 4 every 4 s at 1/s), so allow one burst's
   // slack over the window; unbudgeted the same VMs start several times more.
   assert.ok(capped.activityPeak <= 2 * allowed, `budgeted peak ${capped.activityPeak} exceeds ${BUDGET}/s`);
-  assert.ok(capped.requestPeak < free.requestPeak / 2, `EC2 request peak ${capped.requestPeak} not well below unbudgeted ${free.requestPeak}`);
+  assert.ok(
+    capped.requestPeak < free.requestPeak / 2,
+    `EC2 request peak ${capped.requestPeak} not well below unbudgeted ${free.requestPeak}`
+  );
 
-  assert.equal(await setAwsApiBudget(temporal.client, apiQueue, 'default', 'test done'), undefined, 'default removes the budget');
+  assert.equal(
+    await setAwsApiBudget(temporal.client, apiQueue, 'default', 'test done'),
+    undefined,
+    'default removes the budget'
+  );
 });

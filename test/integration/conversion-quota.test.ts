@@ -40,27 +40,43 @@ test('the conversion quota grants at most `limit` slots at once, in request orde
       ['a', 'b', 'c'].map((name, i) =>
         // Staggered so the request order is known.
         new Promise((r) => setTimeout(r, i * 300)).then(() =>
-          temporal.client.workflow.start('slotHolderWorkflow', { taskQueue, workflowId: `${taskQueue}/${name}`, args: [quota] })
+          temporal.client.workflow.start('slotHolderWorkflow', {
+            taskQueue,
+            workflowId: `${taskQueue}/${name}`,
+            args: [quota],
+          })
         )
       )
     );
     const handle = temporal.client.workflow.getHandle(quotaId);
-    let state = await until(() => handle.query(quotaStateQuery), (s) => s.holders.length + s.waiting.length === 3);
+    let state = await until(
+      () => handle.query(quotaStateQuery),
+      (s) => s.holders.length + s.waiting.length === 3
+    );
     assert.deepEqual(state.holders, [`${taskQueue}/a`]);
     assert.deepEqual(state.waiting, [`${taskQueue}/b`, `${taskQueue}/c`]);
 
     await holders[0]!.signal(letGoSignal);
     assert.equal(await holders[0]!.result(), true);
-    state = await until(() => handle.query(quotaStateQuery), (s) => s.holders[0] === `${taskQueue}/b`);
+    state = await until(
+      () => handle.query(quotaStateQuery),
+      (s) => s.holders[0] === `${taskQueue}/b`
+    );
     assert.equal(state.holders.length, 1, 'never more than the limit');
 
     await handle.signal('setLimit', 2);
-    state = await until(() => handle.query(quotaStateQuery), (s) => s.holders.length === 2);
+    state = await until(
+      () => handle.query(quotaStateQuery),
+      (s) => s.holders.length === 2
+    );
     assert.deepEqual([...state.holders].sort(), [`${taskQueue}/b`, `${taskQueue}/c`]);
 
     for (const h of holders.slice(1)) await h.signal(letGoSignal);
     for (const h of holders.slice(1)) assert.equal(await h.result(), true);
-    state = await until(() => handle.query(quotaStateQuery), (s) => s.holders.length === 0);
+    state = await until(
+      () => handle.query(quotaStateQuery),
+      (s) => s.holders.length === 0
+    );
     assert.deepEqual(state.waiting, []);
     await recordHistory(handle, 'conversionQuotaWorkflow--three-holders-limit-raised');
     await handle.terminate('test done');
@@ -70,7 +86,11 @@ test('the conversion quota grants at most `limit` slots at once, in request orde
 test('start reads the limit in force: the batch default when no quota runs yet, unknown when nothing answers, else what was set', async () => {
   const taskQueue = uniqueTaskQueue('quota-limit');
   const quota = { workflowId: `vmconvoy-quota/${taskQueue}/us-east-1`, taskQueue };
-  assert.equal(await getConversionLimit(temporal.client, quota.workflowId, 7), 7, 'absent: the first VM will start it with the batch limit');
+  assert.equal(
+    await getConversionLimit(temporal.client, quota.workflowId, 7),
+    7,
+    'absent: the first VM will start it with the batch limit'
+  );
   // Set while no worker serves the queue: the signal waits, and a read gives up instead of hanging.
   await setConversionLimit(temporal.client, quota, 3);
   const started = Date.now();
@@ -80,7 +100,13 @@ test('start reads the limit in force: the batch default when no quota runs yet, 
   await worker.runUntil(async () => {
     assert.equal(await getConversionLimit(temporal.client, quota.workflowId, 7), 3);
     await setConversionLimit(temporal.client, quota, 4);
-    assert.equal(await until(() => getConversionLimit(temporal.client, quota.workflowId, 7), (l) => l === 4), 4);
+    assert.equal(
+      await until(
+        () => getConversionLimit(temporal.client, quota.workflowId, 7),
+        (l) => l === 4
+      ),
+      4
+    );
     await temporal.client.workflow.getHandle(quota.workflowId).terminate('test done');
   });
 });

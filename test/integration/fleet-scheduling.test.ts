@@ -12,7 +12,13 @@ import { createFleetActivities } from '../../activities/fleet';
 import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
 import { createSlotActivities } from '../../activities/conversion-slot';
 import type { FleetInput, FleetStatus, InventoryRow } from '../../common/contracts/fleet';
-import { fleetStatusQuery, pauseFleetSignal, resumeFleetSignal, retryFleetUpdate, setLimitsUpdate } from '../../workflows/messages';
+import {
+  fleetStatusQuery,
+  pauseFleetSignal,
+  resumeFleetSignal,
+  retryFleetUpdate,
+  setLimitsUpdate,
+} from '../../workflows/messages';
 import type { FleetSummary } from '../../workflows/migrate-fleet';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import type { TestS3, TestTemporal } from '../helpers/testbed';
@@ -87,7 +93,10 @@ async function withWorker(label: string, fn: (taskQueue: string) => Promise<void
 }
 
 /** Samples the fleet status until it closes; returns every sample. */
-async function sampleUntilDone(handle: { query: (q: typeof fleetStatusQuery) => Promise<FleetStatus>; result: () => Promise<unknown> }) {
+async function sampleUntilDone(handle: {
+  query: (q: typeof fleetStatusQuery) => Promise<FleetStatus>;
+  result: () => Promise<unknown>;
+}) {
   const samples: FleetStatus[] = [];
   let done = false;
   const result = handle.result().finally(() => (done = true));
@@ -105,11 +114,25 @@ async function sampleUntilDone(handle: { query: (q: typeof fleetStatusQuery) => 
 test('a 30-VM fleet keeps uploads and in-flight VMs within limits and runs wave 2 only after wave 1', async () => {
   await withWorker('window', async (taskQueue) => {
     const inventory = rows(
-      Array.from({ length: 30 }, (_, i) => ({ name: `vm-${String(i).padStart(2, '0')}`, wave: i < 18 ? 1 : 2, uploadMs: 150, convertMs: 400 }))
+      Array.from({ length: 30 }, (_, i) => ({
+        name: `vm-${String(i).padStart(2, '0')}`,
+        wave: i < 18 ? 1 : 2,
+        uploadMs: 150,
+        convertMs: 400,
+      }))
     );
-    const handle = await launch(`fleet-window-${taskQueue}`, taskQueue, inventory, { limits: { maxUploads: 3, maxConversions: 2 } });
+    const handle = await launch(`fleet-window-${taskQueue}`, taskQueue, inventory, {
+      limits: { maxUploads: 3, maxConversions: 2 },
+    });
     const { samples, summary } = await sampleUntilDone(handle);
-    assert.deepEqual(summary, { batch: `fleet-window-${taskQueue}`, total: 30, completed: 30, failed: 0, cancelled: 0, alreadyDone: 0 });
+    assert.deepEqual(summary, {
+      batch: `fleet-window-${taskQueue}`,
+      total: 30,
+      completed: 30,
+      failed: 0,
+      cancelled: 0,
+      alreadyDone: 0,
+    });
     assert.ok(samples.length > 10, `sampled the fleet ${samples.length} times`);
     const waveOf = new Map(inventory.map((r) => [r.spec.name, r.spec.wave]));
     for (const s of samples) {
@@ -118,14 +141,19 @@ test('a 30-VM fleet keeps uploads and in-flight VMs within limits and runs wave 
       const waves = new Set(s.running.map((n) => waveOf.get(n)));
       assert.ok(waves.size <= 1, `waves mixed: ${[...waves].join(',')}`);
     }
-    assert.ok(samples.some((s) => s.running.length > 3), 'the window went beyond the upload limit while VMs converted');
+    assert.ok(
+      samples.some((s) => s.running.length > 3),
+      'the window went beyond the upload limit while VMs converted'
+    );
   });
 });
 
 test('pause stops new starts, resume continues, set-limits applies live', async () => {
   await withWorker('pause', async (taskQueue) => {
     const inventory = rows(Array.from({ length: 12 }, (_, i) => ({ name: `p-${i}`, uploadMs: 200, convertMs: 200 })));
-    const handle = await launch(`fleet-pause-${taskQueue}`, taskQueue, inventory, { limits: { maxUploads: 1, maxConversions: 1 } });
+    const handle = await launch(`fleet-pause-${taskQueue}`, taskQueue, inventory, {
+      limits: { maxUploads: 1, maxConversions: 1 },
+    });
     await handle.signal(pauseFleetSignal, { reason: 'change window' });
     await new Promise((r) => setTimeout(r, 1500));
     const paused = await handle.query(fleetStatusQuery);
@@ -161,7 +189,8 @@ test('retry re-runs only failed VMs; a relaunch never starts a completed VM twic
     const second = (await again.result()) as FleetSummary;
     assert.deepEqual([second.completed, second.failed, second.alreadyDone], [4, 0, 2]);
     const runs: string[] = [];
-    for await (const wf of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH "${batch}/ok-"` })) runs.push(wf.workflowId);
+    for await (const wf of temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH "${batch}/ok-"` }))
+      runs.push(wf.workflowId);
     assert.deepEqual(runs.sort(), [`${batch}/ok-1`, `${batch}/ok-2`], 'completed VMs ran exactly once');
   });
 });
@@ -170,7 +199,10 @@ test('a failed canary pauses the batch; retry after the fix lets the rest run', 
   await withWorker('canary', async (taskQueue) => {
     const inventory = rows([{ name: 'c-fail' }, { name: 'c-ok' }, { name: 'rest-1' }, { name: 'rest-2' }]);
     failuresLeft.set('c-fail', 1);
-    const handle = await launch(`fleet-canary-${taskQueue}`, taskQueue, inventory, { canary: 2, limits: { maxUploads: 4, maxConversions: 4 } });
+    const handle = await launch(`fleet-canary-${taskQueue}`, taskQueue, inventory, {
+      canary: 2,
+      limits: { maxUploads: 4, maxConversions: 4 },
+    });
     let status = await handle.query(fleetStatusQuery);
     for (let i = 0; i < 100 && status.state !== 'paused'; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -188,7 +220,13 @@ test('a failed canary pauses the batch; retry after the fix lets the rest run', 
 
 test('the failure budget pauses the batch instead of starting more VMs', async () => {
   await withWorker('budget', async (taskQueue) => {
-    const inventory = rows([{ name: 'b-fail-1' }, { name: 'b-fail-2' }, { name: 'b-3' }, { name: 'b-4' }, { name: 'b-5' }]);
+    const inventory = rows([
+      { name: 'b-fail-1' },
+      { name: 'b-fail-2' },
+      { name: 'b-3' },
+      { name: 'b-4' },
+      { name: 'b-5' },
+    ]);
     failuresLeft.set('b-fail-1', 1);
     failuresLeft.set('b-fail-2', 1);
     const handle = await launch(`fleet-budget-${taskQueue}`, taskQueue, inventory, {

@@ -20,11 +20,21 @@ import { recordHistory } from '../helpers/histories';
 import type { ImageKind } from '../helpers/images';
 import { makeImage } from '../helpers/images';
 import type { SimState, TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { localAwsConfig, startS3, startSim, startTemporal, tempDir, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
+import {
+  localAwsConfig,
+  startS3,
+  startSim,
+  startTemporal,
+  tempDir,
+  uniqueTaskQueue,
+  workflowBundle,
+} from '../helpers/testbed';
 import { scanForSecrets } from '../helpers/secret-scan';
 import { until } from '../helpers/wait';
 
-const FAST_SIM = { speed: { conversionBytesPerSecond: 256 * 1024 * 1024, stepSeconds: 0.2, pendingPollMs: 200, minConversionSeconds: 0 } };
+const FAST_SIM = {
+  speed: { conversionBytesPerSecond: 256 * 1024 * 1024, stepSeconds: 0.2, pendingPollMs: 200, minConversionSeconds: 0 },
+};
 const SETTINGS: MigrationSettings = {
   ...DEFAULT_SETTINGS,
   partSizeBytes: 2 * 1024 * 1024,
@@ -48,7 +58,12 @@ const batch = `vmtest-${Date.now().toString(36)}`;
 const handles: WorkflowHandle[] = [];
 
 before(async () => {
-  [temporal, s3, sim, images] = await Promise.all([startTemporal(), startS3(), startSim({ config: FAST_SIM }), tempDir('vmconvoy-images-')]);
+  [temporal, s3, sim, images] = await Promise.all([
+    startTemporal(),
+    startS3(),
+    startSim({ config: FAST_SIM }),
+    tempDir('vmconvoy-images-'),
+  ]);
   proxy = await startCountingProxy(s3.endpoint);
   taskQueue = uniqueTaskQueue('migrate-vm');
   const aws = { ...localAwsConfig(s3, sim), s3Endpoint: proxy.endpoint };
@@ -75,14 +90,24 @@ async function objectsUnder(vm: string): Promise<string[]> {
   return (res.Contents ?? []).map((o) => o.Key!);
 }
 
-async function startVm(name: string, kind: ImageKind, spec: Partial<VmSpecInput> = {}, settings: Partial<MigrationSettings> = {}, marker?: string) {
+async function startVm(
+  name: string,
+  kind: ImageKind,
+  spec: Partial<VmSpecInput> = {},
+  settings: Partial<MigrationSettings> = {},
+  marker?: string
+) {
   const image = await makeImage(images.dir, `${name}.img`, kind, { virtualMiB: 16, randomMiB: 5, marker });
   const input: MigrateVmInput = {
     batch,
     spec: vmSpecSchema.parse({ name, image, architecture: 'x86_64', instanceType: 't2.medium', ...spec }),
     settings: { ...SETTINGS, ...settings },
   };
-  const handle = await temporal.client.workflow.start('migrateVmWorkflow', { taskQueue, workflowId: `${batch}/${name}`, args: [input] });
+  const handle = await temporal.client.workflow.start('migrateVmWorkflow', {
+    taskQueue,
+    workflowId: `${batch}/${name}`,
+    args: [input],
+  });
   handles.push(handle);
   return handle;
 }
@@ -101,7 +126,9 @@ test('stream VMDK, fixed VHD, dynamic VHD and RAW each end as a validated, tagge
     ['db-raw', 'raw'],
   ];
   const started = await Promise.all(
-    vms.map(([name, kind]) => startVm(name, kind, { tags: { team: 'infra' }, userDataFile: name === 'db-raw' ? userData : undefined }))
+    vms.map(([name, kind]) =>
+      startVm(name, kind, { tags: { team: 'infra' }, userDataFile: name === 'db-raw' ? userData : undefined })
+    )
   );
   const results = (await Promise.all(started.map((h) => h.result()))) as MigrateVmResult[];
   const state = await sim.state();
@@ -129,7 +156,10 @@ test('a lost ImportInstance response leaves exactly one conversion task, and the
   try {
     const handle = await startVm('lost-response', 'raw');
     // Give the first attempt time to create the task and lose the answer, then let retries through.
-    await until(async () => tasksFor(await sim.state(), 'lost-response').length > 0, Boolean, { timeoutMs: 60_000, intervalMs: 200 });
+    await until(async () => tasksFor(await sim.state(), 'lost-response').length > 0, Boolean, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
     await sim.configure({ faults: { lostImportResponseRate: 0 } });
     const result = (await handle.result()) as MigrateVmResult;
     assert.equal(result.phase, 'Completed');
@@ -166,16 +196,22 @@ test('with an import quota of 1, three VMs all complete, one conversion at a tim
       await new Promise((r) => setTimeout(r, 100));
     }
     const results = (await all) as MigrateVmResult[];
-    assert.deepEqual(results.map((r) => r.phase), ['Completed', 'Completed', 'Completed']);
+    assert.deepEqual(
+      results.map((r) => r.phase),
+      ['Completed', 'Completed', 'Completed']
+    );
     assert.equal(maxActive, 1);
     const statuses = await Promise.all(started.map((h) => h.query(vmStatusQuery)));
-    assert.ok(statuses.some((s) => s.retries > 0), 'at least one VM waited for the quota');
+    assert.ok(
+      statuses.some((s) => s.retries > 0),
+      'at least one VM waited for the quota'
+    );
   } finally {
     await sim.configure({ limits: { maxActiveConversions: 5 }, speed: FAST_SIM.speed });
   }
 });
 
-test('an image the conversion rejects fails the VM with AWS\'s message, cancels nothing twice and deletes its objects', async () => {
+test("an image the conversion rejects fails the VM with AWS's message, cancels nothing twice and deletes its objects", async () => {
   const message = 'ClientError: Unsupported kernel version 2.6.18';
   const handle = await startVm('bad-kernel', 'raw', {}, {}, `VMCONVOY_SIM_FAIL=${message}`);
   const err = await handle.result().then(
@@ -198,7 +234,10 @@ test('cancel during conversion: the task ends cancelled, the objects are deleted
   await sim.configure({ speed: { conversionBytesPerSecond: 256 * 1024 } });
   try {
     const handle = await startVm('cancel-me', 'raw');
-    await until(async () => (await handle.query(vmStatusQuery)).phase === 'Converting', Boolean, { timeoutMs: 60_000, intervalMs: 200 });
+    await until(async () => (await handle.query(vmStatusQuery)).phase === 'Converting', Boolean, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
     await handle.cancel();
     const err = await handle.result().then(
       () => assert.fail('the VM should have been cancelled'),
@@ -206,7 +245,10 @@ test('cancel during conversion: the task ends cancelled, the objects are deleted
     );
     assert.ok(err instanceof WorkflowFailedError);
     assert.equal((await handle.describe()).status.name, 'CANCELLED');
-    await until(async () => tasksFor(await sim.state(), 'cancel-me').every((t) => t.state === 'cancelled'), Boolean, { timeoutMs: 60_000, intervalMs: 200 });
+    await until(async () => tasksFor(await sim.state(), 'cancel-me').every((t) => t.state === 'cancelled'), Boolean, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
     assert.deepEqual(await objectsUnder('cancel-me'), []);
     assert.equal((await handle.query(vmStatusQuery)).phase, 'Cancelled');
     await recordHistory(handle, 'migrateVmWorkflow--cancelled-while-converting');
@@ -226,7 +268,10 @@ test('a dry run checks everything with DryRun and creates nothing', async () => 
 // Runs last (node:test runs a file's tests in order): every history made above, all runs.
 test('no workflow history holds a presigned-URL signature, the user data or the secret key', async () => {
   assert.ok(handles.length >= 10, `scanned ${handles.length} workflows`);
-  const findings = await scanForSecrets(temporal.client, handles, [USER_DATA_SECRET, `echo ${USER_DATA_SECRET}`, s3.secretAccessKey]);
+  const findings = await scanForSecrets(temporal.client, handles, [
+    USER_DATA_SECRET,
+    `echo ${USER_DATA_SECRET}`,
+    s3.secretAccessKey,
+  ]);
   assert.deepEqual(findings, []);
 });
-

@@ -13,7 +13,12 @@ import { tempDir } from '../helpers/testbed';
 
 const MAIN = path.join(__dirname, '..', '..', 'sim', 'main.ts');
 
-function run(args: string[]): { child: ChildProcess; ready: Promise<string>; exited: Promise<number | null>; stderr: () => string } {
+function run(args: string[]): {
+  child: ChildProcess;
+  ready: Promise<string>;
+  exited: Promise<number | null>;
+  stderr: () => string;
+} {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -35,17 +40,42 @@ test('prints the ready line, honours --access-key/--secret-key/--region/--config
   const stateFile = path.join(dir.dir, 'state', 'sim.json');
   const configFile = path.join(dir.dir, 'config.json');
   await writeFile(configFile, JSON.stringify({ limits: { maxActiveConversions: 2 } }));
-  const sim = run(['--port', '0', '--state', stateFile, '--access-key', 'AKIDCLI', '--secret-key', 'cli-secret', '--region', 'eu-west-1', '--config', configFile]);
+  const sim = run([
+    '--port',
+    '0',
+    '--state',
+    stateFile,
+    '--access-key',
+    'AKIDCLI',
+    '--secret-key',
+    'cli-secret',
+    '--region',
+    'eu-west-1',
+    '--config',
+    configFile,
+  ]);
   try {
     const line = await sim.ready;
     const m = /^EC2 simulator listening on (http:\/\/127\.0\.0\.1:(\d+))$/.exec(line);
     assert.ok(m && Number(m[2]) > 0, line);
     const endpoint = m[1]!;
-    const config = (await (await fetch(`${endpoint}/_sim/config`)).json()) as { limits: { maxActiveConversions: number } };
+    const config = (await (await fetch(`${endpoint}/_sim/config`)).json()) as {
+      limits: { maxActiveConversions: number };
+    };
     assert.equal(config.limits.maxActiveConversions, 2);
-    const good = new EC2Client({ endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'AKIDCLI', secretAccessKey: 'cli-secret' }, maxAttempts: 1 });
+    const good = new EC2Client({
+      endpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'AKIDCLI', secretAccessKey: 'cli-secret' },
+      maxAttempts: 1,
+    });
     assert.deepEqual((await good.send(new DescribeConversionTasksCommand({}))).ConversionTasks, []);
-    const defaults = new EC2Client({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' }, maxAttempts: 1 });
+    const defaults = new EC2Client({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' },
+      maxAttempts: 1,
+    });
     await assert.rejects(defaults.send(new DescribeConversionTasksCommand({})), { name: 'AuthFailure' });
     good.destroy();
     defaults.destroy();

@@ -31,7 +31,9 @@ before(async () => {
   [temporal, s3, sim, dir] = await Promise.all([
     startTemporal(),
     startS3(),
-    startSim({ config: { speed: { conversionBytesPerSecond: 256 * 1024 * 1024, stepSeconds: 0.2, pendingPollMs: 200 } } }),
+    startSim({
+      config: { speed: { conversionBytesPerSecond: 256 * 1024 * 1024, stepSeconds: 0.2, pendingPollMs: 200 } },
+    }),
     tempDir('vmconvoy-crash-'),
   ]);
   // Each image part is held 300 ms, so the upload takes seconds and a kill lands in the middle of it.
@@ -86,7 +88,11 @@ test('SIGKILL in the middle of an upload: it resumes, re-sending at most paralle
       deadlineSeconds: 600,
     },
   };
-  const handle = await temporal.client.workflow.start('migrateVmWorkflow', { taskQueue, workflowId: `crash/crash-vm-${taskQueue}`, args: [input] });
+  const handle = await temporal.client.workflow.start('migrateVmWorkflow', {
+    taskQueue,
+    workflowId: `crash/crash-vm-${taskQueue}`,
+    args: [input],
+  });
 
   // Kill once a third of the parts went through.
   const deadline = Date.now() + 60_000;
@@ -104,7 +110,9 @@ test('SIGKILL in the middle of an upload: it resumes, re-sending at most paralle
 
   const sent = proxy.putBytes(/image\.part/);
   const resent = sent - imageBytes;
-  console.log(`[crash] image ${imageBytes} B; sent before the kill ${beforeCrash} B; total sent ${sent} B; sent again ${resent} B (bound ${CONCURRENCY * PART} B)`);
+  console.log(
+    `[crash] image ${imageBytes} B; sent before the kill ${beforeCrash} B; total sent ${sent} B; sent again ${resent} B (bound ${CONCURRENCY * PART} B)`
+  );
   assert.ok(sent >= imageBytes, 'every byte reached S3');
   assert.ok(resent <= CONCURRENCY * PART, `re-sent ${resent} B > ${CONCURRENCY} × ${PART} B`);
 });

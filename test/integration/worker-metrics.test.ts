@@ -33,7 +33,12 @@ before(async () => {
     startTemporal(),
     startS3(),
     // Conversions of a few seconds, so the in-flight gauge is seen while they run.
-    startSim({ config: { speed: { conversionBytesPerSecond: 1024 ** 3, minConversionSeconds: 3, stepSeconds: 0.2, pendingPollMs: 200 }, faults: { seed: 7, throttleRate: 0.2 } } }),
+    startSim({
+      config: {
+        speed: { conversionBytesPerSecond: 1024 ** 3, minConversionSeconds: 3, stepSeconds: 0.2, pendingPollMs: 200 },
+        faults: { seed: 7, throttleRate: 0.2 },
+      },
+    }),
     tempDir('vmconvoy-metrics-'),
   ]);
 });
@@ -91,7 +96,13 @@ test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by co
   });
 
   // A stale object where m-ok-1's first part goes (a damaged earlier upload): replaced, and counted as retried.
-  await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: partKey('vmconvoy/', { batch: 'metrics', vm: 'm-ok-1' }, 0), Body: 'stale' }));
+  await s3.client.send(
+    new PutObjectCommand({
+      Bucket: s3.bucket,
+      Key: partKey('vmconvoy/', { batch: 'metrics', vm: 'm-ok-1' }, 0),
+      Body: 'stale',
+    })
+  );
   const names = ['m-ok-1', 'm-ok-2', 'm-fails'];
   const handles = await Promise.all(
     names.map(async (name) => {
@@ -103,10 +114,20 @@ test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by co
       const input: MigrateVmInput = {
         batch: 'metrics',
         spec: vmSpecSchema.parse({ name, image, architecture: 'x86_64', instanceType: 't2.micro' }),
-        settings: { ...DEFAULT_SETTINGS, partSizeBytes: 1024 * 1024, pollInitialSeconds: 0.5, pollMaxSeconds: 1, deadlineSeconds: 600 },
+        settings: {
+          ...DEFAULT_SETTINGS,
+          partSizeBytes: 1024 * 1024,
+          pollInitialSeconds: 0.5,
+          pollMaxSeconds: 1,
+          deadlineSeconds: 600,
+        },
         quota: { workflowId: `vmconvoy-quota/${taskQueue}`, limit: 5 },
       };
-      return temporal.client.workflow.start('migrateVmWorkflow', { taskQueue, workflowId: `metrics/${name}`, args: [input] });
+      return temporal.client.workflow.start('migrateVmWorkflow', {
+        taskQueue,
+        workflowId: `metrics/${name}`,
+        args: [input],
+      });
     })
   );
 
@@ -120,7 +141,10 @@ test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by co
     await new Promise((r) => setTimeout(r, 250));
   }
   const outcomes = await results;
-  assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'fulfilled', 'rejected']);
+  assert.deepEqual(
+    outcomes.map((o) => o.status),
+    ['fulfilled', 'fulfilled', 'rejected']
+  );
 
   // Metrics are exported on an interval: wait for the final counts.
   const imageBytes = IMAGE_MIB * 1024 * 1024;
@@ -130,14 +154,26 @@ test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by co
     await new Promise((r) => setTimeout(r, 500));
     samples = await scrape();
   }
-  console.log(`[metrics] ${[...samples].filter(([k]) => k.startsWith('vmconvoy_')).map(([k, v]) => `${k}=${v}`).join(' ')}; peak in flight ${peakInFlight}`);
+  console.log(
+    `[metrics] ${[...samples]
+      .filter(([k]) => k.startsWith('vmconvoy_'))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}; peak in flight ${peakInFlight}`
+  );
 
   assert.ok(peakInFlight >= 1, 'conversion slots were seen held during the run');
   assert.equal(sum(samples, 'vmconvoy_bytes_uploaded'), 3 * imageBytes, 'every image byte counted once');
   assert.equal(sum(samples, 'vmconvoy_parts_retried'), 1, 'the stale part was uploaded again');
-  assert.ok((samples.get('vmconvoy_aws_errors{code=RequestLimitExceeded}') ?? 0) > 0, 'throttling counted by its AWS code');
+  assert.ok(
+    (samples.get('vmconvoy_aws_errors{code=RequestLimitExceeded}') ?? 0) > 0,
+    'throttling counted by its AWS code'
+  );
   assert.equal(samples.get('vmconvoy_vm_outcomes{status=Completed}'), 2);
   assert.equal(samples.get('vmconvoy_vm_outcomes{status=Failed}'), 1);
   assert.ok(sum(samples, 'vmconvoy_conversion_duration_seconds_count') >= 2, 'a conversion duration per completed VM');
-  assert.ok(sum(samples, 'temporal_activity_execution_latency_count') > 0 || sum(samples, 'temporal_activity_execution_latency_seconds_count') > 0, "the SDK's own metrics are exported too");
+  assert.ok(
+    sum(samples, 'temporal_activity_execution_latency_count') > 0 ||
+      sum(samples, 'temporal_activity_execution_latency_seconds_count') > 0,
+    "the SDK's own metrics are exported too"
+  );
 });

@@ -75,18 +75,22 @@ class FakeS3 {
     send: (command: { constructor: { name: string }; input: { Key?: string; Body?: unknown } }) => {
       const name = command.constructor.name;
       const key = command.input.Key ?? '';
-      const notFound = () => Promise.reject(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
+      const notFound = () =>
+        Promise.reject(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
       if (name === 'HeadObjectCommand') return this.keys.has(key) ? Promise.resolve({ ContentLength: 0 }) : notFound();
       if (name === 'GetObjectCommand') {
         const body = this.bodies.get(key) ?? '';
-        return this.keys.has(key) ? Promise.resolve({ Body: { transformToString: () => Promise.resolve(body) } }) : notFound();
+        return this.keys.has(key)
+          ? Promise.resolve({ Body: { transformToString: () => Promise.resolve(body) } })
+          : notFound();
       }
       if (name === 'PutObjectCommand') {
         this.keys.add(key);
         this.bodies.set(key, typeof command.input.Body === 'string' ? command.input.Body : '');
         return Promise.resolve({});
       }
-      if (name === 'ListObjectsV2Command') return Promise.resolve({ Contents: [...this.keys].map((Key) => ({ Key })), IsTruncated: false });
+      if (name === 'ListObjectsV2Command')
+        return Promise.resolve({ Contents: [...this.keys].map((Key) => ({ Key })), IsTruncated: false });
       if (name === 'DeleteObjectsCommand') {
         this.keys.clear();
         return Promise.resolve({ Errors: [] });
@@ -209,7 +213,11 @@ describe('EC2 import activities (canned EC2)', () => {
     fake.replies.ImportInstance = () => importReply('import-i-new00001');
     const result = await importInstance(deps(), input());
     assert.equal(result.adopted, false);
-    assert.deepEqual(fake.actions(), ['DescribeConversionTasks', 'ImportInstance'], "vm10's task is not mistaken for vm1's");
+    assert.deepEqual(
+      fake.actions(),
+      ['DescribeConversionTasks', 'ImportInstance'],
+      "vm10's task is not mistaken for vm1's"
+    );
   });
 
   it('adopts an active or completed task for the same manifest instead of creating another', async () => {
@@ -297,7 +305,9 @@ describe('EC2 import activities (canned EC2)', () => {
     s3.keys.add(markerKey);
     const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=abc`;
     fake.replies.DescribeConversionTasks = () => describeReply(taskXml('import-i-lost0001', 'active', url));
-    fake.replies.CancelConversionTask = () => ({ xml: '<CancelConversionTaskResponse><requestId>r</requestId><return>true</return></CancelConversionTaskResponse>' });
+    fake.replies.CancelConversionTask = () => ({
+      xml: '<CancelConversionTaskResponse><requestId>r</requestId><return>true</return></CancelConversionTaskResponse>',
+    });
     const result = await cleanupVm(
       { ec2: fake.client(), s3: s3.client, bucket: 'stage', keyPrefix: 'vmconvoy/' },
       { batch: 'b1', vm: 'vm1', reason: 'cancelled by the operator' }
@@ -310,7 +320,10 @@ describe('EC2 import activities (canned EC2)', () => {
     // A completed VM's cleanup (no reason) never lists the account's tasks.
     fake.calls = [];
     s3.keys.add(markerKey);
-    await cleanupVm({ ec2: fake.client(), s3: s3.client, bucket: 'stage', keyPrefix: 'vmconvoy/' }, { batch: 'b1', vm: 'vm1' });
+    await cleanupVm(
+      { ec2: fake.client(), s3: s3.client, bucket: 'stage', keyPrefix: 'vmconvoy/' },
+      { batch: 'b1', vm: 'vm1' }
+    );
     assert.deepEqual(fake.actions(), []);
   });
 });

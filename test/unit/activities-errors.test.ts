@@ -100,7 +100,9 @@ describe('AWS error classification', () => {
   });
 
   it('ResourceLimitExceeded is ConversionQuotaExceeded, which the workflow waits out itself (not an activity retry)', () => {
-    const f = classifyAwsError(sdkError('ResourceLimitExceeded', 400, 'too many tasks'), { operation: 'ImportInstance' });
+    const f = classifyAwsError(sdkError('ResourceLimitExceeded', 400, 'too many tasks'), {
+      operation: 'ImportInstance',
+    });
     assert.equal(f.type, 'ConversionQuotaExceeded');
     assert.equal(f.nonRetryable, true);
     assert.ok(NON_RETRYABLE_TYPES.includes('ConversionQuotaExceeded'));
@@ -127,7 +129,8 @@ describe('AWS error classification', () => {
       assert.equal(f.nonRetryable, !isRetryableFailure(type), type);
     }
     assert.deepEqual(NON_RETRYABLE_TYPES, NON_RETRYABLE_FAILURE_TYPES);
-    for (const type of Object.values(FailureType)) assert.equal(NON_RETRYABLE_TYPES.includes(type), !isRetryableFailure(type), type);
+    for (const type of Object.values(FailureType))
+      assert.equal(NON_RETRYABLE_TYPES.includes(type), !isRetryableFailure(type), type);
   });
 
   it("keeps AWS's message for invalid parameters and tells the operator where to fix it", () => {

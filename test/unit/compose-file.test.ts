@@ -23,13 +23,16 @@ interface Service {
 }
 
 async function compose(): Promise<Record<string, Service>> {
-  const doc = parse(await readFile(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+  const doc = parse(await readFile(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, Service>;
+  };
   return doc.services;
 }
 
 function envOf(service: Service): Record<string, string> {
   const env = service.environment ?? {};
-  if (Array.isArray(env)) return Object.fromEntries(env.map((e) => [e.split('=')[0]!, e.split('=').slice(1).join('=')]));
+  if (Array.isArray(env))
+    return Object.fromEntries(env.map((e) => [e.split('=')[0]!, e.split('=').slice(1).join('=')]));
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]));
 }
 
@@ -54,7 +57,8 @@ async function envconfigNames(): Promise<Set<string>> {
   const names = new Set<string>();
   for (const file of await readdir(dir)) {
     if (!file.endsWith('.js')) continue;
-    for (const m of (await readFile(path.join(dir, file), 'utf8')).matchAll(/['"](TEMPORAL_[A-Z0-9_]+)['"]/g)) names.add(m[1]!);
+    for (const m of (await readFile(path.join(dir, file), 'utf8')).matchAll(/['"](TEMPORAL_[A-Z0-9_]+)['"]/g))
+      names.add(m[1]!);
   }
   return names;
 }
@@ -70,8 +74,14 @@ test('the Temporal cluster is laid out as Temporal documents self-hosting, next 
   assert.ok(services.worker, 'the vmconvoy worker');
   const [[serverName]] = byImage('temporalio/server:') as [[string, Service]];
   const server = services[serverName]!;
-  assert.ok(server.ports?.some((p) => p.endsWith(':7233')), 'Temporal gRPC published on 7233');
-  assert.ok(services['temporal-ui']?.ports?.some((p) => p.endsWith(':8080')), 'the Web UI published');
+  assert.ok(
+    server.ports?.some((p) => p.endsWith(':7233')),
+    'Temporal gRPC published on 7233'
+  );
+  assert.ok(
+    services['temporal-ui']?.ports?.some((p) => p.endsWith(':8080')),
+    'the Web UI published'
+  );
   // The server starts only after the schema job finished successfully.
   const serverDeps = server.depends_on as Record<string, { condition: string }>;
   const schemaJob = Object.keys(serverDeps).find((d) => services[d]?.image?.startsWith('temporalio/admin-tools:'));
@@ -88,14 +98,20 @@ test('every image is pinned to an exact version, and every service_healthy depen
     const deps = s.depends_on && !Array.isArray(s.depends_on) ? s.depends_on : {};
     for (const [dep, { condition }] of Object.entries(deps)) {
       assert.ok(services[dep], `${name} depends on a service that exists (${dep})`);
-      if (condition === 'service_healthy') assert.ok(services[dep].healthcheck, `${dep} needs a health check: ${name} waits for it`);
+      if (condition === 'service_healthy')
+        assert.ok(services[dep].healthcheck, `${dep} needs a health check: ${name} waits for it`);
     }
     if (s.healthcheck) {
       const check = Array.isArray(s.healthcheck.test) ? s.healthcheck.test.join(' ') : s.healthcheck.test;
-      assert.doesNotMatch(check, /\|\|\s*(exit 0|true)\s*$/, `${name}: a health check that always passes checks nothing`);
+      assert.doesNotMatch(
+        check,
+        /\|\|\s*(exit 0|true)\s*$/,
+        `${name}: a health check that always passes checks nothing`
+      );
     }
   }
-  for (const stateful of ['postgresql', 'temporal', 's3']) assert.ok(services[stateful]?.healthcheck, `${stateful} has a health check`);
+  for (const stateful of ['postgresql', 'temporal', 's3'])
+    assert.ok(services[stateful]?.healthcheck, `${stateful} has a health check`);
 });
 
 test('the worker scales with --scale worker=N and sets only variables vmconvoy reads', async () => {
@@ -104,7 +120,8 @@ test('the worker scales with --scale worker=N and sets only variables vmconvoy r
   assert.equal(worker.container_name, undefined, 'a fixed container name would stop --scale');
   assert.equal(worker.ports, undefined, 'a published host port would collide between replicas');
   const known = new Set([...(await namesTheCodeReads()), ...(await envconfigNames())]);
-  for (const name of ['VMCONVOY_BUCKET', 'AWS_ENDPOINT_URL_S3', 'TEMPORAL_ADDRESS']) assert.ok(known.has(name), `the scan finds ${name}`);
+  for (const name of ['VMCONVOY_BUCKET', 'AWS_ENDPOINT_URL_S3', 'TEMPORAL_ADDRESS'])
+    assert.ok(known.has(name), `the scan finds ${name}`);
   for (const [serviceName, service] of Object.entries(services)) {
     if (service.image !== worker.image) continue; // vmconvoy's own image: worker, simulator
     for (const name of Object.keys(envOf(service))) {
@@ -112,7 +129,10 @@ test('the worker scales with --scale worker=N and sets only variables vmconvoy r
     }
   }
   const env = envOf(worker);
-  assert.ok(env.VMCONVOY_BUCKET && env.AWS_REGION && env.TEMPORAL_ADDRESS, 'the worker has a bucket, a region and a Temporal address');
+  assert.ok(
+    env.VMCONVOY_BUCKET && env.AWS_REGION && env.TEMPORAL_ADDRESS,
+    'the worker has a bucket, a region and a Temporal address'
+  );
   // The worker reaches the other services by their compose names.
   assert.match(env.TEMPORAL_ADDRESS ?? '', /^temporal:7233$/);
   assert.match(env.AWS_ENDPOINT_URL_S3 ?? '', /^http:\/\/s3:/);

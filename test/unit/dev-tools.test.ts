@@ -37,7 +37,11 @@ async function goCalls(): Promise<string> {
 }
 
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return { PATH: `${path.join(root, 'gobin')}:/usr/bin:/bin`, VMCONVOY_CACHE_DIR: path.join(root, 'cache-empty'), ...extra };
+  return {
+    PATH: `${path.join(root, 'gobin')}:/usr/bin:/bin`,
+    VMCONVOY_CACHE_DIR: path.join(root, 'cache-empty'),
+    ...extra,
+  };
 }
 
 test('TEMPORAL_CLI wins: that binary is used and nothing is built', async () => {
@@ -48,7 +52,10 @@ test('TEMPORAL_CLI wins: that binary is used and nothing is built', async () => 
 });
 
 test('TEMPORAL_CLI naming a missing file is an error that says so', async () => {
-  await assert.rejects(resolveTemporalCli({ env: env({ TEMPORAL_CLI: '/nonexistent/temporal' }) }), /TEMPORAL_CLI=\/nonexistent\/temporal is not an executable file/);
+  await assert.rejects(
+    resolveTemporalCli({ env: env({ TEMPORAL_CLI: '/nonexistent/temporal' }) }),
+    /TEMPORAL_CLI=\/nonexistent\/temporal is not an executable file/
+  );
 });
 
 test('then `temporal` on PATH, then the cache, before any build', async () => {
@@ -58,7 +65,10 @@ test('then `temporal` on PATH, then the cache, before any build', async () => {
   assert.deepEqual(await resolveTemporalCli({ env: e }), { path: onPath, source: 'path' });
 
   const cached = await executable(path.join(root, 'cache', 'bin', 'temporal'));
-  assert.deepEqual(await resolveTemporalCli({ env: env({ VMCONVOY_CACHE_DIR: path.join(root, 'cache') }) }), { path: cached, source: 'cache' });
+  assert.deepEqual(await resolveTemporalCli({ env: env({ VMCONVOY_CACHE_DIR: path.join(root, 'cache') }) }), {
+    path: cached,
+    source: 'cache',
+  });
   assert.equal(await goCalls(), '', 'go was not invoked');
 });
 
@@ -72,10 +82,15 @@ test('with nothing found, go install builds the pinned versions into the cache',
   const calls = await goCalls();
   assert.match(calls, /install -ldflags=-s -w github\.com\/temporalio\/cli\/cmd\/temporal@v1\.5\.1/);
   assert.match(calls, /install -ldflags=-s -w github\.com\/versity\/versitygw\/cmd\/versitygw@v1\.7\.0/);
-  assert.ok(lines.some((l) => /takes several minutes/.test(l)), 'the first build says it takes minutes');
+  assert.ok(
+    lines.some((l) => /takes several minutes/.test(l)),
+    'the first build says it takes minutes'
+  );
 });
 
 test('without Go and without a binary, resolution reports none (the SDK download is the last resort)', async () => {
-  const resolved = await resolveTemporalCli({ env: { PATH: '/usr/bin:/bin', VMCONVOY_CACHE_DIR: path.join(root, 'none') } });
+  const resolved = await resolveTemporalCli({
+    env: { PATH: '/usr/bin:/bin', VMCONVOY_CACHE_DIR: path.join(root, 'none') },
+  });
   assert.equal(resolved, undefined);
 });

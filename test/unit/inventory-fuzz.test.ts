@@ -30,11 +30,15 @@ interface Row {
 
 const nameArb = fc.stringMatching(/^[A-Za-z0-9._-]{1,64}$/);
 // Free text with the characters that need CSV quoting: commas, quotes, newlines.
-const textArb = fc.string({ unit: fc.constantFrom('a', 'Z', '0', ' ', ',', '"', '\n', 'é', ';', '='), maxLength: 40 }).map((s) => s.trim());
+const textArb = fc
+  .string({ unit: fc.constantFrom('a', 'Z', '0', ' ', ',', '"', '\n', 'é', ';', '='), maxLength: 40 })
+  .map((s) => s.trim());
 const tokenArb = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,12}$/);
 
 // Keys AWS reserves (aws:) and the one key a JavaScript object cannot hold are refused: see DEFECTS.
-const tagKeyArb = fc.oneof(tokenArb, fc.constantFrom('toString', 'constructor', 'hasOwnProperty')).filter((k) => !/^aws:/i.test(k) && k !== '__proto__');
+const tagKeyArb = fc
+  .oneof(tokenArb, fc.constantFrom('toString', 'constructor', 'hasOwnProperty'))
+  .filter((k) => !/^aws:/i.test(k) && k !== '__proto__');
 // Built once: compiling a regex into an arbitrary is costly, and rowArb runs for every row of every run.
 const imageArb = fc.stringMatching(/^[a-z0-9_-]{1,10}\.(vmdk|vhd|raw)$/);
 const rowFieldsArb = fc.record({
@@ -50,9 +54,23 @@ const rowFieldsArb = fc.record({
 
 const inventoryArb: fc.Arbitrary<Row[]> = fc
   .uniqueArray(nameArb, { minLength: 1, maxLength: 12 })
-  .chain((names) => fc.array(rowFieldsArb, { minLength: names.length, maxLength: names.length }).map((rows) => rows.map((r, i) => ({ ...r, name: names[i]! }))));
+  .chain((names) =>
+    fc
+      .array(rowFieldsArb, { minLength: names.length, maxLength: names.length })
+      .map((rows) => rows.map((r, i) => ({ ...r, name: names[i]! })))
+  );
 
-const HEADER = ['name', 'image', 'architecture', 'instance_type', 'wave', 'description', 'security_groups', 'tags', 'boot_check'] as const;
+const HEADER = [
+  'name',
+  'image',
+  'architecture',
+  'instance_type',
+  'wave',
+  'description',
+  'security_groups',
+  'tags',
+  'boot_check',
+] as const;
 type Header = (typeof HEADER)[number];
 
 function quote(cell: string): string {
@@ -74,7 +92,10 @@ function cellsOf(row: Row): Record<Header, string> {
 }
 
 /** The CSV text and the line each row starts on (quoted newlines push later rows down). */
-function render(rows: Array<Record<Header, string>>, raw: Map<number, string> = new Map()): { text: string; lines: number[] } {
+function render(
+  rows: Array<Record<Header, string>>,
+  raw: Map<number, string> = new Map()
+): { text: string; lines: number[] } {
   let text = `${HEADER.join(',')}\n`;
   let line = 2;
   const lines: number[] = [];
@@ -109,7 +130,10 @@ test('valid generated inventories: every row and every field comes back as writt
       }
       // Waves in order, file order within a wave.
       const order = result.rows.map((r) => [r.spec.wave, r.line] as const);
-      assert.deepEqual(order, [...order].sort((a, b) => a[0] - b[0] || a[1] - b[1]));
+      assert.deepEqual(
+        order,
+        [...order].sort((a, b) => a[0] - b[0] || a[1] - b[1])
+      );
     }),
     { numRuns: 3000, seed: SEED }
   );
@@ -131,53 +155,78 @@ const DEFECTS: Record<string, Defect> = {
   protoTag: { column: 'tags', apply: (c) => ({ ...c, tags: '__proto__=x' }) },
   longDescription: { column: 'description', apply: (c) => ({ ...c, description: 'd'.repeat(256) }) },
   extraCell: { column: undefined, apply: (c) => `${HEADER.map((h) => quote(c[h])).join(',')},surplus` },
-  missingCell: { column: undefined, apply: (c) => HEADER.slice(1).map((h) => quote(c[h])).join(',') },
+  missingCell: {
+    column: undefined,
+    apply: (c) =>
+      HEADER.slice(1)
+        .map((h) => quote(c[h]))
+        .join(','),
+  },
 };
 
 test('a defect injected into one cell is reported at its line and column', async () => {
   await fc.assert(
-    fc.asyncProperty(inventoryArb, fc.nat(), fc.constantFrom(...Object.keys(DEFECTS)), async (rows, pick, defectName) => {
-      const defect = DEFECTS[defectName]!;
-      const target = pick % rows.length;
-      const cells = rows.map(cellsOf);
-      const applied = defect.apply(cells[target]!);
-      const raw = new Map<number, string>();
-      if (typeof applied === 'string') raw.set(target, applied);
-      else cells[target] = applied;
-      const { text, lines } = render(cells, raw);
-      const result = await parseInventory(text, CSV_DIR, { checkImages: false });
-      assert.ok(!result.ok, `${defectName} on row ${target} was accepted`);
-      const hit = result.errors.find((e) => e.line === lines[target] && (defect.column === undefined || e.column === defect.column));
-      assert.ok(hit, `${defectName}: no problem at line ${lines[target]}${defect.column ? ` column ${defect.column}` : ''}; got ${JSON.stringify(result.errors)}`);
-      assert.ok(hit.message.length > 10, 'the message says what to fix');
-    }),
+    fc.asyncProperty(
+      inventoryArb,
+      fc.nat(),
+      fc.constantFrom(...Object.keys(DEFECTS)),
+      async (rows, pick, defectName) => {
+        const defect = DEFECTS[defectName]!;
+        const target = pick % rows.length;
+        const cells = rows.map(cellsOf);
+        const applied = defect.apply(cells[target]!);
+        const raw = new Map<number, string>();
+        if (typeof applied === 'string') raw.set(target, applied);
+        else cells[target] = applied;
+        const { text, lines } = render(cells, raw);
+        const result = await parseInventory(text, CSV_DIR, { checkImages: false });
+        assert.ok(!result.ok, `${defectName} on row ${target} was accepted`);
+        const hit = result.errors.find(
+          (e) => e.line === lines[target] && (defect.column === undefined || e.column === defect.column)
+        );
+        assert.ok(
+          hit,
+          `${defectName}: no problem at line ${lines[target]}${defect.column ? ` column ${defect.column}` : ''}; got ${JSON.stringify(result.errors)}`
+        );
+        assert.ok(hit.message.length > 10, 'the message says what to fix');
+      }
+    ),
     { numRuns: 4000, seed: SEED + 1 }
   );
 });
 
 test('a duplicate name is reported on the second line, naming the first', async () => {
   await fc.assert(
-    fc.asyncProperty(inventoryArb.filter((r) => r.length >= 2), fc.nat(), async (rows, pick) => {
-      const second = 1 + (pick % (rows.length - 1));
-      const cells = rows.map(cellsOf);
-      cells[second] = { ...cells[second]!, name: cells[0]!.name };
-      const { text, lines } = render(cells);
-      const result = await parseInventory(text, CSV_DIR, { checkImages: false });
-      assert.ok(!result.ok);
-      const dup = result.errors.find((e) => e.line === lines[second] && e.column === 'name');
-      assert.ok(dup, JSON.stringify(result.errors));
-      assert.match(dup.message, new RegExp(`line ${lines[0]}`));
-    }),
+    fc.asyncProperty(
+      inventoryArb.filter((r) => r.length >= 2),
+      fc.nat(),
+      async (rows, pick) => {
+        const second = 1 + (pick % (rows.length - 1));
+        const cells = rows.map(cellsOf);
+        cells[second] = { ...cells[second]!, name: cells[0]!.name };
+        const { text, lines } = render(cells);
+        const result = await parseInventory(text, CSV_DIR, { checkImages: false });
+        assert.ok(!result.ok);
+        const dup = result.errors.find((e) => e.line === lines[second] && e.column === 'name');
+        assert.ok(dup, JSON.stringify(result.errors));
+        assert.match(dup.message, new RegExp(`line ${lines[0]}`));
+      }
+    ),
     { numRuns: 1000, seed: SEED + 2 }
   );
 });
 
 test('any text at all: problems with a line and a known column, never an exception', async () => {
   const garbage = fc.oneof(
-    fc.string({ unit: fc.constantFrom('a', ',', '"', '\n', '\r', ';', '=', ' ', '\u0000', '\ufeff', 'x'), maxLength: 200 }),
+    fc.string({
+      unit: fc.constantFrom('a', ',', '"', '\n', '\r', ';', '=', ' ', '\u0000', '\ufeff', 'x'),
+      maxLength: 200,
+    }),
     // Near-valid: a real header, then noise.
     fc.string({ maxLength: 200 }).map((s) => `name,image,architecture,instance_type\n${s}`),
-    fc.array(fc.array(fc.string({ maxLength: 8 }), { maxLength: 6 }), { maxLength: 8 }).map((rows) => rows.map((r) => r.join(',')).join('\n'))
+    fc
+      .array(fc.array(fc.string({ maxLength: 8 }), { maxLength: 6 }), { maxLength: 8 })
+      .map((rows) => rows.map((r) => r.join(',')).join('\n'))
   );
   const known = new Set<string>(COLUMNS);
   await fc.assert(
@@ -187,10 +236,14 @@ test('any text at all: problems with a line and a known column, never an excepti
       assert.ok(result.errors.length > 0);
       const lineCount = text.split(/\r\n|\r|\n/).length + 1;
       for (const e of result.errors) {
-        assert.ok(Number.isInteger(e.line) && e.line >= 0 && e.line <= lineCount, `line ${e.line} outside the file (${lineCount} lines): ${e.message}`);
+        assert.ok(
+          Number.isInteger(e.line) && e.line >= 0 && e.line <= lineCount,
+          `line ${e.line} outside the file (${lineCount} lines): ${e.message}`
+        );
         assert.ok(e.message.trim().length > 0);
         // A problem names a column of the contract, or (for an unknown column) the header cell as written.
-        if (e.column !== undefined) assert.ok(known.has(e.column) || /^unknown column/.test(e.message), `column ${e.column}: ${e.message}`);
+        if (e.column !== undefined)
+          assert.ok(known.has(e.column) || /^unknown column/.test(e.message), `column ${e.column}: ${e.message}`);
       }
     }),
     { numRuns: 2000, seed: SEED + 3 }

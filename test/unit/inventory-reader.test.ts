@@ -64,7 +64,10 @@ test('headers are case-insensitive, paths resolve from the CSV folder, formats a
     ['VMDK', 'Windows', { team: 'web', env: 'prod' }, ['web', 'ssh'], true, true, 'terminate']
   );
   const a = result.rows[0]!.spec;
-  assert.deepEqual([a.format, a.platform, a.monitoring, a.bootCheck, a.shutdownBehavior, a.securityGroups, a.tags], ['VHD', undefined, false, false, 'stop', [], {}]);
+  assert.deepEqual(
+    [a.format, a.platform, a.monitoring, a.bootCheck, a.shutdownBehavior, a.securityGroups, a.tags],
+    ['VHD', undefined, false, false, 'stop', [], {}]
+  );
 });
 
 test('bad values are reported with their line and column, all at once', async () => {
@@ -94,9 +97,18 @@ test('bad values are reported with their line and column, all at once', async ()
   // Line 3 is a spreadsheet's empty row: skipped, not an error.
   assert.ok(!errors.some((e) => e.line === 3), JSON.stringify(errors));
 
-  const long = errorsOf(await readInventory(await csv('desc.csv', ['name,image,architecture,instance_type,description', `vm,images/disk.vmdk,x86_64,t2.micro,${'d'.repeat(300)}`])));
+  const long = errorsOf(
+    await readInventory(
+      await csv('desc.csv', [
+        'name,image,architecture,instance_type,description',
+        `vm,images/disk.vmdk,x86_64,t2.micro,${'d'.repeat(300)}`,
+      ])
+    )
+  );
   assert.deepEqual(where(long), ['2:description']);
-  const required = errorsOf(await readInventory(await csv('req.csv', ['name,image,architecture,instance_type', 'vm,,,'])));
+  const required = errorsOf(
+    await readInventory(await csv('req.csv', ['name,image,architecture,instance_type', 'vm,,,']))
+  );
   assert.deepEqual(where(required), ['2:image', '2:architecture', '2:instance_type']);
   assert.match(required[0]!.message, /image is required/);
 });
@@ -132,10 +144,15 @@ test('CSV syntax errors, rows with the wrong number of cells, quoted multi-line 
   assert.match(empty[0]!.message, /the inventory is empty/);
   const headerOnly = errorsOf(await readInventory(await csv('header.csv', ['name,image,architecture,instance_type'])));
   assert.match(headerOnly[0]!.message, /no VM rows/);
-  const unclosed = errorsOf(await readInventory(await csv('unclosed.csv', ['name,image,architecture,instance_type', 'a,"b,x86_64,t2.micro'])));
+  const unclosed = errorsOf(
+    await readInventory(await csv('unclosed.csv', ['name,image,architecture,instance_type', 'a,"b,x86_64,t2.micro']))
+  );
   assert.match(unclosed[0]!.message, /CSV syntax: .*Quote Not Closed/);
   const none = errorsOf(await readInventory(path.join(dir.dir, 'nope.csv')));
-  assert.deepEqual([none[0]!.line, none[0]!.message], [0, `cannot read ${path.join(dir.dir, 'nope.csv')}: no such file`]);
+  assert.deepEqual(
+    [none[0]!.line, none[0]!.message],
+    [0, `cannot read ${path.join(dir.dir, 'nope.csv')}: no such file`]
+  );
 });
 
 test('duplicate names, missing and unsupported images, format mismatches and user-data files are found by pre-flight', async () => {
@@ -150,8 +167,19 @@ test('duplicate names, missing and unsupported images, format mismatches and use
     'vm-7,images,,x86_64,t2.micro,',
   ]);
   const errors = errorsOf(await readInventory(file));
-  assert.deepEqual(where(errors), ['2:image', '3:name', '4:image', '5:image', '6:user_data_file', '7:user_data_file', '8:image']);
-  assert.match(problemAt(errors, 2, 'image').message, /declared as VHD in the inventory but is a .*VMDK.*Set format to VMDK/);
+  assert.deepEqual(where(errors), [
+    '2:image',
+    '3:name',
+    '4:image',
+    '5:image',
+    '6:user_data_file',
+    '7:user_data_file',
+    '8:image',
+  ]);
+  assert.match(
+    problemAt(errors, 2, 'image').message,
+    /declared as VHD in the inventory but is a .*VMDK.*Set format to VMDK/
+  );
   assert.match(problemAt(errors, 3, 'name').message, /duplicate name "vm-1" \(also on line 2\)/);
   assert.match(problemAt(errors, 4, 'image').message, /nothere\.raw/);
   assert.match(problemAt(errors, 5, 'image').message, /qemu-img convert/);
@@ -160,7 +188,10 @@ test('duplicate names, missing and unsupported images, format mismatches and use
 });
 
 test('checkImages: false reads the rows without touching the images', async () => {
-  const result = await readInventory(await csv('nocheck.csv', ['name,image,architecture,instance_type', 'vm,nothere.raw,x86_64,t2.micro']), { checkImages: false });
+  const result = await readInventory(
+    await csv('nocheck.csv', ['name,image,architecture,instance_type', 'vm,nothere.raw,x86_64,t2.micro']),
+    { checkImages: false }
+  );
   assert.ok(result.ok);
   assert.equal(result.rows[0]!.spec.format, undefined);
 });
@@ -168,16 +199,24 @@ test('checkImages: false reads the rows without touching the images', async () =
 test('10,000 rows over 200 image files validate, pre-flight included, in seconds', async () => {
   const big = path.join(dir.dir, 'big');
   await mkdir(big);
-  for (let i = 0; i < 200; i++) await copyFile(path.join(dir.dir, 'images', i % 2 ? 'disk.vmdk' : 'disk.vhd'), path.join(big, `d${i}.${i % 2 ? 'vmdk' : 'vhd'}`));
+  for (let i = 0; i < 200; i++)
+    await copyFile(
+      path.join(dir.dir, 'images', i % 2 ? 'disk.vmdk' : 'disk.vhd'),
+      path.join(big, `d${i}.${i % 2 ? 'vmdk' : 'vhd'}`)
+    );
   const lines = ['name,image,architecture,instance_type,wave,tags'];
-  for (let i = 0; i < 10_000; i++) lines.push(`vm-${i},big/d${i % 200}.${i % 200 % 2 ? 'vmdk' : 'vhd'},x86_64,t2.micro,${1 + (i % 3)},n=${i}`);
+  for (let i = 0; i < 10_000; i++)
+    lines.push(`vm-${i},big/d${i % 200}.${(i % 200) % 2 ? 'vmdk' : 'vhd'},x86_64,t2.micro,${1 + (i % 3)},n=${i}`);
   const file = await csv('big.csv', lines);
   const started = Date.now();
   const result = await readInventory(file);
   const ms = Date.now() - started;
   assert.ok(result.ok, JSON.stringify(!result.ok && result.errors.slice(0, 3)));
   assert.equal(result.rows.length, 10_000);
-  assert.deepEqual(result.rows.slice(0, 2).map((r) => r.spec.name), ['vm-0', 'vm-3']);
+  assert.deepEqual(
+    result.rows.slice(0, 2).map((r) => r.spec.name),
+    ['vm-0', 'vm-3']
+  );
   assert.equal(result.rows[9_999]!.spec.wave, 3);
   assert.ok(ms < 10_000, `${ms} ms`);
   console.log(`[inventory] 10,000 rows (200 images pre-flighted) in ${ms} ms`);

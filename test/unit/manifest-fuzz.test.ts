@@ -16,12 +16,19 @@ console.log(`[fuzz] manifest seed ${SEED}`);
 
 const GIB = 1024 ** 3;
 // Names and prefixes with what XML must escape; URLs with query strings full of & and =.
-const textArb = fc.string({ unit: fc.constantFrom('a', '<', '>', '&', '"', "'", '/', '-', '_', '.', 'é'), minLength: 1, maxLength: 20 });
+const textArb = fc.string({
+  unit: fc.constantFrom('a', '<', '>', '&', '"', "'", '/', '-', '_', '.', 'é'),
+  minLength: 1,
+  maxLength: 20,
+});
 
 const manifestCase = fc.record({
   // Up to 2 TiB (the largest boot volume ImportInstance accepts) with sizes near part boundaries likely.
   imageBytes: fc.oneof(fc.integer({ min: 1, max: 64 * 1024 * 1024 }), fc.integer({ min: 1, max: 2 * 1024 * GIB })),
-  partSizeBytes: fc.oneof(fc.constantFrom(5 * 1024 * 1024, 10 * 1024 * 1024, 100 * 1024 * 1024), fc.integer({ min: 1024 * 1024, max: 512 * 1024 * 1024 })),
+  partSizeBytes: fc.oneof(
+    fc.constantFrom(5 * 1024 * 1024, 10 * 1024 * 1024, 100 * 1024 * 1024),
+    fc.integer({ min: 1024 * 1024, max: 512 * 1024 * 1024 })
+  ),
   format: fc.constantFrom('VMDK' as const, 'VHD' as const, 'RAW' as const),
   keyPrefix: textArb,
   batch: textArb,
@@ -36,12 +43,27 @@ test('every manifest parses, its parts cover the image exactly once, and EC2 wou
       fc.pre(c.imageBytes / c.partSizeBytes <= 200);
       const volumeSizeGib = Math.max(8, Math.ceil(c.imageBytes / GIB));
       const ranges = partRanges(c.imageBytes, c.partSizeBytes);
-      const url = (key: string, verb: string) => `https://bucket.s3.amazonaws.com/${encodeURIComponent(key)}?X-Amz-Signature=${verb}&q=${encodeURIComponent(c.query)}`;
+      const url = (key: string, verb: string) =>
+        `https://bucket.s3.amazonaws.com/${encodeURIComponent(key)}?X-Amz-Signature=${verb}&q=${encodeURIComponent(c.query)}`;
       const parts = ranges.map((r) => {
         const key = partKey(c.keyPrefix, { batch: c.batch, vm: c.vm }, r.index);
-        return { index: r.index, start: r.start, end: r.end, key, headUrl: url(key, 'HEAD'), getUrl: url(key, 'GET'), deleteUrl: url(key, 'DELETE') };
+        return {
+          index: r.index,
+          start: r.start,
+          end: r.end,
+          key,
+          headUrl: url(key, 'HEAD'),
+          getUrl: url(key, 'GET'),
+          deleteUrl: url(key, 'DELETE'),
+        };
       });
-      const xml = buildManifestXml({ format: c.format, imageBytes: c.imageBytes, volumeSizeGib, selfDestructUrl: url('manifest', 'DELETE'), parts });
+      const xml = buildManifestXml({
+        format: c.format,
+        imageBytes: c.imageBytes,
+        volumeSizeGib,
+        selfDestructUrl: url('manifest', 'DELETE'),
+        parts,
+      });
       const m = parseManifest(xml);
       assert.equal(m.size, c.imageBytes);
       assert.equal(m.volumeSize, volumeSizeGib);
@@ -66,7 +88,12 @@ test('every manifest parses, its parts cover the image exactly once, and EC2 wou
 test('sizes that cannot make a manifest are refused with what was wrong', () => {
   fc.assert(
     fc.property(
-      fc.oneof(fc.integer({ max: 0 }), fc.double({ noInteger: true, noNaN: true }), fc.constant(Number.NaN), fc.constant(2 ** 60)),
+      fc.oneof(
+        fc.integer({ max: 0 }),
+        fc.double({ noInteger: true, noNaN: true }),
+        fc.constant(Number.NaN),
+        fc.constant(2 ** 60)
+      ),
       fc.integer({ min: 1, max: 1024 }),
       (bad, good) => {
         assert.throws(() => partRanges(bad, good), /image size must be a positive integer/);

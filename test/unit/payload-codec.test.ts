@@ -43,17 +43,27 @@ test('the codec server decodes for the Web UI over HTTP with CORS for the allowe
     const body = JSON.stringify({
       payloads: [
         {
-          metadata: Object.fromEntries(Object.entries(sealed!.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+          metadata: Object.fromEntries(
+            Object.entries(sealed!.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])
+          ),
           data: Buffer.from(sealed!.data!).toString('base64'),
         },
       ],
     });
-    const res = await fetch(`${server.url}/decode`, { method: 'POST', body, headers: { origin: 'http://127.0.0.1:8233', 'content-type': 'application/json' } });
+    const res = await fetch(`${server.url}/decode`, {
+      method: 'POST',
+      body,
+      headers: { origin: 'http://127.0.0.1:8233', 'content-type': 'application/json' },
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('access-control-allow-origin'), 'http://127.0.0.1:8233');
     const out = (await res.json()) as { payloads: Array<{ data: string }> };
     assert.deepEqual(JSON.parse(Buffer.from(out.payloads[0]!.data, 'base64').toString()), { phase: 'Completed' });
-    const other = await fetch(`${server.url}/decode`, { method: 'POST', body, headers: { origin: 'http://evil.example' } });
+    const other = await fetch(`${server.url}/decode`, {
+      method: 'POST',
+      body,
+      headers: { origin: 'http://evil.example' },
+    });
     assert.equal(other.headers.get('access-control-allow-origin'), null);
     assert.equal((await fetch(`${server.url}/decode`, { method: 'POST', body: 'not json' })).status, 400);
   } finally {

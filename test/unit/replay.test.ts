@@ -6,7 +6,9 @@ import { Worker } from '@temporalio/worker';
 import { HISTORY_FIXTURES, historyFromFixture } from '../helpers/histories';
 import { installQuietRuntime, workflowBundle } from '../helpers/testbed';
 
-const fixtures = readdirSync(HISTORY_FIXTURES).filter((f) => f.endsWith('.json')).sort();
+const fixtures = readdirSync(HISTORY_FIXTURES)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 test('recorded histories exist for the product workflows', () => {
   const types = new Set(fixtures.map((f) => f.split('--')[0]));

@@ -8,19 +8,35 @@ import { createActivities } from '../../activities';
 import { ACTIVITIES_BY_QUEUE, activitiesFor, awsApiTaskQueueOf, controlTaskQueueOf } from '../../common/task-queues';
 import { fleetWorkflowId, parseVmWorkflowId, quotaWorkflowId, vmWorkflowId } from '../../common/workflow-ids';
 
-const config = { region: 'us-east-1', bucket: 'stage', keyPrefix: 'vmconvoy/', maxAttempts: 1, accessKeyId: 'k', secretAccessKey: 's' };
+const config = {
+  region: 'us-east-1',
+  bucket: 'stage',
+  keyPrefix: 'vmconvoy/',
+  maxAttempts: 1,
+  accessKeyId: 'k',
+  secretAccessKey: 's',
+};
 
 describe('task-queue routing', () => {
   it('every activity a queue is said to serve exists, and activitiesFor hands the worker exactly those', () => {
     const activities = createActivities({ config, qemuImg: false });
     for (const [role, names] of Object.entries(ACTIVITIES_BY_QUEUE)) {
-      for (const name of names) assert.equal(typeof (activities as Record<string, unknown>)[name], 'function', `${role}: ${name}`);
+      for (const name of names)
+        assert.equal(typeof (activities as Record<string, unknown>)[name], 'function', `${role}: ${name}`);
     }
     const api = activitiesFor('awsApi', activities);
-    assert.deepEqual(Object.keys(api).sort(), ['cleanupVm', 'describeConversion', 'importInstance', 'validateInstance']);
+    assert.deepEqual(Object.keys(api).sort(), [
+      'cleanupVm',
+      'describeConversion',
+      'importInstance',
+      'validateInstance',
+    ]);
     assert.equal(api.importInstance, activities.importInstance);
     assert.deepEqual(Object.keys(activitiesFor('upload', activities)).sort(), ['preflightImage', 'uploadImage']);
-    assert.deepEqual(Object.keys(activitiesFor('control', activities)).sort(), ['loadInventoryPage', 'vmWorkflowStates']);
+    assert.deepEqual(Object.keys(activitiesFor('control', activities)).sort(), [
+      'loadInventoryPage',
+      'vmWorkflowStates',
+    ]);
   });
 
   it('derives the API and control queues from the main one unless named', () => {

@@ -98,20 +98,53 @@ test('query parameters: 1-based lists in index order and filters', () => {
 });
 
 test('manifest ranges must tile the image; image checks use the real messages', () => {
-  const part = (index: number, start: number, end: number) => ({ index, start, end, key: 'k', headUrl: 'http://s3/part', getUrl: 'http://s3/part' });
+  const part = (index: number, start: number, end: number) => ({
+    index,
+    start,
+    end,
+    key: 'k',
+    headUrl: 'http://s3/part',
+    getUrl: 'http://s3/part',
+  });
   const importer = { name: 'test', version: '1.0.0', release: '2010-11-15' };
-  const m = { version: '2010-11-15', fileFormat: 'RAW', importer, selfDestructUrl: 'http://s3/m', size: 30, volumeSize: 8, parts: [part(0, 0, 9), part(1, 10, 29)] };
+  const m = {
+    version: '2010-11-15',
+    fileFormat: 'RAW',
+    importer,
+    selfDestructUrl: 'http://s3/m',
+    size: 30,
+    volumeSize: 8,
+    parts: [part(0, 0, 9), part(1, 10, 29)],
+  };
   assert.equal(checkManifest(m, { format: 'RAW', bytes: 30, volumeSizeGib: 8 }), undefined);
   assert.match(
     checkManifest({ ...m, parts: [part(0, 0, 9), part(1, 11, 29)] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
     /does not continue at 10/
   );
   assert.match(checkManifest(m, { format: 'RAW', bytes: 31, volumeSizeGib: 8 })!, /does not match Image\.Bytes/);
-  assert.match(checkManifest({ ...m, fileFormat: 'VHD' }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /file-format VHD does not match the requested format RAW/);
-  assert.match(checkManifest({ ...m, volumeSize: 9 }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /volume-size 9 does not match Volume\.Size 8/);
-  assert.match(checkManifest({ ...m, version: '2007-01-01' }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /unsupported version/);
-  assert.match(checkManifest({ ...m, parts: [part(0, 0, 9)] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /parts cover 10 bytes/);
-  assert.match(checkManifest({ ...m, parts: [part(0, 0, 9), { ...part(1, 10, 29), getUrl: '' }] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!, /missing part 1 get-url/);
+  assert.match(
+    checkManifest({ ...m, fileFormat: 'VHD' }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /file-format VHD does not match the requested format RAW/
+  );
+  assert.match(
+    checkManifest({ ...m, volumeSize: 9 }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /volume-size 9 does not match Volume\.Size 8/
+  );
+  assert.match(
+    checkManifest({ ...m, version: '2007-01-01' }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /unsupported version/
+  );
+  assert.match(
+    checkManifest({ ...m, parts: [part(0, 0, 9)] }, { format: 'RAW', bytes: 30, volumeSizeGib: 8 })!,
+    /parts cover 10 bytes/
+  );
+  assert.match(
+    checkManifest(
+      { ...m, parts: [part(0, 0, 9), { ...part(1, 10, 29), getUrl: '' }] },
+      { format: 'RAW', bytes: 30, volumeSizeGib: 8 }
+    )!,
+    /missing part 1 get-url/
+  );
   const sparse = Buffer.alloc(512);
   sparse.write('KDMV', 0, 'latin1');
   sparse.writeUInt32LE(3, 8);

@@ -12,7 +12,9 @@ test('log lines of a VM workflow carry batch, vm and workflow id', () => {
     vm: 'web-01',
   });
   assert.deepEqual(withBatchAndVm({ workflowId: 'wave-a' }), { workflowId: 'wave-a', batch: 'wave-a' });
-  assert.deepEqual(withBatchAndVm({ workflowId: 'vmconvoy-quota/aws/us-east-1' }), { workflowId: 'vmconvoy-quota/aws/us-east-1' });
+  assert.deepEqual(withBatchAndVm({ workflowId: 'vmconvoy-quota/aws/us-east-1' }), {
+    workflowId: 'vmconvoy-quota/aws/us-east-1',
+  });
 });
 
 test('the Temporal runtime logger writes one JSON object per line through pino', () => {

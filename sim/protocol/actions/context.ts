@@ -15,5 +15,6 @@ export type ActionHandler = (ctx: ActionContext) => Record<string, unknown>;
 
 /** DryRun=true: the request is valid and allowed, and nothing happens (EC2 answers 412). */
 export function dryRunGate(ctx: ActionContext): void {
-  if (ctx.params.bool('DryRun')) throw new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.');
+  if (ctx.params.bool('DryRun'))
+    throw new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.');
 }
