@@ -8,16 +8,15 @@ import { ImportInstanceCommand } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
-import { readFile } from 'node:fs/promises';
 import type { Presigner } from '../common/aws/clients';
 import type { ImportInstanceInput, ImportInstanceResult, VmSpec } from '../common/contracts/migration';
 import { FailureType } from '../common/failures';
-import { MAX_USER_DATA_BYTES } from '../common/contracts/limits';
 import { activityLog } from './activity-context';
 import { awsCall } from './aws-call';
 import { isAwsError } from './aws-error-codes';
 import { findEarlierImport, recordImportSend, resultOf } from './import-idempotency';
 import { urlExpiry } from './url-expiry';
+import { readUserData } from './user-data';
 
 export interface Ec2ImportDeps {
   ec2: EC2Client;
@@ -27,26 +26,6 @@ export interface Ec2ImportDeps {
   s3: S3Client;
   bucket: string;
   keyPrefix: string;
-}
-
-async function readUserData(file: string): Promise<string> {
-  let data: Buffer;
-  try {
-    data = await readFile(file);
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? 'error';
-    throw ApplicationFailure.nonRetryable(
-      `User data file ${file} cannot be read (${code}). Fix userDataFile in the inventory.`,
-      FailureType.UserDataInvalid
-    );
-  }
-  if (data.length > MAX_USER_DATA_BYTES) {
-    throw ApplicationFailure.nonRetryable(
-      `User data file ${file} is ${data.length} bytes; EC2 accepts at most ${MAX_USER_DATA_BYTES}. Shorten it (or compress it with gzip).`,
-      FailureType.UserDataInvalid
-    );
-  }
-  return data.toString('base64');
 }
 
 /** The ImportInstance request for a VM; user data is read here and never leaves the activity. */
