@@ -18,6 +18,7 @@ import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
 import { getAwsApiBudget, setAwsApiBudget } from '../aws-api-budget';
+import { unservedQueueWarnings } from '../queue-pollers';
 import { getConversionLimit, setConversionLimit } from '../conversion-limit';
 import { CSV_ARGUMENT, jsonOption, parseApiRate, percentage, positiveInt } from '../options';
 import { START_VIEW } from '../output/messages';
@@ -58,6 +59,8 @@ export type StartResult =
       awsApiBudget: number | null;
       /** Conversions at once in the batch's account+region (shared by every batch there); null = its quota workflow did not answer. */
       conversionLimit: number | null;
+      /** Queues of this batch that no worker polls (VMs would wait there silently). */
+      warnings: string[];
     }
   | { ok: false; batch: string; errors: InventoryProblem[] };
 
@@ -162,6 +165,7 @@ export async function startCommand(
     dryRun: input.settings.dryRun,
     awsApiBudget: awsApiBudget ?? null,
     conversionLimit,
+    warnings: await unservedQueueWarnings(client, config),
   };
 }
 

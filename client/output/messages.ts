@@ -38,6 +38,7 @@ export const START_VIEW: View<StartOutput, StartCall> = {
       const change = `\`vmconvoy set-limits ${result.batch} --max-api-rate N\``;
       lines.push(`AWS API budget: ${result.awsApiBudget} requests/s (change it live with ${change})`);
     }
+    for (const warning of result.warnings) lines.push(p.yellow(`warning: ${warning}`));
     if (!opts.wait) lines.push(p.dim(`follow it with: vmconvoy status ${result.batch} --watch`));
     return lines.join('\n');
   },

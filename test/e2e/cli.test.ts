@@ -179,6 +179,7 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   console.log(`[e2e] 20 VMs, 2 waves, start --wait: ${seconds} s`);
   assert.equal(run.code, 2, run.stdout + run.stderr);
   assert.match(run.stdout, new RegExp(`started batch ${batch} \\(20 VMs in 2 waves\\)`));
+  assert.doesNotMatch(run.stdout, /no worker polls/, 'every queue of this batch is served by the worker of this file');
   assert.match(run.stdout, new RegExp(`Temporal UI: http://ui\\.test:8233/namespaces/default/workflows/${batch}`));
   assert.match(
     run.stdout,
@@ -445,4 +446,21 @@ test('commands on a batch that does not exist say how to start it (exit 1)', asy
   const cancel = await vmconvoy('cancel', 'nope', '--vm', 'x');
   assert.equal(cancel.code, 1);
   assert.match(cancel.stderr, /batch "nope" has no VM "x"/);
+});
+
+test('start says which of the batch task queues no worker polls (VMs would wait there silently)', async () => {
+  const csv = path.join(dir.dir, 'unserved.csv');
+  await writeFile(csv, [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,1,'].join('\n') + '\n');
+  const queue = uniqueTaskQueue('nobody-serves');
+  const batch = `e2e-unserved-${stamp}`;
+  const run = await runCli(['start', csv, '--batch', batch, '--json'], { ...env, VMCONVOY_TASK_QUEUE: queue }, dir.dir);
+  try {
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const out = JSON.parse(run.stdout) as { warnings: string[] };
+    const named = out.warnings.map((w) => /task queue "([^"]+)"/.exec(w)?.[1]).sort();
+    assert.deepEqual(named, [queue, `${queue}-aws-api`, `${queue}-control`].sort());
+    assert.match(out.warnings[0]!, /Start `vmconvoy worker` with the same VMCONVOY_TASK_QUEUE/);
+  } finally {
+    await runCli(['cancel', batch], { ...env, VMCONVOY_TASK_QUEUE: queue }, dir.dir);
+  }
 });
