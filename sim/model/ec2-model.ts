@@ -14,8 +14,7 @@ import { Ec2Error } from './errors';
 import { TASK_ID_PATTERN, newInstanceId, newTaskId, newVolumeId } from './ids';
 import { assignSlots, convertedBytes, convertingFrom, statusMessageOf } from './progress';
 import { conversionMs, listingDelayMs, readMs, seconds } from './timing';
-import type { InstanceAction, StateChange } from './instance-transitions';
-import { transitionInstance } from './instance-transitions';
+import { Ec2Resources, visible } from './resources';
 import type { ConversionTask, Instance, SimState, Volume } from './types';
 import { emptyState } from './types';
 
@@ -26,25 +25,24 @@ export interface ConversionOutcome {
   judged?: string;
 }
 
-const visible = (r: { visibleAt?: number }, now: number): boolean => r.visibleAt === undefined || now >= r.visibleAt;
-
 /** What ImportInstance/ImportVolume ask for; the rest of a task is the simulator's. */
 export type CreateTaskInput = Pick<
   ConversionTask,
   'kind' | 'description' | 'format' | 'bytes' | 'volumeSizeGib' | 'manifestUrl' | 'availabilityZone' | 'launch'
 >;
 
-export class Ec2Model {
+export class Ec2Model extends Ec2Resources {
   /** Draws durations and listing delays; seeded (faults.seed) so a run can be repeated. */
   private random: () => number;
 
   constructor(
-    readonly state: SimState,
-    private readonly now: () => number,
-    private readonly config: () => SimConfig,
+    state: SimState,
+    now: () => number,
+    config: () => SimConfig,
     /** Called whenever state changed (persistence). */
-    private readonly changed: () => void = () => undefined
+    changed: () => void = () => undefined
   ) {
+    super(state, now, config, changed);
     this.random = seededRandom(config().faults.seed ^ 0x5eed);
   }
 
@@ -269,7 +267,7 @@ export class Ec2Model {
   // -------------------------------------------------------------------------------------------------
 
   /** Moves every task and instance to the state the clock says it is in. */
-  advance(): void {
+  override advance(): void {
     const now = this.now();
     for (const task of this.state.tasks) {
       if (task.state === 'cancelling') {
@@ -303,63 +301,5 @@ export class Ec2Model {
     }
     // Slots freed above go to queued tasks at this tick.
     this.assignSlots();
-  }
-
-  // -------------------------------------------------------------------------------------------------
-  // Instances, volumes, tags
-  // -------------------------------------------------------------------------------------------------
-
-  /** Instances EC2 lists now (new ones only after their listing delay). */
-  listInstances(): Instance[] {
-    return this.state.instances.filter((i) => visible(i, this.now()));
-  }
-
-  /** Volumes EC2 lists now. */
-  listVolumes(): Volume[] {
-    return this.state.volumes.filter((v) => visible(v, this.now()));
-  }
-
-  findVolume(id: string): Volume {
-    const volume = this.listVolumes().find((v) => v.volumeId === id);
-    if (!volume) throw new Ec2Error('InvalidVolume.NotFound', `The volume '${id}' does not exist.`);
-    return volume;
-  }
-
-  /** An instance by ID; one not listed yet is unknown to every call, as EC2 documents. */
-  findInstance(id: string): Instance {
-    const instance = this.listInstances().find((i) => i.instanceId === id);
-    if (!instance) {
-      if (!/^i-[0-9a-f]+$/.test(id)) throw new Ec2Error('InvalidInstanceID.Malformed', `Invalid id: "${id}"`);
-      throw new Ec2Error('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
-    }
-    return instance;
-  }
-
-  /** Start/stop/terminate: the instance passes through the intermediate state for a moment. */
-  transition(ids: string[], action: InstanceAction): StateChange[] {
-    this.advance();
-    const instances = ids.map((id) => this.findInstance(id));
-    const at = this.now() + seconds(this.config().speed, this.config().speed.instanceTransitionSeconds);
-    const changes = instances.map((instance) => transitionInstance(instance, action, at, this.state.tasks));
-    this.changed();
-    return changes;
-  }
-
-  createTags(resourceIds: string[], tags: Record<string, string>): void {
-    for (const id of resourceIds) {
-      const known =
-        this.listInstances().some((i) => i.instanceId === id) || this.listVolumes().some((v) => v.volumeId === id);
-      if (!known)
-        throw new Ec2Error(
-          id.startsWith('vol-') ? 'InvalidVolume.NotFound' : 'InvalidID',
-          `The ID '${id}' is not valid`
-        );
-    }
-    for (const id of resourceIds) this.state.tags[id] = { ...this.state.tags[id], ...tags };
-    this.changed();
-  }
-
-  tagsOf(resourceId: string): Record<string, string> {
-    return this.state.tags[resourceId] ?? {};
   }
 }
