@@ -19,10 +19,11 @@ import type { Simulator } from '../../sim';
 import { startSimulator } from '../../sim';
 import { makeImage } from '../helpers/images';
 import type { TestS3 } from '../helpers/testbed';
-import { localAwsConfig, startS3, tempDir } from '../helpers/testbed';
+import { localAwsConfig, RANDOM_IMAGES, startS3, tempDir } from '../helpers/testbed';
 
 const CREDS = { accessKeyId: 'vmconvoy-local', secretAccessKey: 'vmconvoy-local-secret' };
 const FAST = {
+  ...RANDOM_IMAGES,
   speed: { conversionBytesPerSecond: 512 * 1024 * 1024, stepSeconds: 0.1, pendingPollMs: 100, cancelSeconds: 0.2 },
 };
 const CONFORMANCE = path.join(__dirname, '..', 'conformance');
