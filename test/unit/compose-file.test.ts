@@ -39,7 +39,7 @@ function envOf(service: Service): Record<string, string> {
 /** Every `env.NAME` / `process.env.NAME` / `env['NAME']` in the code a worker or the CLI runs. */
 async function namesTheCodeReads(): Promise<Set<string>> {
   const names = new Set<string>();
-  for (const dir of ['activities', 'worker', 'client', 'workflows', 'sim', 'dev']) {
+  for (const dir of ['activities', 'worker', 'client', 'common', 'workflows', 'sim', 'dev']) {
     for (const file of await readdir(path.join(REPO_ROOT, dir), { recursive: true })) {
       if (!file.endsWith('.ts')) continue;
       const text = await readFile(path.join(REPO_ROOT, dir, file), 'utf8');
