@@ -12,7 +12,16 @@ export async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, o
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = await probe();
+    // A probe that throws has not seen the condition yet (a workflow not created yet, a server restarting):
+    // ask again until the deadline, then throw what it threw last.
+    let v: T;
+    try {
+      v = await probe();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
+      continue;
+    }
     if (ok(v)) return v;
     if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms; last value ${JSON.stringify(v)}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
