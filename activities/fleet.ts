@@ -1,7 +1,8 @@
 /**
  * Activities the fleet workflow needs: load one inventory page from the staging bucket, and look up the
  * state of VM workflows (a relaunched batch finds VMs an earlier run started; a periodic reconcile finds
- * VMs an operator terminated, which never signal their fleet).
+ * VMs an operator terminated, which never signal their fleet). The conversion quota, which runs beside the
+ * fleet on the control queue, looks up its slot holders' runs the same way.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { getClient } from '@temporalio/activity';
@@ -39,25 +40,45 @@ export function createFleetActivities(s3: S3Client, bucket: string) {
 
     /** State of each VM workflow by ID; terminated and timed-out runs count as failed. */
     async vmWorkflowStates(workflowIds: string[]): Promise<Record<string, VmWorkflowState>> {
-      const client = getClient();
       const out: Record<string, VmWorkflowState> = {};
-      for (const id of workflowIds) {
-        try {
-          const { status } = await client.workflow.getHandle(id).describe();
-          out[id] =
-            status.name === 'RUNNING'
-              ? 'running'
-              : status.name === 'COMPLETED'
-                ? 'completed'
-                : status.name === 'CANCELLED'
-                  ? 'cancelled'
-                  : 'failed';
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError) out[id] = 'missing';
-          else throw err;
-        }
-      }
+      for (const id of workflowIds) out[id] = await workflowRunState({ workflowId: id });
       return out;
     },
+
+    workflowRunStates,
   };
+}
+
+/** One workflow run: a given run of an ID, or (no run ID) whichever run of the ID is the latest. */
+export interface WorkflowRunRef {
+  workflowId: string;
+  runId?: string;
+}
+
+/**
+ * State of each run, in the order given. The conversion quota checks its holders with it: a holder whose
+ * run ended without giving its slot back (terminated, timed out, or a run replaced by a `retry`) is not
+ * `running`, and its slot goes back to the pool.
+ */
+export async function workflowRunStates(runs: WorkflowRunRef[]): Promise<VmWorkflowState[]> {
+  const out: VmWorkflowState[] = [];
+  for (const run of runs) out.push(await workflowRunState(run));
+  return out;
+}
+
+async function workflowRunState({ workflowId, runId }: WorkflowRunRef): Promise<VmWorkflowState> {
+  try {
+    const { status } = await getClient().workflow.getHandle(workflowId, runId).describe();
+    return status.name === 'RUNNING'
+      ? 'running'
+      : status.name === 'COMPLETED'
+        ? 'completed'
+        : status.name === 'CANCELLED'
+          ? 'cancelled'
+          : 'failed';
+  } catch (err) {
+    // Never existed, or its history is past the namespace's retention: either way nothing of it runs.
+    if (err instanceof WorkflowNotFoundError) return 'missing';
+    throw err;
+  }
 }

@@ -30,6 +30,7 @@ import type { DescribeConversionInput } from './describe-conversion';
 import { describeConversion } from './describe-conversion';
 import { importInstance } from './import-instance';
 import { createFleetActivities } from './fleet';
+import type { WorkflowRunRef } from './fleet';
 import { writeManifest } from './manifest';
 import { uploadImage } from './upload';
 import { validateInstance } from './validate';
@@ -105,6 +106,7 @@ export function createActivities(deps: ActivityDeps) {
     requestConversionSlot: keepAlive((input: SlotRequestInput) => slots.requestConversionSlot(input)),
     loadInventoryPage: keepAlive((input: InventoryPageInput) => fleet.loadInventoryPage(input)),
     vmWorkflowStates: keepAlive((workflowIds: string[]) => fleet.vmWorkflowStates(workflowIds)),
+    workflowRunStates: keepAlive((runs: WorkflowRunRef[]) => fleet.workflowRunStates(runs)),
   };
 }
 

@@ -15,6 +15,8 @@ const slots = proxyActivities<Activities>({
 });
 
 /**
+ * The request names this run (activities/conversion-slot.ts adds it): the quota grants to this run and
+ * takes the slot back if this run ends without releasing it.
  * Resolves true once granted, false if the deadline passes first. `requested`: an earlier activity has
  * already queued this VM (writeManifest does); a grant that arrived meanwhile waits in the signal buffer.
  */
@@ -31,11 +33,11 @@ export async function acquireConversionSlot(
   return condition(() => granted, Math.max(1, deadline - Date.now()));
 }
 
+/** Gives back the slot this run holds (by run: a later run of the same VM may hold or wait for another). */
 export async function releaseConversionSlot(quotaWorkflowId: string): Promise<void> {
+  const { workflowId, runId } = workflowInfo();
   try {
-    await getExternalWorkflowHandle(quotaWorkflowId).signal(releaseSlotSignal, {
-      workflowId: workflowInfo().workflowId,
-    });
+    await getExternalWorkflowHandle(quotaWorkflowId).signal(releaseSlotSignal, { workflowId, runId });
   } catch {
     // The quota workflow was terminated; a new one starts with no holders, so nothing is leaked.
   }

@@ -23,7 +23,15 @@ export const slotGrantedSignal = defineSignal<[]>('slotGranted');
 export interface SlotRequest {
   /** Workflow ID of the VM asking; the grant is signalled there. */
   workflowId: string;
+  /**
+   * The run asking. Slots are held by runs: a new run of the same VM (`retry` starts one) is another holder,
+   * and a run that ended without giving its slot back loses it. Absent from requests sent before runs were
+   * tracked; such a request stands for whichever run of the ID asked.
+   */
+  runId?: string;
 }
+/** A run holding or waiting for a slot (no run ID: recorded before runs were tracked). */
+export type SlotHolder = SlotRequest;
 
 export const acquireSlotSignal = defineSignal<[SlotRequest]>('acquireSlot');
 export const releaseSlotSignal = defineSignal<[SlotRequest]>('releaseSlot');
@@ -31,8 +39,15 @@ export const setQuotaLimitSignal = defineSignal<[number]>('setLimit');
 
 export interface QuotaState {
   limit: number;
+  /** Workflow IDs holding a slot, in grant order. */
   holders: string[];
+  /** Workflow IDs waiting for one, in request order. */
   waiting: string[];
+  /** The same, by run (set once the quota tracks runs). */
+  holderRuns?: SlotHolder[];
+  waitingRuns?: SlotHolder[];
+  /** How often the holders' runs are checked for having ended without giving their slot back. */
+  holderCheckSeconds?: number;
 }
 export const quotaStateQuery = defineQuery<QuotaState>('quotaState');
 

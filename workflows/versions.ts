@@ -18,3 +18,9 @@ export const FLEET_RECONCILE_TIMER_PATCH = 'fleet-reconcile-timer';
 
 /** conversionQuota: every free slot is granted at once, not one grant per delivered signal. */
 export const QUOTA_GRANTS_AT_ONCE_PATCH = 'quota-grants-at-once';
+
+/**
+ * conversionQuota: slots are held by runs (a new run of a VM is another holder, granted by run), holders'
+ * runs are checked every few minutes and a run that ended without giving its slot back loses it.
+ */
+export const QUOTA_HOLDER_RUNS_PATCH = 'quota-holder-runs';

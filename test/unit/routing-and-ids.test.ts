@@ -36,6 +36,7 @@ describe('task-queue routing', () => {
     assert.deepEqual(Object.keys(activitiesFor('control', activities)).sort(), [
       'loadInventoryPage',
       'vmWorkflowStates',
+      'workflowRunStates',
     ]);
   });
 
