@@ -48,7 +48,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
     const queues: Array<{ taskQueue: string; activities: Partial<typeof activities> }> = [
       { taskQueue: opts.taskQueue, activities },
     ];
-    // The fleet's own activities run where the fleet runs (the quota workflow calls none).
+    // The fleet's and the quota's own activities run where they run (common/task-queues.ts: control).
     if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue)
       queues.push({ taskQueue: opts.controlTaskQueue, activities: activitiesFor('control', activities) });
     for (const queue of queues) {
