@@ -24,6 +24,8 @@ ENTRYPOINT []
 
 # The EC2 VM-Import simulator, for trials only (compose's ec2-sim service): the runtime plus sim/.
 FROM runtime AS ec2-sim
+# The tools the simulator's judge reads guest disks with (sim/judge/tools.ts): debugfs, ntfs-3g, hivexget.
+RUN apt-get update && apt-get install -y --no-install-recommends e2fsprogs ntfs-3g libhivex-bin && rm -rf /var/lib/apt/lists/*
 COPY sim ./sim
 # Where compose keeps its state: a volume mounted here starts with this owner, so the simulator can write.
 RUN mkdir /state && chown node:node /state
