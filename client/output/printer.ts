@@ -3,10 +3,15 @@
  * the value itself (or its declared JSON form), otherwise the text view the command declared for it, so the
  * two outputs always come from the same data. Something followed as it changes (a batch with --watch or
  * --wait) is printed by `live`: one JSON object per line, a redrawn frame on a terminal, or plain lines.
+ *
+ * Results carry text from outside (an inventory, AWS), so nothing reaches the terminal as it came: a text
+ * view gets the value with every control character shown as an escape (terminal-text.ts), its output keeps
+ * only its own layout (newlines, tabs, colours), and JSON escapes what JSON.stringify leaves raw.
  */
 import { writeFile } from 'node:fs/promises';
 import type { Paint } from './color';
 import { paint, useColor } from './color';
+import { jsonText, layoutText, visibleValue } from './terminal-text';
 
 /** Where the CLI writes; injectable so tests run the CLI in-process and read what it printed. */
 export interface Io {
@@ -28,8 +33,9 @@ export function defaultIo(env: NodeJS.ProcessEnv): Io {
   return {
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
-    write: (text) => process.stdout.write(text),
-    writeErr: (text) => process.stderr.write(text),
+    // Commander's help and usage errors, which repeat what was typed: the printer does not see them.
+    write: (text) => process.stdout.write(layoutText(text)),
+    writeErr: (text) => process.stderr.write(layoutText(text)),
     tty: Boolean(process.stdout.isTTY),
     color: useColor(process.stdout, env),
     errColor: useColor(process.stderr, env),
@@ -79,21 +85,27 @@ export class Printer {
     return paint(this.io.color);
   }
 
+  /** Colours may stay in text the commands composed (progress lines, remarks): one of the streams has them. */
+  private get anyColor(): boolean {
+    return this.io.color || (this.io.errColor ?? false);
+  }
+
   /** A line of progress on stdout (services starting...). */
   line(text: string): void {
-    this.io.out(text);
+    this.io.out(layoutText(text, this.anyColor));
   }
 
   /** A remark on stderr. */
   note(text: string): void {
-    this.io.err(text);
+    this.io.err(layoutText(text, this.anyColor));
   }
 
   async print<T, C>(value: T, view: View<T, C>, call: C, opts: PrintOptions = {}): Promise<void> {
     const toStderr = !this.json && (view.toStderr?.(value) ?? false);
+    const color = toStderr ? (this.io.errColor ?? false) : this.io.color;
     const text = this.json
-      ? JSON.stringify(view.json ? view.json(value) : value, null, opts.oneLine ? undefined : 2)
-      : view.text(value, paint(toStderr ? (this.io.errColor ?? false) : this.io.color), call);
+      ? jsonText(view.json ? view.json(value) : value, opts.oneLine ? undefined : 2)
+      : layoutText(view.text(visibleValue(value), paint(color), visibleValue(call)), color);
     if (opts.file !== undefined) {
       await writeFile(opts.file, `${text}\n`);
       this.io.err(view.savedNote?.(value, opts.file) ?? `written to ${opts.file}`);
@@ -108,18 +120,22 @@ export class Printer {
     return {
       show: (value) => {
         if (this.json) {
-          const line = JSON.stringify(view.json(value));
+          const line = jsonText(view.json(value));
           if (line !== lastJson) this.io.out(line);
           lastJson = line;
-        } else if (this.io.tty) {
-          this.io.out(`\x1b[H\x1b[J${view.frame(value, this.io.color)}`);
-        } else {
-          for (const line of view.changes(previous, value)) this.io.out(line);
+          return;
         }
-        previous = value;
+        const shown = visibleValue(value);
+        if (this.io.tty) {
+          // Home and clear: the printer's own sequence, added after the frame was made safe.
+          this.io.out(`\x1b[H\x1b[J${layoutText(view.frame(shown, this.io.color), this.io.color)}`);
+        } else {
+          for (const line of view.changes(previous, shown)) this.io.out(layoutText(line));
+        }
+        previous = shown;
       },
       end: (final) => {
-        if (!this.json && !this.io.tty) this.io.out(view.summary(final));
+        if (!this.json && !this.io.tty) this.io.out(layoutText(view.summary(visibleValue(final))));
       },
     };
   }

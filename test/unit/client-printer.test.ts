@@ -433,3 +433,113 @@ test('a pass-through command (sim) gets every word after its name in order, --he
     assert.deepEqual(got, words);
   }
 });
+
+/** A name, tags and an AWS message as a hostile inventory or a hostile endpoint would write them. */
+const HOSTILE_BATCH: BatchView = {
+  batch: 'b1',
+  state: 'failed',
+  total: 2,
+  vms: [
+    vm('db\x1b[2J\x1b[H', 'Failed', {
+      errorType: 'ClientError',
+      error: 'AWS: \x1b]8;;http://evil\x07click\x1b]8;;\x07\n✔ every VM completed',
+    }),
+    vm('web\u202eexe.txt\u009b1m', 'Completed', { instanceId: 'i-0abc\x1b]0;pwned\x07' }),
+  ],
+};
+
+/** Every ESC in `text` starts a colour sequence (SGR), the only one a view may emit. */
+function onlyColours(text: string): boolean {
+  // eslint-disable-next-line no-control-regex -- looking for raw ESC characters
+  return [...text.matchAll(/\x1b/g)].every((m) => /^\x1b\[[0-9;]*m/.test(text.slice(m.index)));
+}
+
+test('hostile names, tags and AWS messages print as visible escapes in every text output (golden)', async () => {
+  const status = (await printed('status', HOSTILE_BATCH)).stdout;
+  // eslint-disable-next-line no-control-regex -- looking for raw control characters
+  assert.doesNotMatch(status, /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]/, 'no control character but layout');
+  assert.match(status, /│ db\\x1b\[2J\\x1b\[H +│ Failed +│/);
+  assert.match(status, /│ AWS: \\x1b\]8;;http:\/\/evil\\x07click\\x1b\]8;;\\x07\\n✔ every VM completed │/);
+  assert.match(status, /│ web\\u202eexe\.txt\\x9b1m │ Completed │ 100 │ i-0abc\\x1b\]0;pwned\\x07 │/);
+  const coloured = (await printed('status', HOSTILE_BATCH, undefined, { color: true })).stdout;
+  assert.ok(coloured.includes('\x1b[31mFailed\x1b[39m'), 'colours still work');
+  assert.ok(onlyColours(coloured), 'and are the only sequences');
+
+  // Watching without a terminal: the change lines, then the table.
+  const plain = capture();
+  const live = new Printer(plain.io, false).live(BATCH_LIVE);
+  live.show(HOSTILE_BATCH);
+  live.end(HOSTILE_BATCH);
+  const lines = plain.stdout().split('\n');
+  assert.deepEqual(
+    lines.slice(0, 2).map((l) => l.slice(9)),
+    [
+      'db\\x1b[2J\\x1b[H Failed ClientError: AWS: \\x1b]8;;http://evil\\x07click\\x1b]8;;\\x07\\n✔ every VM completed',
+      'web\\u202eexe.txt\\x9b1m Completed i-0abc\\x1b]0;pwned\\x07',
+    ]
+  );
+  assert.ok(!lines.some((l) => l.startsWith('✔')), 'the message forged no line of its own');
+  // On a terminal: the printer's own home-and-clear, then a frame with colours only.
+  const tty = capture({ tty: true, color: true });
+  new Printer(tty.io, false).live(BATCH_LIVE).show(HOSTILE_BATCH);
+  assert.ok(tty.stdout().startsWith('\x1b[H\x1b[J'));
+  assert.ok(onlyColours(tty.stdout().slice('\x1b[H\x1b[J'.length)));
+  assert.match(tty.stdout(), /db\\x1b\[2J\\x1b\[H/);
+});
+
+test('inventory problems with a hostile CSV header and file name print as text (golden)', async () => {
+  const problems = {
+    ok: false,
+    errors: [
+      { line: 1, column: 'os\x1b[8m', message: 'unknown column "os\x1b[8m"' },
+      { line: 3, column: 'name', message: '"a\rb": use 1-64 characters' },
+    ],
+  };
+  const call = { args: ['inv\x07\u202e.csv'], opts: {} };
+  assert.equal(
+    (await printed('validate', problems, call)).stdout,
+    [
+      'inv\\x07\\u202e.csv:1 [os\\x1b[8m]: unknown column "os\\x1b[8m"',
+      'inv\\x07\\u202e.csv:3 [name]: "a\\rb": use 1-64 characters',
+      '✖ 2 problems in inv\\x07\\u202e.csv; nothing was started',
+      '',
+    ].join('\n')
+  );
+  const refused = await printed('start', { ok: false, batch: 'b', errors: problems.errors }, call, { errColor: true });
+  assert.equal(refused.stdout, '');
+  assert.match(refused.stderr, /^inv\\x07\\u202e\.csv:1 \[os\\x1b\[8m\]: unknown column "os\\x1b\[8m"\n/);
+  assert.ok(onlyColours(refused.stderr));
+  // --json is the exact value, with what JSON.stringify leaves raw (C1, bidi) escaped: it parses back the same.
+  const json = (await printed('validate', problems, call, { json: true })).stdout;
+  assert.deepEqual(JSON.parse(json), problems);
+  // eslint-disable-next-line no-control-regex -- looking for raw control characters
+  assert.doesNotMatch(json, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]/);
+  const status = (await printed('status', HOSTILE_BATCH, undefined, { json: true })).stdout;
+  assert.match(status, /"name": "web\\u202eexe\.txt\\u009b1m"/);
+  assert.deepEqual(JSON.parse(status), statusJson(HOSTILE_BATCH));
+});
+
+test('report through the printer: hostile cells are visible, CSV formulas and Markdown links neutralised', async () => {
+  const rows = reportRows([
+    vm('=HYPERLINK("http://evil","x")', 'Failed', { errorType: 'ClientError', error: '[x](http://evil)\x1b[2J' }),
+    vm('<img src=x onerror=alert(1)>', 'Completed', { instanceId: 'i-1' }),
+  ]);
+  const csv = (await printed('report', rows, { args: ['b1'], opts: { format: 'csv' } })).stdout.split('\n');
+  assert.equal(
+    csv[1],
+    `"'=HYPERLINK(""http://evil"",""x"")",Failed,,,,0,2026-01-01T00:00:00.000Z,,,ClientError,[x](http://evil)\\x1b[2J`
+  );
+  const md = (await printed('report', rows, { args: ['b1'], opts: { format: 'md' } })).stdout.split('\n');
+  assert.match(md[2]!, /^\| =HYPERLINK\\\("http\\:\/\/evil","x"\\\) \| Failed \|/);
+  assert.match(md[2]!, /\| \\\[x\\\]\\\(http\\:\/\/evil\\\)\\\\x1b\\\[2J \|$/);
+  assert.match(md[3]!, /^\| &lt;img src=x onerror=alert\\\(1\\\)&gt; \| Completed \| i-1 \|/);
+});
+
+test('progress lines and remarks keep their colours and lose every other sequence', () => {
+  const c = capture({ color: true });
+  const printer = new Printer(c.io, false);
+  printer.line(`${printer.paint.green('ready')}: worker \x1b]0;t\x07 up\r`);
+  printer.note('the worker exited\x1b[2J');
+  assert.equal(c.stdout(), '\x1b[32mready\x1b[39m: worker \\x1b]0;t\\x07 up\\r\n');
+  assert.equal(c.stderr(), 'the worker exited\\x1b[2J\n');
+});
