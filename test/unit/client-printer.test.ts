@@ -137,6 +137,7 @@ const STARTED = {
   dryRun: false,
   awsApiBudget: null,
   conversionLimit: 5,
+  warnings: [] as string[],
   uiLink: 'http://ui:8233/namespaces/default/workflows/wave-a',
 };
 
@@ -160,6 +161,7 @@ test('start: what started and where to see it; a refused inventory on stderr; JS
     dryRun: true,
     conversionLimit: null,
     awsApiBudget: 10,
+    warnings: ['no worker polls task queue "q-aws-api": every EC2 call will wait until one does.'],
   };
   const waitCall = { args: ['inv.csv'], opts: { batch: 'wave-a', maxConversions: 3, wait: true } };
   assert.equal(
@@ -169,6 +171,7 @@ test('start: what started and where to see it; a refused inventory on stderr; JS
       'Temporal UI: http://ui:8233/namespaces/default/workflows/wave-a',
       'Conversions at once in this account and region: unknown (its quota workflow did not answer: is a worker running?), shared by every batch there',
       'AWS API budget: 10 requests/s (change it live with `vmconvoy set-limits wave-a --max-api-rate N`)',
+      'warning: no worker polls task queue "q-aws-api": every EC2 call will wait until one does.',
       '',
     ].join('\n')
   );
