@@ -11,6 +11,7 @@ import { isUnreachable, unreachableError } from './connect';
 import { ExitError } from './errors';
 import type { Io } from './output/printer';
 import { defaultIo } from './output/printer';
+import { layoutText } from './output/terminal-text';
 import { effectiveEnv } from './settings';
 
 export type { Io } from './output/printer';
@@ -37,7 +38,12 @@ export function buildProgram(env: NodeJS.ProcessEnv, io: Io = defaultIo(env)): C
 }
 
 export async function main(argv: string[], baseEnv: NodeJS.ProcessEnv = process.env, io?: Io): Promise<number> {
-  const errLine = (text: string): void => (io ? io.err(text) : void process.stderr.write(`${text}\n`));
+  // Error messages can carry an inventory's names and AWS's words: shown as text, never as terminal codes.
+  const errLine = (text: string): void => {
+    const shown = layoutText(text);
+    if (io) io.err(shown);
+    else process.stderr.write(`${shown}\n`);
+  };
   try {
     const env = effectiveEnv(baseEnv);
     await buildProgram(env, io ?? defaultIo(env)).parseAsync(argv, { from: 'user' });

@@ -207,3 +207,10 @@ test('vmconvoy sim keeps serving after it starts listening, until Ctrl-C', async
     if (child.exitCode === null) child.kill('SIGKILL');
   }
 });
+
+test('an error message carrying a hostile name shows its control characters as escapes, not terminal codes', async () => {
+  const run = await inProcess(['validate', path.join(dir.dir, 'evil\x1b]0;owned\x07\x1b[2J.csv')]);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr + run.stdout, /evil/);
+  assert.doesNotMatch(run.stderr + run.stdout, /\x1b|\x07/, 'no raw ESC or BEL reaches the terminal');
+});
