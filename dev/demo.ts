@@ -1,8 +1,9 @@
 /**
  * `npm run demo`: the whole product on a laptop with no AWS account. Starts the local environment, makes
- * the example disk images with qemu-img, migrates examples/inventory.csv with the real CLI (live
- * progress), prints the report and the Temporal UI link. One VM fails on purpose; that is the expected
- * outcome, and the demo exits 0 when exactly it failed.
+ * the example guest disks (dev/demo-images.ts), migrates examples/inventory.csv with the real CLI (live
+ * progress), prints the report and the Temporal UI link. The simulator judges each disk by its content, as
+ * EC2 does: one VM (an old CentOS kernel) fails on purpose; that is the expected outcome, and the demo exits
+ * 0 when exactly it failed, with EC2's message.
  *
  *   npm run demo [-- --keep-open] [-- --keep-state]
  */
@@ -10,30 +11,14 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import { spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { batchUiLink } from '../client/settings';
-import { makeImage } from '../test/helpers/images';
-import type { ImageKind } from '../test/helpers/images';
+import type { DemoImages } from './demo-images';
+import { EXPECTED_FAILURE, makeDemoImages } from './demo-images';
 import { describeLocalEnv, envVarsFor, startLocalEnv } from './local-env';
 import { REPO_ROOT } from './services';
 import { resolveQemuImg } from './tools';
-
-const IMAGES: Array<[string, ImageKind, string?]> = [
-  ['web-01.vmdk', 'stream-vmdk'],
-  ['web-02.vmdk', 'stream-vmdk'],
-  ['api-01.raw', 'raw'],
-  ['api-02.raw', 'raw'],
-  ['win-app-01.vhd', 'fixed-vhd'],
-  ['legacy-01.raw', 'raw', 'VMCONVOY_SIM_FAIL=ClientError: Unsupported kernel version 2.6.18'],
-  ['db-01.vhd', 'dynamic-vhd'],
-  ['db-02.vhd', 'dynamic-vhd'],
-  ['cache-01.raw', 'raw'],
-  ['win-db-01.vhd', 'fixed-vhd'],
-  ['mq-01.vmdk', 'stream-vmdk'],
-  ['batch-01.raw', 'raw'],
-];
-const EXPECTED_FAILURE = 'legacy-01';
 
 function cli(args: string[], env: NodeJS.ProcessEnv, capture = false): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
@@ -56,58 +41,69 @@ async function main(): Promise<number> {
   if (!args.includes('--keep-state')) await rm(stateDir, { recursive: true, force: true });
   if (!(await resolveQemuImg())) throw new Error('qemu-img is needed for the demo images: install qemu-utils');
 
-  // The images (qemu-img) are made while the servers start: both take seconds.
+  // The images are made while the servers start: both take seconds.
   console.log(
-    '== making the example disk images with qemu-img, starting the local environment (Temporal + Web UI, S3, EC2 simulator, worker)'
+    '== making the example guest disks (sfdisk, mke2fs, mkntfs, qemu-img), starting the local environment (Temporal + Web UI, S3, EC2 simulator, worker)'
   );
-  const imageDir = path.join(REPO_ROOT, 'examples', 'images');
-  await mkdir(imageDir, { recursive: true });
-  const images = Promise.all(
-    IMAGES.map(([name, kind, marker]) => makeImage(imageDir, name, kind, { virtualMiB: 32, randomMiB: 4, marker }))
+  const images = makeDemoImages(
+    path.join(REPO_ROOT, 'examples', 'inventory.csv'),
+    path.join(REPO_ROOT, 'examples', 'images')
   );
   const local = await startLocalEnv({
     stateDir,
-    // Conversions in seconds rather than the real tens of minutes.
-    simConfig: {
-      judge: { content: false },
-      speed: { conversionBytesPerSecond: 8 * 1024 * 1024, stepSeconds: 0.5, pendingPollMs: 300 },
-    },
+    // Conversions in seconds rather than the real tens of minutes; the disks are judged by content (the default).
+    simConfig: { speed: { conversionBytesPerSecond: 8 * 1024 * 1024, stepSeconds: 0.5, pendingPollMs: 300 } },
   }).catch(async (err: unknown) => {
     await images.catch(() => undefined);
     throw err;
   });
+  let made: DemoImages;
   try {
-    await images;
+    made = await images;
   } catch (err) {
     await local.stop();
     throw err;
   }
+  if (!made.windows)
+    console.log(
+      'Windows guests cannot be built here (they need ntfs-3g with a FUSE mount, and hivex): win-app-01 and win-db-01 are Linux guests' +
+        ` (${path.relative(REPO_ROOT, made.inventory)})`
+    );
   console.log(describeLocalEnv(local.info, stateDir));
   const env = { ...envVarsFor(local.info), VMCONVOY_ENV_FILE: path.join(stateDir, 'env.json') };
   try {
     const batch = `demo-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`;
-    console.log(`\n== vmconvoy start examples/inventory.csv --batch ${batch} --wait`);
+    const inventory = path.relative(REPO_ROOT, made.inventory);
+    console.log(`\n== vmconvoy start ${inventory} --batch ${batch} --wait`);
     const run = await cli(
-      ['start', 'examples/inventory.csv', '--batch', batch, '--max-uploads', '4', '--max-conversions', '5', '--wait'],
+      ['start', inventory, '--batch', batch, '--max-uploads', '4', '--max-conversions', '5', '--wait'],
       env
     );
     console.log(`\n== vmconvoy report ${batch} --format md`);
     await cli(['report', batch, '--format', 'md'], env);
     const status = JSON.parse((await cli(['status', batch, '--json'], env, true)).stdout) as {
-      vms: Array<{ name: string; phase: string }>;
+      vms: Array<{ name: string; phase: string; error: string | null }>;
     };
-    const failed = status.vms.filter((v) => v.phase !== 'Completed').map((v) => v.name);
+    const failed = status.vms.filter((v) => v.phase !== 'Completed');
     console.log(`\nTemporal Web UI, the batch:   ${batchUiLink(env, 'default', batch)}`);
     console.log(
       `Temporal Web UI, all its VMs: ${local.info.temporalUiUrl}/namespaces/default/workflows?query=${encodeURIComponent(`MigrationBatch="${batch}"`)}`
     );
     console.log(`demo finished in ${Math.round((Date.now() - started) / 1000)} s`);
-    const asPlanned = run.code === 2 && failed.length === 1 && failed[0] === EXPECTED_FAILURE;
+    // As planned: exactly legacy-01 failed, and with EC2's kernel message (not some other failure).
+    const asPlanned =
+      run.code === 2 &&
+      failed.length === 1 &&
+      failed[0]!.name === EXPECTED_FAILURE.vm &&
+      (failed[0]!.error ?? '').includes(EXPECTED_FAILURE.message);
     if (asPlanned)
       console.log(
-        `${status.vms.length - 1} VMs migrated; ${EXPECTED_FAILURE} failed on purpose (see its error above).`
+        `${status.vms.length - 1} VMs migrated; ${EXPECTED_FAILURE.vm} failed on purpose (see its error above).`
       );
-    else console.error(`unexpected outcome: exit ${run.code}, not completed: ${failed.join(', ') || 'none'}`);
+    else
+      console.error(
+        `unexpected outcome: exit ${run.code}, not completed: ${failed.map((v) => `${v.name} (${v.error ?? v.phase})`).join(', ') || 'none'}`
+      );
     if (keepOpen) {
       console.log(`\n--keep-open: the environment stays up; Ctrl-C to stop. In another terminal:`);
       console.log(

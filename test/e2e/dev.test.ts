@@ -1,7 +1,7 @@
 /**
  * `vmconvoy dev` as a user runs it: the local environment in the foreground, the other commands finding
  * it through env.json alone, Ctrl-C stopping everything, and a restart on the same folder keeping the
- * batches.
+ * batches. Its simulator judges disks by content (the default), so the VMs are real guest disks.
  */
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ServiceProcess } from '../../dev/process';
 import { spawnService } from '../../dev/process';
-import { makeImage } from '../helpers/images';
+import { GUESTS, makeGuestImage } from '../helpers/guest-images';
 import { tempDir } from '../helpers/testbed';
 import { baseEnv, runCli, VMCONVOY_BIN } from './run-cli';
 
@@ -19,8 +19,8 @@ const stateDir = (): string => path.join(dir.dir, 'state');
 
 before(async () => {
   dir = await tempDir('vmconvoy-dev-');
-  await makeImage(dir.dir, 'a.raw', 'raw', { virtualMiB: 4, randomMiB: 1 });
-  await makeImage(dir.dir, 'b.vmdk', 'stream-vmdk', { virtualMiB: 4, randomMiB: 1 });
+  await makeGuestImage(dir.dir, 'a.raw', GUESTS.ubuntu2204, 'raw', { sizeMiB: 8 });
+  await makeGuestImage(dir.dir, 'b.vmdk', GUESTS.centos511, 'stream-vmdk', { sizeMiB: 8 });
   await writeFile(
     path.join(dir.dir, 'inv.csv'),
     'name,image,architecture,instance_type,wave\na-01,a.raw,x86_64,t2.micro,1\nb-01,b.vmdk,x86_64,t2.micro,2\n'
@@ -79,8 +79,13 @@ test('vmconvoy dev: env.json drives the other commands; Ctrl-C stops it; a resta
   assert.equal(run.code, 0, run.stdout + run.stderr);
   assert.ok(run.stdout.includes(`Temporal UI: ${info.temporalUiUrl}/namespaces/default/workflows/dev-1`), run.stdout);
   console.log(`[e2e] vmconvoy dev + 2 VMs: ${Math.round((Date.now() - started) / 1000)} s`);
-  const tasks = ((await (await fetch(`${info.simControlUrl}/state`)).json()) as { tasks: unknown[] }).tasks;
-  assert.equal(tasks.length, 2);
+  const tasks = ((await (await fetch(`${info.simControlUrl}/state`)).json()) as { tasks: Array<{ judged?: string }> })
+    .tasks;
+  // Judged by what the disks hold, as EC2 does: the guests' distributions and kernels.
+  assert.deepEqual(tasks.map((t) => /^(Ubuntu|CentOS)\b.*kernel (\S+)/.exec(t.judged ?? '')?.slice(1)).sort(), [
+    ['CentOS', '2.6.18-398.el5'],
+    ['Ubuntu', '5.15.0-91-generic'],
+  ]);
 
   assert.equal(await interrupt(dev), 0, dev.output.slice(-10).join('\n'));
   assert.match(dev.output.join('\n'), /stopped\./);

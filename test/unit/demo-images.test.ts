@@ -1,0 +1,118 @@
+/**
+ * The demo's planned outcome comes from its disks' content: each example disk (dev/demo-images.ts) is read
+ * by the simulator's own content judge as EC2 would read it. legacy-01 (CentOS 4.9, kernel 2.6.9) fails
+ * with EC2's kernel message, every other disk converts as the OS its inventory row says. Also: the images
+ * are the ones examples/inventory.csv names, a second demo reuses them, and without Windows guests (no FUSE)
+ * the Linux-only inventory is valid for the product and for VM Import's Linux instance types.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseInventory, readInventory } from '../../client/inventory/read-inventory';
+import type { VmSpec } from '../../common/contracts/migration';
+import { DEMO_IMAGES, EXPECTED_FAILURE, linuxOnlyInventory, makeDemoImages } from '../../dev/demo-images';
+import { REPO_ROOT } from '../../dev/services';
+import instanceTypes from '../../sim/data/instance-types.json';
+import { judgeDisk } from '../../sim/judge/judge';
+import { rawDisk } from '../../sim/judge/raw-disk';
+
+const INVENTORY = path.join(REPO_ROOT, 'examples', 'inventory.csv');
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'demo-images-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function specs(file: string): Promise<VmSpec[]> {
+  const read = await readInventory(file, { checkImages: false });
+  assert.ok(read.ok, JSON.stringify(!read.ok && read.errors));
+  return read.rows.map((r) => r.spec);
+}
+
+/** What the simulator's judge makes of the disk at `image`: its failure message, or the platform it found. */
+async function judged(image: string): Promise<string> {
+  const format = image.endsWith('.raw') ? 'RAW' : image.endsWith('.vmdk') ? 'VMDK' : 'VHD';
+  const name = path.basename(image);
+  const raw = await rawDisk(format, image, path.join(dir, `${name}.judged.raw`));
+  assert.ok('file' in raw, JSON.stringify(raw));
+  const j = await judgeDisk(raw.file, await mkdtemp(path.join(dir, `${name}-`)));
+  if (raw.file !== image) await rm(raw.file, { force: true });
+  return j.failure?.message ?? j.platform ?? `unjudged: ${j.judged}`;
+}
+
+/** Each VM of `inventory` → what its disk (the file of that name in `imageDir`) is judged to be. */
+async function judgeAll(inventory: string, imageDir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const spec of await specs(inventory))
+    out[spec.name] = await judged(path.join(imageDir, path.basename(spec.image)));
+  return out;
+}
+
+/** What the demo expects of each VM: EC2's kernel message for legacy-01, the inventory's platform otherwise. */
+async function planned(inventory: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const spec of await specs(inventory))
+    out[spec.name] = spec.name === EXPECTED_FAILURE.vm ? '' : spec.platform === 'Windows' ? 'windows' : 'linux';
+  return out;
+}
+
+test('the demo builds exactly the disks examples/inventory.csv names', async () => {
+  const named = (await specs(INVENTORY)).map((s) => path.relative(path.join(REPO_ROOT, 'examples', 'images'), s.image));
+  assert.deepEqual(named.sort(), DEMO_IMAGES.map(([file]) => file).sort());
+});
+
+test("judged by content: legacy-01 fails with EC2's kernel message, every other disk is the OS its row says; a second demo reuses the disks", async () => {
+  const images = path.join(dir, 'with-windows');
+  const made = await makeDemoImages(INVENTORY, images);
+  assert.equal(made.built, true);
+  assert.equal(made.inventory, INVENTORY);
+  const plan = await planned(made.inventory);
+  const result = await judgeAll(made.inventory, images);
+  assert.match(result[EXPECTED_FAILURE.vm]!, /^ClientError: Unsupported kernel version 2\.6\.9-/);
+  assert.ok(result[EXPECTED_FAILURE.vm]!.startsWith(EXPECTED_FAILURE.message));
+  assert.deepEqual({ ...result, [EXPECTED_FAILURE.vm]: '' }, plan);
+  if (made.windows) assert.equal(Object.values(result).filter((p) => p === 'windows').length, 2);
+
+  const again = await makeDemoImages(INVENTORY, images);
+  assert.deepEqual([again.built, again.windows], [false, made.windows], 'the second demo reuses the disks');
+});
+
+test('without Windows guests: the Linux-only inventory migrates the same disks as Linux, on Linux instance types', async () => {
+  const images = path.join(dir, 'linux-only');
+  const made = await makeDemoImages(INVENTORY, images, { windows: false });
+  assert.equal(made.windows, false);
+  assert.equal(made.inventory, path.join(images, 'inventory-linux-only.csv'));
+  const [original, linux] = [await specs(INVENTORY), await specs(made.inventory)];
+  const linuxTypes = new Set(instanceTypes.linux.types);
+  assert.equal(linux.length, original.length);
+  for (const [i, spec] of linux.entries()) {
+    const before = original[i]!;
+    assert.equal(path.basename(spec.image), path.basename(before.image));
+    assert.equal(path.dirname(spec.image), images);
+    assert.equal(spec.platform, undefined, spec.name);
+    assert.ok(linuxTypes.has(spec.instanceType), `${spec.name}: ${spec.instanceType} is on VM Import's Linux list`);
+    const { image: _a, platform: _b, instanceType: _c, ...rest } = spec;
+    const { image: _d, platform: _e, instanceType: _f, ...restBefore } = before;
+    assert.deepEqual(rest, restBefore, 'everything else as in examples/inventory.csv');
+  }
+  const result = await judgeAll(made.inventory, images);
+  assert.match(result[EXPECTED_FAILURE.vm]!, /^ClientError: Unsupported kernel version 2\.6\.9-/);
+  assert.deepEqual({ ...result, [EXPECTED_FAILURE.vm]: '' }, await planned(made.inventory));
+});
+
+test('linuxOnlyInventory refuses a Windows type it has no Linux stand-in for, and quoted cells', async () => {
+  const header = 'name,image,format,architecture,instance_type,platform';
+  assert.throws(() => linuxOnlyInventory(`${header}\nw,images/w.vhd,VHD,x86_64,m7i.large,Windows\n`), /m7i/);
+  assert.throws(() => linuxOnlyInventory(`${header}\n"w",images/w.vhd,VHD,x86_64,m5.large,Windows\n`));
+  const text = linuxOnlyInventory(`${header}\nw,images/w.vhd,VHD,x86_64,m5.large,Windows\n`);
+  const read = await parseInventory(text, dir, { checkImages: false });
+  assert.ok(read.ok);
+  assert.deepEqual(
+    [read.rows[0]!.spec.image, read.rows[0]!.spec.instanceType, read.rows[0]!.spec.platform],
+    [path.join(dir, 'w.vhd'), 'm3.large', undefined]
+  );
+});
