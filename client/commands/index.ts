@@ -25,7 +25,7 @@ import { workerSpec } from './worker';
 const simSpec: CommandSpec = {
   name: 'sim',
   summary:
-    'run the EC2 VM-Import simulator (its flags: --port --host --state --access-key --secret-key --region --config)',
+    'run the EC2 VM-Import simulator (its flags: --port --host --state --access-key --secret-key --region --config --profile; vmconvoy sim --help)',
   examples: ['vmconvoy sim --port 4566 --state .vmconvoy/sim-state.json'],
   passThrough: true,
   servesAfterAction: true,

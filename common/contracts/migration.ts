@@ -132,7 +132,7 @@ export interface VmStatus {
   batch: string;
   vm: string;
   phase: Phase;
-  /** 0-100 within the current phase (upload bytes, conversion bytesConverted). */
+  /** 0-100 within the current phase (upload: bytes sent; conversion: EC2's `Progress: N%`, or BytesConverted when higher). */
   percent: number;
   bytesUploaded: number;
   bytesTotal: number;
