@@ -124,11 +124,18 @@ export async function inspectDisk(
     const fs = await identifyFileSystem(disk, partition.offset);
     if (!fs) continue;
     const entry: Found = { partition, fs };
-    if (fs.type === 'ext2' || fs.type === 'ext3' || fs.type === 'ext4')
-      entry.linux = await readLinuxFiles(fileDisk, partition.offset);
-    else if (fs.type === 'ntfs') entry.windows = await readWindowsSystem(disk, partition.offset);
-    else if (LINUX_FILE_SYSTEMS.includes(fs.type) || fs.type === 'lvm2')
-      unread.push(`${fs.type} on partition ${partition.index}`);
+    try {
+      if (fs.type === 'ext2' || fs.type === 'ext3' || fs.type === 'ext4')
+        entry.linux = await readLinuxFiles(fileDisk, partition.offset);
+      else if (fs.type === 'ntfs') entry.windows = await readWindowsSystem(disk, partition.offset);
+      else if (LINUX_FILE_SYSTEMS.includes(fs.type) || fs.type === 'lvm2')
+        unread.push(`${fs.type} on partition ${partition.index}`);
+    } catch (err) {
+      // A file system the readers cannot follow (damage, a feature they do not know) is not a verdict on
+      // the guest: say so and let the operator judge, rather than fail the VM on the reader's limits.
+      const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      unread.push(`${fs.type} on partition ${partition.index} could not be read (${why})`);
+    }
     found.push(entry);
   }
   const roots = found.filter((f) => f.linux?.hasEtc || f.windows);
@@ -148,11 +155,11 @@ export async function inspectDisk(
       reasons.push(
         warn(
           'not-inspected',
-          `The system volume could not be inspected (${unread.join(', ')}: only ext2/3/4 and NTFS are read inside).`,
+          `The system volume could not be inspected (${unread.join('; ')}; only ext2/3/4 and NTFS are read inside).`,
           "Check by hand that the distribution, kernel, GRUB, fstab and free space meet VM Import's requirements."
         )
       );
-      return done({ fileSystem: unread.join(', ') }, 'mbr');
+      return done({ fileSystem: [...new Set(found.map((f) => f.fs.type))].join(', ') }, 'mbr');
     }
     reasons.push(
       refuse(

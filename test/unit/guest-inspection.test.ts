@@ -5,11 +5,14 @@
  * VM Import's rules give it. Also: a 100 GiB disk is inspected by reading at most 64 MiB of it.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { identifyFileSystem } from '../../activities/guest/filesystems';
 import { inspectGuest } from '../../activities/guest/inspect-guest';
 import { distributionOf, fstabFindings } from '../../activities/guest/linux-guest';
 import { openGuestDisk } from '../../activities/guest/open-disk';
@@ -209,6 +212,32 @@ describe('Linux guests', () => {
     );
     assert.deepEqual(f, { byDevice: ['/dev/xvda1 on /'], network: ['/mnt'] });
   });
+});
+
+test('an XFS root is identified with its free space and reported as not inspected inside (a warning)', async () => {
+  // An MBR made by sfdisk and an XFS superblock (xfs_format.h: magic, block size, blocks, free blocks).
+  const file = path.join(dir, 'xfs.raw');
+  const handle = await open(file, 'w');
+  await handle.truncate(66 * MiB);
+  await handle.close();
+  const sfdisk = promisify(execFile)('sfdisk', ['-q', file]);
+  sfdisk.child.stdin?.end('label: dos\nstart=2048, type=83, bootable\n');
+  await sfdisk;
+  const sb = Buffer.alloc(512);
+  sb.write('XFSB', 0, 'latin1');
+  sb.writeUInt32BE(4096, 4);
+  sb.writeBigUInt64BE(16384n, 8);
+  sb.writeBigUInt64BE(12000n, 144);
+  const w = await open(file, 'r+');
+  await w.write(sb, 0, 512, MiB);
+  await w.close();
+  const { disk: d, handle: h } = await openGuestDisk(file);
+  assert.deepEqual(await identifyFileSystem(d, MiB), { type: 'xfs', sizeBytes: 16384 * 4096, freeBytes: 12000 * 4096 });
+  await h.close();
+  const r = await inspectGuest(file);
+  assert.deepEqual(rules(r), ['not-inspected']);
+  assert.equal(r.verdict, 'warn');
+  assert.equal(r.fileSystem, 'xfs');
 });
 
 describe('Windows guests', async () => {
