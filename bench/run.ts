@@ -4,7 +4,7 @@
  * the end shows each figure beside its goal and whether it was met. A full run (of some or all) rewrites
  * the results section of bench/README.md from every benchmark's latest full result.
  *
- *   npm run bench [-- --quick] [-- upload makespan overhead api-efficiency scale]
+ *   npm run bench [-- --quick] [-- upload makespan overhead api-efficiency scale inspection]
  *
  * Needs the local tools (`npm run provision`). Starts its own servers on free ports; run it on an
  * otherwise idle machine: the figures are wall-clock throughputs.
@@ -15,6 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { apiEfficiencyBenchmark } from './api-efficiency';
 import { stopSharedBenchFleet } from './fleet-env';
+import { inspectionBenchmark } from './inspection';
 import { codeVersion, loadResults, machineDescription, updateReadme } from './report';
 import { makespanBenchmark } from './makespan';
 import { overheadBenchmark } from './overhead';
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   overhead: overheadBenchmark,
   'api-efficiency': apiEfficiencyBenchmark,
   scale: scaleBenchmark,
+  inspection: inspectionBenchmark,
 };
 
 function table(results: BenchResult[]): string[] {

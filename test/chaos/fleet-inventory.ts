@@ -1,15 +1,16 @@
 /**
- * The chaos fleet: a pool of real disk images (qemu-img, mixed formats, several parts each) shared by the
- * inventory's rows, a few images the simulator fails on purpose, and user data files carrying a secret the
- * post-run scan must never find in a history or a log line.
+ * The chaos fleet: a pool of real guest disks (sfdisk, mke2fs -d, qemu-img into every container format,
+ * several parts each) shared by the inventory's rows, a guest whose kernel VM Import does not support (the
+ * simulator fails it on its content, as EC2 does), and user data files carrying a secret the post-run scan
+ * must never find in a history or a log line.
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ImageKind } from '../helpers/images';
-import { makeImage } from '../helpers/images';
+import type { GuestContainer } from '../helpers/guest-images';
+import { GUESTS, makeGuestImage } from '../helpers/guest-images';
 
-/** The conversion failure the failing images ask the simulator for (an AWS message, as EC2 writes it). */
-export const PLANNED_FAILURE = 'ClientError: Unsupported kernel version 2.6.18';
+/** EC2's verdict on the CentOS 4 guest's kernel (2.6.9-103.EL), older than anything VM Import supports. */
+export const PLANNED_FAILURE = 'ClientError: Unsupported kernel version 2.6.9';
 
 export interface ChaosVm {
   name: string;
@@ -36,16 +37,16 @@ export interface FleetOptions {
   waves: number;
   /** One VM in this many fails its conversion on purpose. */
   failEvery: number;
-  /** Virtual size of the images; uploads are `randomMiB` of real data or the whole disk for RAW/fixed VHD. */
+  /** Size of the guest disks (at least 32 MiB); RAW and fixed VHD upload the whole disk, the others their data. */
   imageMiB: number;
 }
 
-/** Shape of the pool: every format ImportInstance takes; RAW and fixed VHD upload the whole virtual disk. */
-const POOL: Array<{ kind: ImageKind; randomMiB: number }> = [
-  { kind: 'raw', randomMiB: 8 },
-  { kind: 'fixed-vhd', randomMiB: 8 },
-  { kind: 'stream-vmdk', randomMiB: 24 },
-  { kind: 'dynamic-vhd', randomMiB: 24 },
+/** Shape of the pool: every container ImportInstance takes; RAW and fixed VHD upload the whole disk. */
+const POOL: Array<{ kind: GuestContainer; payloadMiB: number }> = [
+  { kind: 'raw', payloadMiB: 4 },
+  { kind: 'fixed-vhd', payloadMiB: 4 },
+  { kind: 'stream-vmdk', payloadMiB: 16 },
+  { kind: 'dynamic-vhd', payloadMiB: 16 },
 ];
 
 export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
@@ -56,19 +57,16 @@ export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
   const userData = `#!/bin/sh\necho "${secret}" > /etc/motd\n`;
   await writeFile(userDataFile, userData);
 
+  const sizeMiB = Math.max(32, opts.imageMiB);
   const good = await Promise.all(
-    POOL.map(({ kind, randomMiB }, i) =>
-      makeImage(imageDir, `pool-${i}-${kind}.img`, kind, {
-        virtualMiB: opts.imageMiB,
-        randomMiB: Math.min(randomMiB, opts.imageMiB),
+    POOL.map(({ kind, payloadMiB }, i) =>
+      makeGuestImage(imageDir, `pool-${i}-${kind}.img`, GUESTS.ubuntu2204, kind, {
+        sizeMiB,
+        payloadMiB: Math.min(payloadMiB, sizeMiB - 16),
       })
     )
   );
-  const failing = await makeImage(imageDir, 'pool-failing.raw', 'raw', {
-    virtualMiB: Math.min(16, opts.imageMiB),
-    randomMiB: 2,
-    marker: `VMCONVOY_SIM_FAIL=${PLANNED_FAILURE}`,
-  });
+  const failing = await makeGuestImage(imageDir, 'pool-failing.raw', GUESTS.centos4, 'raw', { sizeMiB: 32 });
   const sizes = new Map<string, number>();
   for (const file of [...good, failing]) sizes.set(file, (await stat(file)).size);
 

@@ -113,8 +113,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         worker: false,
         workerEntry: opts.workerEntry,
         simConfig: {
-          // The chaos fleet's images are random bytes: the simulator judges containers, not guests.
-          judge: { content: false },
           speed: { conversionBytesPerSecond: opts.conversionBytesPerSecond, stepSeconds: 0.5, pendingPollMs: 300 },
           faults,
         },
