@@ -16,7 +16,8 @@
 import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { lstat, open, readlink, realpath, stat, statfs } from 'node:fs/promises';
+import { lstat, open, readFile, readlink, realpath, stat, statfs } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import type { ImageIdentity } from '../common/contracts/migration';
 
@@ -132,12 +133,32 @@ async function danglingTarget(file: string): Promise<string | undefined> {
   return undefined;
 }
 
-function identityOf(s: BigIntStats): FileIdentity {
-  return { device: s.dev.toString(), inode: s.ino.toString() };
+/**
+ * This kernel: its boot ID (shared by the containers on one host, as their device numbers are), else the
+ * host name.
+ */
+let kernelId: Promise<string> | undefined;
+function thisKernel(): Promise<string> {
+  kernelId ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (id) => id.trim() || hostname(),
+    () => hostname()
+  );
+  return kernelId;
 }
 
-function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
-  return a.device === b.device && a.inode === b.inode;
+async function identityOf(s: BigIntStats): Promise<FileIdentity> {
+  return { device: s.dev.toString(), inode: s.ino.toString(), host: await thisKernel() };
+}
+
+/**
+ * The same file? Device and inode on the same host. On another host (pre-flight and upload on two workers
+ * of one site queue, both mounting the same NFS export) the kernel numbers the device of a mount itself,
+ * so only the inode (the NFS file ID, the same for every client) can be compared.
+ */
+export function sameFile(expected: FileIdentity, actual: FileIdentity): boolean {
+  if (expected.inode !== actual.inode) return false;
+  const sameHost = expected.host === undefined || actual.host === undefined || expected.host === actual.host;
+  return !sameHost || expected.device === actual.device;
 }
 
 /**
@@ -233,12 +254,12 @@ export async function openWithinRoots(file: string, opts: OpenWithinRootsOptions
     const pseudo = await pseudoFileSystem(handle, openedPath);
     if (pseudo !== undefined)
       throw new OpenRefused({ reason: 'pseudo-file-system', realPath: openedPath, fileSystem: pseudo });
-    const identity = identityOf(opened);
-    if (opts.expect && !sameIdentity(opts.expect, identity)) {
+    const identity = await identityOf(opened);
+    if (opts.expect && !sameFile(opts.expect, identity)) {
       throw new OpenRefused({ reason: 'different-file', expected: opts.expect, actual: identity });
     }
     // The path was switched to another file inside the roots between the stat and the open.
-    if (!sameIdentity(identity, identityOf(before))) throw new OpenRefused({ reason: 'changed' });
+    if (opened.dev !== before.dev || opened.ino !== before.ino) throw new OpenRefused({ reason: 'changed' });
     return { handle, realPath: openedPath, size: Number(opened.size), identity };
   } catch (err) {
     await handle.close();

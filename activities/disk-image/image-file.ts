@@ -89,7 +89,7 @@ export async function imageFailure(
       );
     case 'different-file':
       return ApplicationFailure.nonRetryable(
-        `Disk image ${file} is no longer the file pre-flight checked (device ${refusal.expected.device} inode ${refusal.expected.inode}, now device ${refusal.actual.device} inode ${refusal.actual.inode}): it was replaced or moved. Leave the image in place until its upload is done, then run the VM again.`,
+        `Disk image ${file} is no longer the file pre-flight checked (device ${refusal.expected.device} inode ${refusal.expected.inode}, now device ${refusal.actual.device} inode ${refusal.actual.inode}${refusal.expected.host !== undefined && refusal.expected.host !== refusal.actual.host ? ', on another host' : ''}): it was replaced or moved, or this host holds another file under that path. Leave the image in place until its upload is done, then run the VM again.`,
         FailureType.ImageChanged
       );
     case 'io-error':

@@ -207,6 +207,8 @@ export interface PreflightResult {
 export interface ImageIdentity {
   device: string;
   inode: string;
+  /** The kernel that numbered the device (its boot ID): device numbers mean nothing on another host. */
+  host?: string;
 }
 
 export interface UploadInput extends ObjectLocation {

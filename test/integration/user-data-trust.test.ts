@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, open, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -21,7 +21,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { readAtMost } from '../../activities/open-within-roots';
+import { readAtMost, sameFile } from '../../activities/open-within-roots';
 import { readUserData } from '../../activities/user-data';
 import { MAX_USER_DATA_BYTES } from '../../common/contracts/limits';
 import type {
@@ -287,7 +287,8 @@ describe('the upload opens the file pre-flight read, or none', () => {
     const inputs = (await scheduledInputs(handle, 'uploadImage')) as UploadInput[];
     const s = await stat(image, { bigint: true });
     assert.equal(inputs.length, 1);
-    assert.deepEqual(inputs[0]?.imageIdentity, { device: s.dev.toString(), inode: s.ino.toString() });
+    const host = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    assert.deepEqual(inputs[0]?.imageIdentity, { device: s.dev.toString(), inode: s.ino.toString(), host });
   });
 
   test('an image replaced (same size) between pre-flight and upload fails the VM as ImageChanged', async () => {
@@ -328,4 +329,18 @@ describe('the upload opens the file pre-flight read, or none', () => {
     });
     assert.equal(again.parts, 2);
   });
+});
+
+test('the same file: device + inode on one host; the inode alone across hosts (an NFS export mounted on each)', () => {
+  const a = { device: '42', inode: '7', host: 'boot-a' };
+  assert.equal(sameFile(a, { ...a }), true);
+  assert.equal(sameFile(a, { ...a, device: '43' }), false, 'same host, another device: another file');
+  assert.equal(sameFile(a, { ...a, inode: '8' }), false);
+  assert.equal(
+    sameFile(a, { device: '99', inode: '7', host: 'boot-b' }),
+    true,
+    'another host numbers its mounts itself'
+  );
+  assert.equal(sameFile(a, { device: '99', inode: '8', host: 'boot-b' }), false);
+  assert.equal(sameFile({ device: '42', inode: '7' }, { ...a, device: '43' }), false, 'no host recorded: compare both');
 });
