@@ -26,12 +26,15 @@ export interface Ec2ImportDeps {
   s3: S3Client;
   bucket: string;
   keyPrefix: string;
+  /** The worker's image roots: the user-data file must be inside them too (user-data.ts). */
+  imageRoots?: readonly string[];
 }
 
 /** The ImportInstance request for a VM; user data is read here and never leaves the activity. */
 export async function buildImportRequest(
   input: ImportInstanceInput,
-  manifestUrl: string
+  manifestUrl: string,
+  imageRoots: readonly string[] = []
 ): Promise<ImportInstanceCommandInput> {
   const spec: VmSpec = input.spec;
   const groupIds = spec.securityGroups.filter((g) => g.startsWith('sg-'));
@@ -51,7 +54,7 @@ export async function buildImportRequest(
       GroupIds: groupIds.length > 0 ? groupIds : undefined,
       Monitoring: spec.monitoring,
       InstanceInitiatedShutdownBehavior: spec.shutdownBehavior,
-      UserData: spec.userDataFile ? { Data: await readUserData(spec.userDataFile) } : undefined,
+      UserData: spec.userDataFile ? { Data: await readUserData(spec.userDataFile, imageRoots) } : undefined,
     },
     DiskImages: [
       {
@@ -77,7 +80,7 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
     expiry.expiresInSeconds
   );
   if (!input.dryRun) await recordImportSend(deps, input, sentBefore, manifestUrl);
-  const request = await buildImportRequest(input, manifestUrl);
+  const request = await buildImportRequest(input, manifestUrl, deps.imageRoots);
   const operation = input.dryRun ? 'ImportInstance (DryRun)' : 'ImportInstance';
   return awsCall(
     { operation, service: 'EC2', bucket: deps.bucket },

@@ -39,7 +39,7 @@ export type { DescribeConversionInput } from './describe-conversion';
 
 export interface ActivityDeps {
   config: AwsConfig;
-  /** Directories images may be read from; empty = anywhere. */
+  /** Directories images and user-data files may be read from; empty = anywhere (never /proc or /sys). */
   imageRoots?: string[];
   /** Prebuilt clients (tests); default: built from `config`. */
   clients?: AwsClients;
@@ -63,6 +63,7 @@ export function createActivities(deps: ActivityDeps) {
     s3: clients.s3,
     bucket,
     keyPrefix,
+    imageRoots,
   };
 
   // Every activity but the upload heartbeats through keepAlive (see there): the upload heartbeats its own

@@ -95,7 +95,9 @@ async function listExisting(
 }
 
 export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise<UploadResult> {
-  const image = await openImage(input.image, deps.imageRoots ?? []);
+  // The file pre-flight read, or none (a different file is ImageChanged); histories from before
+  // pre-flight returned it carry no identity, and the size check below is all there is then.
+  const image = await openImage(input.image, deps.imageRoots ?? [], input.imageIdentity);
   try {
     if (image.size !== input.imageBytes) {
       throw ApplicationFailure.nonRetryable(

@@ -99,8 +99,13 @@ export const configSchema = z.object({
   temporal: temporalConfigSchema,
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   logFormat: z.enum(['json', 'pretty']).default('pretty'),
-  /** Directories images may be read from (symlinks leaving them are refused); empty = anywhere. */
+  /** Directories images and user-data files may be read from (symlinks leaving them are refused); empty = anywhere. */
   imageRoots: z.array(z.string()).default([]),
+  /**
+   * VMCONVOY_ALLOW_ANY_PATH=1: the operator's explicit consent to run a worker without image roots (any file
+   * the worker can read may then be named by an inventory); without it such a worker refuses to start.
+   */
+  allowAnyPath: z.boolean().default(false),
   metricsBindAddress: z.string().optional(),
 });
 export type VmconvoyConfig = z.output<typeof configSchema>;
@@ -132,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
     logLevel: nonEmpty(env.VMCONVOY_LOG_LEVEL),
     logFormat: nonEmpty(env.VMCONVOY_LOG_FORMAT),
     imageRoots: nonEmpty(env.VMCONVOY_IMAGE_ROOTS)?.split(':').filter(Boolean),
+    allowAnyPath: ['1', 'true', 'yes'].includes((env.VMCONVOY_ALLOW_ANY_PATH ?? '').toLowerCase()),
     metricsBindAddress: nonEmpty(env.VMCONVOY_METRICS_ADDRESS),
   };
   const parsed = configSchema.safeParse(raw);

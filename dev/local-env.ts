@@ -10,6 +10,7 @@
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { ServiceProcess } from './process';
 import { freePort, spawnService } from './process';
@@ -61,7 +62,22 @@ export interface LocalEnvOptions {
    * runs a deliberately broken copy).
    */
   workerEntry?: string;
+  /**
+   * Folders the worker may read images and user-data files from (VMCONVOY_IMAGE_ROOTS): a worker without
+   * roots refuses to start. @default $VMCONVOY_IMAGE_ROOTS if set, else localImageRoots()
+   */
+  imageRoots?: string[];
   log?: (line: string) => void;
+}
+
+/**
+ * The local environment's own image roots: the examples of this checkout (the demo), the current folder
+ * (an inventory being tried out) and the system's temporary folder (the tests' and scratch images).
+ */
+export function localImageRoots(env: NodeJS.ProcessEnv = process.env): string[] {
+  const given = env.VMCONVOY_IMAGE_ROOTS?.split(':').filter(Boolean);
+  if (given && given.length > 0) return given;
+  return [...new Set([path.join(REPO_ROOT, 'examples'), process.cwd(), os.tmpdir()])];
 }
 
 /** A service of the local environment that can be restarted alone (same port, same state). */
@@ -274,6 +290,7 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
 
     let worker: ServiceProcess | undefined;
     let workerEnv = opts.workerEnv ?? {};
+    const imageRoots = opts.imageRoots ?? localImageRoots();
     const startWorker = async (): Promise<void> => {
       // The worker entry itself (what `vmconvoy worker` runs), as one process: killWorker() must kill the
       // real worker, and a SIGKILL of the bin wrapper would leave its child running.
@@ -288,6 +305,7 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
           VMCONVOY_LOG_FORMAT: 'json',
           VMCONVOY_ENV_FILE: envFile,
           AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          VMCONVOY_IMAGE_ROOTS: imageRoots.join(':'),
           ...workerEnv,
         },
         logFile: path.join(stateDir, 'worker.log'),
@@ -295,7 +313,10 @@ export async function startLocalEnv(opts: LocalEnvOptions): Promise<LocalEnv> {
         readyTimeoutMs: 120_000,
       });
     };
-    if (opts.worker !== false) await startWorker();
+    if (opts.worker !== false) {
+      await startWorker();
+      log(`the worker reads images and user-data files only under ${imageRoots.join(', ')} (VMCONVOY_IMAGE_ROOTS)`);
+    }
     return {
       info,
       stateDir,

@@ -13,14 +13,35 @@ import { temporalConnectSettings } from '../common/temporal/connection';
 export interface WorkerMainOptions {
   logFormat?: 'json' | 'pretty';
   uploadOnly?: boolean;
+  /** `--allow-any-path`: run without image roots (as VMCONVOY_ALLOW_ANY_PATH=1 does). */
+  allowAnyPath?: boolean;
 }
+
+/**
+ * Why a worker without image roots does not start: an inventory names the files the worker reads (disk
+ * images, user data), and whoever writes an inventory is not always who runs the worker. Without roots an
+ * inventory could have any file the worker user can read uploaded to S3 or sent as an instance's user data.
+ */
+export const NO_IMAGE_ROOTS_MESSAGE =
+  'vmconvoy worker: no image roots are set, so an inventory could make this worker read any file it can read ' +
+  '(its disk images and user-data files are named by the inventory). Set VMCONVOY_IMAGE_ROOTS to the folders ' +
+  'that hold the images and user-data files (colon-separated, e.g. VMCONVOY_IMAGE_ROOTS=/srv/images), or, if ' +
+  'every inventory this worker will run is trusted, start it with --allow-any-path (or VMCONVOY_ALLOW_ANY_PATH=1).';
+
+export class WorkerRefused extends Error {}
 
 export async function runWorkerProcess(
   opts: WorkerMainOptions = {},
   env: NodeJS.ProcessEnv = process.env
 ): Promise<void> {
   const config = loadConfig(env);
+  const anyPath = config.imageRoots.length === 0;
+  // Before anything is started or connected: a refusal costs nothing and says what to do.
+  if (anyPath && !opts.allowAnyPath && !config.allowAnyPath) throw new WorkerRefused(NO_IMAGE_ROOTS_MESSAGE);
   const logger = createLogger(config.logLevel, opts.logFormat ?? config.logFormat);
+  if (anyPath) {
+    logger.warn('no image roots: an inventory may name any file this worker can read (allowed explicitly)');
+  }
   Runtime.install({
     logger: new PinoTemporalLogger(logger),
     telemetryOptions: config.metricsBindAddress
@@ -50,6 +71,7 @@ export async function runWorkerProcess(
         ec2: config.aws.ec2Endpoint ?? 'aws',
         s3: config.aws.s3Endpoint ?? 'aws',
         bucket: config.aws.bucket,
+        imageRoots: anyPath ? 'any path (allowed explicitly)' : config.imageRoots.join(':'),
       },
       'vmconvoy worker started'
     );
@@ -60,7 +82,7 @@ export async function runWorkerProcess(
 }
 
 if (require.main === module) {
-  runWorkerProcess().catch((err: unknown) => {
+  runWorkerProcess({ allowAnyPath: process.argv.includes('--allow-any-path') }).catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);
   });

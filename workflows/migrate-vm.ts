@@ -98,6 +98,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       ...location,
       image: spec.image,
       imageBytes: image.imageBytes,
+      // The upload refuses another file than pre-flight's (an input field: no new command, no patch).
+      imageIdentity: image.imageIdentity,
       partSizeBytes: settings.partSizeBytes,
       concurrency: settings.uploadConcurrency,
     });

@@ -1,158 +1,115 @@
 /**
- * Opening a disk image safely: an absolute path to a regular, readable file, inside the configured image
- * roots after resolving symlinks. Never blocks on a FIFO or device (checked before opening, opened
- * non-blocking, re-checked on the open handle).
+ * Opening a disk image safely (open-within-roots.ts: inside the image roots, checked on the open
+ * descriptor, regular file, never blocking), with messages about images: what is wrong with the path the
+ * inventory gives and what fixes it.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { lstat, open, readlink, realpath, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FailureType } from '../../common/failures';
 import { classifyFileError } from '../file-errors';
+import type { FileIdentity, OpenRefusal } from '../open-within-roots';
+import { OpenRefused, describeKind, openWithinRoots } from '../open-within-roots';
+
+export type { FileIdentity } from '../open-within-roots';
 
 export interface OpenImage {
   handle: FileHandle;
   /** The file's real path (symlinks resolved). */
   realPath: string;
   size: number;
-}
-
-function describeKind(s: {
-  isDirectory(): boolean;
-  isFIFO(): boolean;
-  isCharacterDevice(): boolean;
-  isBlockDevice(): boolean;
-  isSocket(): boolean;
-}): string {
-  if (s.isDirectory()) return 'a directory';
-  if (s.isFIFO()) return 'a FIFO (named pipe)';
-  if (s.isCharacterDevice() || s.isBlockDevice()) return 'a device';
-  if (s.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
-async function resolveRoots(roots: string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const root of roots) {
-    try {
-      out.push(await realpath(root));
-    } catch {
-      // A root that does not exist contains nothing.
-    }
-  }
-  return out;
-}
-
-/** Where a chain of symbolic links starting at `file` ends in nothing, or undefined if it does not. */
-async function danglingTarget(file: string): Promise<string | undefined> {
-  let current = file;
-  for (let hop = 0; hop < 40; hop++) {
-    let link;
-    try {
-      link = await lstat(current);
-    } catch {
-      return hop === 0 ? undefined : current;
-    }
-    if (!link.isSymbolicLink()) return undefined;
-    current = path.resolve(path.dirname(current), await readlink(current));
-  }
-  return undefined;
-}
-
-/**
- * Why `realpath` failed, in words that say what to fix: a link that loops or points at nothing is a
- * different mistake from a wrong path.
- */
-async function unresolvable(err: unknown, file: string): Promise<ApplicationFailure> {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ELOOP') {
-    return ApplicationFailure.nonRetryable(
-      `Disk image ${file} is a symbolic link that loops back on itself (or a chain of more than 40 links), so it leads to no file. Fix the link, or point the inventory at the image file itself.`,
-      FailureType.ImageUnreadable
-    );
-  }
-  if (code === 'ENOENT') {
-    const target = await danglingTarget(file).catch(() => undefined);
-    if (target !== undefined) {
-      return ApplicationFailure.nonRetryable(
-        `Disk image ${file} is a symbolic link to ${target}, which does not exist (a dangling link). Fix the link or put the image back, or point the inventory at the image file itself.`,
-        FailureType.ImageNotFound
-      );
-    }
-  }
-  return classifyFileError(err, file);
+  /** Device and inode: which file this is (pre-flight hands it to the upload). */
+  identity: FileIdentity;
 }
 
 /** " (it resolves to X, a device)": what a link leads to, for messages about the path the operator wrote. */
-async function resolvesTo(file: string, real: string): Promise<string> {
-  const kind = await stat(real).then(
-    (s) => (s.isFile() ? '' : `, ${describeKind(s)}`),
-    () => ''
-  );
-  if (real === path.resolve(file)) return kind ? ` (${kind.slice(2)})` : '';
-  return ` (it resolves to ${real}${kind})`;
+async function resolvesTo(file: string, real: string, knownKind?: string): Promise<string> {
+  const kind =
+    knownKind ??
+    (await stat(real).then(
+      (s) => (s.isFile() ? undefined : describeKind(s)),
+      () => undefined
+    ));
+  if (real === path.resolve(file)) return kind ? ` (${kind})` : '';
+  return ` (it resolves to ${real}${kind ? `, ${kind}` : ''})`;
 }
 
-function isInside(file: string, root: string): boolean {
-  const rel = path.relative(root, file);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
-}
-
-/** Opens `file` read-only after every check; the caller closes the handle. */
-export async function openImage(file: string, imageRoots: readonly string[] = []): Promise<OpenImage> {
-  if (!path.isAbsolute(file)) {
-    throw ApplicationFailure.nonRetryable(
-      `Disk image path "${file}" is not absolute. Use the absolute path of the image in the inventory.`,
-      FailureType.ImageNotFound
-    );
-  }
-  let real: string;
-  try {
-    real = await realpath(file);
-  } catch (err) {
-    throw await unresolvable(err, file);
-  }
-  if (imageRoots.length > 0) {
-    const roots = await resolveRoots([...imageRoots]);
-    if (!roots.some((root) => isInside(real, root))) {
-      const via = await resolvesTo(file, real);
-      throw ApplicationFailure.nonRetryable(
+/** The failure for a refused image, worded for the operator. */
+export async function imageFailure(
+  refusal: OpenRefusal,
+  file: string,
+  imageRoots: readonly string[]
+): Promise<ApplicationFailure> {
+  switch (refusal.reason) {
+    case 'not-absolute':
+      return ApplicationFailure.nonRetryable(
+        `Disk image path "${file}" is not absolute. Use the absolute path of the image in the inventory.`,
+        FailureType.ImageNotFound
+      );
+    case 'unresolvable':
+      if (refusal.loop) {
+        return ApplicationFailure.nonRetryable(
+          `Disk image ${file} is a symbolic link that loops back on itself (or a chain of more than 40 links), so it leads to no file. Fix the link, or point the inventory at the image file itself.`,
+          FailureType.ImageUnreadable
+        );
+      }
+      if (refusal.danglingTarget !== undefined) {
+        return ApplicationFailure.nonRetryable(
+          `Disk image ${file} is a symbolic link to ${refusal.danglingTarget}, which does not exist (a dangling link). Fix the link or put the image back, or point the inventory at the image file itself.`,
+          FailureType.ImageNotFound
+        );
+      }
+      return classifyFileError(refusal.error, file);
+    case 'outside-roots': {
+      const via = refusal.swapped
+        ? ` (the file opened was ${refusal.realPath}: a folder on its path was replaced while it was opened)`
+        : await resolvesTo(file, refusal.realPath, refusal.kind);
+      return ApplicationFailure.nonRetryable(
         `Disk image ${file}${via} is outside the allowed image roots (${imageRoots.join(', ')}). Move the image under one of them, or add its folder to VMCONVOY_IMAGE_ROOTS.`,
         FailureType.ImageOutsideRoots
       );
     }
-  }
-  let before;
-  try {
-    before = await stat(real);
-  } catch (err) {
-    throw classifyFileError(err, file);
-  }
-  if (!before.isFile()) {
-    const via = real === path.resolve(file) ? '' : ` (it resolves to ${real})`;
-    throw ApplicationFailure.nonRetryable(
-      `Disk image ${file}${via} is ${describeKind(before)}, not a regular file. Point the inventory at the image file itself.`,
-      FailureType.ImageUnreadable
-    );
-  }
-  let handle: FileHandle;
-  try {
-    handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    throw classifyFileError(err, file);
-  }
-  try {
-    const after = await handle.stat();
-    if (!after.isFile() || after.ino !== before.ino || after.dev !== before.dev) {
-      throw ApplicationFailure.nonRetryable(
-        `Disk image ${file} changed while it was being opened. Make sure nothing rewrites it during the migration.`,
+    case 'not-regular': {
+      const via = refusal.realPath === path.resolve(file) ? '' : ` (it resolves to ${refusal.realPath})`;
+      return ApplicationFailure.nonRetryable(
+        `Disk image ${file}${via} is ${refusal.kind}, not a regular file. Point the inventory at the image file itself.`,
         FailureType.ImageUnreadable
       );
     }
-    return { handle, realPath: real, size: after.size };
+    case 'pseudo-file-system':
+      return ApplicationFailure.nonRetryable(
+        `Disk image ${file} (${refusal.realPath}) is a file of the kernel's ${refusal.fileSystem}, not a disk image. Point the inventory at the image file itself.`,
+        FailureType.ImageUnreadable
+      );
+    case 'changed':
+      return ApplicationFailure.nonRetryable(
+        `Disk image ${file} changed while it was being opened. Make sure nothing rewrites it (or the folders above it) during the migration.`,
+        FailureType.ImageUnreadable
+      );
+    case 'different-file':
+      return ApplicationFailure.nonRetryable(
+        `Disk image ${file} is no longer the file pre-flight checked (device ${refusal.expected.device} inode ${refusal.expected.inode}, now device ${refusal.actual.device} inode ${refusal.actual.inode}${refusal.expected.host !== undefined && refusal.expected.host !== refusal.actual.host ? ', on another host' : ''}): it was replaced or moved, or this host holds another file under that path. Leave the image in place until its upload is done, then run the VM again.`,
+        FailureType.ImageChanged
+      );
+    case 'io-error':
+      return classifyFileError(refusal.error, file);
+  }
+}
+
+/**
+ * Opens `file` read-only after every check; the caller closes the handle. `expect`: refuse any other file
+ * than the one pre-flight opened (ImageChanged).
+ */
+export async function openImage(
+  file: string,
+  imageRoots: readonly string[] = [],
+  expect?: FileIdentity
+): Promise<OpenImage> {
+  try {
+    return await openWithinRoots(file, { roots: imageRoots, expect });
   } catch (err) {
-    await handle.close();
+    if (err instanceof OpenRefused) throw await imageFailure(err.refusal, file, imageRoots);
     throw err;
   }
 }

@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { activityLog } from '../activity-context';
 import { FailureType } from '../../common/failures';
 import type { PreflightResult, VmSpec } from '../../common/contracts/migration';
+import type { FileIdentity } from './image-file';
 import { openImage } from './image-file';
 import type { ImageInfo, InspectOptions } from './limits';
 import { GiB, MAX_IMPORT_BYTES, MIN_VOLUME_GIB } from './limits';
@@ -16,7 +17,10 @@ import { formatFromName, gib, tooLarge } from './rejections';
 import { detectFormat } from './detect';
 import { qemuVirtualSize } from './qemu-img';
 
-export async function inspectImage(file: string, opts: InspectOptions = {}): Promise<ImageInfo> {
+export async function inspectImage(
+  file: string,
+  opts: InspectOptions = {}
+): Promise<ImageInfo & { identity: FileIdentity }> {
   const image = await openImage(file, opts.imageRoots ?? []);
   const expected: ExpectedFormat | undefined = opts.declaredFormat
     ? { format: opts.declaredFormat, source: 'inventory' }
@@ -43,7 +47,7 @@ export async function inspectImage(file: string, opts: InspectOptions = {}): Pro
   // Also after the cross-check: a RAW file's length, or qemu-img's reading of a header, can be the one too large.
   if (info.virtualBytes > MAX_IMPORT_BYTES)
     throw tooLarge(file, `the ${info.kind} is ${gib(info.virtualBytes)}`, info.format !== 'RAW');
-  return info;
+  return { ...info, identity: image.identity };
 }
 
 /** Volume.Size: the inventory's value (never smaller than the disk), else ceil(virtual GiB), at least 8. */
@@ -77,5 +81,7 @@ export async function preflight(spec: PreflightSpec, opts: InspectOptions = {}):
     imageBytes: info.imageBytes,
     virtualBytes: info.virtualBytes,
     volumeSizeGib: volume,
+    // The upload refuses any other file than the one read here.
+    imageIdentity: info.identity,
   };
 }

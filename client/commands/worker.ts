@@ -1,14 +1,25 @@
 /** `vmconvoy worker`: the worker process (worker/main.ts), configured from the environment. */
+import { ExitError } from '../errors';
 import type { CommandSpec } from './command';
 
 export interface WorkerCommandOptions {
   logFormat?: 'json' | 'pretty';
   uploadOnly?: boolean;
+  allowAnyPath?: boolean;
 }
 
 export async function workerCommand(opts: WorkerCommandOptions, env: NodeJS.ProcessEnv): Promise<void> {
-  const { runWorkerProcess } = await import('../../worker/main');
-  await runWorkerProcess({ logFormat: opts.logFormat, uploadOnly: opts.uploadOnly }, env);
+  const { runWorkerProcess, WorkerRefused } = await import('../../worker/main');
+  try {
+    await runWorkerProcess(
+      { logFormat: opts.logFormat, uploadOnly: opts.uploadOnly, allowAnyPath: opts.allowAnyPath },
+      env
+    );
+  } catch (err) {
+    // A configuration the worker refuses: the explanation alone, exit code 1 (invalid input).
+    if (err instanceof WorkerRefused) throw new ExitError(1, err.message);
+    throw err;
+  }
 }
 
 export const workerSpec: CommandSpec<WorkerCommandOptions> = {
@@ -21,7 +32,14 @@ export const workerSpec: CommandSpec<WorkerCommandOptions> = {
       flags: '--upload-only',
       description: 'serve only the upload task queue (VMCONVOY_UPLOAD_TASK_QUEUE): a site worker next to the images',
     },
+    {
+      flags: '--allow-any-path',
+      description:
+        'run without VMCONVOY_IMAGE_ROOTS: inventories may then name any file the worker can read (trusted inventories only; or VMCONVOY_ALLOW_ANY_PATH=1)',
+    },
   ],
-  examples: ['VMCONVOY_BUCKET=my-staging AWS_REGION=us-east-1 vmconvoy worker --log-format json'],
+  examples: [
+    'VMCONVOY_BUCKET=my-staging AWS_REGION=us-east-1 VMCONVOY_IMAGE_ROOTS=/srv/images vmconvoy worker --log-format json',
+  ],
   run: ({ opts }, { env }) => workerCommand(opts, env),
 };

@@ -199,11 +199,23 @@ export interface PreflightResult {
   virtualBytes: number;
   /** Volume.Size in GiB. */
   volumeSizeGib: number;
+  /** Which file pre-flight read; absent from results recorded before it was added. */
+  imageIdentity?: ImageIdentity;
+}
+
+/** A file's device and inode numbers, as decimal strings (an inode number can exceed 2^53). */
+export interface ImageIdentity {
+  device: string;
+  inode: string;
+  /** The kernel that numbered the device (its boot ID): device numbers mean nothing on another host. */
+  host?: string;
 }
 
 export interface UploadInput extends ObjectLocation {
   image: string;
   imageBytes: number;
+  /** Pre-flight's file: the upload refuses any other (ImageChanged). Absent in histories from before it. */
+  imageIdentity?: ImageIdentity;
   partSizeBytes: number;
   concurrency: number;
 }
