@@ -18,7 +18,7 @@ export const FailureType = {
   InvalidVolumeSize: 'InvalidVolumeSize',
   /** The inventory's userDataFile is missing, unreadable or too large. */
   UserDataInvalid: 'UserDataInvalid',
-  /** The image changed between pre-flight and upload (size differs). */
+  /** The image changed between pre-flight and upload (its size, or another file now at its path). */
   ImageChanged: 'ImageChanged',
   AwsInvalidParameter: 'AwsInvalidParameter',
   /** Any other client-side AWS error: AWS's message shown. */

@@ -45,6 +45,7 @@ before(async () => {
     AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
     VMCONVOY_BUCKET: s3.bucket,
     VMCONVOY_ENV_FILE: path.join(dir.dir, 'no-env.json'),
+    VMCONVOY_IMAGE_ROOTS: dir.dir,
   });
   const images = Promise.all([
     makeImage(dir.dir, 'web.vmdk', 'stream-vmdk', { virtualMiB: 8, randomMiB: 1 }),

@@ -56,6 +56,8 @@ function startWorker(taskQueue: string): Promise<ServiceProcess> {
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: temporal.namespace,
       VMCONVOY_TASK_QUEUE: taskQueue,
+      // A worker reads images only under its roots (it refuses to start without them).
+      VMCONVOY_IMAGE_ROOTS: dir.dir,
       AWS_REGION: s3.region,
       AWS_ENDPOINT_URL_EC2: sim.endpoint,
       AWS_ENDPOINT_URL_S3: proxy.endpoint,

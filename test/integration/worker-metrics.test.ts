@@ -80,6 +80,8 @@ test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by co
       ...process.env,
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: temporal.namespace,
+      // A worker reads images only under its roots (it refuses to start without them).
+      VMCONVOY_IMAGE_ROOTS: dir.dir,
       VMCONVOY_TASK_QUEUE: taskQueue,
       AWS_REGION: s3.region,
       AWS_ENDPOINT_URL_EC2: sim.endpoint,
