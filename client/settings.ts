@@ -79,7 +79,7 @@ export function cliConfig(env: NodeJS.ProcessEnv): VmconvoyConfig {
 }
 
 export function uiUrl(env: NodeJS.ProcessEnv): string {
-  return (env.VMCONVOY_TEMPORAL_UI ?? 'http://localhost:8233').replace(/\/$/, '');
+  return (env.VMCONVOY_TEMPORAL_UI ?? 'http://127.0.0.1:8233').replace(/\/$/, '');
 }
 
 /** The batch's page in the Temporal Web UI. */

@@ -48,7 +48,7 @@ test('EC2 status messages are redacted before they reach the workflow (status an
       ConversionTaskId: 'import-i-0123',
       State: state,
       StatusMessage: message,
-      ImportInstance: { Volumes: [{ BytesConverted: 10, Image: { Bytes: 100 } }] },
+      ImportInstance: { Volumes: [{ BytesConverted: 10 }] },
     }) as ConversionTask;
   const message = `ClientError: Unable to read ${encodeURIComponent(presigned)}`;
   for (const state of ['active', 'cancelled']) {
