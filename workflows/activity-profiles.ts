@@ -62,7 +62,9 @@ const activityWindow: ActivityWindow = (settings) =>
   activityWindowSeconds(settings, workflowInfo().startTime.getTime(), Date.now()) * 1000;
 
 const fastCall: ActivityOptions = {
-  startToCloseTimeout: '2 minutes',
+  // Long enough for the largest manifest (a 2 TiB image's: 629,000 presigned URLs, over 1 GB, took about two
+  // minutes on a busy test machine); a crashed worker is still noticed within the heartbeat timeout.
+  startToCloseTimeout: '15 minutes',
   heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '2 seconds',
