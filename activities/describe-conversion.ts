@@ -8,6 +8,7 @@ import type { ConversionProgress, ConversionState } from '../common/contracts/mi
 import { awsCall } from './aws-call';
 import { isAwsError } from './aws-error-codes';
 import { conversionFailure } from './conversion-failures';
+import { redact } from '../common/redact';
 import { listedTasks } from './import-idempotency';
 
 export interface DescribeConversionInput {
@@ -31,7 +32,9 @@ export function toConversionProgress(task: ConversionTask, imageBytes: number): 
     ? (task.State as ConversionState)
     : 'active';
   const volume = task.ImportInstance?.Volumes?.[0];
-  const statusMessage = task.StatusMessage || volume?.StatusMessage || '';
+  // Into the workflow (history, status query, failure message): EC2's text may quote the manifest's
+  // presigned URLs, plain or percent-encoded.
+  const statusMessage = redact(task.StatusMessage || volume?.StatusMessage || '');
   const byBytes =
     imageBytes > 0 && volume?.BytesConverted !== undefined ? Math.floor((volume.BytesConverted / imageBytes) * 100) : 0;
   const byMessage = Math.max(

@@ -45,16 +45,43 @@ export function envFromLocalFile(local: LocalEnvFile): NodeJS.ProcessEnv {
   };
 }
 
+/** True when a URL or `host:port` names this machine's loopback interface. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  let host: string;
+  try {
+    host = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `tcp://${address}`).hostname;
+  } catch {
+    return false;
+  }
+  host = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** Every address an env.json points the CLI and a worker at. */
+function endpointsOf(local: LocalEnvFile): Array<string | undefined> {
+  return [local.temporalAddress, local.temporalUiUrl, local.s3Endpoint, local.ec2Endpoint, local.simControlUrl];
+}
+
 /**
  * The environment the commands run with: as given when it names a Temporal server, a bucket or AWS
- * endpoints; otherwise, when `$VMCONVOY_ENV_FILE` (default `.vmconvoy/env.json`) exists, the local
- * environment it describes (its endpoints and local credentials win over AWS_REGION/AWS_ACCESS_KEY_ID set
- * for real AWS).
+ * endpoints. Otherwise a local environment's env.json stands in for them (its endpoints and local
+ * credentials win over AWS_REGION/AWS_ACCESS_KEY_ID set for real AWS):
+ * - the file named by `--env FILE` (`envFile`) or `$VMCONVOY_ENV_FILE`, whatever it points at;
+ * - else `.vmconvoy/env.json` in the current directory, only when every endpoint in it is on loopback: a
+ *   file in a directory the operator merely `cd`s into (a checkout, a shared folder) must not send their
+ *   commands and a worker to someone else's servers.
+ * The operator's AWS_SESSION_TOKEN (and AWS_PROFILE) go: they belong to real AWS credentials, not to the
+ * file's local keys, and must not travel with requests to the file's endpoints.
  */
-export function effectiveEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  if (TARGET_VARS.some((name) => env[name])) return env;
-  const file = env.VMCONVOY_ENV_FILE || path.resolve('.vmconvoy', 'env.json');
-  if (!existsSync(file)) return env;
+export function effectiveEnv(env: NodeJS.ProcessEnv = process.env, envFile?: string): NodeJS.ProcessEnv {
+  const named = envFile || env.VMCONVOY_ENV_FILE;
+  if (!envFile && TARGET_VARS.some((name) => env[name])) return env;
+  const file = named || path.resolve('.vmconvoy', 'env.json');
+  if (!existsSync(file)) {
+    if (envFile) throw new ExitError(1, `--env ${envFile}: no such file`);
+    return env;
+  }
   let local: LocalEnvFile;
   try {
     local = JSON.parse(readFileSync(file, 'utf8')) as LocalEnvFile;
@@ -64,7 +91,38 @@ export function effectiveEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Proce
       `${file} is not a local environment file (${(err as Error).message}); run \`vmconvoy dev\` again to rewrite it`
     );
   }
-  return { ...env, ...envFromLocalFile(local) };
+  if (!named && !endpointsOf(local).every((e) => e === undefined || isLoopback(e))) {
+    throw new ExitError(
+      1,
+      `${file} points at endpoints off this machine (${endpointsOf(local)
+        .filter((e) => e && !isLoopback(e))
+        .join(
+          ', '
+        )}); it is read from the current directory only when every endpoint is on loopback. Name it with --env ${file} (or VMCONVOY_ENV_FILE) if you trust it, or set TEMPORAL_ADDRESS / AWS_ENDPOINT_URL_* yourself.`
+    );
+  }
+  const merged: NodeJS.ProcessEnv = { ...env, ...envFromLocalFile(local) };
+  delete merged.AWS_SESSION_TOKEN;
+  delete merged.AWS_SECURITY_TOKEN;
+  delete merged.AWS_PROFILE;
+  return merged;
+}
+
+/** `--env FILE` / `--env=FILE` taken out of the arguments (it applies to every command). */
+export function takeEnvOption(argv: string[]): { argv: string[]; envFile?: string } {
+  const rest: string[] = [];
+  let envFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (arg === '--env' && i + 1 < argv.length) envFile = argv[++i];
+    else if (arg.startsWith('--env=')) envFile = arg.slice('--env='.length);
+    else rest.push(arg);
+  }
+  return { argv: rest, envFile };
 }
 
 export function cliConfig(env: NodeJS.ProcessEnv): VmconvoyConfig {
@@ -79,7 +137,7 @@ export function cliConfig(env: NodeJS.ProcessEnv): VmconvoyConfig {
 }
 
 export function uiUrl(env: NodeJS.ProcessEnv): string {
-  return (env.VMCONVOY_TEMPORAL_UI ?? 'http://localhost:8233').replace(/\/$/, '');
+  return (env.VMCONVOY_TEMPORAL_UI ?? 'http://127.0.0.1:8233').replace(/\/$/, '');
 }
 
 /** The batch's page in the Temporal Web UI. */

@@ -89,3 +89,28 @@ export function isRetryableFailure(type: string): boolean {
 export const NON_RETRYABLE_FAILURE_TYPES: string[] = Object.entries(RETRYABLE)
   .filter(([, retryable]) => !retryable)
   .map(([type]) => type);
+
+/**
+ * Attempts after which a failure retried only because nothing says it is permanent (UnexpectedError, an
+ * error that is not an ApplicationFailure: a bug, a local fault) is not retried any more. A bug does not go
+ * away on the tenth try, and a retry policy has no per-type attempt limit, so the worker applies this one
+ * (worker/attempt-cap.ts).
+ */
+export const UNEXPECTED_MAX_ATTEMPTS = 5;
+
+/**
+ * Failures that wait out AWS or the network: retried for as long as the activity's schedule-to-close
+ * window (the VM's deadline, workflows/activity-profiles.ts) allows, however many attempts that takes.
+ */
+const RETRIED_WITHIN_WINDOW: ReadonlySet<string> = new Set<FailureTypeName>([
+  FailureType.AwsThrottled,
+  FailureType.AwsUnavailable,
+  FailureType.AwsCredentialsExpired,
+  FailureType.S3ChecksumMismatch,
+]);
+
+/** True when a retryable failure of this type has had its last attempt (`attempt` is 1-based). */
+export function attemptsExhausted(type: string, attempt: number): boolean {
+  if (!isRetryableFailure(type) || RETRIED_WITHIN_WINDOW.has(type)) return false;
+  return attempt >= UNEXPECTED_MAX_ATTEMPTS;
+}

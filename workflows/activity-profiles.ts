@@ -1,9 +1,17 @@
 /**
  * Activity option profiles. Fast AWS calls retry quickly; the upload is long, heartbeats and may run on a
  * site task queue; failures the operator must fix are never retried.
+ *
+ * Every profile has a schedule-to-close window: a retry policy without `maximumAttempts` or a window retries
+ * a failure it cannot fix (a bug, a lost permission read as "unexpected") for ever. The window is the time
+ * left to the VM's deadline when the profile is given the VM's settings, never less than
+ * MIN_ACTIVITY_WINDOW_SECONDS (the cleanup after a missed deadline still runs), and
+ * DEFAULT_ACTIVITY_WINDOW_SECONDS without them. Within it, AWS throttling and outages keep being retried;
+ * unexpected failures stop after UNEXPECTED_MAX_ATTEMPTS (common/failures.ts, applied by the worker).
+ * Retry options are not part of a workflow's command sequence: changing them is replay-safe.
  */
 import type { ActivityOptions } from '@temporalio/workflow';
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, workflowInfo } from '@temporalio/workflow';
 // Type-only: activities run in the worker, never in the workflow sandbox.
 import type { Activities } from '../activities';
 import type { MigrationSettings } from '../common/contracts/migration';
@@ -23,8 +31,40 @@ export const NON_RETRYABLE_TYPES = NON_RETRYABLE_FAILURE_TYPES;
  */
 export const SHORT_HEARTBEAT_TIMEOUT = '20 seconds';
 
+/** The window of a VM activity started at or after the VM's deadline (cleanup, a last describe). */
+export const MIN_ACTIVITY_WINDOW_SECONDS = 15 * 60;
+/** The window of a VM activity whose profile is not given the VM's settings. */
+export const DEFAULT_ACTIVITY_WINDOW_SECONDS = 60 * 60;
+
+/** What a profile needs to know of the VM's deadline (MigrationSettings has it). */
+export type DeadlineSettings = Pick<MigrationSettings, 'deadlineSeconds'>;
+
+/**
+ * Seconds from `nowMs` that an activity may take, all attempts included: until the deadline (the workflow's
+ * start + `deadlineSeconds`), at least MIN_ACTIVITY_WINDOW_SECONDS; DEFAULT_ACTIVITY_WINDOW_SECONDS when the
+ * deadline is not known. Pure, for tests; `activityWindow` reads the workflow's clock.
+ */
+export function activityWindowSeconds(
+  settings: Partial<DeadlineSettings> | undefined,
+  startMs: number,
+  nowMs: number
+): number {
+  if (!settings?.deadlineSeconds) return DEFAULT_ACTIVITY_WINDOW_SECONDS;
+  const left = Math.ceil((startMs + settings.deadlineSeconds * 1000 - nowMs) / 1000);
+  return Math.max(MIN_ACTIVITY_WINDOW_SECONDS, left);
+}
+
+/** How a profile learns its window, in milliseconds (tests pass their own clock). */
+export type ActivityWindow = (settings: Partial<DeadlineSettings> | undefined) => number;
+
+/** `scheduleToCloseTimeout` (ms) for an activity scheduled now by the current workflow. */
+const activityWindow: ActivityWindow = (settings) =>
+  activityWindowSeconds(settings, workflowInfo().startTime.getTime(), Date.now()) * 1000;
+
 const fastCall: ActivityOptions = {
-  startToCloseTimeout: '2 minutes',
+  // Long enough for the largest manifest (a 2 TiB image's: 629,000 presigned URLs, over 1 GB, took about two
+  // minutes on a busy test machine); a crashed worker is still noticed within the heartbeat timeout.
+  startToCloseTimeout: '15 minutes',
   heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '2 seconds',
@@ -34,9 +74,21 @@ const fastCall: ActivityOptions = {
   },
 };
 
-/** Short activities on the workflow's own queue (the main queue serves every activity). */
-export function fastActivities(summary?: string): Activities {
-  return proxyActivities<Activities>({ ...fastCall, summary });
+/** The options of a short activity (exported for tests: a proxy does not show its options). */
+export function fastCallOptions(
+  summary: string | undefined,
+  settings: Partial<DeadlineSettings> | undefined,
+  window: ActivityWindow = activityWindow
+): ActivityOptions {
+  return { ...fastCall, summary, scheduleToCloseTimeout: window(settings) };
+}
+
+/**
+ * Short activities on the workflow's own queue (the main queue serves every activity). With the VM's
+ * settings, bounded by its deadline; without, by DEFAULT_ACTIVITY_WINDOW_SECONDS.
+ */
+export function fastActivities(summary?: string, settings?: DeadlineSettings): Activities {
+  return proxyActivities<Activities>(fastCallOptions(summary, settings));
 }
 
 /**
@@ -45,20 +97,39 @@ export function fastActivities(summary?: string): Activities {
  */
 export function awsApiActivities(
   summary: string,
-  settings: Pick<MigrationSettings, 'awsApiTaskQueue'>
+  settings: Pick<MigrationSettings, 'awsApiTaskQueue'> & Partial<DeadlineSettings>
 ): AwsApiActivities {
-  return proxyActivities<AwsApiActivities>({ ...fastCall, summary, taskQueue: settings.awsApiTaskQueue });
+  return proxyActivities<AwsApiActivities>({
+    ...fastCallOptions(summary, settings),
+    taskQueue: settings.awsApiTaskQueue,
+  });
 }
 
-/** The boot check waits minutes for an instance to come up; it heartbeats while it polls. */
-export function validationActivities(timeoutSeconds: number, taskQueue?: string): AwsApiActivities {
-  return proxyActivities<AwsApiActivities>({
+/** The boot check's options (exported for tests). */
+export function validationOptions(
+  timeoutSeconds: number,
+  taskQueue: string | undefined,
+  settings: Partial<DeadlineSettings> | undefined,
+  window: ActivityWindow = activityWindow
+): ActivityOptions {
+  return {
     ...fastCall,
     taskQueue,
     startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
+    // At least one whole boot check, whatever the deadline says.
+    scheduleToCloseTimeout: Math.max(window(settings), (timeoutSeconds + 300) * 1000),
     cancellationType: ActivityCancellationType.TRY_CANCEL,
     summary: 'validate the imported instance',
-  });
+  };
+}
+
+/** The boot check waits minutes for an instance to come up; it heartbeats while it polls. */
+export function validationActivities(
+  timeoutSeconds: number,
+  taskQueue?: string,
+  settings?: DeadlineSettings
+): AwsApiActivities {
+  return proxyActivities<AwsApiActivities>(validationOptions(timeoutSeconds, taskQueue, settings));
 }
 
 /**
@@ -71,8 +142,19 @@ export function uploadActivities(
   deadlineSeconds: number,
   heartbeatSeconds: number
 ): SiteActivities {
-  return proxyActivities<SiteActivities>({
+  return proxyActivities<SiteActivities>(uploadOptions(taskQueue, deadlineSeconds, heartbeatSeconds));
+}
+
+/** The upload's options (exported for tests). */
+export function uploadOptions(
+  taskQueue: string | undefined,
+  deadlineSeconds: number,
+  heartbeatSeconds: number,
+  window: ActivityWindow = activityWindow
+): ActivityOptions {
+  return {
     startToCloseTimeout: `${deadlineSeconds} seconds`,
+    scheduleToCloseTimeout: window({ deadlineSeconds }),
     heartbeatTimeout: `${heartbeatSeconds} seconds`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     taskQueue,
@@ -83,5 +165,5 @@ export function uploadActivities(
       maximumInterval: '2 minutes',
       nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
     },
-  });
+  };
 }

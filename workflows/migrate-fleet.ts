@@ -122,13 +122,25 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
     { validator: validateLimits, description: 'Change upload, conversion and in-flight limits.' }
   );
 
+  /** Row `index` of the loaded page, if that page holds it (rows carry their own position). */
+  const inPage = (index: number): InventoryRow | undefined => {
+    const row = page?.rows[index - (page.rows[0]?.row ?? 0)];
+    return row?.row === index ? row : undefined;
+  };
+
+  /**
+   * Pages hold a varying number of rows (capped in bytes too), so the page in memory is asked whether it
+   * holds the row, and the loader finds the page of a row. For inventories stored with fixed pages this
+   * loads exactly where `floor(index / INVENTORY_PAGE_SIZE)` did: the same commands on replay.
+   */
   async function rowAt(index: number): Promise<InventoryRow> {
-    const pageIndex = Math.floor(index / INVENTORY_PAGE_SIZE);
-    if (page?.index !== pageIndex) {
-      const rows = await fleet.loadInventoryPage({ inventoryKey: input.inventoryKey, page: pageIndex });
+    let row = inPage(index);
+    if (!row) {
+      const pageIndex = Math.floor(index / INVENTORY_PAGE_SIZE);
+      const rows = await fleet.loadInventoryPage({ inventoryKey: input.inventoryKey, page: pageIndex, row: index });
       page = { index: pageIndex, rows };
+      row = inPage(index);
     }
-    const row = page.rows[index - pageIndex * INVENTORY_PAGE_SIZE];
     if (!row) {
       throw ApplicationFailure.nonRetryable(
         `inventory row ${index} is missing from ${input.inventoryKey}`,

@@ -89,12 +89,15 @@ export interface SetLimitsRequest {
   maxInFlight?: number;
 }
 
-/** Rows per stored inventory page: ~100 × ~0.5 KB keeps each loaded page far below payload limits. */
+/** Rows per stored inventory page at most (pages are capped in bytes too: common/inventory-store.ts). */
 export const INVENTORY_PAGE_SIZE = 100;
 
 export interface InventoryPageInput {
   inventoryKey: string;
+  /** Page number when pages had a fixed INVENTORY_PAGE_SIZE rows (inventories stored before the index). */
   page: number;
+  /** The row wanted: the loader returns the page that holds it, wherever the index puts it. */
+  row?: number;
 }
 
 export interface InventoryRow {

@@ -14,6 +14,50 @@ export type DiskFormat = (typeof DISK_FORMATS)[number];
 
 export const VM_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
+/**
+ * EC2's tag limits (EC2 user guide, "Tag restrictions"): 50 tags per resource, keys of 1-128 and values of
+ * at most 256 Unicode characters, `aws:` (any case) reserved for AWS as a key or value prefix. Checked at
+ * validate (and on every stored inventory page) rather than by CreateTags after hours of upload and
+ * conversion; they also bound the size of a row, and so of an inventory page.
+ */
+export const MAX_TAGS_PER_RESOURCE = 50;
+export const MAX_TAG_KEY_CHARS = 128;
+export const MAX_TAG_VALUE_CHARS = 256;
+/** The tags vmconvoy puts on every instance and volume it imports (activities/validate.ts vmTags). */
+export const VMCONVOY_TAG_KEYS = ['Name', 'vmconvoy:batch', 'vmconvoy:vm'] as const;
+/** Of those, the ones an inventory cannot set (vmconvoy's own value would silently replace it). */
+const RESERVED_TAG_KEYS: readonly string[] = ['vmconvoy:batch', 'vmconvoy:vm'];
+
+/** Unicode characters (code points), as AWS counts them; a string's length counts UTF-16 units. */
+function chars(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+const tagsSchema = z.record(z.string(), z.string()).superRefine((tags, ctx) => {
+  const keys = Object.keys(tags);
+  for (const key of keys) {
+    const value = tags[key]!;
+    const problem = (message: string): void => {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message, path: [key] });
+    };
+    if (chars(key) < 1 || chars(key) > MAX_TAG_KEY_CHARS)
+      problem(`tag key "${key.slice(0, 40)}…" has ${chars(key)} characters; EC2 allows 1-${MAX_TAG_KEY_CHARS}`);
+    if (chars(value) > MAX_TAG_VALUE_CHARS)
+      problem(`tag "${key.slice(0, 40)}": the value has ${chars(value)} characters; EC2 allows ${MAX_TAG_VALUE_CHARS}`);
+    if (/^aws:/i.test(key)) problem(`tag "${key.slice(0, 40)}": keys starting with aws: are reserved by AWS`);
+    if (/^aws:/i.test(value)) problem(`tag "${key.slice(0, 40)}": values starting with aws: are reserved by AWS`);
+    if (RESERVED_TAG_KEYS.includes(key)) problem(`tag "${key}" is set by vmconvoy itself: rename it`);
+  }
+  const total = new Set([...keys, ...VMCONVOY_TAG_KEYS]).size;
+  if (total > MAX_TAGS_PER_RESOURCE)
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `${keys.length} tags and vmconvoy's own (${VMCONVOY_TAG_KEYS.join(', ')}) make ${total}; EC2 allows ${MAX_TAGS_PER_RESOURCE} per resource`,
+    });
+});
+
 export const vmSpecSchema = z.object({
   /** Unique within a batch; part of workflow IDs and S3 keys. */
   name: z.string().regex(VM_NAME_PATTERN, 'use 1-64 characters of A-Z a-z 0-9 . _ -'),
@@ -37,7 +81,7 @@ export const vmSpecSchema = z.object({
   monitoring: z.boolean().default(false),
   shutdownBehavior: z.enum(['stop', 'terminate']).default('stop'),
   wave: z.number().int().min(1).default(1),
-  tags: z.record(z.string(), z.string()).default({}),
+  tags: tagsSchema.default({}),
   /** Start the instance after import, wait for status ok, stop it again. */
   bootCheck: z.boolean().default(false),
 });

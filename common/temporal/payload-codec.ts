@@ -6,9 +6,14 @@
  * them), which is why vmconvoy puts only names and phases there.
  *
  * Keys: VMCONVOY_CODEC_KEY = base64 of 32 random bytes (`openssl rand -base64 32`), VMCONVOY_CODEC_KEY_ID
- * (default `default`), and VMCONVOY_CODEC_OLD_KEYS = `id:base64,id:base64` for keys being retired.
+ * (default `default`), and VMCONVOY_CODEC_OLD_KEYS = `id:base64,id:base64` for keys being retired. Every ID
+ * names one key: a new key whose ID is left at `default` beside an old `default:` would otherwise be
+ * replaced by the old one and never used, so a repeated ID stops the process at start.
+ *
+ * Failures' messages and stack traces are encoded too (`encodeCommonAttributes`): an error message can name
+ * a path, a host or a value from the inventory.
  */
-import type { Payload, PayloadCodec } from '@temporalio/common';
+import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
@@ -37,6 +42,12 @@ export function codecKeysFromEnv(env: NodeJS.ProcessEnv = process.env): CodecKey
   for (const entry of (env.VMCONVOY_CODEC_OLD_KEYS ?? '').split(',').filter(Boolean)) {
     const [id, value] = entry.split(':');
     if (!id || !value) throw new Error(`VMCONVOY_CODEC_OLD_KEYS entries are id:base64 (got "${entry.slice(0, 12)}…")`);
+    if (keys.has(id))
+      throw new Error(
+        id === currentKeyId
+          ? `codec key ID "${id}" names both VMCONVOY_CODEC_KEY and a key in VMCONVOY_CODEC_OLD_KEYS: give the new key its own VMCONVOY_CODEC_KEY_ID (payloads name the key that encrypted them)`
+          : `codec key ID "${id}" appears twice in VMCONVOY_CODEC_OLD_KEYS`
+      );
     keys.set(id, decodeKey(id, value));
   }
   return { currentKeyId, keys };
@@ -76,7 +87,9 @@ export class AesGcmPayloadCodec implements PayloadCodec {
           `payload encrypted with key "${keyId}", which is not configured (VMCONVOY_CODEC_KEY / _OLD_KEYS)`
         );
       const data = Buffer.from(payload.data ?? []);
-      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
+      if (data.length < IV_BYTES + TAG_BYTES) throw new Error(`encrypted payload too short (${data.length} bytes)`);
+      // The tag length pinned: without it a truncated tag (down to 4 bytes) would be accepted.
+      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
       const plain = Buffer.concat([
         decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
@@ -87,10 +100,21 @@ export class AesGcmPayloadCodec implements PayloadCodec {
   }
 }
 
-/** The data converter for workers and clients: the codec when keys are configured, else the default. */
+/**
+ * The data converter for workers and clients: the codec, and failures whose message and stack trace travel
+ * as an encoded payload (./failure-converter.ts), when keys are configured; else the default.
+ */
 export function dataConverterFromEnv(
   env: NodeJS.ProcessEnv = process.env
-): { payloadCodecs: PayloadCodec[] } | undefined {
+): Pick<DataConverter, 'payloadCodecs' | 'failureConverterPath'> | undefined {
   const keys = codecKeysFromEnv(env);
-  return keys ? { payloadCodecs: [new AesGcmPayloadCodec(keys)] } : undefined;
+  return keys
+    ? { payloadCodecs: [new AesGcmPayloadCodec(keys)], failureConverterPath: FAILURE_CONVERTER_PATH }
+    : undefined;
 }
+
+/**
+ * The module exporting the encoding failure converter (./failure-converter.ts). A worker that bundles its
+ * workflow code itself must pass it to bundleWorkflowCode as `failureConverterPath` too.
+ */
+export const FAILURE_CONVERTER_PATH = require.resolve('./failure-converter');

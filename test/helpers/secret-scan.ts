@@ -4,14 +4,25 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 
-/** Query-string parameters that only presigned URLs carry. */
+/**
+ * Query-string parameters that only presigned URLs carry, and access key IDs; each plain or percent-encoded
+ * once or twice (a URL inside another URL, a form or a JSON body: `X-Amz-Signature%3D…`, `%26Signature%3D`).
+ */
 export const PRESIGN_MARKERS = [
-  /X-Amz-Signature=/i,
-  /X-Amz-Credential=/i,
-  /X-Amz-Security-Token=/i,
-  /[?&]Signature=/,
-  /AWSAccessKeyId=/,
+  /X-Amz-Signature(?:=|%3D|%253D)/i,
+  /X-Amz-Credential(?:=|%3D|%253D)/i,
+  /X-Amz-Security-Token(?:=|%3D|%253D)/i,
+  // `Signature=<removed>` is what redact() leaves: not a finding.
+  /(?:[?&]|%3F|%26|%253F|%2526)Signature(?:=|%3D|%253D)(?!<removed>)/i,
+  /AWSAccessKeyId(?:=|%3D|%253D)(?!<removed>)/i,
+  // An access key ID (long-term AKIA…, temporary ASIA…) anywhere, e.g. in an encoded X-Amz-Credential.
+  /(?:AKIA|ASIA)[A-Z0-9]{16}/,
 ];
+
+/** The forms a given secret can take in a payload or a log line: as is, base64, percent-encoded. */
+export function secretForms(secret: string): string[] {
+  return [...new Set([secret, Buffer.from(secret).toString('base64'), encodeURIComponent(secret)])];
+}
 
 /** Flattens a history into text, decoding every bytes field (payload data, metadata) as UTF-8. */
 export function historyText(value: unknown, out: string[] = []): string[] {
@@ -42,8 +53,7 @@ export function findSecrets(workflowId: string, text: string, secrets: string[])
   for (const marker of PRESIGN_MARKERS)
     if (marker.test(text)) findings.push({ workflowId, what: `presigned URL (${marker.source})` });
   for (const secret of secrets) {
-    const forms = [secret, Buffer.from(secret).toString('base64')];
-    if (forms.some((f) => f.length >= 8 && text.includes(f)))
+    if (secretForms(secret).some((f) => f.length >= 8 && text.includes(f)))
       findings.push({ workflowId, what: `secret "${secret.slice(0, 4)}…"` });
   }
   return findings;

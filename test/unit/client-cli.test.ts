@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../../common/config';
@@ -8,7 +8,7 @@ import { controlTaskQueueOf } from '../../common/task-queues';
 import { fleetInputFor } from '../../client/commands/start';
 import type { Io } from '../../client/main';
 import { main } from '../../client/main';
-import { batchUiLink, effectiveEnv, quotaWorkflowIdFor } from '../../client/settings';
+import { batchUiLink, effectiveEnv, isLoopback, quotaWorkflowIdFor, takeEnvOption } from '../../client/settings';
 import { REPO_ROOT } from '../../dev/services';
 import { DEFAULT_SETTINGS } from '../../common/contracts/migration';
 import { tempDir } from '../helpers/testbed';
@@ -90,6 +90,73 @@ test('env.json stands in for the environment only when no target is configured',
   assert.deepEqual(effectiveEnv(configured), configured);
   const missing = { VMCONVOY_ENV_FILE: path.join(dir.dir, 'missing.json') };
   assert.deepEqual(effectiveEnv(missing), missing);
+});
+
+test("env.json never keeps the operator's session token: local keys go without it", () => {
+  const local = effectiveEnv({
+    VMCONVOY_ENV_FILE: envFile,
+    AWS_ACCESS_KEY_ID: 'ASIAREALREALREALREAL',
+    AWS_SECRET_ACCESS_KEY: 'real-secret',
+    AWS_SESSION_TOKEN: 'real-session-token',
+    AWS_SECURITY_TOKEN: 'real-session-token',
+    AWS_PROFILE: 'prod',
+  });
+  assert.equal(local.AWS_ACCESS_KEY_ID, 'vmconvoy-local');
+  assert.equal(local.AWS_SESSION_TOKEN, undefined);
+  assert.equal(local.AWS_SECURITY_TOKEN, undefined);
+  assert.equal(local.AWS_PROFILE, undefined);
+  assert.equal(loadConfig(local).aws.sessionToken, undefined);
+});
+
+test('.vmconvoy/env.json in the current directory is read only when every endpoint in it is on loopback', async () => {
+  const here = process.cwd();
+  const write = async (folder: string, s3Endpoint: string): Promise<void> => {
+    await mkdir(path.join(folder, '.vmconvoy'), { recursive: true });
+    await writeFile(
+      path.join(folder, '.vmconvoy', 'env.json'),
+      JSON.stringify({
+        temporalAddress: '127.0.0.1:17233',
+        temporalUiUrl: 'http://localhost:18233',
+        s3Endpoint,
+        ec2Endpoint: 'http://[::1]:14566',
+        bucket: 'vmconvoy',
+        region: 'us-east-1',
+        accessKeyId: 'vmconvoy-local',
+        secretAccessKey: 'vmconvoy-local-secret',
+      })
+    );
+  };
+  const loopbackDir = path.join(dir.dir, 'loopback');
+  const hostileDir = path.join(dir.dir, 'hostile');
+  await write(loopbackDir, 'http://127.0.0.1:17070');
+  await write(hostileDir, 'https://s3.attacker.example');
+  const real = { AWS_ACCESS_KEY_ID: 'ASIAREALREALREALREAL', AWS_SESSION_TOKEN: 'real-session-token' };
+  try {
+    process.chdir(loopbackDir);
+    const local = effectiveEnv(real);
+    assert.equal(local.AWS_ENDPOINT_URL_S3, 'http://127.0.0.1:17070');
+    assert.equal(local.AWS_SESSION_TOKEN, undefined);
+    process.chdir(hostileDir);
+    assert.throws(() => effectiveEnv(real), /points at endpoints off this machine \(https:\/\/s3\.attacker\.example\)/);
+    // Named, it is the operator's choice.
+    const named = path.join(hostileDir, '.vmconvoy', 'env.json');
+    assert.equal(
+      effectiveEnv({ ...real, VMCONVOY_ENV_FILE: named }).AWS_ENDPOINT_URL_S3,
+      'https://s3.attacker.example'
+    );
+    assert.equal(effectiveEnv(real, named).AWS_ENDPOINT_URL_S3, 'https://s3.attacker.example');
+    assert.equal(effectiveEnv({ TEMPORAL_ADDRESS: 't:7233' }, named).TEMPORAL_ADDRESS, '127.0.0.1:17233', '--env wins');
+  } finally {
+    process.chdir(here);
+  }
+  assert.throws(() => effectiveEnv({}, path.join(dir.dir, 'nope.json')), /--env .*nope\.json: no such file/);
+  for (const a of ['127.0.0.1:7233', 'http://localhost:8233', 'http://[::1]:4566', 'http://127.8.9.10'])
+    assert.equal(isLoopback(a), true, a);
+  for (const a of ['10.0.0.1:7233', 'http://localhost.attacker.example', 'https://127.0.0.1.nip.io', ''])
+    assert.equal(isLoopback(a), false, a);
+  assert.deepEqual(takeEnvOption(['status', '--env', 'e.json', 'b1']), { argv: ['status', 'b1'], envFile: 'e.json' });
+  assert.deepEqual(takeEnvOption(['--env=e.json', 'status']), { argv: ['status'], envFile: 'e.json' });
+  assert.deepEqual(takeEnvOption(['start', '--', '--env']), { argv: ['start', '--', '--env'], envFile: undefined });
 });
 
 test('the fleet input: limits and flags applied to the defaults, quota per EC2 endpoint and region', () => {

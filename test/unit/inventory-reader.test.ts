@@ -196,6 +196,51 @@ test('checkImages: false reads the rows without touching the images', async () =
   assert.equal(result.rows[0]!.spec.format, undefined);
 });
 
+test("EC2 tag limits are enforced at validate: 50 per resource with vmconvoy's own, key 128, value 256 characters", async () => {
+  const tags = (n: number, key = (i: number) => `k${i}`, value = () => 'v'): string =>
+    Array.from({ length: n }, (_, i) => `${key(i)}=${value()}`).join(';');
+  const read = async (tagCell: string) =>
+    readInventory(
+      await csv('tags.csv', [
+        'name,image,architecture,instance_type,tags',
+        `vm,images/disk.vmdk,x86_64,t2.micro,"${tagCell}"`,
+      ]),
+      {
+        checkImages: false,
+      }
+    );
+  // The inventory that made a 6 MiB page: 200 tags of 300 characters.
+  const huge = errorsOf(
+    await read(
+      tags(
+        200,
+        (i) => `k${i}`,
+        () => 'x'.repeat(300)
+      )
+    )
+  );
+  assert.deepEqual([...new Set(where(huge))], ['2:tags']);
+  assert.ok(
+    huge.some((e) => /make 203; EC2 allows 50 per resource/.test(e.message)),
+    JSON.stringify(huge[0])
+  );
+  assert.ok(huge.some((e) => /the value has 300 characters; EC2 allows 256/.test(e.message)));
+  // Name, vmconvoy:batch and vmconvoy:vm count: 47 of the operator's own fit, 48 do not; their own Name replaces ours.
+  assert.ok((await read(tags(47))).ok);
+  assert.match(errorsOf(await read(tags(48)))[0]!.message, /48 tags and vmconvoy's own .* make 51/);
+  assert.ok((await read(`${tags(47)};Name=web`)).ok, "a Name tag replaces vmconvoy's");
+  // Unicode characters, as AWS counts them, not UTF-16 units: 128 emoji are 256 units.
+  assert.ok((await read(`${'😀'.repeat(128)}=${'é'.repeat(256)}`)).ok);
+  const problems: Array<[string, RegExp]> = [
+    [`${'k'.repeat(129)}=v`, /has 129 characters; EC2 allows 1-128/],
+    [`k=${'😀'.repeat(257)}`, /the value has 257 characters/],
+    ['AWS:owner=me', /keys starting with aws: are reserved/],
+    ['owner=aws:me', /values starting with aws: are reserved/],
+    ['vmconvoy:vm=other', /set by vmconvoy itself/],
+  ];
+  for (const [cell, message] of problems) assert.match(errorsOf(await read(cell))[0]!.message, message, cell);
+});
+
 test('10,000 rows over 200 image files validate, pre-flight included, in seconds', async () => {
   const big = path.join(dir.dir, 'big');
   await mkdir(big);
