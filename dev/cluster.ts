@@ -10,7 +10,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Postgres } from './postgres';
@@ -209,6 +209,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const dir = path.resolve(opts.dir);
   const logDir = path.join(dir, 'logs');
   await mkdir(logDir, { recursive: true });
+  // PostgreSQL may run as another user (dev/postgres.ts), who must pass through the cluster's own folder
+  // (mkdtemp makes folders 0700): traverse only, no listing.
+  await chmod(dir, ((await stat(dir)).mode & 0o777) | 0o001);
   const withUi = opts.ui !== false;
   const logLevel = opts.logLevel ?? 'warn';
   const [server, sqlTool, uiServer] = [
