@@ -2,7 +2,7 @@
  * vmconvoy on the production topology (dev/cluster.ts): PostgreSQL, the four Temporal services as separate
  * processes, the Web UI. `vmconvoy setup` prepares the namespace, a worker process runs a 5-VM batch
  * against the EC2 simulator and S3, and mid-batch the history service is killed (SIGKILL) and restarted,
- * then PostgreSQL is restarted. Every VM must complete with exactly one conversion task, and nothing may
+ * then PostgreSQL is restarted, then the matching service is killed and restarted. Every VM must complete with exactly one conversion task, and nothing may
  * be left in the staging bucket. Run by `npm run test:cluster` (not part of `npm test`: it builds the
  * server on first use and takes minutes).
  */
@@ -105,7 +105,7 @@ test('the cluster serves its Web UI and each service its metrics', async () => {
   assert.ok(namespaces.namespaces.some((n) => n.namespaceInfo.name === 'default'));
 });
 
-test('a 5-VM batch completes on the cluster through a history crash and a PostgreSQL restart', async () => {
+test('a 5-VM batch completes on the cluster through history and matching crashes and a PostgreSQL restart', async () => {
   const c = cluster!;
   const env = baseEnv({
     TEMPORAL_ADDRESS: c.address,
@@ -168,10 +168,14 @@ test('a 5-VM batch completes on the cluster through a history crash and a Postgr
 
   const recoveries: Recovery[] = [];
   const strike = { client, cluster: c, batch, timeoutMs: 180_000, batchClosed };
-  await waitForPhase(client, batch, 'Converting', 180_000);
+  const busy = ['Uploading', 'Converting'];
+  await waitForPhase(client, batch, ['Converting'], 180_000);
   recoveries.push(await strikeAndMeasure({ ...strike, service: 'history', how: 'kill', downForMs: 3000 }));
-  await waitForPhase(client, batch, 'Converting', 180_000);
+  await waitForPhase(client, batch, busy, 180_000);
   recoveries.push(await strikeAndMeasure({ ...strike, service: 'postgres', how: 'restart' }));
+  // Matching holds task queues in memory: its crash must lose no task (the backlog is in PostgreSQL).
+  await waitForPhase(client, batch, busy, 180_000);
+  recoveries.push(await strikeAndMeasure({ ...strike, service: 'matching', how: 'kill', downForMs: 2000 }));
   for (const line of formatRecoveries(recoveries)) say(line);
 
   for (const deadline = Date.now() + 600_000; !(await batchClosed());) {

@@ -33,19 +33,19 @@ async function answers(client: Client, batch: string): Promise<boolean> {
 const same = (a: Record<string, number>, b: Record<string, number>): boolean =>
   JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
-/** Waits until some VM of the batch is in `phase` (as visibility reports it). */
+/** Waits until some VM of the batch is in one of `wanted` (as visibility reports it). */
 export async function waitForPhase(
   client: Client,
   batch: string,
-  phase: string,
+  wanted: string[],
   timeoutMs: number
 ): Promise<Record<string, number>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const phases = await phaseCounts(client, batch);
-    if (phases && (phases[phase] ?? 0) > 0) return phases;
+    if (phases && wanted.some((p) => (phases[p] ?? 0) > 0)) return phases;
     if (Date.now() > deadline)
-      throw new Error(`no VM reached ${phase} within ${timeoutMs} ms: ${JSON.stringify(phases)}`);
+      throw new Error(`no VM reached ${wanted.join('/')} within ${timeoutMs} ms: ${JSON.stringify(phases)}`);
     await sleep(300);
   }
 }
