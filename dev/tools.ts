@@ -164,3 +164,53 @@ export async function resolveDiskTools(opts: ResolveOptions = {}): Promise<strin
   }
   return missing;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The Temporal cluster (dev/cluster.ts): server, schema tool and Web UI, built from source like the CLI
+// ---------------------------------------------------------------------------------------------------
+
+/** The server version the pinned CLI (v1.5.1) embeds, so the dev server and the cluster run the same code. */
+export const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server/cmd/server@v1.29.1';
+export const TEMPORAL_SQL_TOOL_MODULE = 'go.temporal.io/server/cmd/tools/sql@v1.29.1';
+/** The UI server version the pinned CLI embeds (its go.mod), with the built UI inside (go:embed). */
+export const TEMPORAL_UI_SERVER_MODULE = 'github.com/temporalio/ui-server/v2/cmd/server@v2.42.1';
+
+/**
+ * Like resolveGoTool, for packages whose `go install` name says nothing (`server`, `sql`): built into a
+ * staging folder of their own, then moved into the cache under `name`.
+ */
+async function resolveRenamedGoTool(
+  name: string,
+  envVar: string,
+  module: string,
+  opts: ResolveOptions
+): Promise<ResolvedTool | undefined> {
+  const env = opts.env ?? process.env;
+  const found = await resolveGoTool(name, envVar, module, { ...opts, build: false });
+  if (found || opts.build === false || !(await findOnPath('go', env))) return found;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`[vmconvoy] ${line}\n`));
+  const stage = path.join(cacheDir(env), 'build', name);
+  await goInstall(module, { ...env, VMCONVOY_CACHE_DIR: stage }, log);
+  const built = path.join(cacheBinDir({ ...env, VMCONVOY_CACHE_DIR: stage }), path.basename(module.split('@')[0]!));
+  const target = path.join(cacheBinDir(env), name);
+  await mkdir(cacheBinDir(env), { recursive: true });
+  // A rename within one file system: a concurrent resolver sees either no binary or the whole one.
+  await execFileAsync('mv', ['-f', built, target]);
+  await execFileAsync('rm', ['-rf', stage]);
+  return { path: target, source: 'built' };
+}
+
+/** `temporal-server` (frontend, history, matching, worker services): `$TEMPORAL_SERVER`, PATH, cache, go install. */
+export function resolveTemporalServer(opts: ResolveOptions = {}): Promise<ResolvedTool | undefined> {
+  return resolveRenamedGoTool('temporal-server', 'TEMPORAL_SERVER', TEMPORAL_SERVER_MODULE, opts);
+}
+
+/** `temporal-sql-tool` (creates and migrates the schemas; they are embedded in it): `$TEMPORAL_SQL_TOOL`, ... */
+export function resolveTemporalSqlTool(opts: ResolveOptions = {}): Promise<ResolvedTool | undefined> {
+  return resolveRenamedGoTool('temporal-sql-tool', 'TEMPORAL_SQL_TOOL', TEMPORAL_SQL_TOOL_MODULE, opts);
+}
+
+/** `temporal-ui-server` (the Web UI as its own process): `$TEMPORAL_UI_SERVER`, PATH, cache, go install. */
+export function resolveTemporalUiServer(opts: ResolveOptions = {}): Promise<ResolvedTool | undefined> {
+  return resolveRenamedGoTool('temporal-ui-server', 'TEMPORAL_UI_SERVER', TEMPORAL_UI_SERVER_MODULE, opts);
+}
