@@ -18,6 +18,14 @@ import { FailureType } from '../common/failures';
 import { ApplicationFailure } from '@temporalio/common';
 import { awsCall } from './aws-call';
 
+/** A stored page or index that is not what the CLI wrote: the batch stops, saying how to store it anew. */
+function inventoryInvalid(err: InventoryPageInvalidError): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `${err.message}. The stored inventory was changed after \`vmconvoy start\`; start the batch again from the CSV (vmconvoy start --batch NAME FILE) to store it anew.`,
+    FailureType.InventoryInvalid
+  );
+}
+
 export type VmWorkflowState = 'running' | 'completed' | 'failed' | 'cancelled' | 'missing';
 
 export function createFleetActivities(s3: S3Client, bucket: string) {
@@ -25,16 +33,18 @@ export function createFleetActivities(s3: S3Client, bucket: string) {
     async loadInventoryPage(input: InventoryPageInput): Promise<InventoryRow[]> {
       const text = await awsCall(
         { operation: `loading inventory page ${input.page}`, bucket, service: 'S3' },
-        (abortSignal) => fetchInventoryPage(s3, bucket, input, abortSignal)
+        (abortSignal) => fetchInventoryPage(s3, bucket, input, abortSignal),
+        (err) => {
+          // The index was changed in the bucket: the same verdict as a changed page.
+          if (err instanceof InventoryPageInvalidError) throw inventoryInvalid(err);
+          return undefined;
+        }
       );
       try {
         return parseInventoryPage(text, inventoryPageUri(bucket, input));
       } catch (err) {
-        if (!(err instanceof InventoryPageInvalidError)) throw err;
-        throw ApplicationFailure.nonRetryable(
-          `${err.message}. The stored inventory was changed after \`vmconvoy start\`; start the batch again from the CSV (vmconvoy start --batch NAME FILE) to store it anew.`,
-          FailureType.InventoryInvalid
-        );
+        if (err instanceof InventoryPageInvalidError) throw inventoryInvalid(err);
+        throw err;
       }
     },
 

@@ -12,7 +12,7 @@ import { ExitError } from './errors';
 import type { Io } from './output/printer';
 import { defaultIo } from './output/printer';
 import { layoutText } from './output/terminal-text';
-import { effectiveEnv } from './settings';
+import { effectiveEnv, takeEnvOption } from './settings';
 
 export type { Io } from './output/printer';
 
@@ -21,8 +21,9 @@ const PROGRAM_HELP = `${examplesHelp(['vmconvoy dev', 'vmconvoy start examples/i
 Settings come from the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, VMCONVOY_TASK_QUEUE,
 AWS_REGION, VMCONVOY_BUCKET, VMCONVOY_KEY_PREFIX, AWS_ENDPOINT_URL_EC2/S3, AWS credentials,
 VMCONVOY_TEMPORAL_UI (the Web UI's URL for links). When none of TEMPORAL_ADDRESS, VMCONVOY_BUCKET or
-AWS_ENDPOINT_URL_* is set and .vmconvoy/env.json (or $VMCONVOY_ENV_FILE) exists, the commands use the
-local environment that \`vmconvoy dev\` wrote there.
+AWS_ENDPOINT_URL_* is set and .vmconvoy/env.json exists with loopback endpoints only, the commands use the
+local environment that \`vmconvoy dev\` wrote there; \`--env FILE\` (or $VMCONVOY_ENV_FILE) names such a file
+explicitly and wins over the environment. The operator's session token never goes with its keys.
 
 Exit codes: 0 success; 1 invalid input or usage; 2 the batch ended with failed VMs; 3 Temporal unreachable.`;
 
@@ -44,9 +45,10 @@ export async function main(argv: string[], baseEnv: NodeJS.ProcessEnv = process.
     if (io) io.err(shown);
     else process.stderr.write(`${shown}\n`);
   };
+  const { argv: args, envFile } = takeEnvOption(argv);
   try {
-    const env = effectiveEnv(baseEnv);
-    await buildProgram(env, io ?? defaultIo(env)).parseAsync(argv, { from: 'user' });
+    const env = effectiveEnv(baseEnv, envFile);
+    await buildProgram(env, io ?? defaultIo(env)).parseAsync(args, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof ExitError) {
@@ -57,7 +59,7 @@ export async function main(argv: string[], baseEnv: NodeJS.ProcessEnv = process.
     // Commander already printed usage errors; --help ends here too, with exit code 0.
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode === 0 ? 0 : 1;
     if (isUnreachable(err)) {
-      const unreachable = unreachableError(effectiveEnvOr(baseEnv), err);
+      const unreachable = unreachableError(effectiveEnvOr(baseEnv, envFile), err);
       errLine(unreachable.message);
       return unreachable.code;
     }
@@ -68,9 +70,9 @@ export async function main(argv: string[], baseEnv: NodeJS.ProcessEnv = process.
 }
 
 /** The effective environment, or the given one when env.json cannot be read (the error says what failed). */
-function effectiveEnvOr(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+function effectiveEnvOr(env: NodeJS.ProcessEnv, envFile: string | undefined): NodeJS.ProcessEnv {
   try {
-    return effectiveEnv(env);
+    return effectiveEnv(env, envFile);
   } catch {
     return env;
   }

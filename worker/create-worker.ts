@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createActivities } from '../activities';
 import type { AwsConfig } from '../common/config';
 import { activitiesFor } from '../common/task-queues';
+import { attemptCapInterceptor } from './attempt-cap';
 
 export interface CreateWorkersOptions {
   connection: NativeConnection;
@@ -37,6 +38,14 @@ export interface CreateWorkersOptions {
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
   const activities = createActivities({ config: opts.aws, imageRoots: opts.imageRoots });
   const workers: Worker[] = [];
+  // What every worker of this process shares: the connection, the codec, the cap on unexpected attempts.
+  const common = {
+    connection: opts.connection,
+    namespace: opts.namespace,
+    dataConverter: opts.dataConverter,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
+    interceptors: { activity: [attemptCapInterceptor] },
+  };
   if (!opts.uploadOnly) {
     // One bundle for both workflow workers (bundling takes seconds of CPU), logged as Worker.create would.
     const workflowBundle =
@@ -44,6 +53,8 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
       (await bundleWorkflowCode({
         workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts'),
         logger: Runtime.instance().logger,
+        // Failures raised by workflow code are encoded like payloads when a codec is configured.
+        failureConverterPath: opts.dataConverter?.failureConverterPath,
       }));
     const queues: Array<{ taskQueue: string; activities: Partial<typeof activities> }> = [
       { taskQueue: opts.taskQueue, activities },
@@ -52,39 +63,24 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
     if (opts.controlTaskQueue && opts.controlTaskQueue !== opts.taskQueue)
       queues.push({ taskQueue: opts.controlTaskQueue, activities: activitiesFor('control', activities) });
     for (const queue of queues) {
-      workers.push(
-        await Worker.create({
-          connection: opts.connection,
-          namespace: opts.namespace,
-          ...queue,
-          workflowBundle,
-          dataConverter: opts.dataConverter,
-          maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
-        })
-      );
+      workers.push(await Worker.create({ ...common, ...queue, workflowBundle }));
     }
   }
   if (!opts.uploadOnly && opts.awsApiTaskQueue && opts.awsApiTaskQueue !== opts.taskQueue) {
     workers.push(
       await Worker.create({
-        connection: opts.connection,
-        namespace: opts.namespace,
+        ...common,
         taskQueue: opts.awsApiTaskQueue,
         activities: activitiesFor('awsApi', activities),
-        dataConverter: opts.dataConverter,
-        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
       })
     );
   }
   if (opts.uploadTaskQueue && opts.uploadTaskQueue !== opts.taskQueue) {
     workers.push(
       await Worker.create({
-        connection: opts.connection,
-        namespace: opts.namespace,
+        ...common,
         taskQueue: opts.uploadTaskQueue,
         activities: activitiesFor('upload', activities),
-        dataConverter: opts.dataConverter,
-        maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
       })
     );
   }

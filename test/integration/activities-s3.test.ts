@@ -319,5 +319,17 @@ describe('upload, manifest and cleanup activities against S3', () => {
         return true;
       });
     }
+    // The index that finds a row's page, changed in the bucket: the same verdict.
+    await storeInventory(s3.client, s3.bucket, inventoryKey, [{ row: 0, line: 2, spec }]);
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: s3.bucket, Key: `${inventoryKey}index.json`, Body: '{"rows": "all"}' })
+    );
+    await assert.rejects(env.run(activities.loadInventoryPage, { inventoryKey, page: 0, row: 0 }), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'InventoryInvalid');
+      assert.equal(err.nonRetryable, true);
+      assert.match(err.message, /index\.json/);
+      return true;
+    });
   });
 });

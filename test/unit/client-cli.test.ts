@@ -211,7 +211,7 @@ test('--help of every command shows an example; usage errors exit 1', async () =
     assert.equal(help.code, 0, `${command} --help: ${help.stderr}`);
     assert.match(help.stdout, /Examples?:\n {2}\$ .*vmconvoy /, `${command} --help has an example`);
   }
-  assert.match((await inProcess(['--help'])).stdout, /\.vmconvoy\/env\.json \(or \$VMCONVOY_ENV_FILE\)/);
+  assert.match((await inProcess(['--help'])).stdout, /\.vmconvoy\/env\.json exists with loopback endpoints only[\s\S]*`--env FILE` \(or \$VMCONVOY_ENV_FILE\)/);
   const noBatch = await vmconvoy(['start', 'inv.csv']);
   assert.equal(noBatch.code, 1);
   assert.match(noBatch.stderr, /required option '--batch <name>' not specified/);
@@ -281,4 +281,10 @@ test('an error message carrying a hostile name shows its control characters as e
   assert.match(run.stderr + run.stdout, /evil/);
   const shown = run.stderr + run.stdout;
   assert.ok(!shown.includes('\x1b') && !shown.includes('\x07'), 'no raw ESC or BEL reaches the terminal');
+});
+
+test('--env FILE anywhere on the command line points every command at that environment', async () => {
+  const run = await inProcess(['status', 'some-batch', '--env', envFile]);
+  assert.equal(run.code, 3, run.stderr);
+  assert.match(run.stderr, /Temporal is unreachable at 127\.0\.0\.1:17233/);
 });
