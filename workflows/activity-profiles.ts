@@ -50,6 +50,24 @@ export function awsApiActivities(
   return proxyActivities<AwsApiActivities>({ ...fastCall, summary, taskQueue: settings.awsApiTaskQueue });
 }
 
+/**
+ * ImportInstance on the AWS API queue. It may wait for EC2 to list the task of a send whose answer was
+ * lost (up to settings.importListingWaitSeconds, 90 s by default, after that send) and for EC2 to list the
+ * new instance before tagging it (at most 60 s), heartbeating throughout: 5 minutes holds both with room.
+ * Only ScheduleActivityTask attributes change, not the commands, so running histories replay unchanged.
+ */
+export function importActivities(
+  settings: Pick<MigrationSettings, 'awsApiTaskQueue' | 'importListingWaitSeconds'>
+): AwsApiActivities {
+  const seconds = Math.max(300, 2 * (settings.importListingWaitSeconds ?? 90) + 120);
+  return proxyActivities<AwsApiActivities>({
+    ...fastCall,
+    startToCloseTimeout: `${seconds} seconds`,
+    summary: 'ImportInstance',
+    taskQueue: settings.awsApiTaskQueue,
+  });
+}
+
 /** The boot check waits minutes for an instance to come up; it heartbeats while it polls. */
 export function validationActivities(timeoutSeconds: number, taskQueue?: string): AwsApiActivities {
   return proxyActivities<AwsApiActivities>({

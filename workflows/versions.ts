@@ -18,3 +18,10 @@ export const FLEET_RECONCILE_TIMER_PATCH = 'fleet-reconcile-timer';
 
 /** conversionQuota: every free slot is granted at once, not one grant per delivered signal. */
 export const QUOTA_GRANTS_AT_ONCE_PATCH = 'quota-grants-at-once';
+
+/**
+ * migrateVm: the VM's S3 objects live under the Temporal namespace (`<prefix>ns=<namespace>/<batch>/<vm>/`,
+ * common/object-keys.ts), so deployments sharing a bucket never adopt or delete each other's. A VM started
+ * before keeps its objects where they are (`<prefix><batch>/<vm>/`) to the end.
+ */
+export const VM_NAMESPACED_KEYS_PATCH = 'vm-namespaced-keys';

@@ -130,6 +130,9 @@ describe('EC2 import activities (canned EC2)', () => {
   beforeEach(() => {
     fake = new CannedEc2();
     s3 = new FakeS3();
+    fake.replies.CreateTags = () => ({
+      xml: '<CreateTagsResponse><requestId>r</requestId><return>true</return></CreateTagsResponse>',
+    });
   });
 
   const deps = () => ({
@@ -179,8 +182,26 @@ describe('EC2 import activities (canned EC2)', () => {
       volumeId: 'vol-0001',
       adopted: false,
     });
-    // A first import (no marker): no look-up through the account's task list, and the marker written first.
-    assert.deepEqual(fake.actions(), ['ImportInstance']);
+    // A first import (no marker): no look-up through the account's task list, and the marker written first;
+    // the new instance is tagged as this VM's at once.
+    assert.deepEqual(fake.actions(), ['ImportInstance', 'CreateTags']);
+    const tags = fake.calls[1]!;
+    assert.equal(tags['ResourceId.1'], 'i-0001');
+    const tagged = Object.fromEntries(
+      Object.keys(tags)
+        .filter((k) => /^Tag\.\d+\.Key$/.test(k))
+        .map((k) => [tags[k], tags[k.replace('Key', 'Value')]])
+    );
+    assert.equal(tagged['vmconvoy:batch'], 'b1');
+    assert.equal(tagged['vmconvoy:vm'], 'vm1');
+    const record = JSON.parse(s3.bodies.get('vmconvoy/b1/vm1/resources.json') ?? '{}') as {
+      imports?: Array<{ conversionTaskId: string; instanceId?: string }>;
+    };
+    assert.deepEqual(
+      record.imports?.map((i) => [i.conversionTaskId, i.instanceId]),
+      [['import-i-new00001', 'i-0001']],
+      'what the import created is recorded beside the manifest'
+    );
     assert.ok(s3.keys.has(markerKey), 'the import marker exists');
     const p = fake.calls[0]!;
     assert.equal(p.Platform, 'Linux');
@@ -215,7 +236,7 @@ describe('EC2 import activities (canned EC2)', () => {
     assert.equal(result.adopted, false);
     assert.deepEqual(
       fake.actions(),
-      ['DescribeConversionTasks', 'ImportInstance'],
+      ['DescribeConversionTasks', 'ImportInstance', 'CreateTags'],
       "vm10's task is not mistaken for vm1's"
     );
   });
@@ -232,7 +253,7 @@ describe('EC2 import activities (canned EC2)', () => {
       volumeId: 'vol-0002',
       adopted: true,
     });
-    assert.deepEqual(fake.actions(), ['DescribeConversionTasks']);
+    assert.deepEqual(fake.actions(), ['DescribeConversionTasks', 'CreateTags']);
 
     fake.calls = [];
     const hosted = `https://stage.s3.us-east-1.amazonaws.com/${manifestKey}?X-Amz-Signature=abc`;
@@ -312,7 +333,7 @@ describe('EC2 import activities (canned EC2)', () => {
       { ec2: fake.client(), s3: s3.client, bucket: 'stage', keyPrefix: 'vmconvoy/' },
       { batch: 'b1', vm: 'vm1', reason: 'cancelled by the operator' }
     );
-    assert.deepEqual(result, { deletedObjects: 1, cancelledTask: true });
+    assert.deepEqual(result, { deletedObjects: 1, cancelledTask: true, stoppedInstances: [], remainingInstances: [] });
     assert.deepEqual(fake.actions(), ['DescribeConversionTasks', 'DescribeConversionTasks', 'CancelConversionTask']);
     assert.equal(fake.calls[2]!.ConversionTaskId, 'import-i-lost0001');
     assert.equal(s3.keys.size, 0, 'the marker is deleted with the VM’s objects');
