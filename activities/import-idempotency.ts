@@ -184,6 +184,8 @@ export function resultOf(task: ConversionTask, adopted: boolean): ImportInstance
 /** What an import attempt learnt before it sends: a task to adopt, or the sends to remember with its own. */
 export interface EarlierImport {
   adopt?: ImportInstanceResult;
+  /** The adopted task's state: a cancelled one has no instance left to tag. */
+  adoptedState?: string;
   /** sentUrlId of this execution's earlier sends (a retried attempt); empty otherwise. */
   sentBefore: string[];
 }
@@ -229,7 +231,7 @@ export async function findEarlierImport(
     conversionTaskId: existing.ConversionTaskId,
     state: existing.State,
   });
-  return { adopt: resultOf(existing, true), sentBefore };
+  return { adopt: resultOf(existing, true), adoptedState: existing.State, sentBefore };
 }
 
 /**

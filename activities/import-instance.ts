@@ -79,7 +79,9 @@ async function recorded(
   deps: Ec2ImportDeps,
   input: ImportInstanceInput,
   result: ImportInstanceResult,
-  imageFingerprint: string | undefined
+  imageFingerprint: string | undefined,
+  /** False for a task that already failed: EC2 removed its instance, nothing to tag. */
+  live = true
 ): Promise<ImportInstanceResult> {
   if (!result.conversionTaskId) return result;
   await updateResourceRecord(deps, input, {
@@ -92,7 +94,7 @@ async function recorded(
       imageFingerprint,
     },
   });
-  if (result.instanceId) {
+  if (result.instanceId && live) {
     const waitSeconds = Math.min(input.listingWaitSeconds ?? DEFAULT_LISTING_WAIT_SECONDS, TAG_WAIT_MAX_SECONDS);
     await tagNewInstance(deps.ec2, result.instanceId, vmTags(input), waitSeconds * 1000);
   }
@@ -110,7 +112,10 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
       `${input.format} ${input.imageBytes} B → ${input.volumeSizeGib} GiB`
     );
     const earlier = await findEarlierImport(deps, input);
-    if (earlier.adopt) return recorded(deps, input, earlier.adopt, fingerprint);
+    if (earlier.adopt) {
+      const live = earlier.adoptedState === 'active' || earlier.adoptedState === 'completed';
+      return recorded(deps, input, earlier.adopt, fingerprint, live);
+    }
     sentBefore = earlier.sentBefore;
     const kept = await settleEarlierRuns(deps, input, fingerprint);
     if (kept) return recorded(deps, input, kept, fingerprint);
@@ -120,8 +125,9 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
     new GetObjectCommand({ Bucket: deps.bucket, Key: input.manifestKey }),
     expiry.expiresInSeconds
   );
-  if (!input.dryRun) await recordImportSend(deps, input, sentBefore, manifestUrl);
+  // The request first (it reads the user data, which may fail): the marker says a send is about to go out.
   const request = await buildImportRequest(input, manifestUrl);
+  if (!input.dryRun) await recordImportSend(deps, input, sentBefore, manifestUrl);
   const operation = input.dryRun ? 'ImportInstance (DryRun)' : 'ImportInstance';
   const result = await awsCall(
     { operation, service: 'EC2', bucket: deps.bucket },

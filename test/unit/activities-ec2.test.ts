@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createAwsClients } from '../../common/aws/clients';
 import { cleanupVm } from '../../activities/cleanup';
+import { listingWaitDeadline, sentUrlId } from '../../activities/import-idempotency';
 import { importInstance } from '../../activities/import-instance';
 import { instanceMismatches } from '../../activities/validate';
 import type { ImportInstanceInput } from '../../common/contracts/migration';
@@ -263,6 +264,53 @@ describe('EC2 import activities (canned EC2)', () => {
       'import-i-done0003',
       'virtual-hosted URLs match too'
     );
+  });
+
+  it('after a lost answer, waits for EC2 to list the task of a recent send before it sends again', async () => {
+    const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=sig-of-the-lost-send`;
+    // The marker of a send made a moment ago, whose answer was lost: EC2 lists its task only on the 3rd look.
+    s3.keys.add(markerKey);
+    s3.bodies.set(markerKey, JSON.stringify({ sent: [sentUrlId(url)], sentAt: Date.now() }));
+    let looks = 0;
+    fake.replies.DescribeConversionTasks = () =>
+      ++looks < 3 ? describeReply() : describeReply(taskXml('import-i-late0001', 'active', url));
+    fake.replies.ImportInstance = () => importReply('import-i-dupl0002');
+    const result = await importInstance(deps(), { ...input(), listingWaitSeconds: 30 });
+    assert.equal(result.conversionTaskId, 'import-i-late0001');
+    assert.equal(result.adopted, true);
+    assert.equal(looks, 3);
+    assert.ok(!fake.actions().includes('ImportInstance'), 'no second task');
+  });
+
+  it('sends again once the listing wait after the last send is over, and not before', async () => {
+    const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=sig-that-created-nothing`;
+    s3.keys.add(markerKey);
+    const sentAt = Date.now();
+    s3.bodies.set(markerKey, JSON.stringify({ sent: [sentUrlId(url)], sentAt }));
+    fake.replies.DescribeConversionTasks = () => describeReply();
+    let sentAfterMs = -1;
+    fake.replies.ImportInstance = () => {
+      sentAfterMs = Date.now() - sentAt;
+      return importReply('import-i-new00001');
+    };
+    const result = await importInstance(deps(), { ...input(), listingWaitSeconds: 3 });
+    assert.equal(result.adopted, false);
+    assert.ok(sentAfterMs >= 3000, `sent ${sentAfterMs} ms after the earlier send`);
+    assert.ok(fake.actions().filter((a) => a === 'DescribeConversionTasks').length >= 2, 'looked more than once');
+  });
+
+  it('does not wait when the marker is old or its send is listed already', async () => {
+    const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=sig-of-a-failed-task`;
+    s3.keys.add(markerKey);
+    // Another execution's send, listed as a failed task: its outcome is known, no reason to wait.
+    s3.bodies.set(markerKey, JSON.stringify({ execution: 'x', sent: [sentUrlId(url)], sentAt: Date.now() }));
+    fake.replies.DescribeConversionTasks = () => describeReply(taskXml('import-i-dead0001', 'cancelled', url));
+    fake.replies.ImportInstance = () => importReply('import-i-new00001');
+    const started = Date.now();
+    await importInstance(deps(), { ...input(), listingWaitSeconds: 60 });
+    assert.ok(Date.now() - started < 2000, 'no wait');
+    assert.deepEqual(listingWaitDeadline({ sent: ['a'] }, 60), 0, 'a marker of an earlier version sets no wait');
+    assert.equal(listingWaitDeadline({ sent: ['a'], sentAt: 1000 }, undefined), 1000 + 90_000, 'default 90 s');
   });
 
   it('treats DryRunOperation as success and creates nothing', async () => {
