@@ -273,3 +273,27 @@ export async function recordImportSend(
     )
   );
 }
+
+/**
+ * EC2 answered the send with a refusal that creates nothing (throttled, over the import quota, an invalid
+ * parameter): that send is taken out of the marker, so the next attempt does not wait for a task that can
+ * never be listed. Ambiguous failures (5xx, a lost answer) stay: EC2 may have created the task.
+ */
+export async function recordSendRefused(deps: MarkerStore, loc: VmLocation, manifestUrl: string): Promise<void> {
+  const marker = await readImportMarker(deps, loc);
+  const refused = sentUrlId(manifestUrl);
+  if (!marker || refused === undefined) return;
+  const key = importMarkerKey(deps.keyPrefix, loc);
+  const body: ImportMarker = { ...marker, sent: marker.sent.filter((id) => id !== refused), sentAt: undefined };
+  await awsCall({ operation: `writing ${key}`, bucket: deps.bucket, service: 'S3' }, (abortSignal) =>
+    deps.s3.send(
+      new PutObjectCommand({
+        Bucket: deps.bucket,
+        Key: key,
+        Body: JSON.stringify(body),
+        ContentType: 'application/json',
+      }),
+      { abortSignal }
+    )
+  );
+}

@@ -20,7 +20,13 @@ import { activityLog, currentContext } from './activity-context';
 import { awsCall } from './aws-call';
 import { isAwsError } from './aws-error-codes';
 import { settleEarlierRuns } from './earlier-runs';
-import { DEFAULT_LISTING_WAIT_SECONDS, findEarlierImport, recordImportSend, resultOf } from './import-idempotency';
+import {
+  DEFAULT_LISTING_WAIT_SECONDS,
+  findEarlierImport,
+  recordImportSend,
+  recordSendRefused,
+  resultOf,
+} from './import-idempotency';
 import { urlExpiry } from './url-expiry';
 import { readUserData } from './user-data';
 import { vmTags } from './validate';
@@ -102,7 +108,6 @@ async function recorded(
 }
 
 export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceInput): Promise<ImportInstanceResult> {
-  const vm = { batch: input.batch, vm: input.vm };
   let sentBefore: string[] = [];
   let fingerprint: string | undefined;
   if (!input.dryRun) {
@@ -129,7 +134,34 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
   const request = await buildImportRequest(input, manifestUrl);
   if (!input.dryRun) await recordImportSend(deps, input, sentBefore, manifestUrl);
   const operation = input.dryRun ? 'ImportInstance (DryRun)' : 'ImportInstance';
-  const result = await awsCall(
+  const result = await sendImport(deps, input, request, operation).catch(async (err: unknown) => {
+    if (!input.dryRun && isRefusal(err)) await recordSendRefused(deps, input, manifestUrl);
+    throw err;
+  });
+  return input.dryRun ? result : recorded(deps, input, result, fingerprint);
+}
+
+/** Failure types of an answer that created nothing for sure (common/failures.ts). */
+const REFUSALS: readonly string[] = [
+  FailureType.AwsThrottled,
+  FailureType.ConversionQuotaExceeded,
+  FailureType.AwsInvalidParameter,
+  FailureType.AwsRequestFailed,
+  FailureType.AwsAuth,
+];
+
+function isRefusal(err: unknown): boolean {
+  return err instanceof ApplicationFailure && REFUSALS.includes(err.type ?? '');
+}
+
+function sendImport(
+  deps: Ec2ImportDeps,
+  input: ImportInstanceInput,
+  request: ImportInstanceCommandInput,
+  operation: string
+): Promise<ImportInstanceResult> {
+  const vm = { batch: input.batch, vm: input.vm };
+  return awsCall(
     { operation, service: 'EC2', bucket: deps.bucket },
     async (abortSignal) => {
       const { ConversionTask: task } = await deps.ec2NoRetry.send(new ImportInstanceCommand(request), { abortSignal });
@@ -152,5 +184,4 @@ export async function importInstance(deps: Ec2ImportDeps, input: ImportInstanceI
       return { value: { conversionTaskId: '', adopted: false } };
     }
   );
-  return input.dryRun ? result : recorded(deps, input, result, fingerprint);
 }

@@ -333,6 +333,15 @@ describe('EC2 import activities (canned EC2)', () => {
       assert.equal(err.nonRetryable, true);
       return true;
     });
+    // A refusal created nothing: the marker forgets that send, so the import after the quota wait sends at
+    // once instead of waiting for EC2 to list a task that does not exist.
+    const marker = JSON.parse(s3.bodies.get(markerKey) ?? '{}') as { sent?: string[]; sentAt?: number };
+    assert.deepEqual(marker.sent, []);
+    assert.equal(marker.sentAt, undefined);
+    fake.replies.ImportInstance = () => importReply('import-i-new00001');
+    const started = Date.now();
+    assert.equal((await importInstance(deps(), input())).conversionTaskId, 'import-i-new00001');
+    assert.ok(Date.now() - started < 1500, 'no listing wait after a refusal');
   });
 
   it('never lets the SDK retry ImportInstance itself (a retry could create a duplicate task)', async () => {
