@@ -352,16 +352,14 @@ test('retry after the image changed terminates the earlier instance and imports 
 test('cancel during the boot check: the instance ends stopped and the workflow cancelled', async () => {
   await sim.configure({ speed: { instanceTransitionSeconds: 3 } });
   try {
+    const startsBefore = (await sim.state()).calls.StartInstances ?? 0;
     const handle = await startVm('cancel-boot', 'raw', { bootCheck: true }, { bootCheckTimeoutSeconds: 120 });
+    // Cancel once the boot check started the instance (not while it converts: that is another test).
     const started = await until(
       () => sim.state(),
       (s) =>
-        s.instances.some(
-          (i) =>
-            i.tags['vmconvoy:vm'] === 'cancel-boot' &&
-            ['pending', 'running'].includes(i.state) &&
-            (s.calls.StartInstances ?? 0) > 0
-        ),
+        (s.calls.StartInstances ?? 0) > startsBefore &&
+        s.instances.some((i) => i.tags['vmconvoy:vm'] === 'cancel-boot' && ['pending', 'running'].includes(i.state)),
       { timeoutMs: 60_000, intervalMs: 100 }
     );
     const instanceId = started.instances.find((i) => i.tags['vmconvoy:vm'] === 'cancel-boot')!.instanceId;
