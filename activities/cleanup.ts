@@ -1,8 +1,13 @@
 /**
  * Cleanup of one VM: cancel its conversion task if it is still running (failure and cancel paths), then
- * delete every object under `<prefix><batch>/<vm>/` and nothing else. Safe to run any number of times.
- * On a failure or cancel path with no known task but an import marker (an ImportInstance whose answer was
- * lost, then the VM was cancelled), the task is looked for by its manifest, so none is left converting.
+ * delete every object under the VM's folder (object-keys.ts vmPrefix) and nothing else. Safe to run any
+ * number of times. On a failure or cancel path with no known task but an import marker (an ImportInstance
+ * whose answer was lost, then the VM was cancelled), the task is looked for by its manifest, so none is
+ * left converting.
+ *
+ * On the failure and cancel paths it also stops the VM's own instance if it runs (a boot check that was
+ * interrupted), and keeps the VM's resource record (vm-resources.ts) while a converted instance remains:
+ * the next run of the VM adopts or terminates it, and the failed VM's status names it.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { CancelConversionTaskCommand, DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
@@ -13,7 +18,17 @@ import { activityLog, cancellationSignal, heartbeat } from './activity-context';
 import { awsCall, awsFailure } from './aws-call';
 import { isAwsError, isNotFound } from './aws-error-codes';
 import { findTaskForManifest, importMayHaveBeenSent, listConversionTasks } from './import-idempotency';
-import { manifestKey, vmPrefix } from '../common/object-keys';
+import { manifestKey, resourceRecordKey, vmPrefix } from '../common/object-keys';
+import {
+  ROOT_DEVICE,
+  describeInstance,
+  isBootedImport,
+  liveRecordedInstances,
+  readResourceRecord,
+  stopInstance,
+  taggedForVm,
+  updateResourceRecord,
+} from './vm-resources';
 
 export interface CleanupDeps {
   ec2: EC2Client;
@@ -62,8 +77,12 @@ export function cancelConversionTask(
   );
 }
 
-/** Deletes every object under the VM's prefix; returns how many were deleted. */
-export async function deleteVmObjects(deps: Omit<CleanupDeps, 'ec2'>, loc: CleanupInput): Promise<number> {
+/** Deletes every object under the VM's prefix but `keep`; returns how many were deleted. */
+export async function deleteVmObjects(
+  deps: Omit<CleanupDeps, 'ec2'>,
+  loc: CleanupInput,
+  keep?: string
+): Promise<number> {
   const { s3, bucket } = deps;
   const prefix = vmPrefix(deps.keyPrefix, loc);
   const abortSignal = cancellationSignal();
@@ -79,7 +98,7 @@ export async function deleteVmObjects(deps: Omit<CleanupDeps, 'ec2'>, loc: Clean
     // Belt and braces: only keys inside this VM's folder, whatever the server returned.
     const keys = (page.Contents ?? [])
       .map((o) => o.Key)
-      .filter((k): k is string => k !== undefined && k.startsWith(prefix));
+      .filter((k): k is string => k !== undefined && k.startsWith(prefix) && k !== keep);
     deleted += await deleteKeys(s3, bucket, keys, abortSignal).catch(fail(`deleting objects under ${prefix}`));
     heartbeat({ deleted });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -133,13 +152,24 @@ async function orphanTaskId(deps: CleanupDeps, input: CleanupInput): Promise<str
   );
   const task = findTaskForManifest(tasks, deps.bucket, manifestKey(deps.keyPrefix, input));
   if (task?.State === 'completed') {
-    // Too late to cancel: EC2 created the instance. Say so; deleting it is the operator's decision.
-    activityLog.warn('a conversion this VM never heard of completed; its instance stays', {
+    // Too late to cancel: EC2 created the instance. It goes into the record, so the next run of the VM
+    // adopts or terminates it; until then it stays (stopped) for the operator.
+    activityLog.warn('a conversion this VM never heard of completed; its instance stays, recorded', {
       batch: input.batch,
       vm: input.vm,
       conversionTaskId: task.ConversionTaskId,
       instanceId: task.ImportInstance?.InstanceId,
     });
+    if (task.ConversionTaskId) {
+      await updateResourceRecord(deps, input, {
+        add: {
+          conversionTaskId: task.ConversionTaskId,
+          instanceId: task.ImportInstance?.InstanceId,
+          volumeId: task.ImportInstance?.Volumes?.[0]?.Volume?.Id,
+          at: new Date().toISOString(),
+        },
+      });
+    }
     return undefined;
   }
   return task?.ConversionTaskId;
@@ -147,10 +177,62 @@ async function orphanTaskId(deps: CleanupDeps, input: CleanupInput): Promise<str
 
 export async function cleanupVm(deps: CleanupDeps, input: CleanupInput): Promise<CleanupResult> {
   // `reason` is given on the failure and cancel paths only; a completed VM's task is done.
-  const taskId =
-    input.cancelConversionTaskId ?? (input.reason !== undefined ? await orphanTaskId(deps, input) : undefined);
+  const failurePath = input.reason !== undefined;
+  const taskId = input.cancelConversionTaskId ?? (failurePath ? await orphanTaskId(deps, input) : undefined);
   const cancelledTask = taskId ? await cancelConversionTask(deps.ec2, taskId, input.reason) : false;
-  const deletedObjects = await deleteVmObjects(deps, input);
-  activityLog.info('cleanup done', { batch: input.batch, vm: input.vm, deletedObjects, cancelledTask });
-  return { deletedObjects, cancelledTask };
+  if (!failurePath) {
+    // Completed: the VM's result names its instance; the record has served.
+    const deletedObjects = await deleteVmObjects(deps, input);
+    activityLog.info('cleanup done', { batch: input.batch, vm: input.vm, deletedObjects, cancelledTask });
+    return { deletedObjects, cancelledTask };
+  }
+  const { stopped, remaining } = await stopOwnInstances(deps, input);
+  // The record stays while a converted instance remains; otherwise it goes with everything else.
+  const keep = remaining.length > 0 ? resourceRecordKey(deps.keyPrefix, input) : undefined;
+  const deletedObjects = await deleteVmObjects(deps, input, keep);
+  activityLog.info('cleanup done', {
+    batch: input.batch,
+    vm: input.vm,
+    deletedObjects,
+    cancelledTask,
+    stoppedInstances: stopped,
+    remainingInstances: remaining,
+  });
+  return { deletedObjects, cancelledTask, stoppedInstances: stopped, remainingInstances: remaining };
+}
+
+/**
+ * Failure and cancel paths: every instance of this VM (the workflow's, and the record's) that runs is
+ * stopped; returns those and the converted instances that remain (stopped, for the operator or the next
+ * run). An instance whose conversion did not finish is the conversion's: cancelling the task removes it.
+ */
+async function stopOwnInstances(
+  deps: CleanupDeps,
+  input: CleanupInput
+): Promise<{ stopped: string[]; remaining: string[] }> {
+  const record = await readResourceRecord(deps, input);
+  const ids = new Set<string>(input.instanceId ? [input.instanceId] : []);
+  for (const i of liveRecordedInstances(record)) if (i.instanceId) ids.add(i.instanceId);
+  const stopped: string[] = [];
+  const remaining: string[] = [];
+  const gone: string[] = [];
+  for (const instanceId of ids) {
+    const instance = await describeInstance(deps.ec2, instanceId);
+    const state = instance?.State?.Name;
+    if (!instance || state === 'terminated' || state === 'shutting-down') {
+      gone.push(instanceId);
+      continue;
+    }
+    if (!taggedForVm(instance, input)) {
+      activityLog.warn('instance tagged for another VM; left alone', { vm: input.vm, instanceId });
+      continue;
+    }
+    if (isBootedImport(instance)) {
+      await stopInstance(deps.ec2, instanceId);
+      stopped.push(instanceId);
+    }
+    if ((instance.BlockDeviceMappings ?? []).some((m) => m.DeviceName === ROOT_DEVICE)) remaining.push(instanceId);
+  }
+  if (gone.length > 0 && record) await updateResourceRecord(deps, input, { goneInstances: gone });
+  return { stopped, remaining };
 }

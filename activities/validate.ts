@@ -2,25 +2,34 @@
  * After conversion: the instance EC2 made must be what the inventory asked for (stopped, architecture, type,
  * platform, placement, one root volume of the right size), tagged for the operator, and optionally boot to
  * status ok once. Every mismatch is listed in one non-retryable ValidationFailed.
+ *
+ * The boot check never leaves the instance running: it stops it in a `finally` (also when the activity is
+ * cancelled), and an attempt that finds the instance running (an earlier attempt died mid-check) stops it
+ * before it validates. Cleanup on the failure and cancel paths stops it too (cleanup.ts).
  */
 import type { EC2Client, Instance, Tag } from '@aws-sdk/client-ec2';
 import {
   CreateTagsCommand,
-  DescribeInstancesCommand,
   DescribeInstanceStatusCommand,
   DescribeTagsCommand,
   DescribeVolumesCommand,
   StartInstancesCommand,
-  StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ValidateInput, ValidateResult, VmSpec } from '../common/contracts/migration';
 import { FailureType } from '../common/failures';
 import { activityLog, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
 import { awsCall } from './aws-call';
-import { isAwsError } from './aws-error-codes';
+import {
+  ROOT_DEVICE,
+  describeInstance,
+  isBootedImport,
+  stopInstance,
+  taggedForVm,
+  waitForInstanceState,
+} from './vm-resources';
 
-export const ROOT_DEVICE = '/dev/sda1';
+export { ROOT_DEVICE } from './vm-resources';
 
 export interface ValidateDeps {
   ec2: EC2Client;
@@ -39,15 +48,24 @@ function call<T>(operation: string, fn: (abortSignal: AbortSignal | undefined) =
   return awsCall({ operation, service: 'EC2' }, fn);
 }
 
-function describeInstance(ec2: EC2Client, instanceId: string): Promise<Instance | undefined> {
-  return awsCall(
-    { operation: `DescribeInstances ${instanceId}`, service: 'EC2' },
-    async (abortSignal) => {
-      const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }), { abortSignal });
-      return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId);
-    },
-    (err) => (isAwsError(err, 'InvalidInstanceID.NotFound') ? { value: undefined } : undefined)
-  );
+/**
+ * An earlier attempt of this activity that died during the boot check (worker killed, activity timed out)
+ * left the instance running: stop it and wait, so this attempt validates the stopped instance the import
+ * promised instead of failing on `running`.
+ */
+async function stopLeftRunning(deps: ValidateDeps, input: ValidateInput, instance: Instance): Promise<Instance> {
+  const stopping = instance.State?.Name === 'stopping';
+  if (!stopping && !(isBootedImport(instance) && taggedForVm(instance, input))) return instance;
+  const { instanceId } = input;
+  activityLog.warn('instance found running (an earlier boot check was interrupted); stopping it first', {
+    batch: input.batch,
+    vm: input.vm,
+    instanceId,
+  });
+  if (!stopping) await stopInstance(deps.ec2, instanceId);
+  const stopTimeoutMs = Math.max(300, input.bootCheckTimeoutSeconds) * 1000;
+  await waitForInstanceState(deps.ec2, instanceId, 'stopped', stopTimeoutMs, deps.pollIntervalMs ?? 10_000);
+  return (await describeInstance(deps.ec2, instanceId)) ?? instance;
 }
 
 /** What differs between the instance and the spec (empty = matches). Pure. */
@@ -92,8 +110,9 @@ export async function validateInstance(deps: ValidateDeps, input: ValidateInput)
   const { ec2 } = deps;
   const { instanceId, spec } = input;
   const checks: string[] = [];
-  const instance = await describeInstance(ec2, instanceId);
-  if (!instance) throw failed(instanceId, ['the instance does not exist']);
+  const found = await describeInstance(ec2, instanceId);
+  if (!found) throw failed(instanceId, ['the instance does not exist']);
+  const instance = await stopLeftRunning(deps, input, found);
   const problems = instanceMismatches(instance, spec);
   const volumeId = instance.BlockDeviceMappings?.find((m) => m.DeviceName === ROOT_DEVICE)?.Ebs?.VolumeId;
   if (volumeId) {
@@ -163,9 +182,35 @@ export async function bootCheck(deps: ValidateDeps, instanceId: string, timeoutS
   const { ec2 } = deps;
   const started = Date.now();
   const deadline = started + timeoutSeconds * 1000;
-  await call(`StartInstances ${instanceId}`, (abortSignal) =>
-    ec2.send(new StartInstancesCommand({ InstanceIds: [instanceId] }), { abortSignal })
-  );
+  let stopSent = false;
+  try {
+    await call(`StartInstances ${instanceId}`, (abortSignal) =>
+      ec2.send(new StartInstancesCommand({ InstanceIds: [instanceId] }), { abortSignal })
+    );
+    return await startedBootCheck(deps, instanceId, timeoutSeconds, started, deadline, () => (stopSent = true));
+  } finally {
+    // Whatever ended the check (cancellation, a failed call, a bug): the instance must not stay running.
+    // Sent unabortable: the activity's cancellation signal has already fired when it was cancelled.
+    if (!stopSent) {
+      await stopInstance(ec2, instanceId, { abortable: false }).catch((err: unknown) =>
+        activityLog.error('could not stop the instance after the boot check; cleanup stops it', {
+          instanceId,
+          error: String(err),
+        })
+      );
+    }
+  }
+}
+
+async function startedBootCheck(
+  deps: ValidateDeps,
+  instanceId: string,
+  timeoutSeconds: number,
+  started: number,
+  deadline: number,
+  onStopSent: () => void
+): Promise<string> {
+  const { ec2 } = deps;
   let last = 'no status yet';
   const healthy = await waitFor(deps, deadline, 'status ok', async () => {
     const out = await call(`DescribeInstanceStatus ${instanceId}`, (abortSignal) =>
@@ -183,9 +228,8 @@ export async function bootCheck(deps: ValidateDeps, instanceId: string, timeoutS
   });
   const bootSeconds = Math.round((Date.now() - started) / 1000);
   // Stop it again in every case: the import's promise is a stopped instance.
-  await call(`StopInstances ${instanceId}`, (abortSignal) =>
-    ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }), { abortSignal })
-  );
+  await stopInstance(ec2, instanceId);
+  onStopSent();
   const stopDeadline = Date.now() + Math.max(300, timeoutSeconds) * 1000;
   const stopped = await waitFor(
     deps,

@@ -105,6 +105,23 @@ export function awsApiActivities(
   });
 }
 
+/**
+ * ImportInstance on the AWS API queue. It may wait for EC2 to list the task of a send whose answer was
+ * lost (up to settings.importListingWaitSeconds, 90 s by default, after that send) and for EC2 to list the
+ * new instance before tagging it (at most 60 s), heartbeating throughout: 5 minutes holds both with room.
+ * Only ScheduleActivityTask attributes change, not the commands, so running histories replay unchanged.
+ */
+export function importActivities(
+  settings: Pick<MigrationSettings, 'awsApiTaskQueue' | 'importListingWaitSeconds'> & Partial<DeadlineSettings>
+): AwsApiActivities {
+  const seconds = Math.max(300, 2 * (settings.importListingWaitSeconds ?? 90) + 120);
+  return proxyActivities<AwsApiActivities>({
+    ...fastCallOptions('ImportInstance', settings),
+    startToCloseTimeout: `${seconds} seconds`,
+    taskQueue: settings.awsApiTaskQueue,
+  });
+}
+
 /** The boot check's options (exported for tests). */
 export function validationOptions(
   timeoutSeconds: number,

@@ -26,6 +26,7 @@ import {
   SHORT_HEARTBEAT_TIMEOUT,
   awsApiActivities,
   fastActivities,
+  importActivities,
   uploadActivities,
   validationActivities,
 } from './activity-profiles';
@@ -41,9 +42,10 @@ import type {
   MigrateVmInput,
   MigrateVmResult,
   MigrationSettings,
+  ObjectLocation,
   VmError,
 } from '../common/contracts/migration';
-import { VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
+import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
 import { VmStatusTracker } from './vm-status';
 
 /** VM outcomes by status (and failure type), for dashboards and alerts. */
@@ -71,7 +73,11 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   const { batch, spec, settings } = input;
   const tracker = new VmStatusTracker(batch, spec.name);
   const deadline = workflowInfo().startTime.getTime() + settings.deadlineSeconds * 1000;
-  const location = { batch, vm: spec.name };
+  // --- ownership (issue 15): the VM's objects under its namespace; VMs started before keep the old keys.
+  const location: ObjectLocation = patched(VM_NAMESPACED_KEYS_PATCH)
+    ? { batch, vm: spec.name, namespace: workflowInfo().namespace }
+    : { batch, vm: spec.name };
+  // --- end ownership
   const uploadQueue = settings.uploadTaskQueue;
   // Pre-flight reads the image, so it runs where the upload runs.
   const preflightOnSite = proxyActivities<SiteActivities>({
@@ -120,7 +126,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       input.quota && !settings.dryRun && patched(VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH)
         ? { quota: input.quota, workflowId: workflowInfo().workflowId }
         : undefined;
-    const manifest = await fastActivities('write the VM Import manifest').writeManifest({
+    const manifest = await fastActivities('write the VM Import manifest', settings).writeManifest({
       ...manifestInput,
       conversionSlot: slotRequest,
     });
@@ -135,11 +141,12 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       volumeSizeGib: image.volumeSizeGib,
       manifestKey: manifest.manifestKey,
       validUntil,
+      listingWaitSeconds: settings.importListingWaitSeconds,
     };
     if (settings.dryRun) {
       tracker.enter('Importing');
       await awsApiActivities('ImportInstance (DryRun)', settings).importInstance({ ...importInput, dryRun: true });
-      await fastActivities('delete uploaded objects').cleanupVm({ ...location, reason: 'dry run' });
+      await fastActivities('delete uploaded objects', settings).cleanupVm({ ...location, reason: 'dry run' });
       tracker.enter('Completed');
       return {
         batch,
@@ -185,7 +192,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
           ],
         });
         // Fresh presigned URLs for the new task (the old ones may be close to expiry).
-        await fastActivities('rewrite the VM Import manifest').writeManifest(manifestInput);
+        await fastActivities('rewrite the VM Import manifest', settings).writeManifest(manifestInput);
       }
     }
     conversionTaskId = undefined; // completed: nothing to cancel any more
@@ -200,7 +207,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     tracker.enter('Validating');
     const validated = await validationActivities(
       settings.bootCheckTimeoutSeconds,
-      settings.awsApiTaskQueue
+      settings.awsApiTaskQueue,
+      settings
     ).validateInstance({
       ...location,
       spec,
@@ -213,7 +221,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
 
     if (!settings.keepObjects) {
       tracker.enter('CleaningUp');
-      await fastActivities('delete uploaded parts and manifest').cleanupVm(location);
+      await fastActivities('delete uploaded parts and manifest', settings).cleanupVm(location);
     }
     tracker.enter('Completed');
     recordOutcome('Completed');
@@ -235,15 +243,36 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     // Cleanup must run even though the workflow is being cancelled.
     await CancellationScope.nonCancellable(async () => {
       tracker.enter('CleaningUp');
-      await awsApiActivities('cancel the conversion task and delete uploaded objects', settings).cleanupVm({
+      const cleaned = await awsApiActivities(
+        'cancel the conversion task and delete uploaded objects',
+        settings
+      ).cleanupVm({
         ...location,
         cancelConversionTaskId: conversionTaskId,
+        // --- ownership (issue 15): cleanup stops this instance if it runs (an interrupted boot check).
+        instanceId: tracker.status.instanceId,
         reason: cancelled ? 'cancelled by the operator' : `failed: ${error.type}`,
       });
+      // --- ownership (issue 15): a failed VM's status names the instance it leaves (stopped) behind.
+      const left = cleaned.remainingInstances ?? [];
+      if (left.length > 0) {
+        tracker.update({
+          instanceId: tracker.status.instanceId ?? left[0],
+          warnings: [
+            ...tracker.status.warnings,
+            `instance ${left.join(', ')} left stopped for inspection; running the VM again adopts or terminates it`,
+          ],
+        });
+      }
       if (holdsSlot && input.quota) await releaseConversionSlot(input.quota.workflowId);
       tracker.enter(cancelled ? 'Cancelled' : 'Failed');
       recordOutcome(cancelled ? 'Cancelled' : 'Failed', error.type);
-      await notifyFleet(input, { vm: spec.name, phase: cancelled ? 'Cancelled' : 'Failed', error });
+      await notifyFleet(input, {
+        vm: spec.name,
+        phase: cancelled ? 'Cancelled' : 'Failed',
+        error,
+        instanceId: tracker.status.instanceId,
+      });
     });
     if (cancelled) throw err;
     throw ApplicationFailure.create({
@@ -264,7 +293,7 @@ async function importWithQuotaWait(
 ): Promise<ImportInstanceResult> {
   for (;;) {
     try {
-      return await awsApiActivities('ImportInstance', settings).importInstance(input);
+      return await importActivities(settings).importInstance(input);
     } catch (err) {
       if (errorType(err) !== FailureType.ConversionQuotaExceeded) throw err;
       if (Date.now() + settings.quotaRetrySeconds * 1000 > deadline) {

@@ -24,3 +24,10 @@ export const QUOTA_GRANTS_AT_ONCE_PATCH = 'quota-grants-at-once';
  * runs are checked every few minutes and a run that ended without giving its slot back loses it.
  */
 export const QUOTA_HOLDER_RUNS_PATCH = 'quota-holder-runs';
+
+/**
+ * migrateVm: the VM's S3 objects live under the Temporal namespace (`<prefix>ns=<namespace>/<batch>/<vm>/`,
+ * common/object-keys.ts), so deployments sharing a bucket never adopt or delete each other's. A VM started
+ * before keeps its objects where they are (`<prefix><batch>/<vm>/`) to the end.
+ */
+export const VM_NAMESPACED_KEYS_PATCH = 'vm-namespaced-keys';

@@ -12,7 +12,12 @@ import { z } from 'zod';
 export const DISK_FORMATS = ['VMDK', 'RAW', 'VHD'] as const;
 export type DiskFormat = (typeof DISK_FORMATS)[number];
 
-export const VM_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * VM and batch names: 1-64 characters of A-Z a-z 0-9 . _ -, and not only dots: `.` and `..` are path
+ * segments (S3 keys and URLs would resolve them away: `b/../manifest.xml` is another VM's folder).
+ */
+export const VM_NAME_PATTERN = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
+export const VM_NAME_RULE = 'use 1-64 characters of A-Z a-z 0-9 . _ -, not only dots';
 
 /**
  * EC2's tag limits (EC2 user guide, "Tag restrictions"): 50 tags per resource, keys of 1-128 and values of
@@ -60,7 +65,7 @@ const tagsSchema = z.record(z.string(), z.string()).superRefine((tags, ctx) => {
 
 export const vmSpecSchema = z.object({
   /** Unique within a batch; part of workflow IDs and S3 keys. */
-  name: z.string().regex(VM_NAME_PATTERN, 'use 1-64 characters of A-Z a-z 0-9 . _ -'),
+  name: z.string().regex(VM_NAME_PATTERN, VM_NAME_RULE),
   /** Absolute path of the disk image on the hosts that run upload activities. */
   image: z.string().min(1),
   /** Declared format; detected at pre-flight when absent. */
@@ -118,6 +123,11 @@ export interface MigrationSettings {
   conversionRetries: number;
   /** Boot check: how long to wait for the instance to be running with status ok. @default 600 */
   bootCheckTimeoutSeconds: number;
+  /**
+   * After a lost ImportInstance answer: how long after that send EC2 may take to list the task it created
+   * (eventual consistency); the retry looks again until then before it sends another. Unset = 90 s.
+   */
+  importListingWaitSeconds?: number;
   /** Only pre-flight and ImportInstance with DryRun, then stop. @default false */
   dryRun: boolean;
   /** Task queue of the hosts that can read the images (pre-flight and upload); unset = the main queue. */
@@ -223,10 +233,15 @@ export interface MigrateVmResult {
 // Activity inputs and outputs (the activities' contract)
 // ---------------------------------------------------------------------------------------------------
 
-/** Where one VM's objects live: `<prefix><batch>/<vm>/`. Deterministic, so a new run reuses finished parts. */
+/**
+ * Where one VM's objects live: `<prefix>ns=<namespace>/<batch>/<vm>/` (common/object-keys.ts). Deterministic,
+ * so a new run reuses finished parts. `namespace` (the Temporal namespace) keeps two deployments that share
+ * a bucket apart; absent for VMs started before it was added, whose objects stay at `<prefix><batch>/<vm>/`.
+ */
 export interface ObjectLocation {
   batch: string;
   vm: string;
+  namespace?: string;
 }
 
 export interface PreflightInput {
@@ -302,6 +317,8 @@ export interface ImportInstanceInput extends ObjectLocation {
   /** ISO time until which the manifest URL handed to EC2 must stay valid. */
   validUntil: string;
   dryRun: boolean;
+  /** See MigrationSettings.importListingWaitSeconds. */
+  listingWaitSeconds?: number;
 }
 
 export interface ImportInstanceResult {
@@ -343,12 +360,48 @@ export interface ValidateResult {
 export interface CleanupInput extends ObjectLocation {
   /** Cancel this conversion task first if it is still active (failure/cancel paths). */
   cancelConversionTaskId?: string;
+  /** The VM's instance as the workflow knows it: stopped if running (failure/cancel paths). */
+  instanceId?: string;
   reason?: string;
 }
 
 export interface CleanupResult {
   deletedObjects: number;
   cancelledTask: boolean;
+  /** Instances of this VM found running and stopped (failure/cancel paths). */
+  stoppedInstances?: string[];
+  /** Converted instances of this VM that remain, stopped, for the operator or the next run (failure/cancel paths). */
+  remainingInstances?: string[];
+}
+
+/**
+ * What vmconvoy created in EC2 for one VM, kept in S3 beside its manifest (object-keys.ts
+ * resourceRecordKey) from the moment ImportInstance answers. Cleanup keeps it on failure and cancel paths
+ * while an instance remains, so a later run of the same VM (`retry`) adopts that instance or terminates
+ * it before it imports again, and nothing vmconvoy made is left unknown.
+ */
+export interface VmResourceRecord {
+  version: 1;
+  batch: string;
+  vm: string;
+  /** Temporal namespace of the deployment that created them (absent: VMs of the layout without it). */
+  namespace?: string;
+  /** The imports of this VM, oldest first (a conversion AWS interrupted is imported again). */
+  imports: RecordedImport[];
+}
+
+export interface RecordedImport {
+  conversionTaskId: string;
+  instanceId?: string;
+  volumeId?: string;
+  /** Workflow run that created (or adopted) it. */
+  runId?: string;
+  /** ISO time it was recorded. */
+  at: string;
+  /** Hash of the uploaded parts (keys, sizes, ETags): the bytes this instance was converted from. */
+  imageFingerprint?: string;
+  /** Set once the instance is known gone (terminated by a later run, or its task cancelled). */
+  gone?: boolean;
 }
 
 /** The conversion-quota workflow of an account+region, as a VM knows it. */

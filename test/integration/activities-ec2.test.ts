@@ -2,7 +2,7 @@
  * The EC2 side of the activities against the VM Import simulator and a real S3 server: ImportInstance
  * (dry run, create, adopt), DescribeConversionTasks until completed, validation with tags, cancel + cleanup.
  */
-import { DescribeTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeTagsCommand, EC2Client, StartInstancesCommand } from '@aws-sdk/client-ec2';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -154,6 +154,10 @@ describe('EC2 import activities against the simulator', () => {
     assert.match(created.conversionTaskId, /^import-i-/);
     assert.equal(created.adopted, false);
     taskId = created.conversionTaskId;
+    // Tagged as this VM's the moment it exists, long before validation.
+    const early = (await sim.state()).instances.find((i) => i.instanceId === created.instanceId);
+    assert.equal(early?.tags['vmconvoy:vm'], 'vm1');
+    assert.equal(early?.tags['vmconvoy:batch'], BATCH);
     const again = await run(activities.importInstance, vm1.input);
     assert.equal(again.adopted, true);
     assert.equal(again.conversionTaskId, taskId);
@@ -302,6 +306,62 @@ describe('EC2 import activities against the simulator', () => {
     );
   });
 
+  const instanceState = async (id: string): Promise<string | undefined> =>
+    (await sim.state()).instances.find((i) => i.instanceId === id)?.state;
+  const validateInput = (bootCheckTimeoutSeconds = 60) => ({
+    batch: BATCH,
+    vm: 'vm1',
+    spec: vm1.input.spec,
+    instanceId,
+    volumeSizeGib: vm1.image.volumeSizeGib,
+    bootCheck: true,
+    bootCheckTimeoutSeconds,
+  });
+
+  it('a boot check cancelled midway stops the instance on its way out', async () => {
+    // Slow transitions: the cancel lands while the instance is starting or running.
+    await sim.configure({ speed: { instanceTransitionSeconds: 3 } });
+    try {
+      const env = new MockActivityEnvironment();
+      const validation = env.run(activities.validateInstance, validateInput());
+      await until(
+        () => instanceState(instanceId),
+        (s) => s === 'pending' || s === 'running',
+        { timeoutMs: 30_000 }
+      );
+      env.cancel();
+      await assert.rejects(validation);
+      const calls = (await sim.state()).calls;
+      assert.ok((calls.StopInstances ?? 0) >= 1, 'StopInstances was sent after the cancellation');
+      await until(
+        () => instanceState(instanceId),
+        (s) => s === 'stopped',
+        { timeoutMs: 30_000 }
+      );
+    } finally {
+      await sim.configure({ speed: { instanceTransitionSeconds: 0.5 } });
+    }
+  });
+
+  it('a validation that finds the instance running (an earlier attempt died mid-check) stops it first and passes', async () => {
+    await ec2.send(new StartInstancesCommand({ InstanceIds: [instanceId] }));
+    await until(
+      () => instanceState(instanceId),
+      (s) => s === 'running',
+      { timeoutMs: 30_000 }
+    );
+    const result = await run(activities.validateInstance, validateInput());
+    assert.ok(
+      result.checks.some((c) => /boot check: status ok/.test(c)),
+      result.checks.join('; ')
+    );
+    await until(
+      () => instanceState(instanceId),
+      (s) => s === 'stopped',
+      { timeoutMs: 30_000 }
+    );
+  });
+
   it('cancels an active task and deletes its objects on cleanup; a second cleanup is a no-op', async () => {
     // No manifest yet: EC2 waits for it, so the task stays active.
     const vm2 = await stage(spec('vm2'), false);
@@ -329,7 +389,7 @@ describe('EC2 import activities against the simulator', () => {
       cancelConversionTaskId: created.conversionTaskId,
       reason: 'test',
     });
-    assert.deepEqual(second, { deletedObjects: 0, cancelledTask: false });
+    assert.deepEqual(second, { deletedObjects: 0, cancelledTask: false, stoppedInstances: [], remainingInstances: [] });
     const left = await s3.client.send(
       new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `vmconvoy/${BATCH}/vm2/` })
     );
@@ -353,5 +413,98 @@ describe('EC2 import activities against the simulator', () => {
       spec: { ...vm3.input.spec, userDataFile: userData },
     });
     assert.doesNotMatch(JSON.stringify(ok), /secret-token|IyEv/);
+  });
+  it('a lost ImportInstance answer while EC2 lists new tasks 20-40 s late: the retry waits, and one task exists', async () => {
+    const late = await stage(spec('late1'));
+    const tasksOf = async () => (await sim.state()).tasks.filter((t) => t.manifestUrl.includes('/late1/'));
+    const execution = {
+      activityId: 'import-late1',
+      workflowExecution: { workflowId: `${BATCH}/late1`, runId: 'run-late' },
+    };
+    await sim.configure({
+      consistency: { listingDelayMinSeconds: 20, listingDelayMaxSeconds: 40 },
+      faults: { lostImportResponseRate: 1, actions: ['ImportInstance'] },
+    });
+    try {
+      await assert.rejects(
+        new MockActivityEnvironment({ ...execution, attempt: 1 }).run(activities.importInstance, late.input),
+        (err: ApplicationFailure) => err.nonRetryable === false
+      );
+      await sim.configure({ faults: { lostImportResponseRate: 0, actions: [] } });
+      assert.equal((await tasksOf()).length, 1, 'EC2 created the task whose answer was lost');
+      const started = Date.now();
+      const retried: ImportInstanceResult = await new MockActivityEnvironment({ ...execution, attempt: 2 }).run(
+        activities.importInstance,
+        late.input
+      );
+      const waited = Date.now() - started;
+      console.log(`[listing delay] the retry found the lost task after ${waited} ms`);
+      assert.equal(retried.adopted, true);
+      assert.equal(retried.conversionTaskId, (await tasksOf())[0]!.id);
+      assert.equal((await tasksOf()).length, 1, 'exactly one conversion task');
+    } finally {
+      await sim.configure({
+        consistency: { listingDelayMinSeconds: 0, listingDelayMaxSeconds: 0 },
+        faults: { lostImportResponseRate: 0, actions: [] },
+      });
+    }
+  });
+
+  it('two deployments (namespaces) sharing the bucket never adopt or delete each other’s tasks and objects', async () => {
+    const stageIn = async (namespace: string): Promise<ImportInstanceInput> => {
+      const vmSpec = spec('shared', { image: path.join(dir.dir, `shared-${namespace}.vmdk`) });
+      await makeImage(dir.dir, path.basename(vmSpec.image), 'stream-vmdk', { virtualMiB: 64, randomMiB: 2 });
+      const image = await run(activities.preflightImage, { spec: vmSpec });
+      const location = { batch: BATCH, vm: 'shared', namespace };
+      await run(activities.uploadImage, {
+        ...location,
+        image: vmSpec.image,
+        imageBytes: image.imageBytes,
+        partSizeBytes: PART,
+        concurrency: 2,
+      });
+      const validUntil = new Date(Date.now() + 3600_000).toISOString();
+      const manifest = await run(activities.writeManifest, {
+        ...location,
+        format: image.format,
+        imageBytes: image.imageBytes,
+        volumeSizeGib: image.volumeSizeGib,
+        partSizeBytes: PART,
+        validUntil,
+      });
+      assert.equal(manifest.manifestKey, `vmconvoy/ns=${namespace}/${BATCH}/shared/manifest.xml`);
+      return {
+        ...location,
+        spec: vmSpec,
+        format: image.format,
+        imageBytes: image.imageBytes,
+        volumeSizeGib: image.volumeSizeGib,
+        manifestKey: manifest.manifestKey,
+        validUntil,
+        dryRun: false,
+      };
+    };
+    const [a, b] = [await stageIn('team-a'), await stageIn('team-b')];
+    const taskA = await run(activities.importInstance, a);
+    // B's marker-guarded second attempt looks for an earlier task: A's (same batch and VM name) is not B's.
+    const taskB: ImportInstanceResult = await new MockActivityEnvironment({ attempt: 2 }).run(
+      activities.importInstance,
+      b
+    );
+    assert.equal(taskB.adopted, false);
+    assert.notEqual(taskB.conversionTaskId, taskA.conversionTaskId);
+    await run(activities.cleanupVm, { batch: BATCH, vm: 'shared', namespace: 'team-b', reason: 'test' });
+    const keysOf = async (namespace: string) =>
+      (
+        await s3.client.send(
+          new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `vmconvoy/ns=${namespace}/${BATCH}/shared/` })
+        )
+      ).KeyCount ?? 0;
+    assert.equal(await keysOf('team-b'), 0);
+    assert.ok((await keysOf('team-a')) > 0, "A's objects are untouched");
+    const tasks = (await sim.state()).tasks;
+    const stateA = tasks.find((t) => t.id === taskA.conversionTaskId)?.state;
+    assert.ok(stateA === 'active' || stateA === 'completed', `A's task goes on (${stateA})`);
+    await run(activities.cleanupVm, { batch: BATCH, vm: 'shared', namespace: 'team-a', reason: 'test' });
   });
 });

@@ -30,6 +30,7 @@ import {
   workflowBundle,
 } from '../helpers/testbed';
 import { scanForSecrets } from '../helpers/secret-scan';
+import { vmPrefix } from '../../common/object-keys';
 import { until } from '../helpers/wait';
 
 const FAST_SIM = {
@@ -85,9 +86,12 @@ after(async () => {
   await temporal?.stop();
 });
 
+/** The VM's objects, where its workflow puts them: under the Temporal namespace. */
 async function objectsUnder(vm: string): Promise<string[]> {
-  const res = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `vmconvoy/${batch}/${vm}/` }));
-  return (res.Contents ?? []).map((o) => o.Key!);
+  const prefix = vmPrefix('vmconvoy/', { batch, vm, namespace: temporal.namespace });
+  assert.match(prefix, /\/ns=default\//);
+  const res = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
+  return (res.Contents ?? []).map((o) => o.Key!.slice(prefix.length));
 }
 
 async function startVm(
@@ -95,9 +99,12 @@ async function startVm(
   kind: ImageKind,
   spec: Partial<VmSpecInput> = {},
   settings: Partial<MigrationSettings> = {},
-  marker?: string
+  marker?: string,
+  keepImage = false
 ) {
-  const image = await makeImage(images.dir, `${name}.img`, kind, { virtualMiB: 16, randomMiB: 5, marker });
+  const image = keepImage
+    ? path.join(images.dir, `${name}.img`)
+    : await makeImage(images.dir, `${name}.img`, kind, { virtualMiB: 16, randomMiB: 5, marker });
   const input: MigrateVmInput = {
     batch,
     spec: vmSpecSchema.parse({ name, image, architecture: 'x86_64', instanceType: 't2.medium', ...spec }),
@@ -263,6 +270,114 @@ test('a dry run checks everything with DryRun and creates nothing', async () => 
   assert.equal(result.dryRun, true);
   assert.equal((await sim.state()).tasks.length, before);
   assert.deepEqual(await objectsUnder('dry'), []);
+});
+
+// --- ownership (issue 15): boot checks never leave an instance running; a retry never leaves a second one.
+
+async function failedWith(handle: WorkflowHandle): Promise<string> {
+  const err = await handle.result().then(
+    () => assert.fail('the VM should have failed'),
+    (e: unknown) => e
+  );
+  assert.ok(err instanceof WorkflowFailedError);
+  return (await handle.query(vmStatusQuery)).lastError?.type ?? '';
+}
+
+const instanceOf = (state: SimState, id: string | undefined) => state.instances.find((i) => i.instanceId === id);
+
+/** A boot check that cannot pass: 1 s for an instance that needs 2 s to start. */
+async function failBootCheck(name: string): Promise<{ handle: WorkflowHandle; instanceId: string }> {
+  const handle = await startVm(name, 'raw', { bootCheck: true }, { bootCheckTimeoutSeconds: 1 });
+  assert.equal(await failedWith(handle), 'ValidationFailed');
+  const status = await handle.query(vmStatusQuery);
+  assert.equal(status.phase, 'Failed');
+  assert.match(status.instanceId ?? '', /^i-/, "the failed VM's status names its instance");
+  assert.match(status.conversionTaskId ?? '', /^import-i-/);
+  const instance = instanceOf(await sim.state(), status.instanceId);
+  assert.equal(instance?.state, 'stopped', 'the failed boot check stopped the instance');
+  assert.equal(instance?.tags['vmconvoy:vm'], name);
+  assert.deepEqual(await objectsUnder(name), ['resources.json'], 'only the record of what was created stays');
+  return { handle, instanceId: status.instanceId! };
+}
+
+test('retry after a failed boot check adopts the intact instance: one task, one instance, nothing left in S3', async () => {
+  await sim.configure({ speed: { instanceTransitionSeconds: 2 } });
+  try {
+    const first = await failBootCheck('retry-adopt');
+    const retried = await startVm(
+      'retry-adopt',
+      'raw',
+      { bootCheck: true },
+      { bootCheckTimeoutSeconds: 60 },
+      undefined,
+      true
+    );
+    const result = (await retried.result()) as MigrateVmResult;
+    assert.equal(result.phase, 'Completed');
+    assert.equal(result.instanceId, first.instanceId, 'the earlier instance is adopted');
+    const state = await sim.state();
+    assert.equal(tasksFor(state, 'retry-adopt').length, 1, 'no second conversion');
+    assert.equal(instanceOf(state, result.instanceId)?.state, 'stopped');
+    assert.deepEqual(await objectsUnder('retry-adopt'), []);
+  } finally {
+    await sim.configure({ speed: FAST_SIM.speed });
+  }
+});
+
+test('retry after the image changed terminates the earlier instance and imports again: one live instance', async () => {
+  await sim.configure({ speed: { instanceTransitionSeconds: 2 } });
+  try {
+    const first = await failBootCheck('retry-new');
+    // The operator fixes the image: other bytes, so the earlier conversion is not what this run would import.
+    const retried = await startVm('retry-new', 'raw', { bootCheck: true }, { bootCheckTimeoutSeconds: 60 }, 'fixed');
+    const result = (await retried.result()) as MigrateVmResult;
+    assert.equal(result.phase, 'Completed');
+    assert.notEqual(result.instanceId, first.instanceId);
+    const state = await sim.state();
+    const mine = state.instances.filter((i) => i.tags['vmconvoy:vm'] === 'retry-new');
+    assert.deepEqual(
+      mine.map((i) => [i.instanceId, i.state]).sort(),
+      [
+        [first.instanceId, 'terminated'],
+        [result.instanceId, 'stopped'],
+      ].sort(),
+      'the first terminated, the second stopped, none untagged'
+    );
+    assert.deepEqual(await objectsUnder('retry-new'), []);
+  } finally {
+    await sim.configure({ speed: FAST_SIM.speed });
+  }
+});
+
+test('cancel during the boot check: the instance ends stopped and the workflow cancelled', async () => {
+  await sim.configure({ speed: { instanceTransitionSeconds: 3 } });
+  try {
+    const startsBefore = (await sim.state()).calls.StartInstances ?? 0;
+    const handle = await startVm('cancel-boot', 'raw', { bootCheck: true }, { bootCheckTimeoutSeconds: 120 });
+    // Cancel once the boot check started the instance (not while it converts: that is another test).
+    const started = await until(
+      () => sim.state(),
+      (s) =>
+        (s.calls.StartInstances ?? 0) > startsBefore &&
+        s.instances.some((i) => i.tags['vmconvoy:vm'] === 'cancel-boot' && ['pending', 'running'].includes(i.state)),
+      { timeoutMs: 60_000, intervalMs: 100 }
+    );
+    const instanceId = started.instances.find((i) => i.tags['vmconvoy:vm'] === 'cancel-boot')!.instanceId;
+    await handle.cancel();
+    await handle.result().catch(() => undefined);
+    assert.equal((await handle.describe()).status.name, 'CANCELLED');
+    await until(
+      async () => instanceOf(await sim.state(), instanceId)?.state,
+      (s) => s === 'stopped',
+      {
+        timeoutMs: 30_000,
+      }
+    );
+    const status = await handle.query(vmStatusQuery);
+    assert.equal(status.instanceId, instanceId);
+  } finally {
+    await sim.configure({ speed: FAST_SIM.speed });
+  }
 });
 
 // Runs last (node:test runs a file's tests in order): every history made above, all runs.

@@ -1,7 +1,8 @@
 /**
  * A worker process is SIGKILLed in the middle of an upload and started again: the upload resumes on the
  * new process, and the bytes sent again (counted at the wire by a proxy in front of S3) are at most
- * parallelism × part size.
+ * parallelism × part size. Killed during a boot check (after StartInstances), the VM still completes and
+ * its instance ends stopped.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { startCountingProxy } from '../helpers/counting-proxy';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
+import { until } from '../helpers/wait';
 
 const PART = 2 * 1024 * 1024;
 const CONCURRENCY = 3;
@@ -117,4 +119,61 @@ test('SIGKILL in the middle of an upload: it resumes, re-sending at most paralle
   );
   assert.ok(sent >= imageBytes, 'every byte reached S3');
   assert.ok(resent <= CONCURRENCY * PART, `re-sent ${resent} B > ${CONCURRENCY} × ${PART} B`);
+});
+
+test('SIGKILL during the boot check, after StartInstances: the VM completes and the instance ends stopped', async () => {
+  const taskQueue = uniqueTaskQueue('crash-boot');
+  const image = await makeImage(dir.dir, 'crash-boot.raw', 'raw', { virtualMiB: 8, randomMiB: 2 });
+  // Slow instance transitions: the kill lands while the instance is starting or running.
+  await sim.configure({ speed: { instanceTransitionSeconds: 4 } });
+  try {
+    await worker?.kill(); // the previous test's worker serves another queue
+    worker = await startWorker(taskQueue);
+    const input: MigrateVmInput = {
+      batch: 'crash',
+      spec: vmSpecSchema.parse({
+        name: 'boot-vm',
+        image,
+        architecture: 'x86_64',
+        instanceType: 't2.medium',
+        bootCheck: true,
+      }),
+      settings: {
+        ...DEFAULT_SETTINGS,
+        partSizeBytes: PART,
+        pollInitialSeconds: 0.5,
+        pollMaxSeconds: 2,
+        bootCheckTimeoutSeconds: 120,
+        deadlineSeconds: 900,
+      },
+    };
+    const handle = await temporal.client.workflow.start('migrateVmWorkflow', {
+      taskQueue,
+      workflowId: `crash/boot-vm-${taskQueue}`,
+      args: [input],
+    });
+    const started = await until(
+      () => sim.state(),
+      (s) => (s.calls.StartInstances ?? 0) >= 1,
+      { timeoutMs: 120_000, intervalMs: 50 }
+    );
+    await worker.kill();
+    const instanceId = started.instances.find((i) => i.tags['vmconvoy:vm'] === 'boot-vm')?.instanceId;
+    assert.ok(instanceId, 'the instance exists and is tagged');
+    const stateAt = async () => (await sim.state()).instances.find((i) => i.instanceId === instanceId)?.state;
+    assert.ok(['pending', 'running'].includes((await stateAt()) ?? ''), 'the kill left the instance starting');
+
+    worker = await startWorker(taskQueue);
+    const result = (await handle.result()) as MigrateVmResult;
+    assert.equal(result.phase, 'Completed');
+    assert.equal(result.instanceId, instanceId);
+    await until(stateAt, (s) => s === 'stopped', { timeoutMs: 60_000 });
+    const state = await sim.state();
+    assert.equal(state.tasks.filter((t) => t.manifestUrl.includes('/boot-vm/')).length, 1, 'one conversion task');
+    console.log(
+      `[crash] boot check: StartInstances ${state.calls.StartInstances ?? 0}, StopInstances ${state.calls.StopInstances ?? 0}`
+    );
+  } finally {
+    await sim.configure({ speed: { instanceTransitionSeconds: 0.5 } });
+  }
 });

@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createAwsClients } from '../../common/aws/clients';
 import { cleanupVm } from '../../activities/cleanup';
+import { listingWaitDeadline, sentUrlId } from '../../activities/import-idempotency';
 import { importInstance } from '../../activities/import-instance';
 import { instanceMismatches } from '../../activities/validate';
 import type { ImportInstanceInput } from '../../common/contracts/migration';
@@ -130,6 +131,9 @@ describe('EC2 import activities (canned EC2)', () => {
   beforeEach(() => {
     fake = new CannedEc2();
     s3 = new FakeS3();
+    fake.replies.CreateTags = () => ({
+      xml: '<CreateTagsResponse><requestId>r</requestId><return>true</return></CreateTagsResponse>',
+    });
   });
 
   const deps = () => ({
@@ -179,8 +183,26 @@ describe('EC2 import activities (canned EC2)', () => {
       volumeId: 'vol-0001',
       adopted: false,
     });
-    // A first import (no marker): no look-up through the account's task list, and the marker written first.
-    assert.deepEqual(fake.actions(), ['ImportInstance']);
+    // A first import (no marker): no look-up through the account's task list, and the marker written first;
+    // the new instance is tagged as this VM's at once.
+    assert.deepEqual(fake.actions(), ['ImportInstance', 'CreateTags']);
+    const tags = fake.calls[1]!;
+    assert.equal(tags['ResourceId.1'], 'i-0001');
+    const tagged = Object.fromEntries(
+      Object.keys(tags)
+        .filter((k) => /^Tag\.\d+\.Key$/.test(k))
+        .map((k) => [tags[k], tags[k.replace('Key', 'Value')]])
+    );
+    assert.equal(tagged['vmconvoy:batch'], 'b1');
+    assert.equal(tagged['vmconvoy:vm'], 'vm1');
+    const record = JSON.parse(s3.bodies.get('vmconvoy/b1/vm1/resources.json') ?? '{}') as {
+      imports?: Array<{ conversionTaskId: string; instanceId?: string }>;
+    };
+    assert.deepEqual(
+      record.imports?.map((i) => [i.conversionTaskId, i.instanceId]),
+      [['import-i-new00001', 'i-0001']],
+      'what the import created is recorded beside the manifest'
+    );
     assert.ok(s3.keys.has(markerKey), 'the import marker exists');
     const p = fake.calls[0]!;
     assert.equal(p.Platform, 'Linux');
@@ -215,7 +237,7 @@ describe('EC2 import activities (canned EC2)', () => {
     assert.equal(result.adopted, false);
     assert.deepEqual(
       fake.actions(),
-      ['DescribeConversionTasks', 'ImportInstance'],
+      ['DescribeConversionTasks', 'ImportInstance', 'CreateTags'],
       "vm10's task is not mistaken for vm1's"
     );
   });
@@ -232,7 +254,7 @@ describe('EC2 import activities (canned EC2)', () => {
       volumeId: 'vol-0002',
       adopted: true,
     });
-    assert.deepEqual(fake.actions(), ['DescribeConversionTasks']);
+    assert.deepEqual(fake.actions(), ['DescribeConversionTasks', 'CreateTags']);
 
     fake.calls = [];
     const hosted = `https://stage.s3.us-east-1.amazonaws.com/${manifestKey}?X-Amz-Signature=abc`;
@@ -242,6 +264,53 @@ describe('EC2 import activities (canned EC2)', () => {
       'import-i-done0003',
       'virtual-hosted URLs match too'
     );
+  });
+
+  it('after a lost answer, waits for EC2 to list the task of a recent send before it sends again', async () => {
+    const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=sig-of-the-lost-send`;
+    // The marker of a send made a moment ago, whose answer was lost: EC2 lists its task only on the 3rd look.
+    s3.keys.add(markerKey);
+    s3.bodies.set(markerKey, JSON.stringify({ sent: [sentUrlId(url)], sentAt: Date.now() }));
+    let looks = 0;
+    fake.replies.DescribeConversionTasks = () =>
+      ++looks < 3 ? describeReply() : describeReply(taskXml('import-i-late0001', 'active', url));
+    fake.replies.ImportInstance = () => importReply('import-i-dupl0002');
+    const result = await importInstance(deps(), { ...input(), listingWaitSeconds: 30 });
+    assert.equal(result.conversionTaskId, 'import-i-late0001');
+    assert.equal(result.adopted, true);
+    assert.equal(looks, 3);
+    assert.ok(!fake.actions().includes('ImportInstance'), 'no second task');
+  });
+
+  it('sends again once the listing wait after the last send is over, and not before', async () => {
+    const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=sig-that-created-nothing`;
+    s3.keys.add(markerKey);
+    const sentAt = Date.now();
+    s3.bodies.set(markerKey, JSON.stringify({ sent: [sentUrlId(url)], sentAt }));
+    fake.replies.DescribeConversionTasks = () => describeReply();
+    let sentAfterMs = -1;
+    fake.replies.ImportInstance = () => {
+      sentAfterMs = Date.now() - sentAt;
+      return importReply('import-i-new00001');
+    };
+    const result = await importInstance(deps(), { ...input(), listingWaitSeconds: 3 });
+    assert.equal(result.adopted, false);
+    assert.ok(sentAfterMs >= 3000, `sent ${sentAfterMs} ms after the earlier send`);
+    assert.ok(fake.actions().filter((a) => a === 'DescribeConversionTasks').length >= 2, 'looked more than once');
+  });
+
+  it('does not wait when the marker is old or its send is listed already', async () => {
+    const url = `http://127.0.0.1:9/stage/${manifestKey}?X-Amz-Signature=sig-of-a-failed-task`;
+    s3.keys.add(markerKey);
+    // Another execution's send, listed as a failed task: its outcome is known, no reason to wait.
+    s3.bodies.set(markerKey, JSON.stringify({ execution: 'x', sent: [sentUrlId(url)], sentAt: Date.now() }));
+    fake.replies.DescribeConversionTasks = () => describeReply(taskXml('import-i-dead0001', 'cancelled', url));
+    fake.replies.ImportInstance = () => importReply('import-i-new00001');
+    const started = Date.now();
+    await importInstance(deps(), { ...input(), listingWaitSeconds: 60 });
+    assert.ok(Date.now() - started < 2000, 'no wait');
+    assert.deepEqual(listingWaitDeadline({ sent: ['a'] }, 60), 0, 'a marker of an earlier version sets no wait');
+    assert.equal(listingWaitDeadline({ sent: ['a'], sentAt: 1000 }, undefined), 1000 + 90_000, 'default 90 s');
   });
 
   it('treats DryRunOperation as success and creates nothing', async () => {
@@ -264,6 +333,15 @@ describe('EC2 import activities (canned EC2)', () => {
       assert.equal(err.nonRetryable, true);
       return true;
     });
+    // A refusal created nothing: the marker forgets that send, so the import after the quota wait sends at
+    // once instead of waiting for EC2 to list a task that does not exist.
+    const marker = JSON.parse(s3.bodies.get(markerKey) ?? '{}') as { sent?: string[]; sentAt?: number };
+    assert.deepEqual(marker.sent, []);
+    assert.equal(marker.sentAt, undefined);
+    fake.replies.ImportInstance = () => importReply('import-i-new00001');
+    const started = Date.now();
+    assert.equal((await importInstance(deps(), input())).conversionTaskId, 'import-i-new00001');
+    assert.ok(Date.now() - started < 1500, 'no listing wait after a refusal');
   });
 
   it('never lets the SDK retry ImportInstance itself (a retry could create a duplicate task)', async () => {
@@ -312,7 +390,7 @@ describe('EC2 import activities (canned EC2)', () => {
       { ec2: fake.client(), s3: s3.client, bucket: 'stage', keyPrefix: 'vmconvoy/' },
       { batch: 'b1', vm: 'vm1', reason: 'cancelled by the operator' }
     );
-    assert.deepEqual(result, { deletedObjects: 1, cancelledTask: true });
+    assert.deepEqual(result, { deletedObjects: 1, cancelledTask: true, stoppedInstances: [], remainingInstances: [] });
     assert.deepEqual(fake.actions(), ['DescribeConversionTasks', 'DescribeConversionTasks', 'CancelConversionTask']);
     assert.equal(fake.calls[2]!.ConversionTaskId, 'import-i-lost0001');
     assert.equal(s3.keys.size, 0, 'the marker is deleted with the VM’s objects');
