@@ -87,7 +87,7 @@ export function fastCallOptions(
  * Short activities on the workflow's own queue (the main queue serves every activity). With the VM's
  * settings, bounded by its deadline; without, by DEFAULT_ACTIVITY_WINDOW_SECONDS.
  */
-export function fastActivities(summary?: string, settings?: DeadlineSettings): Activities {
+export function mainQueueActivities(summary?: string, settings?: DeadlineSettings): Activities {
   return proxyActivities<Activities>(fastCallOptions(summary, settings));
 }
 

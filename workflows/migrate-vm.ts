@@ -25,7 +25,7 @@ import {
   NON_RETRYABLE_TYPES,
   SHORT_HEARTBEAT_TIMEOUT,
   awsApiActivities,
-  fastActivities,
+  mainQueueActivities,
   importActivities,
   uploadActivities,
   validationActivities,
@@ -126,7 +126,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       input.quota && !settings.dryRun && patched(VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH)
         ? { quota: input.quota, workflowId: workflowInfo().workflowId }
         : undefined;
-    const manifest = await fastActivities('write the VM Import manifest', settings).writeManifest({
+    const manifest = await mainQueueActivities('write the VM Import manifest', settings).writeManifest({
       ...manifestInput,
       conversionSlot: slotRequest,
     });
@@ -146,7 +146,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     if (settings.dryRun) {
       tracker.enter('Importing');
       await awsApiActivities('ImportInstance (DryRun)', settings).importInstance({ ...importInput, dryRun: true });
-      await fastActivities('delete uploaded objects', settings).cleanupVm({ ...location, reason: 'dry run' });
+      await mainQueueActivities('delete uploaded objects', settings).cleanupVm({ ...location, reason: 'dry run' });
       tracker.enter('Completed');
       return {
         batch,
@@ -192,7 +192,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
           ],
         });
         // Fresh presigned URLs for the new task (the old ones may be close to expiry).
-        await fastActivities('rewrite the VM Import manifest', settings).writeManifest(manifestInput);
+        await mainQueueActivities('rewrite the VM Import manifest', settings).writeManifest(manifestInput);
       }
     }
     conversionTaskId = undefined; // completed: nothing to cancel any more
@@ -221,7 +221,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
 
     if (!settings.keepObjects) {
       tracker.enter('CleaningUp');
-      await fastActivities('delete uploaded parts and manifest', settings).cleanupVm(location);
+      await mainQueueActivities('delete uploaded parts and manifest', settings).cleanupVm(location);
     }
     tracker.enter('Completed');
     recordOutcome('Completed');

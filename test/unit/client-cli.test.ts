@@ -211,7 +211,10 @@ test('--help of every command shows an example; usage errors exit 1', async () =
     assert.equal(help.code, 0, `${command} --help: ${help.stderr}`);
     assert.match(help.stdout, /Examples?:\n {2}\$ .*vmconvoy /, `${command} --help has an example`);
   }
-  assert.match((await inProcess(['--help'])).stdout, /\.vmconvoy\/env\.json exists with loopback endpoints only[\s\S]*`--env FILE` \(or \$VMCONVOY_ENV_FILE\)/);
+  assert.match(
+    (await inProcess(['--help'])).stdout,
+    /\.vmconvoy\/env\.json exists with loopback endpoints only[\s\S]*`--env FILE` \(or \$VMCONVOY_ENV_FILE\)/
+  );
   const noBatch = await vmconvoy(['start', 'inv.csv']);
   assert.equal(noBatch.code, 1);
   assert.match(noBatch.stderr, /required option '--batch <name>' not specified/);
