@@ -194,6 +194,9 @@ async function stage(vm: string): Promise<ImportInstanceInput> {
     manifestKey: manifest.manifestKey,
     validUntil,
     dryRun: false,
+    // After an answer that never came, the next attempt waits this long for EC2 to list a task the lost send
+    // may have created (90 s by default, tested in activities-ec2): short here, where none was created.
+    listingWaitSeconds: 5,
   };
 }
 
@@ -298,6 +301,7 @@ describe('migrateVmWorkflow while a quarter of the EC2 answers are hostile', () 
     pollInitialSeconds: 0.5,
     pollMaxSeconds: 1,
     quotaRetrySeconds: 1,
+    importListingWaitSeconds: 10,
     deadlineSeconds: 600,
   };
   const eligibleCalls = (state: SimState) =>
