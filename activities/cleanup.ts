@@ -21,12 +21,11 @@ import { findTaskForManifest, importMayHaveBeenSent, listConversionTasks } from 
 import { manifestKey, resourceRecordKey, vmPrefix } from '../common/object-keys';
 import {
   ROOT_DEVICE,
-  describeInstance,
   isBootedImport,
   liveRecordedInstances,
   readResourceRecord,
   stopInstance,
-  taggedForVm,
+  ownInstance,
   updateResourceRecord,
 } from './vm-resources';
 
@@ -217,16 +216,10 @@ async function stopOwnInstances(
   const remaining: string[] = [];
   const gone: string[] = [];
   for (const instanceId of ids) {
-    const instance = await describeInstance(deps.ec2, instanceId);
-    const state = instance?.State?.Name;
-    if (!instance || state === 'terminated' || state === 'shutting-down') {
-      gone.push(instanceId);
-      continue;
-    }
-    if (!taggedForVm(instance, input)) {
-      activityLog.warn('instance tagged for another VM; left alone', { vm: input.vm, instanceId });
-      continue;
-    }
+    const own = await ownInstance(deps.ec2, instanceId, input);
+    if (own.gone) gone.push(instanceId);
+    const instance = own.gone ? undefined : own.instance;
+    if (!instance) continue;
     if (isBootedImport(instance)) {
       await stopInstance(deps.ec2, instanceId);
       stopped.push(instanceId);

@@ -6,7 +6,7 @@
  * run uploaded (same image fingerprint). Anything else (the image or the row changed, the instance runs or
  * was changed by hand) is not what this run would import: it goes, and a fresh import replaces it.
  */
-import type { ConversionTask, EC2Client } from '@aws-sdk/client-ec2';
+import type { ConversionTask, EC2Client, Instance } from '@aws-sdk/client-ec2';
 import { DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
 import type { ImportInstanceInput, ImportInstanceResult, RecordedImport } from '../common/contracts/migration';
 import { activityLog } from './activity-context';
@@ -16,10 +16,9 @@ import { instanceMismatches } from './validate';
 import type { RecordStore } from './vm-resources';
 import {
   ROOT_DEVICE,
-  describeInstance,
   liveRecordedInstances,
   readResourceRecord,
-  taggedForVm,
+  ownInstance,
   terminateInstance,
   updateResourceRecord,
 } from './vm-resources';
@@ -53,16 +52,10 @@ export async function settleEarlierRuns(
   // Newest first: the latest import is the one worth adopting.
   for (const rec of [...earlier].reverse()) {
     const instanceId = rec.instanceId!;
-    const instance = await describeInstance(deps.ec2, instanceId);
-    const state = instance?.State?.Name;
-    if (!instance || state === 'terminated' || state === 'shutting-down') {
-      gone.push(instanceId);
-      continue;
-    }
-    if (!taggedForVm(instance, input)) {
-      activityLog.warn('recorded instance is tagged for another VM; left alone', { vm: input.vm, instanceId });
-      continue;
-    }
+    const own = await ownInstance(deps.ec2, instanceId, input);
+    if (own.gone) gone.push(instanceId);
+    const instance = own.gone ? undefined : own.instance;
+    if (!instance) continue;
     const rootVolumeId = instance.BlockDeviceMappings?.find((m) => m.DeviceName === ROOT_DEVICE)?.Ebs?.VolumeId;
     if (!adopted && (await intact(deps.ec2, rec, instance, input, fingerprint))) {
       adopted = {
@@ -93,7 +86,7 @@ function location(input: ImportInstanceInput): { batch: string; vm: string } {
 async function intact(
   ec2: EC2Client,
   rec: RecordedImport,
-  instance: NonNullable<Awaited<ReturnType<typeof describeInstance>>>,
+  instance: Instance,
   input: ImportInstanceInput,
   fingerprint: string | undefined
 ): Promise<boolean> {

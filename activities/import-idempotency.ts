@@ -20,7 +20,6 @@
 import type { ConversionTask, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import type { ImportInstanceResult, ObjectLocation } from '../common/contracts/migration';
@@ -28,7 +27,7 @@ import { FailureType } from '../common/failures';
 import { importMarkerKey } from '../common/object-keys';
 import { activityExecution, activityLog, attempt, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
 import { awsCall } from './aws-call';
-import { isNotFound } from './aws-error-codes';
+import { readSmallObject, writeJsonObject } from './s3-objects';
 
 /** Where the marker lives. */
 export interface MarkerStore {
@@ -116,14 +115,7 @@ const MAX_SENT_IDS = 50;
 /** The marker's content, or undefined when there is none (no import was ever sent for this manifest). */
 async function readImportMarker(deps: MarkerStore, loc: VmLocation): Promise<ImportMarker | undefined> {
   const key = importMarkerKey(deps.keyPrefix, loc);
-  const text = await awsCall(
-    { operation: `reading ${key}`, bucket: deps.bucket, service: 'S3' },
-    async (abortSignal): Promise<string | undefined> => {
-      const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal });
-      return (await out.Body?.transformToString()) ?? '';
-    },
-    (err) => (isNotFound(err) ? { value: undefined } : undefined)
-  );
+  const text = await readSmallObject(deps, key);
   if (text === undefined) return undefined;
   // Empty (written by an earlier vmconvoy) or unreadable: an import may have been sent, by nobody known.
   try {
@@ -261,17 +253,7 @@ export async function recordImportSend(
     sentAt: Date.now(),
     namespace: loc.namespace,
   };
-  await awsCall({ operation: `writing ${key}`, bucket: deps.bucket, service: 'S3' }, (abortSignal) =>
-    deps.s3.send(
-      new PutObjectCommand({
-        Bucket: deps.bucket,
-        Key: key,
-        Body: JSON.stringify(body),
-        ContentType: 'application/json',
-      }),
-      { abortSignal }
-    )
-  );
+  await writeJsonObject(deps, key, body);
 }
 
 /**
@@ -285,15 +267,5 @@ export async function recordSendRefused(deps: MarkerStore, loc: VmLocation, mani
   if (!marker || refused === undefined) return;
   const key = importMarkerKey(deps.keyPrefix, loc);
   const body: ImportMarker = { ...marker, sent: marker.sent.filter((id) => id !== refused), sentAt: undefined };
-  await awsCall({ operation: `writing ${key}`, bucket: deps.bucket, service: 'S3' }, (abortSignal) =>
-    deps.s3.send(
-      new PutObjectCommand({
-        Bucket: deps.bucket,
-        Key: key,
-        Body: JSON.stringify(body),
-        ContentType: 'application/json',
-      }),
-      { abortSignal }
-    )
-  );
+  await writeJsonObject(deps, key, body);
 }

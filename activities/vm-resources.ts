@@ -14,13 +14,14 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { ObjectLocation, RecordedImport, VmResourceRecord } from '../common/contracts/migration';
 import { isPartKey, resourceRecordKey, vmPrefix } from '../common/object-keys';
 import { activityLog, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
 import { awsCall } from './aws-call';
-import { isAwsError, isNotFound } from './aws-error-codes';
+import { readSmallObject, writeJsonObject } from './s3-objects';
+import { isAwsError } from './aws-error-codes';
 
 export interface RecordStore {
   s3: S3Client;
@@ -42,14 +43,7 @@ export async function readResourceRecord(
   loc: ObjectLocation
 ): Promise<VmResourceRecord | undefined> {
   const key = resourceRecordKey(deps.keyPrefix, loc);
-  const text = await awsCall(
-    { operation: `reading ${key}`, bucket: deps.bucket, service: 'S3' },
-    async (abortSignal): Promise<string | undefined> => {
-      const out = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }), { abortSignal });
-      return (await out.Body?.transformToString()) ?? '';
-    },
-    (err) => (isNotFound(err) ? { value: undefined } : undefined)
-  );
+  const text = await readSmallObject(deps, key);
   if (text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as Partial<VmResourceRecord>;
@@ -68,17 +62,7 @@ function isRecordedImport(x: unknown): x is RecordedImport {
 
 async function writeResourceRecord(deps: RecordStore, loc: ObjectLocation, record: VmResourceRecord): Promise<void> {
   const key = resourceRecordKey(deps.keyPrefix, loc);
-  await awsCall({ operation: `writing ${key}`, bucket: deps.bucket, service: 'S3' }, (abortSignal) =>
-    deps.s3.send(
-      new PutObjectCommand({
-        Bucket: deps.bucket,
-        Key: key,
-        Body: JSON.stringify(record),
-        ContentType: 'application/json',
-      }),
-      { abortSignal }
-    )
-  );
+  await writeJsonObject(deps, key, record);
 }
 
 /** Adds (or updates, by task ID) imports in the record, and marks instances known to be gone. */
@@ -163,6 +147,25 @@ export function describeInstance(ec2: EC2Client, instanceId: string): Promise<In
     },
     (err) => (isAwsError(err, 'InvalidInstanceID.NotFound') ? { value: undefined } : undefined)
   );
+}
+
+/**
+ * An instance this VM may have created, as EC2 lists it now: gone (terminated, or never listed), someone
+ * else's (its vmconvoy tags name another VM: never ours to stop or terminate), or this VM's.
+ */
+export async function ownInstance(
+  ec2: EC2Client,
+  instanceId: string,
+  loc: ObjectLocation
+): Promise<{ gone: true } | { gone: false; instance?: Instance }> {
+  const instance = await describeInstance(ec2, instanceId);
+  const state = instance?.State?.Name;
+  if (!instance || state === 'terminated' || state === 'shutting-down') return { gone: true };
+  if (!taggedForVm(instance, loc)) {
+    activityLog.warn('instance tagged for another VM; left alone', { vm: loc.vm, instanceId });
+    return { gone: false };
+  }
+  return { gone: false, instance };
 }
 
 /** False when the instance's vmconvoy tags name another VM (or batch): never ours to stop or terminate. */
