@@ -13,7 +13,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { CancelConversionTaskCommand, DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { CleanupInput, CleanupResult } from '../common/contracts/migration';
+import type { CleanupInput, CleanupResult } from '../common/contracts/activity-io';
 import { activityLog, cancellationSignal, heartbeat } from './activity-context';
 import { awsCall, awsFailure } from './aws-call';
 import { isAwsError, isNotFound } from './aws-error-codes';

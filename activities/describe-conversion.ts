@@ -4,7 +4,7 @@
  */
 import type { ConversionTask, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
-import type { ConversionProgress, ConversionState } from '../common/contracts/migration';
+import type { ConversionProgress, ConversionState } from '../common/contracts/activity-io';
 import { awsCall } from './aws-call';
 import { isAwsError } from './aws-error-codes';
 import { conversionFailure } from './conversion-failures';

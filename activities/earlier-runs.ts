@@ -8,7 +8,7 @@
  */
 import type { ConversionTask, EC2Client, Instance } from '@aws-sdk/client-ec2';
 import { DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
-import type { ImportInstanceInput, ImportInstanceResult, RecordedImport } from '../common/contracts/migration';
+import type { ImportInstanceInput, ImportInstanceResult, RecordedImport } from '../common/contracts/activity-io';
 import { activityLog } from './activity-context';
 import { awsCall } from './aws-call';
 import { isAwsError } from './aws-error-codes';

@@ -22,7 +22,7 @@ import { DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
-import type { ImportInstanceResult, ObjectLocation } from '../common/contracts/migration';
+import type { ImportInstanceResult, ObjectLocation } from '../common/contracts/activity-io';
 import { FailureType } from '../common/failures';
 import { importMarkerKey } from '../common/object-keys';
 import { activityExecution, activityLog, attempt, heartbeat, sleepMs, throwIfCancelled } from './activity-context';

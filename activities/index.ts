@@ -2,6 +2,7 @@
  * The activities of vmconvoy, built from injected dependencies (AWS clients from the config). Workflows
  * import only the type: `proxyActivities<Activities>()`.
  */
+import type { SlotRequestInput } from '../common/contracts/migration';
 import type {
   CleanupInput,
   CleanupResult,
@@ -12,12 +13,11 @@ import type {
   ManifestResult,
   PreflightInput,
   PreflightResult,
-  SlotRequestInput,
   UploadInput,
   UploadResult,
   ValidateInput,
   ValidateResult,
-} from '../common/contracts/migration';
+} from '../common/contracts/activity-io';
 import { keepAlive } from './activity-context';
 import type { InventoryPageInput } from '../common/contracts/fleet';
 import type { AwsClients } from '../common/aws/clients';

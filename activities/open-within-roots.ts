@@ -19,7 +19,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { lstat, open, readFile, readlink, realpath, stat, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import type { ImageIdentity } from '../common/contracts/migration';
+import type { ImageIdentity } from '../common/contracts/activity-io';
 
 /** Which file: device and inode numbers, as decimal strings (an inode number can exceed 2^53). */
 export type FileIdentity = ImageIdentity;

@@ -11,7 +11,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import type { FileHandle } from 'node:fs/promises';
-import type { UploadInput, UploadResult } from '../common/contracts/migration';
+import type { UploadInput, UploadResult } from '../common/contracts/activity-io';
 import {
   activityLog,
   attempt,

@@ -16,7 +16,8 @@ import {
   StartInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ValidateInput, ValidateResult, VmSpec } from '../common/contracts/migration';
+import type { VmSpec } from '../common/contracts/migration';
+import type { ValidateInput, ValidateResult } from '../common/contracts/activity-io';
 import { FailureType } from '../common/failures';
 import { activityLog, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
 import { awsCall } from './aws-call';

@@ -16,7 +16,7 @@ import {
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import type { ObjectLocation, RecordedImport, VmResourceRecord } from '../common/contracts/migration';
+import type { ObjectLocation, RecordedImport, VmResourceRecord } from '../common/contracts/activity-io';
 import { isPartKey, resourceRecordKey, vmPrefix } from '../common/object-keys';
 import { activityLog, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
 import { awsCall } from './aws-call';

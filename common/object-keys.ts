@@ -13,7 +13,7 @@
  * `<keyPrefix><batch>/<vm>/` to the end (their parts, manifest and marker are there). The `ns=` segment
  * cannot be a batch name (`=` is not allowed in one), so the two layouts never overlap.
  */
-import type { ObjectLocation } from './contracts/migration';
+import type { ObjectLocation } from './contracts/activity-io';
 
 /** The key segment of a namespace: what S3 keys and URLs carry unchanged. */
 function namespaceSegment(namespace: string): string {

@@ -6,7 +6,8 @@
 import { ApplicationFailure, sleep } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
 import { awsApiActivities } from './activity-profiles';
-import type { ConversionProgress, MigrationSettings } from '../common/contracts/migration';
+import type { MigrationSettings } from '../common/contracts/migration';
+import type { ConversionProgress } from '../common/contracts/activity-io';
 import type { VmStatusTracker } from './vm-status';
 
 /** Next poll interval: grow geometrically, never above the maximum (pure, unit-tested). */

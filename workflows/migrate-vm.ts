@@ -34,17 +34,14 @@ import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot'
 import { waitForConversion } from './conversion-wait';
 import type { VmFinished } from './messages';
 import { vmFinishedSignal, vmUploadedSignal } from './messages';
+import type { MigrateVmInput, MigrateVmResult, MigrationSettings, VmError } from '../common/contracts/migration';
 import type {
   ConversionProgress,
   ImportInstanceInput,
   ImportInstanceResult,
   ManifestInput,
-  MigrateVmInput,
-  MigrateVmResult,
-  MigrationSettings,
   ObjectLocation,
-  VmError,
-} from '../common/contracts/migration';
+} from '../common/contracts/activity-io';
 import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
 import { VmStatusTracker } from './vm-status';
 

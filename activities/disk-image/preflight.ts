@@ -7,7 +7,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { activityLog } from '../activity-context';
 import { FailureType } from '../../common/failures';
-import type { PreflightResult, VmSpec } from '../../common/contracts/migration';
+import type { VmSpec } from '../../common/contracts/migration';
+import type { PreflightResult } from '../../common/contracts/activity-io';
 import type { FileIdentity } from './image-file';
 import { openImage } from './image-file';
 import type { ImageInfo, InspectOptions } from './limits';

@@ -11,13 +11,13 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createActivities } from '../../activities';
+import type { VmSpec } from '../../common/contracts/migration';
 import type {
   ConversionProgress,
   ImportInstanceInput,
   ImportInstanceResult,
   PreflightResult,
-  VmSpec,
-} from '../../common/contracts/migration';
+} from '../../common/contracts/activity-io';
 import { vmSpecSchema } from '../../common/contracts/migration';
 import type { ImageKind } from '../helpers/images';
 import { makeImage } from '../helpers/images';

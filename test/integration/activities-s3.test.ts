@@ -14,7 +14,7 @@ import { createActivities } from '../../activities';
 import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
 import { vmSpecSchema } from '../../common/contracts/migration';
 import type { UploadProgress } from '../../activities/upload';
-import type { ManifestInput, ManifestResult, UploadInput, UploadResult } from '../../common/contracts/migration';
+import type { ManifestInput, ManifestResult, UploadInput, UploadResult } from '../../common/contracts/activity-io';
 import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
 import { makeImage } from '../helpers/images';

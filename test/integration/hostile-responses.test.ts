@@ -17,12 +17,8 @@ import type { AwsConfig } from '../../common/config';
 import { DEFAULT_CONFIG } from '../../sim/config';
 import { FaultInjector } from '../../sim/faults/fault-injector';
 import { createWorkers } from '../../worker/create-worker';
-import type {
-  ImportInstanceInput,
-  MigrateVmInput,
-  MigrateVmResult,
-  MigrationSettings,
-} from '../../common/contracts/migration';
+import type { MigrateVmInput, MigrateVmResult, MigrationSettings } from '../../common/contracts/migration';
+import type { ImportInstanceInput } from '../../common/contracts/activity-io';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { makeImage } from '../helpers/images';
 import type { SimState, TestS3, TestSim } from '../helpers/testbed';

@@ -24,13 +24,8 @@ import { createActivities } from '../../activities';
 import { readAtMost, sameFile } from '../../activities/open-within-roots';
 import { readUserData } from '../../activities/user-data';
 import { MAX_USER_DATA_BYTES } from '../../common/contracts/limits';
-import type {
-  MigrateVmInput,
-  MigrationSettings,
-  UploadInput,
-  UploadResult,
-  VmSpecInput,
-} from '../../common/contracts/migration';
+import type { MigrateVmInput, MigrationSettings, VmSpecInput } from '../../common/contracts/migration';
+import type { UploadInput, UploadResult } from '../../common/contracts/activity-io';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { createWorkers } from '../../worker/create-worker';
 import { makeImage } from '../helpers/images';

@@ -15,7 +15,7 @@ import { cleanupVm } from '../../activities/cleanup';
 import { listingWaitDeadline, sentUrlId } from '../../activities/import-idempotency';
 import { importInstance } from '../../activities/import-instance';
 import { instanceMismatches } from '../../activities/validate';
-import type { ImportInstanceInput } from '../../common/contracts/migration';
+import type { ImportInstanceInput } from '../../common/contracts/activity-io';
 import { vmSpecSchema } from '../../common/contracts/migration';
 import { tempDir } from '../helpers/testbed';
 

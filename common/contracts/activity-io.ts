@@ -1,0 +1,177 @@
+/**
+ * The activities' contract: what each activity takes and returns. Everything here crosses the workflow
+ * boundary and so ends up in workflow histories: keys, names and IDs only, never presigned URLs, user data
+ * contents or credentials.
+ */
+import type { DiskFormat, VmSpec, VmError, SlotRequestInput } from './migration';
+
+/**
+ * Where one VM's objects live: `<prefix>ns=<namespace>/<batch>/<vm>/` (common/object-keys.ts). Deterministic,
+ * so a new run reuses finished parts. `namespace` (the Temporal namespace) keeps two deployments that share
+ * a bucket apart; absent for VMs started before it was added, whose objects stay at `<prefix><batch>/<vm>/`.
+ */
+export interface ObjectLocation {
+  batch: string;
+  vm: string;
+  namespace?: string;
+}
+
+export interface PreflightInput {
+  spec: VmSpec;
+}
+
+export interface PreflightResult {
+  format: DiskFormat;
+  /** Detail for humans, e.g. `stream-optimized VMDK`, `dynamic VHD`. */
+  kind: string;
+  /** File length in bytes = Image.Bytes = manifest import/size. */
+  imageBytes: number;
+  /** Virtual disk size in bytes. */
+  virtualBytes: number;
+  /** Volume.Size in GiB. */
+  volumeSizeGib: number;
+  /** Which file pre-flight read; absent from results recorded before it was added. */
+  imageIdentity?: ImageIdentity;
+}
+
+/** A file's device and inode numbers, as decimal strings (an inode number can exceed 2^53). */
+export interface ImageIdentity {
+  device: string;
+  inode: string;
+  /** The kernel that numbered the device (its boot ID): device numbers mean nothing on another host. */
+  host?: string;
+}
+
+export interface UploadInput extends ObjectLocation {
+  image: string;
+  imageBytes: number;
+  /** Pre-flight's file: the upload refuses any other (ImageChanged). Absent in histories from before it. */
+  imageIdentity?: ImageIdentity;
+  partSizeBytes: number;
+  concurrency: number;
+}
+
+export interface UploadResult {
+  parts: number;
+  /** Bytes sent by this activity execution (all attempts). */
+  bytesSent: number;
+  /** Bytes found already in S3 (size and ETag matched) and not sent again. */
+  bytesReused: number;
+}
+
+export interface ManifestInput extends ObjectLocation {
+  format: DiskFormat;
+  imageBytes: number;
+  volumeSizeGib: number;
+  partSizeBytes: number;
+  /** ISO time until which the presigned URLs must stay valid (capped at 7 days from now). */
+  validUntil: string;
+  /**
+   * Queue the VM for a conversion slot once the manifest is written: the VM waits for one next, and asking
+   * here spares it an activity of its own (the request is idempotent at the quota workflow).
+   */
+  conversionSlot?: SlotRequestInput;
+}
+
+export interface ManifestResult {
+  manifestKey: string;
+  /** ISO time the URLs really expire. */
+  urlsExpireAt: string;
+  warnings: string[];
+}
+
+export interface ImportInstanceInput extends ObjectLocation {
+  spec: VmSpec;
+  format: DiskFormat;
+  imageBytes: number;
+  volumeSizeGib: number;
+  manifestKey: string;
+  /** ISO time until which the manifest URL handed to EC2 must stay valid. */
+  validUntil: string;
+  dryRun: boolean;
+  /** See MigrationSettings.importListingWaitSeconds. */
+  listingWaitSeconds?: number;
+}
+
+export interface ImportInstanceResult {
+  conversionTaskId: string;
+  instanceId?: string;
+  volumeId?: string;
+  /** True when an existing task for this manifest was found instead of creating one. */
+  adopted: boolean;
+}
+
+export type ConversionState = 'active' | 'cancelling' | 'cancelled' | 'completed';
+
+export interface ConversionProgress {
+  conversionTaskId: string;
+  /** Set when the task ended without completing: the classified AWS status message. */
+  failure?: VmError;
+  state: ConversionState;
+  statusMessage: string;
+  /** 0-100, from bytesConverted / image size or the `Progress: N%` message. */
+  percent: number;
+  instanceId?: string;
+  volumeId?: string;
+}
+
+export interface ValidateInput extends ObjectLocation {
+  spec: VmSpec;
+  instanceId: string;
+  volumeSizeGib: number;
+  bootCheck: boolean;
+  bootCheckTimeoutSeconds: number;
+}
+
+export interface ValidateResult {
+  instanceId: string;
+  volumeId: string;
+  checks: string[];
+}
+
+export interface CleanupInput extends ObjectLocation {
+  /** Cancel this conversion task first if it is still active (failure/cancel paths). */
+  cancelConversionTaskId?: string;
+  /** The VM's instance as the workflow knows it: stopped if running (failure/cancel paths). */
+  instanceId?: string;
+  reason?: string;
+}
+
+export interface CleanupResult {
+  deletedObjects: number;
+  cancelledTask: boolean;
+  /** Instances of this VM found running and stopped (failure/cancel paths). */
+  stoppedInstances?: string[];
+  /** Converted instances of this VM that remain, stopped, for the operator or the next run (failure/cancel paths). */
+  remainingInstances?: string[];
+}
+
+/**
+ * What vmconvoy created in EC2 for one VM, kept in S3 beside its manifest (object-keys.ts
+ * resourceRecordKey) from the moment ImportInstance answers. Cleanup keeps it on failure and cancel paths
+ * while an instance remains, so a later run of the same VM (`retry`) adopts that instance or terminates
+ * it before it imports again, and nothing vmconvoy made is left unknown.
+ */
+export interface VmResourceRecord {
+  version: 1;
+  batch: string;
+  vm: string;
+  /** Temporal namespace of the deployment that created them (absent: VMs of the layout without it). */
+  namespace?: string;
+  /** The imports of this VM, oldest first (a conversion AWS interrupted is imported again). */
+  imports: RecordedImport[];
+}
+
+export interface RecordedImport {
+  conversionTaskId: string;
+  instanceId?: string;
+  volumeId?: string;
+  /** Workflow run that created (or adopted) it. */
+  runId?: string;
+  /** ISO time it was recorded. */
+  at: string;
+  /** Hash of the uploaded parts (keys, sizes, ETags): the bytes this instance was converted from. */
+  imageFingerprint?: string;
+  /** Set once the instance is known gone (terminated by a later run, or its task cancelled). */
+  gone?: boolean;
+}
