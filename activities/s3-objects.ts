@@ -27,7 +27,12 @@ export function readSmallObject(store: ObjectStore, key: string): Promise<string
 export async function writeJsonObject(store: ObjectStore, key: string, value: unknown): Promise<void> {
   await awsCall({ operation: `writing ${key}`, bucket: store.bucket, service: 'S3' }, (abortSignal) =>
     store.s3.send(
-      new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json' }),
+      new PutObjectCommand({
+        Bucket: store.bucket,
+        Key: key,
+        Body: JSON.stringify(value),
+        ContentType: 'application/json',
+      }),
       { abortSignal }
     )
   );
