@@ -8,12 +8,12 @@
  * the CLI reads when no AWS/Temporal variables are set.
  */
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ServiceProcess } from './process';
-import { freePort, spawnService } from './process';
+import { spawnService } from './process';
+import { choosePort, lockStateDir } from './state-lock';
 import type { S3Server, SimulatorProcess, TemporalServer } from './services';
 import {
   LOCAL_ACCESS_KEY_ID,
@@ -104,54 +104,6 @@ export interface LocalEnv {
   killWorker(): Promise<void>;
   /** Process IDs of the servers now (they change on restart), for resource accounting. */
   servicePids(): Record<LocalService, number | undefined>;
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-async function choosePort(preferred: number | undefined, label: string, log: (l: string) => void): Promise<number> {
-  if (preferred && (await portIsFree(preferred))) return preferred;
-  const port = await freePort();
-  if (preferred) log(`${label}: port ${preferred} is busy, using ${port} instead`);
-  return port;
-}
-
-/**
- * One environment per stateDir: two Temporal servers on one SQLite file would corrupt it. The lock file
- * holds the owner's pid; a lock whose process is gone (a crash) is taken over.
- */
-const lockedHere = new Set<string>();
-
-async function lockStateDir(stateDir: string): Promise<() => Promise<void>> {
-  const lockFile = path.join(stateDir, 'lock');
-  const owner = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
-  const inUse = lockedHere.has(stateDir) || (owner && owner !== process.pid && processAlive(owner));
-  if (inUse) {
-    throw new Error(
-      `${stateDir} is in use by another local environment (pid ${owner || process.pid}): stop it first, or use another state folder ` +
-        `(if no environment runs there any more, delete ${lockFile})`
-    );
-  }
-  lockedHere.add(stateDir);
-  await writeFile(lockFile, `${process.pid}\n`);
-  return async () => {
-    lockedHere.delete(stateDir);
-    await rm(lockFile, { force: true });
-  };
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A stateDir's env.json (written by `startLocalEnv`), or undefined when there is none or it is unreadable. */
