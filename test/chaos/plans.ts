@@ -59,19 +59,21 @@ export const REDUCED: Scenario = {
   uploadBytesPerSecond: 10 * 1024 * 1024,
   maxUploads: 3,
   maxConversions: 3,
-  listingDelaySeconds: [2, 8],
+  listingDelaySeconds: [2, 6],
   bootCheckEvery: 2,
-  settings: { bootCheckTimeoutSeconds: 30, importListingWaitSeconds: 20 },
+  // A boot check passes at its second status poll (10 s); the trapped VM fails after 25 s.
+  settings: { bootCheckTimeoutSeconds: 25, importListingWaitSeconds: 15 },
   holderCheckSeconds: 15,
   validationRetry: true,
   timeoutMs: 8 * 60_000,
+  // Uploads first (wave 1 uploads for a while; wave 2's may be over before a late plan item gets its turn).
   plan: [
     { kind: 'kill-worker', during: 'uploading' },
+    { kind: 'restart-s3', during: 'uploading' },
     { kind: 'kill-worker', during: 'boot-check' },
     { kind: 'restart-sim', during: 'converting' },
     { kind: 'restart-temporal', during: 'converting', afterFinished: 0.2 },
     { kind: 'kill-worker', during: 'converting', afterFinished: 0.3 },
-    { kind: 'restart-s3', during: 'uploading', afterFinished: 0.4 },
   ],
 };
 
