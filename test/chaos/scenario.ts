@@ -189,7 +189,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         worker: false,
         workerEntry: opts.workerEntry,
         simConfig: {
-          speed: { conversionBytesPerSecond: opts.conversionBytesPerSecond, stepSeconds: 0.5, pendingPollMs: 300 },
+          speed: {
+            conversionBytesPerSecond: opts.conversionBytesPerSecond,
+            stepSeconds: 0.5,
+            pendingPollMs: 300,
+            // Start → running, running → status ok, stop → stopped: 3 s each (the default 0.5 s left the boot
+            // check's first status poll, when an SDK retry delayed it, seeing ok before the validation trap,
+            // polling every 300 ms, could stop the instance). Still far quicker than EC2's minutes.
+            instanceTransitionSeconds: 3,
+          },
           consistency: {
             listingDelayMinSeconds: opts.listingDelaySeconds[0],
             listingDelayMaxSeconds: opts.listingDelaySeconds[1],
