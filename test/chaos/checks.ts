@@ -6,9 +6,12 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
+import { inventoryKeyFor } from '../../common/inventory-store';
+import { resourceRecordKey } from '../../common/object-keys';
+import { quotaStateQuery } from '../../workflows/messages';
 import type { SimState } from '../helpers/testbed';
 import type { PutRecord } from '../helpers/counting-proxy';
-import { findSecrets, historyText, PRESIGN_MARKERS } from '../helpers/secret-scan';
+import { findSecrets, historyText, PRESIGN_MARKERS, secretForms } from '../helpers/secret-scan';
 import type { DisruptionRecord } from './disruptions';
 import type { ChaosVm } from './fleet-inventory';
 
@@ -70,11 +73,35 @@ export function checkOutcomes(
 // Conversion tasks and instances (the simulator's own records)
 // ---------------------------------------------------------------------------------------------------
 
+export interface ConversionFigures {
+  tasks: number;
+  /** Instances not terminated (each the one of a completed VM). */
+  instances: number;
+  /** Earlier runs' instances the retries terminated. */
+  terminatedInstances: number;
+  duplicates: number;
+  describeCalls: number;
+  importCalls: number;
+  startCalls: number;
+  stopCalls: number;
+}
+
+/** Instance states that mean "still running or about to": none may be left at the end. */
+const NOT_AT_REST = ['pending', 'running', 'stopping'];
+
+/**
+ * Per VM: exactly the conversion tasks its runs needed (one for every VM that completes, however often it
+ * ran: a retried VM adopts its earlier task or instance; one per run for a planned failure, each cancelled),
+ * and exactly one instance not terminated for a completed VM (its task's), none for a failed one. Across the
+ * simulator: no instance left running, and none that no completed VM of ours owns.
+ */
 export function checkConversions(
   vms: ChaosVm[],
   batch: string,
-  sim: SimState
-): CheckResult<{ tasks: number; instances: number; duplicates: number; describeCalls: number; importCalls: number }> {
+  sim: SimState,
+  /** Runs of a planned failure (2 when the run ends with `vmconvoy retry`). */
+  failedRuns = 1
+): CheckResult<ConversionFigures> {
   const problems: string[] = [];
   const tasksOf = (vm: string): SimState['tasks'] =>
     sim.tasks.filter((t) => decodeURIComponent(t.manifestUrl).includes(`/${batch}/${vm}/manifest.xml`));
@@ -83,70 +110,147 @@ export function checkConversions(
   for (const vm of vms) {
     const tasks = tasksOf(vm.name);
     ours += tasks.length;
-    if (tasks.length !== 1) {
-      duplicates += Math.max(0, tasks.length - 1);
+    const wantedTasks = vm.expected === 'Completed' ? 1 : failedRuns;
+    const wantedState = vm.expected === 'Completed' ? 'completed' : 'cancelled';
+    const instances = sim.instances.filter(
+      (i) => i.tags['vmconvoy:vm'] === vm.name && i.tags['vmconvoy:batch'] === batch && i.state !== 'terminated'
+    );
+    if (tasks.length !== wantedTasks) {
+      duplicates += Math.max(0, tasks.length - wantedTasks);
       problems.push(
-        `${vm.name}: ${tasks.length} conversion tasks (${tasks.map((t) => `${t.id} ${t.state}`).join(', ')}), expected exactly 1`
+        `${vm.name}: ${tasks.length} conversion tasks (${tasks.map((t) => `${t.id} ${t.state}`).join(', ')}), expected exactly ${wantedTasks}`
       );
       continue;
     }
-    const task = tasks[0]!;
-    const wanted = vm.expected === 'Completed' ? 'completed' : 'cancelled';
-    if (task.state !== wanted) problems.push(`${vm.name}: task ${task.id} is ${task.state}, expected ${wanted}`);
-    const instances = sim.instances.filter(
-      (i) => i.tags['vmconvoy:vm'] === vm.name && i.tags['vmconvoy:batch'] === batch
-    );
+    for (const task of tasks)
+      if (task.state !== wantedState)
+        problems.push(`${vm.name}: task ${task.id} is ${task.state}, expected ${wantedState}`);
     if (vm.expected === 'Completed') {
-      if (instances.length !== 1) problems.push(`${vm.name}: ${instances.length} tagged instances, expected exactly 1`);
+      const task = tasks[0]!;
+      if (instances.length !== 1)
+        problems.push(
+          `${vm.name}: ${instances.length} instances not terminated (${instances.map((i) => `${i.instanceId} ${i.state}`).join(', ')}), expected exactly 1`
+        );
       else if (instances[0]!.instanceId !== task.instanceId)
-        problems.push(`${vm.name}: tagged instance ${instances[0]!.instanceId} is not its task's ${task.instanceId}`);
+        problems.push(`${vm.name}: its instance ${instances[0]!.instanceId} is not its task's ${task.instanceId}`);
     } else if (instances.length > 0)
       problems.push(`${vm.name}: failed VM left instances ${instances.map((i) => i.instanceId).join(', ')}`);
   }
-  // Every instance the simulator holds belongs to exactly one completed task of ours: nothing orphaned.
-  const completedTasks = sim.tasks.filter((t) => t.state === 'completed').length;
-  if (sim.instances.length !== completedTasks)
-    problems.push(`${sim.instances.length} instances exist for ${completedTasks} completed tasks`);
+  for (const i of sim.instances.filter((x) => NOT_AT_REST.includes(x.state)))
+    problems.push(`instance ${i.instanceId} (${i.tags['vmconvoy:vm'] ?? 'untagged'}) is ${i.state} at the end`);
+  // Every instance not terminated belongs to exactly one completed VM of ours: nothing orphaned.
+  const live = sim.instances.filter((i) => i.state !== 'terminated');
+  const completed = vms.filter((v) => v.expected === 'Completed').length;
+  if (live.length !== completed)
+    problems.push(`${live.length} instances are not terminated, for ${completed} completed VMs`);
   return {
     figures: {
       tasks: ours,
-      instances: sim.instances.length,
+      instances: live.length,
+      terminatedInstances: sim.instances.length - live.length,
       duplicates,
       describeCalls: sim.calls.DescribeConversionTasks ?? 0,
       importCalls: sim.calls.ImportInstance ?? 0,
+      startCalls: sim.calls.StartInstances ?? 0,
+      stopCalls: sim.calls.StopInstances ?? 0,
     },
     problems,
   };
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Conversion slots
+// ---------------------------------------------------------------------------------------------------
+
+/** The account+region's quota at the end: no slot held or waited for, the limit whole. */
+export async function checkQuota(
+  client: Client,
+  quotaWorkflowId: string,
+  limit: number
+): Promise<CheckResult<{ holders: number; waiting: number; limit: number }>> {
+  const state = await client.workflow.getHandle(quotaWorkflowId).query(quotaStateQuery);
+  const problems: string[] = [];
+  if (state.holders.length > 0) problems.push(`conversion slots still held at the end by ${state.holders.join(', ')}`);
+  if (state.waiting.length > 0)
+    problems.push(`still waiting for a conversion slot at the end: ${state.waiting.join(', ')}`);
+  if (state.limit !== limit) problems.push(`the conversion limit is ${state.limit}, expected ${limit}`);
+  return { figures: { holders: state.holders.length, waiting: state.waiting.length, limit: state.limit }, problems };
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Objects left in the staging bucket
 // ---------------------------------------------------------------------------------------------------
 
+/** Every key under the prefix. */
+async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const obj of page.Contents ?? []) if (obj.Key) keys.push(obj.Key);
+    token = page.NextContinuationToken;
+  } while (token);
+  return keys;
+}
+
+/** The resource records that may stay: of these VMs, under the namespace the workers key them with. */
+export interface KeptRecords {
+  namespace: string;
+  recordsFor: string[];
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * What may stay in the bucket: the batch's stored inventory (a relaunch reads it) and the resource record
+ * (resources.json) of exactly the VMs that ended Failed or Cancelled with an instance still there (the next
+ * run adopts or terminates it). Anything else of the batch is a leak, in either layout (VM folders under
+ * `ns=<namespace>/<batch>/`, or `<batch>/` from before the namespace was in keys); a missing record is an
+ * instance nobody will adopt or terminate.
+ */
 export async function checkBucket(
   s3: S3Client,
   bucket: string,
   keyPrefix: string,
-  batch: string
-): Promise<CheckResult<{ leftover: number }>> {
-  const prefix = `${keyPrefix}${batch}/`;
-  const leftover: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const obj of page.Contents ?? []) {
-      // The batch's stored inventory stays (a relaunch reads it); everything a VM uploaded must be gone.
-      if (obj.Key && !obj.Key.startsWith(`${prefix}inventory/`)) leftover.push(obj.Key);
-    }
-    token = page.NextContinuationToken;
-  } while (token);
-  return {
-    figures: { leftover: leftover.length },
-    problems:
-      leftover.length > 0
-        ? [`${leftover.length} objects left for finished VMs, e.g. ${leftover.slice(0, 3).join(', ')}`]
-        : [],
+  batch: string,
+  kept: KeptRecords = { namespace: 'default', recordsFor: [] }
+): Promise<CheckResult<{ leftover: number; records: number }>> {
+  const inventory = inventoryKeyFor(keyPrefix, batch);
+  const namespaced = new RegExp(`^ns=[^/]+/${escapeRegExp(batch)}/`);
+  const ofBatch = (key: string): boolean => {
+    const rest = key.slice(keyPrefix.length);
+    return rest.startsWith(`${batch}/`) || namespaced.test(rest);
   };
+  const records = new Map(
+    kept.recordsFor.map((vm) => [resourceRecordKey(keyPrefix, { batch, vm, namespace: kept.namespace }), vm])
+  );
+  const leftover: string[] = [];
+  const found = new Set<string>();
+  for (const key of await listKeys(s3, bucket, keyPrefix)) {
+    if (!ofBatch(key) || key.startsWith(inventory)) continue;
+    if (records.has(key)) found.add(key);
+    else leftover.push(key);
+  }
+  const problems: string[] = [];
+  if (leftover.length > 0)
+    problems.push(`${leftover.length} objects left for finished VMs, e.g. ${leftover.slice(0, 3).join(', ')}`);
+  for (const [key, vm] of records)
+    if (!found.has(key)) problems.push(`${vm}: ended with an instance but its resource record ${key} is missing`);
+  return { figures: { leftover: leftover.length, records: found.size }, problems };
+}
+
+/** VMs of the status that ended Failed or Cancelled while an instance tagged for them remains. */
+export function vmsKeepingInstances(status: StatusJson, batch: string, sim: SimState): string[] {
+  return status.vms
+    .filter((v) => v.phase === 'Failed' || v.phase === 'Cancelled')
+    .filter((v) =>
+      sim.instances.some(
+        (i) => i.tags['vmconvoy:vm'] === v.name && i.tags['vmconvoy:batch'] === batch && i.state !== 'terminated'
+      )
+    )
+    .map((v) => v.name);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -244,7 +348,7 @@ export async function checkHistories(
   return { figures: { histories: runs.length, events }, problems };
 }
 
-/** Log text (the worker's, the CLI's): no presigned URL, no secret, in any line. */
+/** Log text (the worker's, the CLI's): no presigned URL, no secret in any of its forms, in any line. */
 export function checkLogs(
   sources: Array<{ name: string; text: string }>,
   secrets: string[]
@@ -258,7 +362,8 @@ export function checkLogs(
       for (const marker of PRESIGN_MARKERS)
         if (marker.test(line)) problems.push(`${name}:${i + 1}: presigned URL (${marker.source})`);
       for (const secret of secrets) {
-        if (line.includes(secret) || line.includes(Buffer.from(secret).toString('base64')))
+        // As is, base64 (user data in a request) and percent-encoded (inside a URL or a form body).
+        if (secretForms(secret).some((form) => line.includes(form)))
           problems.push(`${name}:${i + 1}: secret "${secret.slice(0, 4)}…"`);
       }
     });

@@ -21,6 +21,8 @@ export interface ChaosVm {
   /** The terminal phase this VM must end in. */
   expected: 'Completed' | 'Failed';
   userDataFile?: string;
+  /** Its inventory row asks for the boot check (start, status ok, stop). */
+  bootCheck: boolean;
 }
 
 export interface ChaosFleet {
@@ -28,6 +30,12 @@ export interface ChaosFleet {
   vms: ChaosVm[];
   /** Secrets that must appear in no history and no log (plain or base64): the user data. */
   secrets: string[];
+  /**
+   * The boot-check VM whose first run must fail validation (the driver stops its instance while the boot
+   * check waits for it; disruptions.ts trapBootCheck), then complete on `vmconvoy retry`: the first one in
+   * the last wave, so its wait overlaps that wave's other VMs instead of holding the next wave back.
+   */
+  validationRetryVm?: string;
 }
 
 export interface FleetOptions {
@@ -39,6 +47,8 @@ export interface FleetOptions {
   failEvery: number;
   /** Size of the guest disks (at least 32 MiB); RAW and fixed VHD upload the whole disk, the others their data. */
   imageMiB: number;
+  /** One good VM in this many asks for the boot check. @default 0 (none) */
+  bootCheckEvery?: number;
 }
 
 /** Shape of the pool: every container ImportInstance takes; RAW and fixed VHD upload the whole disk. */
@@ -82,13 +92,16 @@ export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
       wave: Math.floor(i / perWave) + 1,
       expected: fails ? 'Failed' : 'Completed',
       userDataFile: i % 7 === 0 ? userDataFile : undefined,
+      bootCheck: !fails && (opts.bootCheckEvery ?? 0) > 0 && i % opts.bootCheckEvery! === 1,
     });
   }
-  const lines = ['name,image,architecture,instance_type,wave,user_data_file,tags'];
+  const lastWave = Math.max(...vms.map((v) => v.wave));
+  const validationRetryVm = vms.find((v) => v.bootCheck && v.wave === lastWave)?.name;
+  const lines = ['name,image,architecture,instance_type,wave,user_data_file,tags,boot_check'];
   for (const vm of vms)
-    lines.push(`${vm.name},${vm.image},x86_64,m3.large,${vm.wave},${vm.userDataFile ?? ''},team=chaos`);
+    lines.push(`${vm.name},${vm.image},x86_64,m3.large,${vm.wave},${vm.userDataFile ?? ''},team=chaos,${vm.bootCheck}`);
   const csv = path.join(opts.dir, 'chaos.csv');
   await writeFile(csv, `${lines.join('\n')}\n`);
   // The secret itself, and the whole file: ImportInstance carries the file base64-encoded.
-  return { csv, vms, secrets: [secret, userData] };
+  return { csv, vms, secrets: [secret, userData], validationRetryVm };
 }

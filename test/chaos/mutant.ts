@@ -1,6 +1,6 @@
 /**
  * A deliberately broken build for the chaos suite to catch: a copy of the worker's source (activities/,
- * workflows/, worker/) with one change applied. The chaos run then uses the copy's worker; if the suite
+ * workflows/, worker/ and the common/ they share) with one change applied. The chaos run then uses the copy's worker; if the suite
  * still passed, it would not be protecting that property.
  */
 import { cp, readFile, symlink, writeFile } from 'node:fs/promises';
@@ -20,15 +20,15 @@ export interface Mutation {
 /** ImportInstance retried without first looking for the task an earlier attempt created. */
 export const NO_IDEMPOTENCY_LOOKUP: Mutation = {
   name: 'ImportInstance without the idempotency lookup',
-  file: 'activities/ec2-import.ts',
-  find: '    if (attempt() > 1 || marker) {',
-  replace: '    if (Number.NaN > 0) {',
+  file: 'activities/import-idempotency.ts',
+  find: '  if (attempt() === 1 && !marker) return { sentBefore };',
+  replace: '  return { sentBefore };',
   caughtBy: 'conversion tasks',
 };
 
 /** Copies the worker's source into `dir` with the mutation applied; returns the worker entry to run. */
 export async function buildMutant(dir: string, mutation: Mutation): Promise<string> {
-  for (const folder of ['activities', 'workflows', 'worker']) {
+  for (const folder of ['activities', 'workflows', 'worker', 'common']) {
     await cp(path.join(REPO_ROOT, folder), path.join(dir, folder), { recursive: true });
   }
   for (const file of ['package.json', 'tsconfig.json']) await cp(path.join(REPO_ROOT, file), path.join(dir, file));

@@ -23,6 +23,7 @@ import { createWorkers } from '../../worker/create-worker';
 import { vmStatusQuery } from '../../workflows/messages';
 import type { MigrateVmInput, MigrationSettings, VmSpecInput, VmStatus } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
+import { vmPrefix } from '../../common/object-keys';
 import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
 import { makeImage, rewriteVhdFooters } from '../helpers/images';
@@ -286,7 +287,9 @@ for (const c of CASES) {
     assert.equal(status.conversionTaskId, undefined);
     assert.deepEqual(await scheduledActivities(handle), ['preflightImage', 'cleanupVm']);
 
-    assert.deepEqual(await keysUnder(`vmconvoy/${batch}/${c.vm}/`), []);
+    // The VM's own folder, as the workers name it (with the Temporal namespace): a hand-built prefix that
+    // missed the namespace segment would list nothing and pass on any bucket.
+    assert.deepEqual(await keysUnder(vmPrefix('vmconvoy/', { batch, vm: c.vm, namespace: temporal.namespace })), []);
     assert.deepEqual(
       (await sim.state()).tasks.filter((t) => t.manifestUrl.includes(`/${batch}/${c.vm}/`)),
       []
