@@ -101,7 +101,7 @@ test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by co
   await s3.client.send(
     new PutObjectCommand({
       Bucket: s3.bucket,
-      Key: partKey('vmconvoy/', { batch: 'metrics', vm: 'm-ok-1' }, 0),
+      Key: partKey('vmconvoy/', { batch: 'metrics', vm: 'm-ok-1', namespace: temporal.namespace }, 0),
       Body: 'stale',
     })
   );
