@@ -36,12 +36,12 @@ const CONVERSION_HINTS: ConversionHint[] = [
   },
   {
     match: /AWS initiated task cancellation|SERVER_ERROR/i,
-    hint: 'AWS cancelled the conversion on its side (a transient failure seen in about 1 % of imports). Run the VM again; uploaded parts are reused.',
+    hint: 'AWS cancelled the conversion on its side (a transient failure seen in about 1 % of imports). Run the VM again (`vmconvoy retry`).',
     transient: true,
   },
   {
     match: /expired/i,
-    hint: 'The task expired before EC2 could read the whole image (upload not finished or presigned URLs expired). Run the VM again; uploaded parts are reused.',
+    hint: 'The task expired before EC2 could read the whole image (upload not finished or presigned URLs expired). Run the VM again (`vmconvoy retry`).',
     transient: true,
   },
   {

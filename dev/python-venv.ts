@@ -6,11 +6,11 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, constants, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from './services';
-import { cacheDir, findOnPath } from './tools';
+import { cacheDir, findOnPath, isExecutable } from './tools';
 
 const execFileAsync = promisify(execFile);
 
@@ -29,15 +29,6 @@ export interface PythonVenvOptions {
   log?: (line: string) => void;
   /** @default test/conformance/requirements.txt */
   requirements?: string;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** python3.11 or python3 from PATH (the venv module must be there: Debian's python3-venv). */
@@ -60,7 +51,7 @@ export async function resolvePythonVenv(opts: PythonVenvOptions = {}): Promise<P
     .digest('hex');
   const stamp = path.join(dir, '.requirements-sha256');
   const built = await readFile(stamp, 'utf8').catch(() => '');
-  if (built.trim() === wanted && (await exists(venv.python)) && (await exists(venv.aws))) return venv;
+  if (built.trim() === wanted && (await isExecutable(venv.python)) && (await isExecutable(venv.aws))) return venv;
 
   log(`creating the Python environment for the conformance tests in ${dir} (pip, from PyPI) ...`);
   await rm(dir, { recursive: true, force: true });

@@ -40,7 +40,7 @@ export function cacheBinDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(cacheDir(env), 'bin');
 }
 
-async function isExecutable(file: string): Promise<boolean> {
+export async function isExecutable(file: string): Promise<boolean> {
   try {
     await access(file, constants.X_OK);
     return true;

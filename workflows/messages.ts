@@ -70,7 +70,7 @@ export const vmUploadedSignal = defineSignal<[{ vm: string }]>('vmUploaded');
 export const fleetStatusQuery = defineQuery<FleetStatus>('fleetStatus');
 export const pauseFleetSignal = defineSignal<[{ reason?: string }]>('pause');
 export const resumeFleetSignal = defineSignal<[]>('resume');
-/** Re-run only failed and cancelled VMs (reusing their uploaded parts); returns how many were re-queued. */
+/** Re-run only failed and cancelled VMs (an intact instance of an earlier run is adopted); returns how many were re-queued. */
 export const retryFleetUpdate = defineUpdate<number, []>('retry');
 /** Change limits while running; returns the limits now in force. Validated before it reaches history. */
 export const setLimitsUpdate = defineUpdate<FleetLimits, [SetLimitsRequest]>('setLimits');

@@ -1,5 +1,5 @@
 /**
- * `vmconvoy retry <batch>`: run the failed and cancelled VMs again, reusing their uploaded parts. A running
+ * `vmconvoy retry <batch>`: run the failed and cancelled VMs again (they upload again: a failed VM's parts are deleted). A running
  * batch re-queues them (the `retry` update); a batch that already ended is started again from its stored
  * input, and its completed VMs are never run twice.
  */
@@ -51,7 +51,8 @@ export async function retryCommand(client: Client, batch: string): Promise<Retry
 
 export const retrySpec: CommandSpec<{ json?: boolean }, RetryResult> = {
   name: 'retry',
-  summary: 'run the failed and cancelled VMs again, reusing their uploaded parts (completed VMs never run twice)',
+  summary:
+    'run the failed and cancelled VMs again (completed VMs never run twice; an intact instance an earlier run imported is adopted)',
   arguments: [BATCH_ARGUMENT],
   options: [jsonOption()],
   examples: ['vmconvoy retry wave-a'],
