@@ -5,7 +5,7 @@
 import { activityInfo, getClient } from '@temporalio/activity';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import type { SlotRequestInput } from '../common/contracts/migration';
-import type { ConversionQuotaInput } from '../workflows/conversion-quota';
+import type { ConversionQuotaInput } from '../workflows/messages';
 import type { SlotRequest } from '../workflows/messages';
 import { acquireSlotSignal } from '../workflows/messages';
 

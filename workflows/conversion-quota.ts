@@ -21,7 +21,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { SHORT_HEARTBEAT_TIMEOUT } from './activity-profiles';
-import type { SlotHolder, SlotRequest } from './messages';
+import type { ConversionQuotaInput, SlotHolder, SlotRequest } from './messages';
 import {
   acquireSlotSignal,
   quotaStateQuery,
@@ -30,15 +30,6 @@ import {
   slotGrantedSignal,
 } from './messages';
 import { QUOTA_GRANTS_AT_ONCE_PATCH, QUOTA_HOLDER_RUNS_PATCH } from './versions';
-
-export interface ConversionQuotaInput {
-  limit: number;
-  /** Runs holding a slot; plain workflow IDs in inputs written before runs were tracked. */
-  holders?: Array<string | SlotHolder>;
-  waiting?: Array<string | SlotHolder>;
-  /** How often holders' runs are checked for having ended without giving their slot back. */
-  holderCheckSeconds?: number;
-}
 
 /** Grants per run before continuing as new; each grant costs a few events. */
 const GRANTS_PER_RUN = 500;

@@ -74,3 +74,13 @@ export const resumeFleetSignal = defineSignal<[]>('resume');
 export const retryFleetUpdate = defineUpdate<number, []>('retry');
 /** Change limits while running; returns the limits now in force. Validated before it reaches history. */
 export const setLimitsUpdate = defineUpdate<FleetLimits, [SetLimitsRequest]>('setLimits');
+
+/** The conversion quota's start (and continue-as-new) input: its limit and who holds or waits for a slot. */
+export interface ConversionQuotaInput {
+  limit: number;
+  /** Runs holding a slot; plain workflow IDs in inputs written before runs were tracked. */
+  holders?: Array<string | SlotHolder>;
+  waiting?: Array<string | SlotHolder>;
+  /** How often holders' runs are checked for having ended without giving their slot back. */
+  holderCheckSeconds?: number;
+}
