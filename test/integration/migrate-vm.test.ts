@@ -43,6 +43,9 @@ const SETTINGS: MigrationSettings = {
   pollInitialSeconds: 0.5,
   pollMaxSeconds: 2,
   quotaRetrySeconds: 1,
+  // This simulator lists new tasks at once: a short wait after an ambiguous ImportInstance failure is enough
+  // (the 90 s default and the wait itself are tested in activities-ec2 with a listing delay).
+  importListingWaitSeconds: 10,
   deadlineSeconds: 600,
 };
 const USER_DATA_SECRET = 'USERDATA-d0-not-leak-7f3a9c';
