@@ -17,7 +17,7 @@ import { inspectGuest } from '../../activities/guest/inspect-guest';
 import { distributionOf, fstabFindings } from '../../activities/guest/linux-guest';
 import { openGuestDisk } from '../../activities/guest/open-disk';
 import type { GuestContainer, GuestSpec } from '../helpers/guest-images';
-import { GUESTS, makeGuestImage, windowsGuestsSupported } from '../helpers/guest-images';
+import { GUESTS, makeGuestImage } from '../helpers/guest-images';
 import type { DiskSpec } from '../helpers/guest-images-more';
 import { RHEL7_RELEASE, UBUNTU2204_RELEASE, linuxRoot, makeDisk, makeLargeGuest } from '../helpers/guest-images-more';
 
@@ -240,35 +240,26 @@ test('an XFS root is identified with its free space and reported as not inspecte
   assert.equal(r.fileSystem, 'xfs');
 });
 
-describe('Windows guests', async () => {
-  const supported = await windowsGuestsSupported();
+describe('Windows guests', () => {
   for (const container of CONTAINERS) {
-    test(
-      `${container}: Windows Server 2019 on an NTFS volume with too little free space is refused`,
-      { skip: !supported && 'needs ntfs-3g and FUSE' },
-      async () => {
-        const r = await guest(GUESTS.windows2019, container, 64);
-        assert.equal(r.verdict, 'refuse');
-        assert.deepEqual(rules(r), ['free-space']);
-        assert.match(r.reasons[0]!.message, /6 GiB/);
-        assert.equal(r.os, 'Windows Server 2019 Datacenter');
-        assert.equal(r.fileSystem, 'ntfs');
-        assert.ok(r.freeBytes! > 10 * MiB && r.freeBytes! < 64 * MiB, String(r.freeBytes));
-      }
-    );
+    test(`${container}: Windows Server 2019 on an NTFS volume with too little free space is refused`, async () => {
+      const r = await guest(GUESTS.windows2019, container, 64);
+      assert.equal(r.verdict, 'refuse');
+      assert.deepEqual(rules(r), ['free-space']);
+      assert.match(r.reasons[0]!.message, /6 GiB/);
+      assert.equal(r.os, 'Windows Server 2019 Datacenter');
+      assert.equal(r.fileSystem, 'ntfs');
+      assert.ok(r.freeBytes! > 10 * MiB && r.freeBytes! < 64 * MiB, String(r.freeBytes));
+    });
   }
 
-  test(
-    'Windows XP is refused by version; an inactive Windows partition is refused',
-    { skip: !supported && 'needs ntfs-3g and FUSE' },
-    async () => {
-      const xp = await guest(GUESTS.windowsXp, 'raw', 64);
-      assert.ok(rules(xp).includes('windows-version'));
-      assert.match(xp.reasons.find((x) => x.rule === 'windows-version')!.message, /Windows XP/);
-      const inactive = await guest({ ...GUESTS.windows2019, active: false }, 'raw', 64);
-      assert.ok(rules(inactive).includes('bootable-partition'));
-    }
-  );
+  test('Windows XP is refused by version; an inactive Windows partition is refused', async () => {
+    const xp = await guest(GUESTS.windowsXp, 'raw', 64);
+    assert.ok(rules(xp).includes('windows-version'));
+    assert.match(xp.reasons.find((x) => x.rule === 'windows-version')!.message, /Windows XP/);
+    const inactive = await guest({ ...GUESTS.windows2019, active: false }, 'raw', 64);
+    assert.ok(rules(inactive).includes('bootable-partition'));
+  });
 });
 
 describe('performance', () => {
