@@ -1,7 +1,7 @@
 /**
  * The worker's Prometheus endpoint during and after real migrations: a worker process started as
  * operators start it (VMCONVOY_METRICS_ADDRESS), three VMs (one failing on purpose) under the conversion
- * quota, with the simulator throttling a fifth of the EC2 calls. Scraped over HTTP like Prometheus would:
+ * quota, with the simulator throttling a third of the conversion polls. Scraped over HTTP like Prometheus would:
  * our metrics must be there with the values the run implies, next to the Temporal SDK's own.
  */
 import assert from 'node:assert/strict';
@@ -36,7 +36,9 @@ before(async () => {
     startSim({
       config: {
         speed: { conversionBytesPerSecond: 1024 ** 3, minConversionSeconds: 3, stepSeconds: 0.2, pendingPollMs: 200 },
-        faults: { seed: 7, throttleRate: 0.2 },
+        // Throttling on the polls only: a throttled ImportInstance or CreateTags retries on the activity's own
+        // backoff (2 s doubling, one SDK attempt here), and a few in a row cost this test a minute or more.
+        faults: { seed: 7, throttleRate: 0.3, actions: ['DescribeConversionTasks'] },
       },
     }),
     tempDir('vmconvoy-metrics-'),
