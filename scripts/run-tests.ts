@@ -83,11 +83,14 @@ async function main(): Promise<number> {
       env.VMCONVOY_TEST_TEMPORAL_UI = temporal.uiUrl;
       env.VMCONVOY_TEST_S3_ENDPOINT = s3.endpoint;
     }
-    log(`running ${files.length} test files`);
+    // Two files at a time: most of a test's time is spent waiting (conversions, polls, timers, child
+    // processes), so two overlap well on two cores; each file isolates itself by task queue, bucket and port.
+    const concurrency = Number(process.env.VMCONVOY_TEST_CONCURRENCY ?? 2);
+    log(`running ${files.length} test files, ${concurrency} at a time`);
     const code = await new Promise<number>((resolve) => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
+        ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...files],
         { env, stdio: 'inherit', cwd: REPO_ROOT }
       );
       child.on('exit', (c) => resolve(c ?? 1));

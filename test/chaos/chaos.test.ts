@@ -2,9 +2,8 @@
  * The reduced chaos scenario, in `npm test` (the full one is `npm run test:chaos`): 10 VMs in two waves
  * on the local environment while the worker is SIGKILLed during an upload, a boot check and a conversion
  * wait, and the simulator, the Temporal dev server and the S3 server are each restarted, with 20 %
- * throttling, 2 % 500s, lost ImportInstance answers and new resources listed 2-8 s late. One boot-check VM's
- * instance is stopped during its check (it fails validation), and `vmconvoy retry` then runs it and the
- * planned failures again. Every check of test/chaos/checks.ts must find nothing.
+ * throttling, 2 % 500s, lost ImportInstance answers and new resources listed 2-6 s late. Every check of
+ * test/chaos/checks.ts must find nothing. (The forced boot-check failure and its `retry` are in the full run.)
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -13,7 +12,7 @@ import { formatReport, runChaos } from './scenario';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-test('a fleet survives worker kills, server restarts, late listings and a failed boot check retried: expected outcomes, one task and one instance per VM, none running, every slot back, nothing left, bounded re-upload, no secret', async () => {
+test('a fleet survives worker kills, server restarts and late listings: expected outcomes, one task and one instance per VM, none running, every slot back, nothing left, bounded re-upload, no secret', async () => {
   const report = await runChaos({
     ...REDUCED,
     seed: Number(process.env.VMCONVOY_CHAOS_SEED ?? 1),
@@ -30,8 +29,6 @@ test('a fleet survives worker kills, server restarts, late listings and a failed
     'a kill hit a boot check (an instance between StartInstances and StopInstances)'
   );
   assert.ok(report.bootCheckVms >= 3, 'boot-check VMs in the fleet');
-  assert.ok(report.trap?.failed && report.trap.stops > 0, "the trapped VM's first run failed its boot check");
-  assert.ok(report.retry, 'vmconvoy retry ran after the batch ended');
   assert.ok(report.secrets.histories > REDUCED.vms, 'the secret scan read every VM history');
   assert.deepEqual(report.problems, []);
 });

@@ -5,7 +5,9 @@
  * VMs run the boot check, a kill lands inside one, a VM is terminated while it holds a conversion slot, one
  * VM fails its boot check because its instance is stopped under it, and `vmconvoy retry` runs the failed VMs
  * again). REDUCED is the same run at a size `npm test` can afford: everything but the terminated VM, which
- * the fleet only notices at its 5-minute reconcile (workflows/migrate-fleet.ts), longer than that run.
+ * the fleet only notices at its 5-minute reconcile (workflows/migrate-fleet.ts), longer than that run, and
+ * the forced boot-check failure with its `retry` (a timeout and a second batch run: over a minute; the full
+ * run has it, and test/integration/migrate-vm.test.ts covers the retry's adoption in `npm test`).
  */
 import type { ChaosOptions } from './scenario';
 
@@ -61,10 +63,10 @@ export const REDUCED: Scenario = {
   maxConversions: 3,
   listingDelaySeconds: [2, 6],
   bootCheckEvery: 2,
-  // A boot check passes at its second status poll (10 s); the trapped VM fails after 25 s.
-  settings: { bootCheckTimeoutSeconds: 25, importListingWaitSeconds: 15 },
+  // A boot check passes at its second status poll (10 s).
+  settings: { bootCheckTimeoutSeconds: 60, importListingWaitSeconds: 15 },
   holderCheckSeconds: 15,
-  validationRetry: true,
+  validationRetry: false,
   timeoutMs: 8 * 60_000,
   // Uploads first (wave 1 uploads for a while; wave 2's may be over before a late plan item gets its turn).
   plan: [
