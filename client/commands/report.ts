@@ -68,12 +68,18 @@ export async function reportCommand(client: Client, batch: string): Promise<Repo
 type Format = ReportFormat | 'html';
 const FORMATS: readonly Format[] = [...REPORT_FORMATS, 'html'];
 
-/** The rows (csv, md, json), or the whole report for html. */
-export type ReportOutput = ReportJsonRow[] | { html: string; report: BatchReport };
+/**
+ * The rows (csv, md, json), or the whole report for html. The page is rendered by the view, from the
+ * report the printer hands it (control characters in names and messages shown as escapes), so the page's
+ * own line breaks stay line breaks.
+ */
+export type ReportOutput = ReportJsonRow[] | { report: BatchReport };
 
 const VIEW: View<ReportOutput, { opts: { format: Format } }> = {
   text: (out, p, call) =>
-    Array.isArray(out) ? REPORT_VIEW.text(out, p, call as { opts: { format: ReportFormat } }) : out.html,
+    Array.isArray(out)
+      ? REPORT_VIEW.text(out, p, call as { opts: { format: ReportFormat } })
+      : renderBatchReportHtml(out.report),
   json: (out) => (Array.isArray(out) ? out : out.report),
   savedNote: (out, file) =>
     Array.isArray(out)
@@ -98,7 +104,7 @@ export const reportSpec: CommandSpec<{ format: Format; json?: boolean; out?: str
   ],
   run: async ({ args: [batch], opts }, ctx) => {
     const report = await batchReportCommand(await ctx.client(), batch!);
-    if (opts.format === 'html' && !opts.json) return { html: renderBatchReportHtml(report), report };
+    if (opts.format === 'html' && !opts.json) return { report };
     return reportRows(report.vms);
   },
   view: VIEW,

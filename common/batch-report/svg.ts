@@ -70,7 +70,10 @@ function axisTicks(axis: TimeAxis, top: number, height: number, labels: boolean)
 }
 
 /** One row per VM; a rect per phase; the row's data attributes carry each phase's seconds. */
-export function timelineSvg(vms: readonly ReportVm[], axis: TimeAxis): string {
+export function timelineSvg(unordered: readonly ReportVm[], axis: TimeAxis): string {
+  // In the order the VMs started, so waves read top to bottom; a VM with no phase last.
+  const first = (vm: ReportVm): number => vm.spans[0]?.start ?? Infinity;
+  const vms = [...unordered].sort((a, b) => first(a) - first(b) || a.name.localeCompare(b.name));
   const height = vms.length * ROW_H;
   const rows = vms.map((vm, i) => {
     const y = i * ROW_H;
