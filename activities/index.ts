@@ -34,6 +34,10 @@ import type { WorkflowRunRef } from './fleet';
 import { writeManifest } from './manifest';
 import { uploadImage } from './upload';
 import { validateInstance } from './validate';
+import type { BatchReportInput } from './batch-report';
+import { writeBatchReport } from './batch-report';
+import type { NotifyInput } from './notify';
+import { sendNotification } from './notify';
 
 export type { DescribeConversionInput } from './describe-conversion';
 
@@ -49,6 +53,8 @@ export interface ActivityDeps {
   bootCheckPollMs?: number;
   /** Metrics hook: bytes of every uploaded part. */
   onBytesUploaded?: (bytes: number) => void;
+  /** VMCONVOY_NOTIFY_SECRET: signs `start --notify` events (activities/notify.ts). */
+  notifySecret?: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -108,6 +114,10 @@ export function createActivities(deps: ActivityDeps) {
     loadInventoryPage: keepAlive((input: InventoryPageInput) => fleet.loadInventoryPage(input)),
     vmWorkflowStates: keepAlive((workflowIds: string[]) => fleet.vmWorkflowStates(workflowIds)),
     workflowRunStates: keepAlive((runs: WorkflowRunRef[]) => fleet.workflowRunStates(runs)),
+    /** The batch's report (JSON and HTML) into its S3 folder, at batch end. */
+    writeBatchReport: keepAlive((input: BatchReportInput) => writeBatchReport(s3Deps, input)),
+    /** One signed POST of a batch event to the --notify URL. */
+    sendNotification: (input: NotifyInput) => sendNotification(deps.notifySecret, input),
   };
 }
 

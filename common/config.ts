@@ -107,6 +107,8 @@ export const configSchema = z.object({
    */
   allowAnyPath: z.boolean().default(false),
   metricsBindAddress: z.string().optional(),
+  /** VMCONVOY_NOTIFY_SECRET: the HMAC key of `start --notify` events (worker only; never in a workflow). */
+  notifySecret: z.string().optional(),
 });
 export type VmconvoyConfig = z.output<typeof configSchema>;
 
@@ -139,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
     imageRoots: nonEmpty(env.VMCONVOY_IMAGE_ROOTS)?.split(':').filter(Boolean),
     allowAnyPath: ['1', 'true', 'yes'].includes((env.VMCONVOY_ALLOW_ANY_PATH ?? '').toLowerCase()),
     metricsBindAddress: nonEmpty(env.VMCONVOY_METRICS_ADDRESS),
+    notifySecret: nonEmpty(env.VMCONVOY_NOTIFY_SECRET),
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

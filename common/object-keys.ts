@@ -79,3 +79,13 @@ export function partRanges(imageBytes: number, partSizeBytes: number): PartRange
   }
   return parts;
 }
+
+/**
+ * The batch's report, written when the batch ends (`json` and `html`, activities/batch-report.ts), so the
+ * record outlives Temporal's retention. A file in the batch's folder, not a folder: every VM folder is
+ * `<batch>/<vm>/` with its slash, so none is a prefix of it and no VM cleanup deletes it.
+ */
+export function batchReportKey(keyPrefix: string, loc: Omit<ObjectLocation, 'vm'>, ext: 'json' | 'html'): string {
+  const scope = loc.namespace ? namespaceSegment(loc.namespace) : '';
+  return `${keyPrefix}${scope}${loc.batch}/batch-report.${ext}`;
+}

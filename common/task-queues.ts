@@ -12,7 +12,7 @@
 
 /** The activities each queue other than the main one serves (the main queue serves them all). */
 export const ACTIVITIES_BY_QUEUE = {
-  control: ['loadInventoryPage', 'vmWorkflowStates', 'workflowRunStates'],
+  control: ['loadInventoryPage', 'vmWorkflowStates', 'workflowRunStates', 'writeBatchReport', 'sendNotification'],
   awsApi: ['importInstance', 'describeConversion', 'validateInstance', 'cleanupVm'],
   upload: ['preflightImage', 'uploadImage'],
 } as const;

@@ -33,10 +33,16 @@ export interface CreateWorkersOptions {
   maxConcurrentActivityTaskExecutions?: number;
   /** Payload encryption (worker/payload-codec.ts); must match the clients'. */
   dataConverter?: DataConverter;
+  /** Signs `start --notify` events (VMCONVOY_NOTIFY_SECRET). */
+  notifySecret?: string;
 }
 
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
-  const activities = createActivities({ config: opts.aws, imageRoots: opts.imageRoots });
+  const activities = createActivities({
+    config: opts.aws,
+    imageRoots: opts.imageRoots,
+    notifySecret: opts.notifySecret,
+  });
   const workers: Worker[] = [];
   // What every worker of this process shares: the connection, the codec, the cap on unexpected attempts.
   const common = {

@@ -61,6 +61,7 @@ export async function runWorkerProcess(
       uploadOnly: opts.uploadOnly,
       aws: config.aws,
       imageRoots: config.imageRoots,
+      notifySecret: config.notifySecret,
       dataConverter: dataConverterFromEnv(env),
     });
     logger.info(

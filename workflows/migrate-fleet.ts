@@ -21,6 +21,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
+  log,
   patched,
   proxyActivities,
   setHandler,
@@ -48,12 +49,21 @@ import {
 import { SHORT_HEARTBEAT_TIMEOUT } from './activity-profiles';
 import { migrateVmWorkflow } from './migrate-vm';
 import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
-import { FLEET_RECONCILE_TIMER_PATCH, FLEET_STARTS_AT_ONCE_PATCH } from './versions';
+import { FLEET_BATCH_REPORT_PATCH, FLEET_RECONCILE_TIMER_PATCH, FLEET_STARTS_AT_ONCE_PATCH } from './versions';
+import { FleetNotifier } from './notify';
 
 const fleet = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+});
+
+/** The batch's report at its end: minutes for thousands of VM histories; a failure never fails the batch. */
+const batchEnd = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
+  retry: { initialInterval: '5 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
+  summary: "write the batch's report to S3",
 });
 
 /** VMs started per run before continuing as new (each start costs a handful of history events). */
@@ -82,14 +92,23 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
     wakeups += 1;
   };
   let page: { index: number; rows: InventoryRow[] } | undefined;
+  // --- notifications (issue 20): only a batch started with --notify emits anything.
+  const notifier = new FleetNotifier(batch, input.notifyUrl);
+  const counts = (): { completed: number; failed: number; cancelled: number } => {
+    const { completed, failed, cancelled } = scheduler.summary();
+    return { completed, failed, cancelled };
+  };
 
   setHandler(fleetStatusQuery, () => scheduler.status());
   setHandler(vmUploadedSignal, ({ vm }) => {
     scheduler.vmUploaded(vm);
     wakeLoop();
   });
-  setHandler(vmFinishedSignal, ({ vm, phase }) => {
-    if (scheduler.vmEnded(vm, phase)) wakeLoop();
+  setHandler(vmFinishedSignal, (finished) => {
+    if (scheduler.vmEnded(finished.vm, finished.phase)) {
+      notifier.vmEnded(finished);
+      wakeLoop();
+    }
   });
   setHandler(pauseFleetSignal, ({ reason }) => {
     scheduler.pause(reason);
@@ -231,7 +250,7 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
       if (scheduler.isFinished()) break;
       if (startsThisRun >= STARTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
         // Every start settled: a child whose start is still pending would be lost to the next run.
-        await condition(() => starting.size === 0 && allHandlersFinished());
+        await condition(() => starting.size === 0 && notifier.idle() && allHandlersFinished());
         throwStartFailure();
         await continueAsNew<typeof migrateFleetWorkflow>({
           ...input,
@@ -242,6 +261,9 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
       const candidate = scheduler.next();
       // The row is loaded before the gates are asked, even when they are shut: history has it this way.
       const row = candidate && (await rowAt(candidate.row));
+      if (notifier.enabled && row && !candidate.isRetry) {
+        notifier.waveAhead(row.spec.wave, counts(), scheduler.runningVms().length === 0);
+      }
       if (!candidate || !row || !scheduler.tryStart(candidate, row)) {
         const seen = wakeups;
         if (reconcileTimer) {
@@ -286,5 +308,25 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
     throw err;
   }
   await condition(allHandlersFinished);
-  return scheduler.summary();
+  const summary = scheduler.summary();
+  let report: { bucketKeyJson: string; bucketKeyHtml: string } | undefined;
+  if (patched(FLEET_BATCH_REPORT_PATCH)) {
+    // The record that outlives Temporal's retention; the batch's outcome does not depend on it.
+    try {
+      const written = await batchEnd.writeBatchReport({
+        batch,
+        namespace: workflowInfo().namespace,
+        state: summary.failed > 0 ? 'failed' : 'completed',
+        conversionLimit: scheduler.limits.maxConversions,
+      });
+      report = { bucketKeyJson: written.jsonKey, bucketKeyHtml: written.htmlKey };
+    } catch (err) {
+      log.warn("the batch's report could not be written to S3", { error: (err as Error).message });
+    }
+  }
+  if (notifier.enabled) {
+    await notifier.batchEnded({ ...counts(), total: summary.total }, report);
+    await condition(() => notifier.idle());
+  }
+  return summary;
 }

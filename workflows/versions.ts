@@ -31,3 +31,9 @@ export const QUOTA_HOLDER_RUNS_PATCH = 'quota-holder-runs';
  * before keeps its objects where they are (`<prefix><batch>/<vm>/`) to the end.
  */
 export const VM_NAMESPACED_KEYS_PATCH = 'vm-namespaced-keys';
+
+/** migrateFleet: at batch end, the batch's report (JSON and HTML) is written to its S3 folder (issue 20). */
+export const FLEET_BATCH_REPORT_PATCH = 'fleet-batch-report';
+
+/** migrateFleet: a batch started with --notify starts a notification workflow per event (issue 20). */
+export const FLEET_NOTIFY_PATCH = 'fleet-notify';

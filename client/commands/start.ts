@@ -6,6 +6,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
+import { InvalidArgumentError } from 'commander';
 import { createAwsClients, destroyAwsClients } from '../../common/aws/clients';
 import type { VmconvoyConfig } from '../../common/config';
 import { awsApiTaskQueueOf, controlTaskQueueOf } from '../../common/task-queues';
@@ -37,6 +38,8 @@ export interface StartOptions {
   maxApiRate?: number | 'default';
   /** In-flight cap (VMs started and not finished). @default maxUploads + 2 × maxConversions */
   maxInFlight?: number;
+  /** POST signed events here on each VM failure, wave end and batch end (workflows/notify.ts). */
+  notify?: string;
   /**
    * Per-VM settings over the defaults, for programs that call startCommand (benchmarks, tests); the CLI
    * has no flag for these.
@@ -64,6 +67,18 @@ export type StartResult =
     }
   | { ok: false; batch: string; errors: InventoryProblem[] };
 
+/** An http(s) URL, as `--notify` takes it. */
+function notifyUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidArgumentError('use an http or https URL');
+  return url.toString();
+}
+
 export const DEFAULT_LIMITS = { maxUploads: 4, maxConversions: 5 } as const;
 
 export function fleetInputFor(
@@ -90,6 +105,7 @@ export function fleetInputFor(
     failureBudgetPercent: opts.failureBudget,
     quotaWorkflowId: quotaWorkflowIdFor(config.aws),
     vmTaskQueue: config.temporal.taskQueue,
+    ...(opts.notify === undefined ? {} : { notifyUrl: opts.notify }),
   };
 }
 
@@ -215,6 +231,12 @@ export const startSpec: CommandSpec<StartFlags, StartOutput> = {
     {
       flags: '--dry-run',
       description: 'pre-flight and ImportInstance with DryRun for every VM, then stop (nothing is imported)',
+    },
+    {
+      flags: '--notify <url>',
+      description:
+        'POST a JSON event to this http(s) URL on each VM failure, wave end and the batch end, signed with VMCONVOY_NOTIFY_SECRET (set on the workers)',
+      parse: notifyUrl,
     },
     { flags: '--wait', description: 'show live progress until the batch ends (exit 2 when VMs failed)' },
     jsonOption('machine-readable output (with --wait: one JSON object per line)'),

@@ -38,6 +38,8 @@ export interface FleetInput {
   vmTaskQueue?: string;
   /** Carried across continue-as-new; absent on the first run. */
   progress?: FleetProgress;
+  /** `start --notify`: POST a signed event here on each VM failure, wave end and the batch end (workflows/notify.ts). */
+  notifyUrl?: string;
 }
 
 export interface FleetProgress {

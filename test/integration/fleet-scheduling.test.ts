@@ -11,6 +11,8 @@ import { Worker } from '@temporalio/worker';
 import { createFleetActivities } from '../../activities/fleet';
 import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
 import { createSlotActivities } from '../../activities/conversion-slot';
+import type { BatchReportInput } from '../../activities/batch-report';
+import { writeBatchReport } from '../../activities/batch-report';
 import type { FleetInput, FleetStatus, InventoryRow } from '../../common/contracts/fleet';
 import {
   fleetStatusQuery,
@@ -82,6 +84,9 @@ async function withWorker(label: string, fn: (taskQueue: string) => Promise<void
     activities: {
       ...createFleetActivities(s3.client, s3.bucket),
       ...createSlotActivities(),
+      // The fleet's last step: the batch's report into S3 (the real activity; these stand-in VMs add no rows).
+      writeBatchReport: (input: BatchReportInput) =>
+        writeBatchReport({ s3: s3.client, bucket: s3.bucket, keyPrefix: 'vmconvoy/' }, input),
       shouldFail: (vm: string): Promise<boolean> => {
         const left = failuresLeft.get(vm) ?? 0;
         failuresLeft.set(vm, left - 1);

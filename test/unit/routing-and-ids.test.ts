@@ -35,8 +35,10 @@ describe('task-queue routing', () => {
     assert.deepEqual(Object.keys(activitiesFor('upload', activities)).sort(), ['preflightImage', 'uploadImage']);
     assert.deepEqual(Object.keys(activitiesFor('control', activities)).sort(), [
       'loadInventoryPage',
+      'sendNotification',
       'vmWorkflowStates',
       'workflowRunStates',
+      'writeBatchReport',
     ]);
   });
 
