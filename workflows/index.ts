@@ -4,3 +4,4 @@
 export { migrateVmWorkflow } from './migrate-vm';
 export { conversionQuotaWorkflow } from './conversion-quota';
 export { migrateFleetWorkflow } from './migrate-fleet';
+export { rollbackBatchWorkflow } from './rollback-batch';
