@@ -7,16 +7,21 @@
  *
  * On the failure and cancel paths it also stops the VM's own instance if it runs (a boot check that was
  * interrupted), and keeps the VM's resource record (vm-resources.ts) while a converted instance remains:
- * the next run of the VM adopts or terminates it, and the failed VM's status names it.
+ * the next run of the VM adopts or terminates it, and the failed VM's status names it. A failure with
+ * `onFail: terminate` (`start --on-fail terminate`) terminates that instance and deletes its volume instead.
+ *
+ * A completed VM keeps its record too, stamped with when vmconvoy left the instance stopped (and its
+ * LaunchTime then): `vmconvoy rollback` removes what a record names, and leaves an instance started since.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { CancelConversionTaskCommand, DescribeConversionTasksCommand } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { CleanupInput, CleanupResult } from '../common/contracts/activity-io';
+import type { CleanupInput, CleanupResult, RecordedImport } from '../common/contracts/activity-io';
 import { activityLog, cancellationSignal, heartbeat } from './activity-context';
 import { awsCall, awsFailure } from './aws-call';
 import { isAwsError, isNotFound } from './aws-error-codes';
+import { deleteVolumeWhenDetached, stopStamp, terminateAndWait } from './ec2-removal';
 import { findTaskForManifest, importMayHaveBeenSent, listConversionTasks } from './import-idempotency';
 import { manifestKey, resourceRecordKey, vmPrefix } from '../common/object-keys';
 import {
@@ -180,14 +185,20 @@ export async function cleanupVm(deps: CleanupDeps, input: CleanupInput): Promise
   const taskId = input.cancelConversionTaskId ?? (failurePath ? await orphanTaskId(deps, input) : undefined);
   const cancelledTask = taskId ? await cancelConversionTask(deps.ec2, taskId, input.reason) : false;
   if (!failurePath) {
-    // Completed: the VM's result names its instance; the record has served.
-    const deletedObjects = await deleteVmObjects(deps, input);
+    // Completed: the record stays, stamped with the moment vmconvoy left the instance stopped: it is what
+    // `vmconvoy rollback` removes, and how it tells an instance started since then.
+    const kept = await stampStoppedInstances(deps, input);
+    const deletedObjects = await deleteVmObjects(
+      deps,
+      input,
+      kept ? resourceRecordKey(deps.keyPrefix, input) : undefined
+    );
     activityLog.info('cleanup done', { batch: input.batch, vm: input.vm, deletedObjects, cancelledTask });
     return { deletedObjects, cancelledTask };
   }
-  const { stopped, remaining } = await stopOwnInstances(deps, input);
-  // The record stays while a converted instance remains; otherwise it goes with everything else.
-  const keep = remaining.length > 0 ? resourceRecordKey(deps.keyPrefix, input) : undefined;
+  const { stopped, remaining, terminated, volumesLeft } = await settleOwnInstances(deps, input);
+  // The record stays while a converted instance (or a volume of one) remains; otherwise it goes with the rest.
+  const keep = remaining.length > 0 || volumesLeft ? resourceRecordKey(deps.keyPrefix, input) : undefined;
   const deletedObjects = await deleteVmObjects(deps, input, keep);
   activityLog.info('cleanup done', {
     batch: input.batch,
@@ -197,35 +208,82 @@ export async function cleanupVm(deps: CleanupDeps, input: CleanupInput): Promise
     stoppedInstances: stopped,
     remainingInstances: remaining,
   });
-  return { deletedObjects, cancelledTask, stoppedInstances: stopped, remainingInstances: remaining };
+  const result: CleanupResult = {
+    deletedObjects,
+    cancelledTask,
+    stoppedInstances: stopped,
+    remainingInstances: remaining,
+  };
+  return input.onFail === 'terminate' ? { ...result, terminatedInstances: terminated } : result;
+}
+
+/** Completed path: stamps the record's stopped instances of this VM; true when the record names one. */
+async function stampStoppedInstances(deps: CleanupDeps, input: CleanupInput): Promise<boolean> {
+  const record = await readResourceRecord(deps, input);
+  const live = liveRecordedInstances(record);
+  for (const rec of live) {
+    const own = await ownInstance(deps.ec2, rec.instanceId!, input);
+    const instance = own.gone ? undefined : own.instance;
+    if (instance?.State?.Name === 'stopped')
+      await updateResourceRecord(deps, input, { add: { ...rec, ...stopStamp(instance) } });
+  }
+  return live.length > 0;
 }
 
 /**
  * Failure and cancel paths: every instance of this VM (the workflow's, and the record's) that runs is
  * stopped; returns those and the converted instances that remain (stopped, for the operator or the next
- * run). An instance whose conversion did not finish is the conversion's: cancelling the task removes it.
+ * run). With `onFail: terminate` (a failure, not a cancel) a converted instance is terminated instead and
+ * its recorded volume deleted. An instance whose conversion did not finish is the conversion's: cancelling
+ * the task removes it.
  */
-async function stopOwnInstances(
+async function settleOwnInstances(
   deps: CleanupDeps,
   input: CleanupInput
-): Promise<{ stopped: string[]; remaining: string[] }> {
+): Promise<{ stopped: string[]; remaining: string[]; terminated: string[]; volumesLeft: boolean }> {
   const record = await readResourceRecord(deps, input);
   const ids = new Set<string>(input.instanceId ? [input.instanceId] : []);
   for (const i of liveRecordedInstances(record)) if (i.instanceId) ids.add(i.instanceId);
+  const terminate = input.onFail === 'terminate';
   const stopped: string[] = [];
   const remaining: string[] = [];
+  const terminated: string[] = [];
   const gone: string[] = [];
+  let volumesLeft = false;
   for (const instanceId of ids) {
     const own = await ownInstance(deps.ec2, instanceId, input);
     if (own.gone) gone.push(instanceId);
     const instance = own.gone ? undefined : own.instance;
     if (!instance) continue;
+    const converted = (instance.BlockDeviceMappings ?? []).some((m) => m.DeviceName === ROOT_DEVICE);
+    const rec = record?.imports.find((i) => i.instanceId === instanceId);
+    if (terminate && converted) {
+      if (await terminateAndWait(deps.ec2, instanceId, { waitMs: 5 * 60_000 })) {
+        terminated.push(instanceId);
+        gone.push(instanceId);
+        volumesLeft ||= !(await deleteRecordedVolume(deps, input, rec));
+      } else remaining.push(instanceId);
+      continue;
+    }
     if (isBootedImport(instance)) {
       await stopInstance(deps.ec2, instanceId);
       stopped.push(instanceId);
     }
-    if ((instance.BlockDeviceMappings ?? []).some((m) => m.DeviceName === ROOT_DEVICE)) remaining.push(instanceId);
+    if (converted) {
+      remaining.push(instanceId);
+      // LaunchTime does not change on a stop: the stamp holds whether stopping has finished yet or not.
+      if (rec) await updateResourceRecord(deps, input, { add: { ...rec, ...stopStamp(instance) } });
+    }
   }
   if (gone.length > 0 && record) await updateResourceRecord(deps, input, { goneInstances: gone });
-  return { stopped, remaining };
+  return { stopped, remaining, terminated, volumesLeft };
+}
+
+/** onFail terminate: the terminated instance's recorded volume goes too; false when it is still there. */
+async function deleteRecordedVolume(deps: CleanupDeps, input: CleanupInput, rec: RecordedImport | undefined) {
+  if (!rec?.volumeId) return true;
+  const outcome = await deleteVolumeWhenDetached(deps.ec2, rec.volumeId, { waitMs: 2 * 60_000 });
+  if (outcome === 'attached') return false;
+  await updateResourceRecord(deps, input, { add: { ...rec, volumeDeleted: true } });
+  return true;
 }

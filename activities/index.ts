@@ -38,6 +38,8 @@ import type { BatchReportInput } from './batch-report';
 import { writeBatchReport } from './batch-report';
 import type { NotifyInput } from './notify';
 import { sendNotification } from './notify';
+import type { RollbackInput, RollbackVmInput } from '../common/contracts/rollback';
+import { rollbackVm, scanRollback } from './rollback';
 
 export type { DescribeConversionInput } from './describe-conversion';
 
@@ -110,6 +112,10 @@ export function createActivities(deps: ActivityDeps) {
     cleanupVm: keepAlive((input: CleanupInput): Promise<CleanupResult> =>
       cleanupVm({ ...s3Deps, ec2: clients.ec2 }, input)
     ),
+    /** The VMs of a batch with a resource record, and instances tagged for it that no record names. */
+    scanRollback: keepAlive((input: RollbackInput) => scanRollback({ ...s3Deps, ec2: clients.ec2 }, input)),
+    /** One VM's rollback: cancel its open tasks, terminate its instances, delete their volumes. */
+    rollbackVm: keepAlive((input: RollbackVmInput) => rollbackVm({ ...s3Deps, ec2: clients.ec2 }, input)),
     requestConversionSlot: keepAlive((input: SlotRequestInput) => slots.requestConversionSlot(input)),
     loadInventoryPage: keepAlive((input: InventoryPageInput) => fleet.loadInventoryPage(input)),
     vmWorkflowStates: keepAlive((workflowIds: string[]) => fleet.vmWorkflowStates(workflowIds)),

@@ -5,6 +5,7 @@
  *   <batch>                            the fleet workflow of a batch
  *   <batch>/<vm>                       one VM's workflow (VM names hold no `/`)
  *   vmconvoy-quota/<target>/<region>   the conversion quota of an AWS account (or endpoint) and region
+ *   vmconvoy-rollback:<batch>[:<vm>]   the rollback of a batch, or of one VM of it
  *
  * Sandbox-safe: workflows import it.
  */
@@ -30,4 +31,15 @@ const QUOTA_ID_PREFIX = 'vmconvoy-quota';
 /** `target` says whose quota it is: the EC2 endpoint URL, or `aws` for AWS's own endpoints. */
 export function quotaWorkflowId(target: string, region: string): string {
   return `${QUOTA_ID_PREFIX}/${target}/${region}`;
+}
+
+const ROLLBACK_ID_PREFIX = 'vmconvoy-rollback';
+
+/**
+ * The rollback of a batch (or of one VM of it): `vmconvoy-rollback:<batch>[:<vm>]`. One ID per target, so
+ * a second `rollback --yes` while one runs attaches to it instead of starting another. `:` is in no batch
+ * or VM name and the ID holds no `/`, so it never reads as a VM workflow's ID.
+ */
+export function rollbackWorkflowId(batch: string, vm?: string): string {
+  return vm === undefined ? `${ROLLBACK_ID_PREFIX}:${batch}` : `${ROLLBACK_ID_PREFIX}:${batch}:${vm}`;
 }

@@ -5,3 +5,4 @@ export { migrateVmWorkflow } from './migrate-vm';
 export { conversionQuotaWorkflow } from './conversion-quota';
 export { migrateFleetWorkflow } from './migrate-fleet';
 export { notifyWorkflow } from './notify';
+export { rollbackBatchWorkflow } from './rollback-batch';

@@ -249,6 +249,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
         // --- ownership (issue 15): cleanup stops this instance if it runs (an interrupted boot check).
         instanceId: tracker.status.instanceId,
         reason: cancelled ? 'cancelled by the operator' : `failed: ${error.type}`,
+        // --- on-fail (issue 20): an input field only (no new command): histories replay unchanged.
+        onFail: cancelled ? undefined : settings.onFail,
       });
       // --- ownership (issue 15): a failed VM's status names the instance it leaves (stopped) behind.
       const left = cleaned.remainingInstances ?? [];

@@ -10,6 +10,7 @@ import { pauseSpec } from './pause';
 import { reportSpec } from './report';
 import { resumeSpec } from './resume';
 import { retrySpec } from './retry';
+import { rollbackSpec } from './rollback';
 import { setLimitsSpec } from './set-limits';
 import { setupSpec } from './setup';
 import { simCommand } from './sim';
@@ -42,6 +43,7 @@ export const COMMANDS: readonly AnyCommand[] = [
   retrySpec,
   setLimitsSpec,
   reportSpec,
+  rollbackSpec,
   setupSpec,
   workerSpec,
   simSpec,

@@ -13,8 +13,8 @@ import { awsApiTaskQueueOf, controlTaskQueueOf } from '../../common/task-queues'
 import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
 import type { FleetInput } from '../../common/contracts/fleet';
 import { migrationBatchKey } from '../../workflows/search-attributes';
-import type { MigrationSettings } from '../../common/contracts/migration';
-import { DEFAULT_SETTINGS, VM_NAME_PATTERN } from '../../common/contracts/migration';
+import type { MigrationSettings, OnFail } from '../../common/contracts/migration';
+import { DEFAULT_SETTINGS, ON_FAIL_CHOICES, VM_NAME_PATTERN } from '../../common/contracts/migration';
 import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
@@ -36,6 +36,8 @@ export interface StartOptions {
   dryRun?: boolean;
   /** AWS API budget (requests/s) on the account+region's AWS API task queue; `default` removes it. */
   maxApiRate?: number | 'default';
+  /** A failed VM's converted instance: kept stopped, or terminated with its volume. @default keep */
+  onFail?: OnFail;
   /** In-flight cap (VMs started and not finished). @default maxUploads + 2 × maxConversions */
   maxInFlight?: number;
   /** POST signed events here on each VM failure, wave end and batch end (workflows/notify.ts). */
@@ -89,6 +91,7 @@ export function fleetInputFor(
   config: VmconvoyConfig
 ): FleetInput {
   const settings: MigrationSettings = { ...DEFAULT_SETTINGS, ...opts.settings, dryRun: opts.dryRun ?? false };
+  if (opts.onFail) settings.onFail = opts.onFail;
   if (config.temporal.uploadTaskQueue) settings.uploadTaskQueue = config.temporal.uploadTaskQueue;
   settings.awsApiTaskQueue = awsApiTaskQueueOf(config.temporal);
   return {
@@ -237,6 +240,12 @@ export const startSpec: CommandSpec<StartFlags, StartOutput> = {
       description:
         'POST a JSON event to this http(s) URL on each VM failure, wave end and the batch end, signed with VMCONVOY_NOTIFY_SECRET (set on the workers)',
       parse: notifyUrl,
+    },
+    {
+      flags: '--on-fail <what>',
+      description:
+        "a failed VM's converted instance: keep (stopped, for inspection; retry adopts or replaces it) or terminate (with its volume)",
+      choices: ON_FAIL_CHOICES,
     },
     { flags: '--wait', description: 'show live progress until the batch ends (exit 2 when VMs failed)' },
     jsonOption('machine-readable output (with --wait: one JSON object per line)'),

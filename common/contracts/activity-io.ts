@@ -3,7 +3,7 @@
  * boundary and so ends up in workflow histories: keys, names and IDs only, never presigned URLs, user data
  * contents or credentials.
  */
-import type { DiskFormat, VmSpec, VmError, SlotRequestInput } from './migration';
+import type { DiskFormat, OnFail, VmSpec, VmError, SlotRequestInput } from './migration';
 
 /**
  * Where one VM's objects live: `<prefix>ns=<namespace>/<batch>/<vm>/` (common/object-keys.ts). Deterministic,
@@ -135,6 +135,8 @@ export interface CleanupInput extends ObjectLocation {
   /** The VM's instance as the workflow knows it: stopped if running (failure/cancel paths). */
   instanceId?: string;
   reason?: string;
+  /** Failure path: `terminate` terminates the VM's converted instances and deletes their volumes. @default keep */
+  onFail?: OnFail;
 }
 
 export interface CleanupResult {
@@ -144,6 +146,8 @@ export interface CleanupResult {
   stoppedInstances?: string[];
   /** Converted instances of this VM that remain, stopped, for the operator or the next run (failure/cancel paths). */
   remainingInstances?: string[];
+  /** Instances of this VM terminated (failure path with `onFail: terminate`). */
+  terminatedInstances?: string[];
 }
 
 /**
@@ -174,4 +178,12 @@ export interface RecordedImport {
   imageFingerprint?: string;
   /** Set once the instance is known gone (terminated by a later run, or its task cancelled). */
   gone?: boolean;
+  /**
+   * When vmconvoy last left the instance stopped (ISO), and the instance's LaunchTime then: a LaunchTime
+   * that differs later means someone started the instance since (a rollback leaves it alone unless forced).
+   */
+  stoppedAt?: string;
+  launchTime?: string;
+  /** Set once the volume is known deleted (a rollback, or `onFail: terminate`). */
+  volumeDeleted?: boolean;
 }

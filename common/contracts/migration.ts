@@ -138,7 +138,15 @@ export interface MigrationSettings {
    * it; unset = the main queue (no budget). Set by the CLI from the worker's configuration.
    */
   awsApiTaskQueue?: string;
+  /**
+   * What a failed VM's converted instance becomes: `keep` leaves it stopped (for inspection; a retry adopts
+   * or terminates it), `terminate` terminates it and deletes its volume. Unset = keep (`start --on-fail`).
+   */
+  onFail?: OnFail;
 }
+
+export const ON_FAIL_CHOICES = ['keep', 'terminate'] as const;
+export type OnFail = (typeof ON_FAIL_CHOICES)[number];
 
 export const DEFAULT_SETTINGS: MigrationSettings = {
   partSizeBytes: 10 * 1024 * 1024,

@@ -1,6 +1,6 @@
 /**
  * EC2's request throttling per API category: mutating calls (ImportInstance, ImportVolume,
- * CancelConversionTask, CreateTags, Start/Stop/TerminateInstances) and describe calls each draw from
+ * CancelConversionTask, CreateTags, Start/Stop/TerminateInstances, DeleteVolume) and describe calls each draw from
  * their own token bucket. An empty bucket → RequestLimitExceeded (503).
  */
 import type { SimConfig } from '../config';
@@ -14,6 +14,7 @@ export const MUTATING_ACTIONS: ReadonlySet<string> = new Set([
   'StartInstances',
   'StopInstances',
   'TerminateInstances',
+  'DeleteVolume',
 ]);
 
 export type Category = 'mutating' | 'describe';

@@ -266,6 +266,19 @@ export class Ec2Model extends Ec2Resources {
   // Time
   // -------------------------------------------------------------------------------------------------
 
+  /**
+   * A terminated instance's volumes stay, detached and `available`: the root volume of an imported instance
+   * is not deleted on termination (DescribeInstances shows deleteOnTermination false).
+   */
+  private detachVolumesOf(instanceId: string): void {
+    for (const volume of this.state.volumes) {
+      if (volume.instanceId !== instanceId || volume.state !== 'in-use') continue;
+      volume.state = 'available';
+      volume.instanceId = undefined;
+      volume.device = undefined;
+    }
+  }
+
   /** Moves every task and instance to the state the clock says it is in. */
   override advance(): void {
     const now = this.now();
@@ -295,6 +308,7 @@ export class Ec2Model extends Ec2Resources {
       if (instance.target && now >= instance.target.at) {
         instance.state = instance.target.state;
         if (instance.state === 'running') instance.runningSince = instance.target.at;
+        if (instance.state === 'terminated') this.detachVolumesOf(instance.instanceId);
         instance.target = undefined;
         this.changed();
       }

@@ -30,9 +30,19 @@ export abstract class Ec2Resources {
     return this.state.instances.filter((i) => visible(i, this.now()));
   }
 
-  /** Volumes EC2 lists now. */
+  /** Volumes EC2 lists now (a deleted one no more: `/_sim/state` still shows it, as `deleted`). */
   listVolumes(): Volume[] {
-    return this.state.volumes.filter((v) => visible(v, this.now()));
+    return this.state.volumes.filter((v) => v.state !== 'deleted' && visible(v, this.now()));
+  }
+
+  /** DeleteVolume: only a volume that is `available` (not attached) may go. */
+  deleteVolume(id: string): void {
+    this.advance();
+    const volume = this.findVolume(id);
+    if (volume.state === 'in-use')
+      throw new Ec2Error('VolumeInUse', `Volume ${id} is currently attached to ${volume.instanceId ?? 'an instance'}`);
+    volume.state = 'deleted';
+    this.changed();
   }
 
   findVolume(id: string): Volume {
@@ -57,6 +67,13 @@ export abstract class Ec2Resources {
     const instances = ids.map((id) => this.findInstance(id));
     const at = this.now() + seconds(this.config().speed, this.config().speed.instanceTransitionSeconds);
     const changes = instances.map((instance) => transitionInstance(instance, action, at, this.state.tasks));
+    // LaunchTime is "the time that the instance was last launched" (EC2 API reference, Instance): a start resets it.
+    for (const c of changes) {
+      if (action === 'start' && c.previous === 'stopped') {
+        const instance = instances.find((i) => i.instanceId === c.id);
+        if (instance) instance.launchTime = this.now();
+      }
+    }
     this.changed();
     return changes;
   }

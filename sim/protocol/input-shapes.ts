@@ -123,6 +123,7 @@ export const INPUT_SHAPES: Readonly<Record<string, Shape & { kind: 'struct' }>> 
     NextToken: str,
     IncludeManagedResources: bool,
   }),
+  DeleteVolume: struct({ DryRun: bool, VolumeId: str }, ['VolumeId']),
   CreateTags: struct({ DryRun: bool, ResourceId: list(str), Tag: list(struct({ Key: str, Value: str })) }, [
     'ResourceId',
     'Tag',

@@ -153,7 +153,8 @@ test('stream VMDK, fixed VHD, dynamic VHD and RAW each end as a validated, tagge
     assert.equal(instance.state, 'stopped');
     assert.equal(instance.instanceType, 't2.medium');
     assert.deepEqual(instance.tags, { Name: name, 'vmconvoy:batch': batch, 'vmconvoy:vm': name, team: 'infra' });
-    assert.deepEqual(await objectsUnder(name), [], `no objects left for ${name}`);
+    // The record of what was created stays (what `vmconvoy rollback` removes); parts and manifest go.
+    assert.deepEqual(await objectsUnder(name), ['resources.json'], `only the record left for ${name}`);
     const status = await started[i]!.query(vmStatusQuery);
     assert.equal(status.phase, 'Completed');
     assert.equal(status.instanceId, result.instanceId);
@@ -321,7 +322,7 @@ test('retry after a failed boot check adopts the intact instance: one task, one 
     const state = await sim.state();
     assert.equal(tasksFor(state, 'retry-adopt').length, 1, 'no second conversion');
     assert.equal(instanceOf(state, result.instanceId)?.state, 'stopped');
-    assert.deepEqual(await objectsUnder('retry-adopt'), []);
+    assert.deepEqual(await objectsUnder('retry-adopt'), ['resources.json']);
   } finally {
     await sim.configure({ speed: FAST_SIM.speed });
   }
@@ -346,7 +347,29 @@ test('retry after the image changed terminates the earlier instance and imports 
       ].sort(),
       'the first terminated, the second stopped, none untagged'
     );
-    assert.deepEqual(await objectsUnder('retry-new'), []);
+    assert.deepEqual(await objectsUnder('retry-new'), ['resources.json']);
+  } finally {
+    await sim.configure({ speed: FAST_SIM.speed });
+  }
+});
+
+test('onFail terminate: a failed boot check leaves no instance, no volume and no record behind', async () => {
+  await sim.configure({ speed: { instanceTransitionSeconds: 2 } });
+  try {
+    const handle = await startVm(
+      'fail-end',
+      'raw',
+      { bootCheck: true },
+      { bootCheckTimeoutSeconds: 1, onFail: 'terminate' }
+    );
+    assert.equal(await failedWith(handle), 'ValidationFailed');
+    const status = await handle.query(vmStatusQuery);
+    const state = await sim.state();
+    const instance = instanceOf(state, status.instanceId);
+    assert.equal(instance?.state, 'terminated', "the failed VM's instance is terminated, not kept stopped");
+    const [task] = tasksFor(state, 'fail-end');
+    assert.equal(state.volumes.find((v) => v.volumeId === task?.volumeId)?.state, 'deleted');
+    assert.deepEqual(await objectsUnder('fail-end'), [], 'nothing remains, so nothing stays recorded');
   } finally {
     await sim.configure({ speed: FAST_SIM.speed });
   }

@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createActivities } from '../../activities';
 import { ACTIVITIES_BY_QUEUE, activitiesFor, awsApiTaskQueueOf, controlTaskQueueOf } from '../../common/task-queues';
-import { fleetWorkflowId, parseVmWorkflowId, quotaWorkflowId, vmWorkflowId } from '../../common/workflow-ids';
+import {
+  fleetWorkflowId,
+  parseVmWorkflowId,
+  quotaWorkflowId,
+  rollbackWorkflowId,
+  vmWorkflowId,
+} from '../../common/workflow-ids';
 
 const config = {
   region: 'us-east-1',
@@ -29,6 +35,8 @@ describe('task-queue routing', () => {
       'cleanupVm',
       'describeConversion',
       'importInstance',
+      'rollbackVm',
+      'scanRollback',
       'validateInstance',
     ]);
     assert.equal(api.importInstance, activities.importInstance);
@@ -61,5 +69,11 @@ describe('workflow IDs', () => {
     assert.deepEqual(parseVmWorkflowId('team-a/wave-1/db-01'), { batch: 'team-a/wave-1', vm: 'db-01' });
     assert.equal(parseVmWorkflowId('wave-1'), undefined);
     assert.equal(parseVmWorkflowId('vmconvoy-quota/aws/eu-west-1'), undefined);
+  });
+
+  it('names a rollback by its batch (and VM), never like a VM workflow', () => {
+    assert.equal(rollbackWorkflowId('wave-1'), 'vmconvoy-rollback:wave-1');
+    assert.equal(rollbackWorkflowId('wave-1', 'db-01'), 'vmconvoy-rollback:wave-1:db-01');
+    assert.equal(parseVmWorkflowId(rollbackWorkflowId('wave-1', 'db-01')), undefined);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * What post-import validation needs: DescribeInstances, DescribeVolumes, CreateTags, DescribeTags,
- * Start/Stop/TerminateInstances and DescribeInstanceStatus, with `InstanceId.N` and the common filters.
+ * Start/Stop/TerminateInstances and DescribeInstanceStatus, with `InstanceId.N` and the common filters; and
+ * DeleteVolume, which a rollback sends once the instance is terminated.
  */
 import { Ec2Error } from '../../model/errors';
 import type { Instance, InstanceStateName, Volume } from '../../model/types';
@@ -221,6 +222,15 @@ const describeVolumes: ActionHandler = (ctx) => {
   };
 };
 
+/** DeleteVolume: an attached volume → VolumeInUse; an unknown (or already deleted) one → InvalidVolume.NotFound. */
+const deleteVolume: ActionHandler = (ctx) => {
+  const id = ctx.params.get('VolumeId') ?? '';
+  ctx.model.findVolume(id);
+  dryRunGate(ctx);
+  ctx.model.deleteVolume(id);
+  return { return: true };
+};
+
 const createTags: ActionHandler = (ctx) => {
   const ids = ctx.params.list('ResourceId');
   if (ids.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter ResourceId.1');
@@ -265,6 +275,7 @@ export const instanceActions: Record<string, ActionHandler> = {
   TerminateInstances: stateChange('terminate'),
   DescribeInstanceStatus: describeInstanceStatus,
   DescribeVolumes: describeVolumes,
+  DeleteVolume: deleteVolume,
   CreateTags: createTags,
   DescribeTags: describeTags,
 };
