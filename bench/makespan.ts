@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { lowerBound } from '../client/forecast/bound';
 import type { BenchFleet } from './fleet-env';
 import { sharedBenchFleet } from './fleet-env';
 import type { BenchContext, BenchResult } from './types';
@@ -33,28 +34,6 @@ async function rawImage(fleet: BenchFleet, mib: number): Promise<string> {
     await handle.close();
   }
   return file;
-}
-
-export interface Bound {
-  seconds: number;
-  uploadBound: number;
-  conversionBound: number;
-  longestVm: number;
-}
-
-export function lowerBound(
-  sizes: number[],
-  uplinkBytesPerSecond: number,
-  convertBytesPerSecond: number,
-  slots: number
-): Bound {
-  const u = sizes.map((s) => s / uplinkBytesPerSecond);
-  const c = sizes.map((s) => s / convertBytesPerSecond);
-  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-  const uploadBound = sum(u) + Math.min(...c);
-  const conversionBound = Math.min(...u) + sum(c) / slots;
-  const longestVm = Math.max(...sizes.map((_, j) => u[j]! + c[j]!));
-  return { seconds: Math.max(uploadBound, conversionBound, longestVm), uploadBound, conversionBound, longestVm };
 }
 
 export async function makespanBenchmark(ctx: BenchContext): Promise<BenchResult> {
