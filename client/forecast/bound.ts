@@ -25,7 +25,11 @@ export interface Bound {
   boundBy: BoundBy;
 }
 
-export function makespanBound(uploadSeconds: readonly number[], conversionSeconds: readonly number[], slots: number): Bound {
+export function makespanBound(
+  uploadSeconds: readonly number[],
+  conversionSeconds: readonly number[],
+  slots: number
+): Bound {
   if (uploadSeconds.length === 0)
     return { seconds: 0, uploadBound: 0, conversionBound: 0, longestVm: 0, boundBy: 'uplink' };
   const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
@@ -33,9 +37,10 @@ export function makespanBound(uploadSeconds: readonly number[], conversionSecond
   const conversionBound = Math.min(...uploadSeconds) + sum(conversionSeconds) / slots;
   const longestVm = Math.max(...uploadSeconds.map((u, j) => u + conversionSeconds[j]!));
   const seconds = Math.max(uploadBound, conversionBound, longestVm);
-  // Ties go to the shared resource: adding capacity there is what would help.
+  // Ties go to the shared resource, where capacity would help; a VM alone is bounded by itself.
+  const alone = uploadSeconds.length === 1;
   const boundBy: BoundBy =
-    seconds === conversionBound ? 'quota' : seconds === uploadBound ? 'uplink' : 'largest VM';
+    seconds === conversionBound && !alone ? 'quota' : seconds === uploadBound && !alone ? 'uplink' : 'largest VM';
   return { seconds, uploadBound, conversionBound, longestVm, boundBy };
 }
 

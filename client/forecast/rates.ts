@@ -112,5 +112,7 @@ export function formatDuration(seconds: number): string {
 
 /** `200 MB/s` */
 export function formatRate(bytesPerSecond: number): string {
-  return bytesPerSecond >= 1e9 ? `${(bytesPerSecond / 1e9).toFixed(2)} GB/s` : `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
+  return bytesPerSecond >= 1e9
+    ? `${(bytesPerSecond / 1e9).toFixed(2)} GB/s`
+    : `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
 }
