@@ -9,6 +9,7 @@ import type { temporal } from '@temporalio/proto';
 import { batchView } from '../batch-view';
 import { mapLimited } from '../map-limited';
 import { vmWorkflowId } from '../../common/workflow-ids';
+import { slotGrantedSignal } from '../../workflows/messages';
 import type { MeasuredVm } from './calibrate';
 
 /** Histories read at most: enough for medians and a fit, bounded for a 10,000-VM batch. */
@@ -34,25 +35,45 @@ function activitySpans(events: temporal.api.history.v1.IHistoryEvent[]): Map<str
   return spans;
 }
 
-/** One VM's steps from its history. */
+/**
+ * One VM's steps from its history. A fixed step runs from the end of the step before to the start of the
+ * next, so it holds the workflow's own latencies too (tasks, signals): the forecast then adds up to what
+ * the VM really took.
+ */
 export function measuredFromHistory(events: temporal.api.history.v1.IHistoryEvent[], bytes: number): MeasuredVm {
   const spans = activitySpans(events);
   const last = (type: string): Span | undefined => spans.get(type)?.at(-1);
-  const seconds = (s: Span | undefined): number | undefined => (s ? (s.completed - s.scheduled) / 1000 : undefined);
+  const began = events.length ? tsToMs(events[0]!.eventTime) : undefined;
+  const closed = events.length ? tsToMs(events.at(-1)!.eventTime) : undefined;
+  const granted = events.find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === slotGrantedSignal.name);
+  const grantedAt = granted ? tsToMs(granted.eventTime) : undefined;
   const upload = last('uploadImage');
+  const manifest = spans.get('writeManifest')?.[0];
   const imported = last('importInstance');
-  const seen = last('describeConversion');
-  const validate = seconds(last('validateInstance'));
-  const cleanup = seconds(spans.get('cleanupVm')?.[0]);
+  // The conversion ended between the last two looks at it (the last saw it complete): the midpoint, so the
+  // forecast's own poll schedule does not count the polling twice.
+  const polls = (spans.get('describeConversion') ?? [])
+    .map((p) => p.completed)
+    .filter((t) => t > (imported?.completed ?? 0));
+  const seen = polls.at(-1);
+  const before = polls.at(-2) ?? imported?.completed;
+  const between = (from: number | undefined, to: number | undefined): number | undefined =>
+    from !== undefined && to !== undefined && to >= from ? (to - from) / 1000 : undefined;
   return {
     uploadBytes: bytes,
     convertBytes: bytes,
-    preflightSeconds: seconds(last('preflightImage')),
+    preflightSeconds: between(began, upload?.scheduled),
     upload: upload ? [upload.scheduled, upload.completed] : undefined,
-    manifestSeconds: seconds(spans.get('writeManifest')?.[0]),
-    importSeconds: seconds(imported),
-    conversionSeconds: imported && seen ? (seen.completed - imported.completed) / 1000 : undefined,
-    validateSeconds: validate === undefined ? undefined : validate + (cleanup ?? 0),
+    manifestSeconds: between(upload?.completed, manifest?.completed),
+    importSeconds: between(
+      grantedAt !== undefined && manifest ? Math.max(grantedAt, manifest.completed) : manifest?.completed,
+      imported?.completed
+    ),
+    conversionSeconds:
+      imported && seen !== undefined && before !== undefined
+        ? ((seen + before) / 2 - imported.completed) / 1000
+        : undefined,
+    validateSeconds: between(seen, closed),
   };
 }
 
