@@ -39,9 +39,10 @@ const vm = (name: string, mib: number, wave = 1): ForecastVm => ({
 });
 
 test('the bound of the makespan benchmark is the one its full run recorded', () => {
-  const result = JSON.parse(
-    readFileSync(path.join(__dirname, '../../bench/results/makespan.json'), 'utf8')
-  ) as { parameters: { vms: number; sizesMiB: number[] }; figures: Array<{ label: string; value: number }> };
+  const result = JSON.parse(readFileSync(path.join(__dirname, '../../bench/results/makespan.json'), 'utf8')) as {
+    parameters: { vms: number; sizesMiB: number[] };
+    figures: Array<{ label: string; value: number }>;
+  };
   const { vms, sizesMiB } = result.parameters;
   const sizes = Array.from({ length: vms }, (_, i) => sizesMiB[i % sizesMiB.length]! * MiB);
   const bound = lowerBound(sizes, 24 * MiB, MiB, 5);
