@@ -3,7 +3,7 @@
  * B (a proxy in front of S3), EC2's conversion quota of k = 5 and conversion time proportional to size
  * (the simulator converts r bytes/s per task). The lower bound LB is client/forecast/bound.ts's (the formula's
  * one home, shared with `vmconvoy plan`).
-vmconvoy's schedule (separate upload and conversion limits) is measured against LB,
+ * vmconvoy's schedule (separate upload and conversion limits) is measured against LB,
  * and so is the naive schedule a simple tool uses: one window of k VMs, each holding its place from upload
  * to conversion end.
  */
