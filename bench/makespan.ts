@@ -1,19 +1,16 @@
 /**
  * makespan: how close a fleet gets to the physical limits. Simulated VMs of mixed sizes, an uplink capped at
  * B (a proxy in front of S3), EC2's conversion quota of k = 5 and conversion time proportional to size
- * (the simulator converts r bytes/s per task). For VM j of s_j bytes: u_j = s_j / B, c_j = s_j / r.
- *
- *   LB = max( Σu_j + min c_j ,  min u_j + Σc_j / k ,  max (u_j + c_j) )
- *
- * Every byte crosses the uplink (Σu) and the last VM to finish uploading still converts (≥ min c); no
- * conversion starts before the first upload ends (≥ min u) and k slots share Σc; no VM beats its own
- * upload + conversion. vmconvoy's schedule (separate upload and conversion limits) is measured against LB,
+ * (the simulator converts r bytes/s per task). The lower bound LB is client/forecast/bound.ts's (the formula's
+ * one home, shared with `vmconvoy plan`).
+ * vmconvoy's schedule (separate upload and conversion limits) is measured against LB,
  * and so is the naive schedule a simple tool uses: one window of k VMs, each holding its place from upload
  * to conversion end.
  */
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { lowerBound } from '../client/forecast/bound';
 import type { BenchFleet } from './fleet-env';
 import { sharedBenchFleet } from './fleet-env';
 import type { BenchContext, BenchResult } from './types';
@@ -33,28 +30,6 @@ async function rawImage(fleet: BenchFleet, mib: number): Promise<string> {
     await handle.close();
   }
   return file;
-}
-
-export interface Bound {
-  seconds: number;
-  uploadBound: number;
-  conversionBound: number;
-  longestVm: number;
-}
-
-export function lowerBound(
-  sizes: number[],
-  uplinkBytesPerSecond: number,
-  convertBytesPerSecond: number,
-  slots: number
-): Bound {
-  const u = sizes.map((s) => s / uplinkBytesPerSecond);
-  const c = sizes.map((s) => s / convertBytesPerSecond);
-  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-  const uploadBound = sum(u) + Math.min(...c);
-  const conversionBound = Math.min(...u) + sum(c) / slots;
-  const longestVm = Math.max(...sizes.map((_, j) => u[j]! + c[j]!));
-  return { seconds: Math.max(uploadBound, conversionBound, longestVm), uploadBound, conversionBound, longestVm };
 }
 
 export async function makespanBenchmark(ctx: BenchContext): Promise<BenchResult> {

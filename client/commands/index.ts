@@ -7,6 +7,7 @@ import { codecServerSpec } from './codec-server';
 import type { AnyCommand, CommandSpec } from './command';
 import { devSpec } from './dev';
 import { pauseSpec } from './pause';
+import { planSpec } from './plan';
 import { reportSpec } from './report';
 import { resumeSpec } from './resume';
 import { retrySpec } from './retry';
@@ -35,6 +36,7 @@ const simSpec: CommandSpec = {
 
 export const COMMANDS: readonly AnyCommand[] = [
   validateSpec,
+  planSpec,
   startSpec,
   statusSpec,
   pauseSpec,

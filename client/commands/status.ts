@@ -1,10 +1,18 @@
-/** `vmconvoy status <batch> [--watch]`: the batch's state, counts by phase and every VM. */
+/**
+ * `vmconvoy status <batch> [--watch]`: the batch's state, counts by phase, the limits (the conversion limit
+ * as its account+region's quota holds it now) and every VM. With --watch, a live view until the batch ends
+ * (client/output/watch.ts).
+ */
 import type { Client } from '@temporalio/client';
 import type { BatchView } from '../batch-view';
 import { batchEnded, batchView } from '../batch-view';
 import { ExitError } from '../errors';
 import { BATCH_ARGUMENT, jsonOption, positiveInt } from '../options';
+import { useColor } from '../output/color';
+import type { StatusView } from '../output/status';
 import { BATCH_VIEW } from '../output/status';
+import { watchBatch } from '../output/watch';
+import { conversionLimitOf, lookAtBatch } from '../output/watch-source';
 import type { CommandSpec } from './command';
 
 export async function statusCommand(client: Client, batch: string): Promise<BatchView> {
@@ -44,7 +52,7 @@ interface StatusFlags {
   interval: number;
 }
 
-export const statusSpec: CommandSpec<StatusFlags, BatchView | undefined> = {
+export const statusSpec: CommandSpec<StatusFlags, StatusView | undefined> = {
   name: 'status',
   summary: 'the batch: state, counts by phase, and every VM with its phase, progress, instance ID and error',
   arguments: [BATCH_ARGUMENT],
@@ -62,11 +70,27 @@ export const statusSpec: CommandSpec<StatusFlags, BatchView | undefined> = {
     },
   ],
   examples: ['vmconvoy status wave-a', 'vmconvoy status wave-a --json', 'vmconvoy status wave-a --watch'],
-  // With --watch there is no one result: the batch is followed instead.
-  run: async ({ args: [batch], opts }, ctx) => (opts.watch ? undefined : statusCommand(await ctx.client(), batch!)),
+  // With --watch there is no one result: the batch is followed until it ends, and its end sets the exit code.
+  run: async ({ args: [batch], opts }, ctx) => {
+    const client = await ctx.client();
+    if (!opts.watch) {
+      const view = await statusCommand(client, batch!);
+      return { ...view, conversionLimit: await conversionLimitOf(client, batch!, view.fleet?.limits.maxConversions) };
+    }
+    await statusCommand(client, batch!); // an unknown batch is refused before watching starts
+    const sizes = new Map<string, number>();
+    const end = await watchBatch({
+      intervalMs: opts.interval * 1000,
+      look: () => lookAtBatch(client, batch!, sizes),
+      printer: ctx.printer,
+      json: opts.json === true,
+      terminal: process.stdout.isTTY ? { stream: process.stdout, color: useColor(process.stdout, ctx.env) } : undefined,
+    });
+    if (end.interrupted) ctx.printer.note(`stopped watching; batch ${batch!} goes on (vmconvoy status ${batch!})`);
+    else if (end.last && exitCodeFor(end.last) === 2) throw new ExitError(2, '');
+    return undefined;
+  },
   view: BATCH_VIEW,
-  follow: (_view, { args: [batch], opts }) =>
-    opts.watch ? { batch: batch!, intervalMs: opts.interval * 1000 } : undefined,
   exit: (view, _call, followed) => {
     const last = followed ?? view;
     return last && exitCodeFor(last) === 2 ? new ExitError(2, '') : undefined;

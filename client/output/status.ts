@@ -9,6 +9,9 @@ import type { Paint } from './color';
 import { paint } from './color';
 import type { LiveView, View } from './printer';
 
+/** A batch as `status` shows it: with the conversion limit in force in its account and region, when known. */
+export type StatusView = BatchView & { conversionLimit?: number | null };
+
 export interface StatusRenderOptions {
   color?: boolean;
   /** Progress bars instead of a percentage. @default false */
@@ -35,7 +38,13 @@ export function countsLine(counts: StatusJson['counts']): string {
   return (Object.keys(counts) as Array<keyof StatusJson['counts']>).map((k) => `${counts[k]} ${k}`).join(', ');
 }
 
-export function renderStatus(view: BatchView, opts: StatusRenderOptions = {}): string {
+/** `N conversions`, or `N conversions in force (batch asked M)` when the account+region's limit differs. */
+function conversionsText(asked: number, inForce: number | null | undefined): string {
+  if (inForce === undefined || inForce === null || inForce === asked) return `${asked} conversions`;
+  return `${inForce} conversions in force (batch asked ${asked})`;
+}
+
+export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): string {
   const p = paint(opts.color ?? false);
   const json = statusJson(view);
   const state =
@@ -48,10 +57,11 @@ export function renderStatus(view: BatchView, opts: StatusRenderOptions = {}): s
     const l = view.fleet.limits;
     lines.push(
       p.dim(
-        `wave ${view.fleet.currentWave || '-'}; limits: ${l.maxUploads} uploads, ${l.maxConversions} conversions${l.maxInFlight ? `, ${l.maxInFlight} in flight` : ''}`
+        `wave ${view.fleet.currentWave || '-'}; limits: ${l.maxUploads} uploads, ${conversionsText(l.maxConversions, view.conversionLimit)}${l.maxInFlight ? `, ${l.maxInFlight} in flight` : ''}`
       )
     );
-  }
+  } else if (view.conversionLimit !== undefined && view.conversionLimit !== null)
+    lines.push(p.dim(`conversions at once in its account and region now: ${view.conversionLimit}`));
   if (view.vms.length === 0) return lines.join('\n');
   const table = new Table({
     head: ['VM', 'phase', opts.bars ? 'progress' : '%', 'instance', 'error'],
@@ -95,7 +105,7 @@ export function changeLines(previous: BatchView | undefined, view: BatchView, no
 }
 
 /** `status`: the table (with colours on a terminal); --json prints the `status --json` contract. */
-export const BATCH_VIEW: View<BatchView> = {
+export const BATCH_VIEW: View<StatusView> = {
   text: (view, p) => renderStatus(view, { color: p.enabled }),
   json: statusJson,
 };

@@ -1,0 +1,73 @@
+/**
+ * What `status --watch` looks at each time: the batch as `status` sees it, the conversion limit in force in
+ * the batch's account and region (its quota workflow's, which another batch may have changed), each VM's
+ * image size (its status query; asked once per VM) and, for a VM uploading, the bytes sent so far (the
+ * upload activity's last heartbeat: the VM's status only says so once the upload ends).
+ */
+import type { Client } from '@temporalio/client';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import type { BatchView } from '../batch-view';
+import { batchView } from '../batch-view';
+import { getConversionLimit } from '../conversion-limit';
+import { mapLimited } from '../map-limited';
+import type { FleetInput } from '../../common/contracts/fleet';
+import { vmWorkflowId } from '../../common/workflow-ids';
+import { vmStatusQuery } from '../../workflows/messages';
+
+export interface LiveBatch {
+  view: BatchView;
+  /** Conversions at once in the batch's account and region now; null when its quota workflow did not answer. */
+  conversionLimit: number | null;
+  /** Image bytes per VM, once pre-flight has read them. */
+  bytesTotal: ReadonlyMap<string, number>;
+  /** Bytes sent per VM uploading now. */
+  bytesSent: ReadonlyMap<string, number>;
+}
+
+const ENDED = new Set(['Completed', 'Failed', 'Cancelled']);
+
+/** The conversion limit in force for a batch: its quota workflow's (from the fleet's memo), else the fleet's own. */
+export async function conversionLimitOf(client: Client, batch: string, fleetLimit?: number): Promise<number | null> {
+  const described = await client.workflow
+    .getHandle(batch)
+    .describe()
+    .catch(() => undefined);
+  const input = described?.memo?.fleetInput as FleetInput | undefined;
+  if (!input?.quotaWorkflowId) return fleetLimit ?? null;
+  return getConversionLimit(client, input.quotaWorkflowId, fleetLimit ?? input.limits.maxConversions);
+}
+
+/** Bytes sent so far by the VM's upload, from the activity's heartbeat; undefined when none is pending. */
+async function uploadedSoFar(client: Client, workflowId: string): Promise<number | undefined> {
+  const { raw } = await client.workflow.getHandle(workflowId).describe();
+  const upload = raw.pendingActivities?.find((a) => a.activityType?.name === 'uploadImage');
+  if (!upload?.heartbeatDetails?.payloads?.length) return undefined;
+  const [details] = await decodeArrayFromPayloads(client.options.loadedDataConverter, upload.heartbeatDetails.payloads);
+  const sent = (details as { bytesSent?: unknown } | undefined)?.bytesSent;
+  return typeof sent === 'number' && Number.isSafeInteger(sent) && sent >= 0 ? sent : undefined;
+}
+
+/** Looks at the batch once; `sizes` carries the image sizes learnt by earlier looks. */
+export async function lookAtBatch(client: Client, batch: string, sizes: Map<string, number>): Promise<LiveBatch> {
+  const view = await batchView(client, batch);
+  const conversionLimit = await conversionLimitOf(client, batch, view.fleet?.limits.maxConversions);
+  const bytesSent = new Map<string, number>();
+  const running = view.vms.filter((v) => !ENDED.has(v.phase) && v.phase !== 'Pending' && v.phase !== 'Preflight');
+  await mapLimited(running, 8, async (v) => {
+    const id = vmWorkflowId(batch, v.name);
+    try {
+      if (!sizes.has(v.name)) {
+        const total = (await client.workflow.getHandle(id).query(vmStatusQuery)).bytesTotal;
+        if (total > 0) sizes.set(v.name, total);
+      }
+      if (v.phase === 'Uploading' && v.percent < 100) {
+        const sent = await uploadedSoFar(client, id);
+        if (sent !== undefined) bytesSent.set(v.name, sent);
+      }
+    } catch {
+      // The VM moved on or its worker is away: the next look asks again.
+    }
+  });
+  for (const v of view.vms) if (ENDED.has(v.phase) && v.bytesUploaded > 0) sizes.set(v.name, v.bytesUploaded);
+  return { view, conversionLimit, bytesTotal: sizes, bytesSent };
+}
