@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { inventoryKeyFor } from '../../common/inventory-store';
-import { resourceRecordKey } from '../../common/object-keys';
+import { batchReportKey, resourceRecordKey } from '../../common/object-keys';
 import { quotaStateQuery } from '../../workflows/messages';
 import type { SimState } from '../helpers/testbed';
 import type { PutRecord } from '../helpers/counting-proxy';
@@ -196,7 +196,10 @@ async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<s
 /** The resource records that may stay: of these VMs, under the namespace the workers key them with. */
 export interface KeptRecords {
   namespace: string;
+  /** VMs whose resource record must be there (and may stay). */
   recordsFor: string[];
+  /** The batch ended: its report objects must be there (and may stay). */
+  batchReport?: boolean;
 }
 
 function escapeRegExp(text: string): string {
@@ -226,11 +229,17 @@ export async function checkBucket(
   const records = new Map(
     kept.recordsFor.map((vm) => [resourceRecordKey(keyPrefix, { batch, vm, namespace: kept.namespace }), vm])
   );
+  // The batch's own report, written at its end (the record that outlives Temporal's retention).
+  const reports = kept.batchReport
+    ? new Set(
+        (['json', 'html'] as const).map((ext) => batchReportKey(keyPrefix, { batch, namespace: kept.namespace }, ext))
+      )
+    : new Set<string>();
   const leftover: string[] = [];
   const found = new Set<string>();
   for (const key of await listKeys(s3, bucket, keyPrefix)) {
     if (!ofBatch(key) || key.startsWith(inventory)) continue;
-    if (records.has(key)) found.add(key);
+    if (records.has(key) || reports.has(key)) found.add(key);
     else leftover.push(key);
   }
   const problems: string[] = [];
@@ -238,13 +247,23 @@ export async function checkBucket(
     problems.push(`${leftover.length} objects left for finished VMs, e.g. ${leftover.slice(0, 3).join(', ')}`);
   for (const [key, vm] of records)
     if (!found.has(key)) problems.push(`${vm}: ended with an instance but its resource record ${key} is missing`);
-  return { figures: { leftover: leftover.length, records: found.size }, problems };
+  for (const key of reports) if (!found.has(key)) problems.push(`the batch's report ${key} is missing`);
+  return { figures: { leftover: leftover.length, records: found.size - reports.size }, problems };
 }
 
-/** VMs of the status that ended Failed or Cancelled while an instance tagged for them remains. */
-export function vmsKeepingInstances(status: StatusJson, batch: string, sim: SimState): string[] {
+/**
+ * VMs of the status that ended with an instance tagged for them remaining: Failed or Cancelled ones (their
+ * record lets a retry adopt or terminate it), or with `completed`, every one (a completed VM's record is
+ * what `vmconvoy rollback` reads).
+ */
+export function vmsKeepingInstances(
+  status: StatusJson,
+  batch: string,
+  sim: SimState,
+  { completed = false }: { completed?: boolean } = {}
+): string[] {
   return status.vms
-    .filter((v) => v.phase === 'Failed' || v.phase === 'Cancelled')
+    .filter((v) => v.phase === 'Failed' || v.phase === 'Cancelled' || (completed && v.phase === 'Completed'))
     .filter((v) =>
       sim.instances.some(
         (i) => i.tags['vmconvoy:vm'] === v.name && i.tags['vmconvoy:batch'] === batch && i.state !== 'terminated'

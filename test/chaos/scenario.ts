@@ -345,7 +345,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const conversions = checkConversions(fleet.vms, batch, sim, retryPlanned ? 2 : 1);
     const bucket = await checkBucket(s3, local.info.bucket, 'vmconvoy/', batch, {
       namespace,
-      recordsFor: vmsKeepingInstances(status, batch, sim),
+      recordsFor: vmsKeepingInstances(status, batch, sim, { completed: true }),
+      batchReport: true,
     });
     const quota = await checkQuota(client, quotaId, opts.maxConversions);
     // What the retry re-sends is the retry's (failure cleanup deleted the failed VMs' parts), not a disruption's.
@@ -419,7 +420,7 @@ export function formatReport(r: ChaosReport): string[] {
     `conversion tasks: ${r.conversions.tasks} for ${r.vms} VMs (duplicates ${r.conversions.duplicates}); instances ${r.conversions.instances} (+${r.conversions.terminatedInstances} terminated); EC2 calls ImportInstance ${r.conversions.importCalls}, DescribeConversionTasks ${r.conversions.describeCalls}, StartInstances ${r.conversions.startCalls}, StopInstances ${r.conversions.stopCalls}`,
     `boot checks: ${r.bootCheckVms} VMs${r.trap ? `; ${r.trap.vm}'s instance stopped ${r.trap.stops}× during its boot check, first run ${r.trap.failed ? 'failed validation' : 'DID NOT fail'}` : ''}${r.retry ? `; vmconvoy retry (${r.retry.mode}) at ${r.retry.at.toFixed(0)} s, batch ended again ${r.retry.seconds.toFixed(0)} s later` : ''}`,
     `conversion slots at the end: ${r.quota.holders} held, ${r.quota.waiting} waiting, limit ${r.quota.limit}`,
-    `S3 objects left for finished VMs: ${r.leftoverObjects}; resource records of failed VMs with an instance: ${r.records}`,
+    `S3 objects left for finished VMs: ${r.leftoverObjects}; resource records of VMs with an instance (kept for retry and rollback): ${r.records}`,
     `bytes: images ${(r.reuploads.imageBytes / MiB).toFixed(1)} MiB, part bytes sent ${(r.reuploads.partBytesSent / MiB).toFixed(1)} MiB, sent again ${(r.reuploads.reuploadedBytes / MiB).toFixed(1)} MiB (bound per disruption ${(r.reuploads.boundBytes / MiB).toFixed(0)} MiB = uploads × lanes × part size)`,
     ...r.disruptions.map(
       (d, i) =>
