@@ -9,9 +9,13 @@ import type { InspectionSummary, VmSpec } from '../../common/contracts/migration
 import { inspectGuest } from './inspect-guest';
 import { mib } from './reasons';
 
-/** The launch rules a row breaks; `virtualBytes` once the image has been read (pre-flight). */
+/**
+ * The launch rules a row breaks; `virtualBytes` once the image has been read (pre-flight). EC2's tag limits
+ * are left to the spec's schema (common/contracts/migration.ts), which checks them on every row and every
+ * stored page, counting Unicode characters as AWS does and vmconvoy's own tags with the row's.
+ */
 export function launchRefusals(
-  spec: Pick<VmSpec, 'architecture' | 'instanceType' | 'platform' | 'privateIp' | 'tags' | 'volumeSizeGib'>,
+  spec: Pick<VmSpec, 'architecture' | 'instanceType' | 'platform' | 'privateIp' | 'volumeSizeGib'>,
   virtualBytes?: number
 ): RuleRefusal[] {
   return checkLaunchRules({
@@ -19,7 +23,6 @@ export function launchRefusals(
     instanceType: spec.instanceType,
     platform: spec.platform,
     privateIp: spec.privateIp,
-    tags: spec.tags,
     volumeSizeGib: spec.volumeSizeGib,
     virtualBytes,
   });

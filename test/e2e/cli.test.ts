@@ -97,7 +97,8 @@ async function status(batch: string): Promise<StatusJson> {
   return JSON.parse(run.stdout) as StatusJson;
 }
 
-const HEADER = 'Name,Image,Format,Architecture,Instance_Type,Platform,Wave,Tags';
+// The images are random bytes, not guests: each row skips the look inside the guest (RANDOM_IMAGE_ROW).
+const HEADER = 'Name,Image,Format,Architecture,Instance_Type,Platform,Wave,Tags,Inspection';
 const IMAGES: Array<[string, string]> = [
   ['web.vmdk', ''],
   ['app.vhd', 'VHD'],
@@ -107,7 +108,7 @@ const IMAGES: Array<[string, string]> = [
 
 test('validate reports every problem with its line and column and exits 1; a good inventory exits 0', async () => {
   const bad = path.join(dir.dir, 'bad.csv');
-  await writeFile(bad, [HEADER + ',colour', 'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,,red'].join('\n') + '\n');
+  await writeFile(bad, [HEADER + ',colour', 'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,,skip,red'].join('\n') + '\n');
   const unknown = await vmconvoy('validate', bad);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stdout, /bad\.csv:1 \[colour\]: unknown column "colour"/);
@@ -116,10 +117,10 @@ test('validate reports every problem with its line and column and exits 1; a goo
     bad,
     [
       HEADER,
-      'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,',
-      'web 02,missing.vmdk,,arm64,t2.medium,,0,team',
-      'web-01,app.vhd,RAW,x86_64,,,1,',
-      'db-01,db.vhd,,x86_64,r3.large,Linux,2',
+      'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,,skip',
+      'web 02,missing.vmdk,,arm64,t2.medium,,0,team,skip',
+      'web-01,app.vhd,RAW,x86_64,,,1,,skip',
+      'db-01,db.vhd,,x86_64,r3.large,Linux,2,skip',
     ].join('\n') + '\n'
   );
   const result = await vmconvoy('validate', bad);
@@ -133,7 +134,7 @@ test('validate reports every problem with its line and column and exits 1; a goo
     /bad\.csv:4 \[name\]: duplicate name "web-01" \(also on line 2\)/,
     /bad\.csv:4 \[image\]: .*declared as RAW/,
     /bad\.csv:4 \[instance_type\]: instance_type is required/,
-    /bad\.csv:5: 7 cells, but the header has 8 columns/,
+    /bad\.csv:5: 8 cells, but the header has 9 columns/,
     /✖ 9 problems in .*bad\.csv; nothing was started/,
   ]) {
     assert.match(result.stdout, expected);
@@ -153,9 +154,11 @@ test('validate reports every problem with its line and column and exits 1; a goo
   const good = path.join(dir.dir, 'good.csv');
   await writeFile(
     good,
-    [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,2,team=web', 'db-01,db.vhd,VHD,x86_64,r3.large,Windows,1,'].join(
-      '\n'
-    ) + '\n'
+    [
+      HEADER,
+      'web-01,web.vmdk,,x86_64,t2.medium,,2,team=web,skip',
+      'db-01,db.vhd,VHD,x86_64,r3.large,Windows,1,,skip',
+    ].join('\n') + '\n'
   );
   const ok = await vmconvoy('validate', good);
   assert.equal(ok.code, 0, ok.stdout);
@@ -168,7 +171,7 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
     const wave = i < 10 ? 1 : 2;
     const name = i === 3 ? 'legacy-01' : `vm-${String(i + 1).padStart(2, '0')}`;
     const [image, format] = i === 3 ? ['legacy.raw', 'RAW'] : IMAGES[i % IMAGES.length]!;
-    return `${name},${image},${format},x86_64,t2.medium,${i % 5 === 1 ? 'Windows' : ''},${wave},team=t${i % 3};wave=${wave}`;
+    return `${name},${image},${format},x86_64,t2.medium,${i % 5 === 1 ? 'Windows' : ''},${wave},team=t${i % 3};wave=${wave},skip`;
   });
   // Wave 2 rows first in the file: the batch still runs wave 1 first.
   await writeFile(csv, [HEADER, ...rows.slice(10), ...rows.slice(0, 10)].join('\n') + '\n');
@@ -303,7 +306,7 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
   const csv = path.join(dir.dir, 'pause.csv');
   await writeFile(
     csv,
-    [HEADER, ...['p1', 'p2', 'p3', 'p4'].map((n) => `${n},cache.raw,RAW,x86_64,t2.small,,1,`)].join('\n') + '\n'
+    [HEADER, ...['p1', 'p2', 'p3', 'p4'].map((n) => `${n},cache.raw,RAW,x86_64,t2.small,,1,,skip`)].join('\n') + '\n'
   );
   const batch = `e2e-pause-${stamp}`;
   // Slow conversions, so p1 is still converting when it is cancelled.
@@ -451,7 +454,7 @@ test('commands on a batch that does not exist say how to start it (exit 1)', asy
 
 test('start says which of the batch task queues no worker polls (VMs would wait there silently)', async () => {
   const csv = path.join(dir.dir, 'unserved.csv');
-  await writeFile(csv, [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,1,'].join('\n') + '\n');
+  await writeFile(csv, [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,1,,skip'].join('\n') + '\n');
   const queue = uniqueTaskQueue('nobody-serves');
   const batch = `e2e-unserved-${stamp}`;
   const run = await runCli(['start', csv, '--batch', batch, '--json'], { ...env, VMCONVOY_TASK_QUEUE: queue }, dir.dir);
