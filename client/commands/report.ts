@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { VmView } from '../batch-view';
 import { jsonOption, BATCH_ARGUMENT } from '../options';
 import type { ReportFormat, ReportRow } from '../output/report';
-import { REPORT_FORMATS, REPORT_VIEW } from '../output/report';
+import { REPORT_FORMATS, REPORT_VIEW, inspectionCells } from '../output/report';
 import type { CommandSpec } from './command';
 import { statusCommand } from './status';
 
@@ -24,6 +24,7 @@ export function reportRows(vms: VmView[]): ReportRow[] {
       v.startedAt && v.finishedAt ? Math.round((Date.parse(v.finishedAt) - Date.parse(v.startedAt)) / 1000) : null,
     error_type: v.errorType,
     error_message: v.error,
+    ...inspectionCells(v.inspection ?? null),
   }));
 }
 
