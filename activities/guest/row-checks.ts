@@ -85,7 +85,7 @@ export async function inspectRow(
 export function guestRefusalText(summary: InspectionSummary): string {
   const refusals = summary.reasons.filter((r) => r.severity === 'refuse');
   const what = refusals.map((r) => `${r.message} Fix: ${r.fix} [rule ${r.rule}]`).join(' ');
-  return `VM Import would refuse this guest${summary.os ? ` (${summary.os})` : ''}: ${what} Nothing was uploaded; set inspection=skip on the row only if you know better.`;
+  return `VM Import would refuse this guest${summary.os ? ` (${summary.os})` : ''}: ${what} Nothing is uploaded for it; set inspection=skip on the row only if you know better.`;
 }
 
 /** One line for humans: verdict, OS, kernel, file system, free space; then the warnings. */
