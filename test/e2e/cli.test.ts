@@ -89,6 +89,7 @@ interface StatusJson {
     conversionTaskId: string | null;
     instanceId: string | null;
     error: string | null;
+    inspection: { verdict: string } | null;
   }>;
 }
 async function status(batch: string): Promise<StatusJson> {
@@ -214,8 +215,19 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
     cancelled: 0,
   });
   assert.deepEqual([s.batch, s.state, s.vms.length], [batch, 'failed', 20]);
-  for (const vm of s.vms)
-    assert.deepEqual(Object.keys(vm), ['name', 'phase', 'percent', 'conversionTaskId', 'instanceId', 'error']);
+  for (const vm of s.vms) {
+    assert.deepEqual(Object.keys(vm), [
+      'name',
+      'phase',
+      'percent',
+      'conversionTaskId',
+      'instanceId',
+      'error',
+      'inspection',
+    ]);
+    // The rows said inspection=skip: recorded as the operator's choice, whatever the VM's outcome.
+    assert.equal(vm.inspection?.verdict, 'skipped', vm.name);
+  }
   const legacy = s.vms.find((v) => v.name === 'legacy-01')!;
   assert.equal(legacy.phase, 'Failed');
   assert.match(legacy.error ?? '', /Unsupported kernel version 2\.6\.18/);
@@ -249,7 +261,7 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   const csvReport = (await vmconvoy('report', batch, '--format', 'csv')).stdout.trim().split('\n');
   assert.equal(
     csvReport[0],
-    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message'
+    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons'
   );
   assert.equal(csvReport.length, 21);
   const mdFile = path.join(dir.dir, 'report.md');
