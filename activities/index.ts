@@ -25,7 +25,7 @@ import { createAwsClients } from '../common/aws/clients';
 import { cleanupVm } from './cleanup';
 import type { AwsConfig } from '../common/config';
 import { createSlotActivities } from './conversion-slot';
-import { preflight } from './disk-image/preflight';
+import { preflightVm } from './disk-image/preflight';
 import type { DescribeConversionInput } from './describe-conversion';
 import { describeConversion } from './describe-conversion';
 import { importInstance } from './import-instance';
@@ -79,9 +79,9 @@ export function createActivities(deps: ActivityDeps) {
   const fleet = createFleetActivities(clients.s3, bucket);
   const slots = createSlotActivities();
   return {
-    /** Reads the image's header/footer: format, completeness, virtual size, Volume.Size. */
+    /** Reads the image (format, completeness, virtual size, Volume.Size), the row's launch rules and the guest. */
     preflightImage: keepAlive((input: PreflightInput): Promise<PreflightResult> =>
-      preflight(input.spec, { imageRoots, qemuImg: deps.qemuImg })
+      preflightVm(input.spec, { imageRoots, qemuImg: deps.qemuImg })
     ),
     /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
     uploadImage: (input: UploadInput): Promise<UploadResult> =>

@@ -10,7 +10,7 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { migrationPhaseKey } from '../workflows/search-attributes';
 import type { FleetStatus } from '../common/contracts/fleet';
 import { fleetStatusQuery, vmStatusQuery } from '../workflows/messages';
-import type { MigrateVmResult, Phase } from '../common/contracts/migration';
+import type { InspectionSummary, MigrateVmResult, Phase } from '../common/contracts/migration';
 import { parseVmWorkflowId } from '../common/workflow-ids';
 
 export interface VmView {
@@ -25,6 +25,8 @@ export interface VmView {
   errorType: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Pre-flight's look inside the guest (null: not done yet, or a VM from before it). */
+  inspection?: InspectionSummary | null;
 }
 
 export interface BatchView {
@@ -51,6 +53,7 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView
     errorType: null,
     startedAt: wf.startTime.toISOString(),
     finishedAt: wf.closeTime?.toISOString() ?? null,
+    inspection: null,
   };
   const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
   try {
@@ -66,6 +69,7 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView
         error: s.lastError?.message ?? null,
         errorType: s.lastError?.type ?? null,
         finishedAt: s.finishedAt ?? null,
+        inspection: s.inspection ?? null,
       });
     } else if (wf.status.name === 'COMPLETED') {
       const r = (await handle.result()) as MigrateVmResult;
@@ -76,6 +80,7 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView
         instanceId: r.instanceId || null,
         volumeId: r.volumeId || null,
         bytesUploaded: r.bytesUploaded,
+        inspection: r.inspection ?? null,
       });
     } else {
       view.phase = wf.status.name === 'CANCELLED' ? 'Cancelled' : 'Failed';
@@ -84,6 +89,10 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView
         view.error = cause?.message ?? (err as Error).message;
         view.errorType =
           (cause as { type?: string } | undefined)?.type ?? (view.phase === 'Cancelled' ? 'Cancelled' : wf.status.name);
+        // The workflow's failure carries the inspection as its details (workflows/migrate-vm.ts).
+        const details = (cause as { details?: unknown[] } | undefined)?.details?.[0];
+        if (details && typeof details === 'object' && 'verdict' in details)
+          view.inspection = details as InspectionSummary;
       });
     }
   } catch (err) {
@@ -172,6 +181,7 @@ export interface StatusJson {
     conversionTaskId: string | null;
     instanceId: string | null;
     error: string | null;
+    inspection: InspectionSummary | null;
   }>;
 }
 
@@ -202,6 +212,7 @@ export function statusJson(view: BatchView): StatusJson {
       conversionTaskId: v.conversionTaskId,
       instanceId: v.instanceId,
       error: v.error,
+      inspection: v.inspection ?? null,
     })),
   };
 }

@@ -44,6 +44,10 @@ export const FailureType = {
   S3ChecksumMismatch: 'S3ChecksumMismatch',
   /** Not an AWS answer at all: a bug or an unexpected local failure; retried (bounded by the activity's attempts). */
   Unexpected: 'UnexpectedError',
+  /** The row breaks a rule of ImportInstance (instance type for Linux, 64-bit Linux, tags, sizes): refused before upload. */
+  LaunchRuleViolated: 'LaunchRuleViolated',
+  /** The look inside the guest predicts VM Import will fail (kernel, partition table, free space...): refused before upload. */
+  GuestRefused: 'GuestRefused',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -78,6 +82,9 @@ const RETRYABLE: Record<FailureTypeName, boolean> = {
   AwsCredentialsExpired: true,
   S3ChecksumMismatch: true,
   UnexpectedError: true,
+  // The row or the image must change first.
+  LaunchRuleViolated: false,
+  GuestRefused: false,
 };
 
 /** True when running the same activity again can succeed (unknown types: true, as Temporal's default). */

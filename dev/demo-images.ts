@@ -1,9 +1,15 @@
 /**
  * The demo's example disks: real guests (an MBR, ext3/ext4 or NTFS, OS release files, a kernel) built with
- * sfdisk, mke2fs, mkntfs and qemu-img by dev/guest-images.ts, so the simulator judges them by content as EC2
- * would. `legacy-01` is CentOS 4.9 with kernel 2.6.9, older than anything VM Import's supported-OS list
- * names: EC2 (the simulator) cancels its conversion with "ClientError: Unsupported kernel version 2.6.9-…".
+ * sfdisk, mke2fs, mkntfs and qemu-img by dev/guest-images.ts, so vmconvoy's inspection and the simulator
+ * judge them by content as VM Import would. `legacy-01` is CentOS 4.9 with kernel 2.6.9, older than anything
+ * VM Import's supported-OS list names: `validate` refuses it before anything is uploaded. `batch-01` is
+ * CentOS 7 with its listed kernel and a mainline 6.6 kernel as GRUB's default: inspection can only warn,
+ * and EC2 (the simulator) cancels its conversion with "ClientError: Unsupported kernel version 6.6.8-…".
  * Everything else is a supported distribution and converts.
+ *
+ * Linux disks are 320 MiB (VM Import needs 250 MiB free on /). Windows disks stay 32 MiB: the 6 GiB free
+ * VM Import needs would make the demo build and move gigabytes, so the demo's inventory marks the two
+ * Windows rows `inspection=skip` (the operator's override, recorded in the report as skipped).
  *
  * The disks are kept in examples/images/ with a stamp of what they hold; a later demo with the same stamp
  * reuses them (building takes a few seconds and two CPU-bound tools per disk).
@@ -14,13 +20,26 @@ import type { GuestContainer, GuestSpec } from './guest-images';
 import { GUESTS, makeGuestImage, windowsGuestsSupported } from './guest-images';
 import { resolveDiskTools } from './tools';
 
-/** Small disks keep the demo fast (it runs in CI): 32 MiB each, 4 MiB of it data the upload moves. */
-const SIZE_MIB = 32;
+/** Small disks keep the demo fast (it runs in CI), 4 MiB of each data the upload moves. */
+const LINUX_SIZE_MIB = 320;
+const WINDOWS_SIZE_MIB = 32;
 const PAYLOAD_MIB = 4;
 /** Bump when the way the disks are built changes, so cached ones are rebuilt. */
-const BUILD_VERSION = 1;
+const BUILD_VERSION = 2;
 
-type DemoGuest = 'ubuntu2204' | 'centos511' | 'centos4' | 'windows2019';
+type DemoGuest = 'ubuntu2204' | 'centos511' | 'centos4' | 'centos7Mainline' | 'windows2019';
+
+/**
+ * CentOS 7.9 with its listed 3.10.0 kernel and a mainline 6.6 kernel (ELRepo's kernel-ml) as GRUB's default:
+ * VM Import boots the default and refuses it, while a look at the disk can only warn (a listed kernel is
+ * there; which one boots is GRUB's saved choice).
+ */
+const CENTOS7_MAINLINE: GuestSpec = {
+  kind: 'linux',
+  osRelease: 'NAME="CentOS Linux"\nID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n',
+  kernel: '3.10.0-1160.el7.x86_64',
+  extraKernels: ['6.6.8-1.el7.elrepo.x86_64'],
+};
 
 /** Every image examples/inventory.csv names: file, guest, container. */
 export const DEMO_IMAGES: ReadonlyArray<readonly [file: string, guest: DemoGuest, container: GuestContainer]> = [
@@ -35,17 +54,19 @@ export const DEMO_IMAGES: ReadonlyArray<readonly [file: string, guest: DemoGuest
   ['cache-01.raw', 'ubuntu2204', 'raw'],
   ['win-db-01.vhd', 'windows2019', 'fixed-vhd'],
   ['mq-01.vmdk', 'ubuntu2204', 'stream-vmdk'],
-  ['batch-01.raw', 'centos511', 'raw'],
+  ['batch-01.raw', 'centos7Mainline', 'raw'],
 ];
 
-/** The VM that fails on purpose, and the start of EC2's message for it (the kernel release follows). */
-export const EXPECTED_FAILURE = { vm: 'legacy-01', message: 'ClientError: Unsupported kernel version 2.6.9-' };
+/** The VM that fails at AWS on purpose, and the start of EC2's message for it (the kernel release follows). */
+export const EXPECTED_FAILURE = { vm: 'batch-01', message: 'ClientError: Unsupported kernel version 6.6.8-' };
+/** The VM `validate` refuses on purpose (nothing uploaded), and what its refusal says. */
+export const EXPECTED_REFUSAL = { vm: 'legacy-01', message: 'Unsupported kernel version 2.6.9-' };
 
 /** Windows types of the inventory and the Linux types (VM Import's Linux list) used when no Windows guest can be built. */
 const LINUX_TYPE_FOR: Record<string, string> = { 'm5.large': 'm3.large', 'm5.xlarge': 'm3.xlarge' };
 
 export interface DemoImages {
-  /** The inventory to migrate: examples/inventory.csv, or its Linux-only variant (see `windows`). */
+  /** The inventory to migrate: examples/inventory.csv as the demo runs it (see demoInventory), or its Linux-only variant (see `windows`). */
   inventory: string;
   /** False when this machine cannot build NTFS guests (no FUSE, no ntfs-3g/hivex): Linux guests stand in. */
   windows: boolean;
@@ -73,11 +94,16 @@ export async function makeDemoImages(
     !missing.some((t) => ['mkntfs', 'hivexget', 'hivexregedit'].includes(t)) &&
     (await windowsGuestsSupported());
   const guestFor = (name: DemoGuest): GuestSpec =>
-    name === 'windows2019' && !windows ? GUESTS.ubuntu2204 : GUESTS[name];
+    name === 'centos7Mainline'
+      ? CENTOS7_MAINLINE
+      : name === 'windows2019' && !windows
+        ? GUESTS.ubuntu2204
+        : GUESTS[name];
   const stampFile = path.join(imageDir, '.demo-images.json');
   const stamp = JSON.stringify({
     BUILD_VERSION,
-    SIZE_MIB,
+    LINUX_SIZE_MIB,
+    WINDOWS_SIZE_MIB,
     PAYLOAD_MIB,
     images: DEMO_IMAGES.map(([file, guest, container]) => [file, guestFor(guest), container]),
   });
@@ -89,12 +115,19 @@ export async function makeDemoImages(
     await rm(stampFile, { force: true });
     await Promise.all(
       DEMO_IMAGES.map(([file, guest, container]) =>
-        makeGuestImage(imageDir, file, guestFor(guest), container, { sizeMiB: SIZE_MIB, payloadMiB: PAYLOAD_MIB })
+        makeGuestImage(imageDir, file, guestFor(guest), container, {
+          sizeMiB: guestFor(guest).kind === 'windows' ? WINDOWS_SIZE_MIB : LINUX_SIZE_MIB,
+          payloadMiB: PAYLOAD_MIB,
+        })
       )
     );
     await writeFile(stampFile, stamp);
   }
-  if (windows) return { inventory, windows, built: !cached };
+  if (windows) {
+    const demo = path.join(imageDir, 'inventory-demo.csv');
+    await writeFile(demo, demoInventory(await readFile(inventory, 'utf8')));
+    return { inventory: demo, windows, built: !cached };
+  }
   const linuxOnly = path.join(imageDir, 'inventory-linux-only.csv');
   await writeFile(linuxOnly, linuxOnlyInventory(await readFile(inventory, 'utf8')));
   return { inventory: linuxOnly, windows, built: !cached };
@@ -105,6 +138,34 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false
   );
+}
+
+/** The demo CSV's rows as cells, with a function that finds a column; images become their file names. */
+function demoRows(csv: string): { header: string[]; rows: string[][]; at: (name: string) => number } {
+  const [header, ...lines] = csv.trimEnd().split('\n');
+  const columns = header!.split(',');
+  const at = (name: string): number => {
+    const i = columns.indexOf(name);
+    if (i < 0) throw new Error(`the demo inventory has no ${name} column`);
+    return i;
+  };
+  const rows = lines.map((row) => {
+    if (row.includes('"')) throw new Error('the demo inventory must not quote fields');
+    const cells = row.split(',');
+    cells[at('image')] = path.basename(cells[at('image')]!);
+    return cells;
+  });
+  return { header: columns, rows, at };
+}
+
+/**
+ * The inventory as the demo runs it, written beside the disks: each `image` becomes its file name, and the
+ * Windows rows get `inspection=skip` (their 32 MiB demo disks lack the 6 GiB free VM Import needs).
+ */
+export function demoInventory(csv: string): string {
+  const { header, rows, at } = demoRows(csv);
+  const out = rows.map((cells) => [...cells, cells[at('platform')] === 'Windows' ? 'skip' : ''].join(','));
+  return [[...header, 'inspection'].join(','), ...out].join('\n') + '\n';
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
  * `npm run demo`: the whole product on a laptop with no AWS account. Starts the local environment, makes
- * the example guest disks (dev/demo-images.ts), migrates examples/inventory.csv with the real CLI (live
+ * the example guest disks (dev/demo-images.ts), validates examples/inventory.csv (each guest inspected; an old
+ * CentOS 4 kernel is refused before anything is uploaded), migrates the other rows with the real CLI (live
  * progress), prints the report and the Temporal UI link. The simulator judges each disk by its content, as
- * EC2 does: one VM (an old CentOS kernel) fails on purpose; that is the expected outcome, and the demo exits
- * 0 when exactly it failed, with EC2's message.
+ * EC2 does: one VM (a mainline kernel GRUB boots by default) fails at AWS on purpose. The demo exits 0 when
+ * exactly legacy-01 was refused at validate and exactly batch-01 failed, each with its message.
  *
  *   npm run demo [-- --keep-open] [-- --keep-state]
  */
@@ -11,11 +12,11 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { batchUiLink } from '../client/settings';
 import type { DemoImages } from './demo-images';
-import { EXPECTED_FAILURE, makeDemoImages } from './demo-images';
+import { EXPECTED_FAILURE, EXPECTED_REFUSAL, makeDemoImages } from './demo-images';
 import { describeLocalEnv, envVarsFor, startLocalEnv } from './local-env';
 import { REPO_ROOT } from './services';
 import { resolveQemuImg } from './tools';
@@ -31,6 +32,26 @@ function cli(args: string[], env: NodeJS.ProcessEnv, capture = false): Promise<{
     child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
     child.on('exit', (code) => resolve({ code: code ?? 1, stdout }));
   });
+}
+
+/**
+ * What `validate --json` refuses, and the inventory without those rows beside it: the demo starts the rest,
+ * as an operator would after reading the refusals. (The demo's CSV has no quoted or multi-line cells.)
+ */
+async function withoutRefusedRows(
+  inventory: string,
+  env: NodeJS.ProcessEnv
+): Promise<{ names: string[]; messages: string[]; rest: string }> {
+  const result = JSON.parse((await cli(['validate', inventory, '--json'], env, true)).stdout) as {
+    errors?: Array<{ line: number; message: string }>;
+  };
+  const errors = result.errors ?? [];
+  const lines = (await readFile(inventory, 'utf8')).trimEnd().split('\n');
+  const refused = new Set(errors.map((e) => e.line));
+  const rest = path.join(path.dirname(inventory), 'inventory-started.csv');
+  await writeFile(rest, lines.filter((_, i) => !refused.has(i + 1)).join('\n') + '\n');
+  const names = lines.filter((_, i) => refused.has(i + 1)).map((l) => l.split(',')[0]!);
+  return { names, messages: errors.map((e) => e.message), rest };
 }
 
 async function main(): Promise<number> {
@@ -52,7 +73,7 @@ async function main(): Promise<number> {
   const local = await startLocalEnv({
     stateDir,
     // Conversions in seconds rather than the real tens of minutes; the disks are judged by content (the default).
-    simConfig: { speed: { conversionBytesPerSecond: 8 * 1024 * 1024, stepSeconds: 0.5, pendingPollMs: 300 } },
+    simConfig: { speed: { conversionBytesPerSecond: 64 * 1024 * 1024, stepSeconds: 0.5, pendingPollMs: 300 } },
   }).catch(async (err: unknown) => {
     await images.catch(() => undefined);
     throw err;
@@ -73,7 +94,14 @@ async function main(): Promise<number> {
   const env = { ...envVarsFor(local.info), VMCONVOY_ENV_FILE: path.join(stateDir, 'env.json') };
   try {
     const batch = `demo-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`;
-    const inventory = path.relative(REPO_ROOT, made.inventory);
+    const checked = path.relative(REPO_ROOT, made.inventory);
+    console.log(`\n== vmconvoy validate ${checked}`);
+    await cli(['validate', checked], env);
+    const refused = await withoutRefusedRows(made.inventory, env);
+    console.log(
+      `\n${refused.names.join(', ') || 'no VM'} refused at validate (nothing uploaded); the other rows go on (${path.relative(REPO_ROOT, refused.rest)})`
+    );
+    const inventory = path.relative(REPO_ROOT, refused.rest);
     console.log(`\n== vmconvoy start ${inventory} --batch ${batch} --wait`);
     const run = await cli(
       ['start', inventory, '--batch', batch, '--max-uploads', '4', '--max-conversions', '5', '--wait'],
@@ -92,13 +120,15 @@ async function main(): Promise<number> {
     console.log(`demo finished in ${Math.round((Date.now() - started) / 1000)} s`);
     // As planned: exactly legacy-01 failed, and with EC2's kernel message (not some other failure).
     const asPlanned =
+      refused.names.join() === EXPECTED_REFUSAL.vm &&
+      refused.messages.some((m) => m.includes(EXPECTED_REFUSAL.message)) &&
       run.code === 2 &&
       failed.length === 1 &&
       failed[0]!.name === EXPECTED_FAILURE.vm &&
       (failed[0]!.error ?? '').includes(EXPECTED_FAILURE.message);
     if (asPlanned)
       console.log(
-        `${status.vms.length - 1} VMs migrated; ${EXPECTED_FAILURE.vm} failed on purpose (see its error above).`
+        `${status.vms.length - 1} VMs migrated; ${EXPECTED_REFUSAL.vm} refused at validate and ${EXPECTED_FAILURE.vm} failed at AWS, on purpose (see their messages above).`
       );
     else
       console.error(

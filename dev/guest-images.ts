@@ -27,6 +27,8 @@ export interface LinuxGuest {
   redhatRelease?: string;
   /** Kernel release: boot/vmlinuz-<release> and lib/modules/<release>; omit for none. */
   kernel?: string;
+  /** More kernels, GRUB's default first (e.g. a mainline kernel beside the distribution's). */
+  extraKernels?: string[];
   /** @default true */
   fstab?: boolean;
   /** @default ext4 */
@@ -190,12 +192,13 @@ async function buildLinux(
     if (guest.redhatRelease) await writeFile(path.join(tree, 'etc', 'redhat-release'), guest.redhatRelease);
     if (guest.fstab !== false) await writeFile(path.join(tree, 'etc', 'fstab'), 'LABEL=root / ext4 defaults 0 1\n');
     if (guest.kernel) {
-      await writeFile(path.join(tree, 'boot', `vmlinuz-${guest.kernel}`), randomBytes(64 * 1024));
-      await writeFile(
-        path.join(tree, 'boot', 'grub', 'grub.cfg'),
-        `menuentry 'Linux' {\n  linux /boot/vmlinuz-${guest.kernel} root=LABEL=root\n}\n`
-      );
-      await mkdir(path.join(tree, 'lib', 'modules', guest.kernel), { recursive: true });
+      const kernels = [...(guest.extraKernels ?? []), guest.kernel];
+      for (const k of kernels) {
+        await writeFile(path.join(tree, 'boot', `vmlinuz-${k}`), randomBytes(64 * 1024));
+        await mkdir(path.join(tree, 'lib', 'modules', k), { recursive: true });
+      }
+      const entries = kernels.map((k) => `menuentry 'Linux' {\n  linux /boot/vmlinuz-${k} root=LABEL=root\n}\n`);
+      await writeFile(path.join(tree, 'boot', 'grub', 'grub.cfg'), entries.join(''));
     }
   }
   const fsType = guest.fsType ?? 'ext4';

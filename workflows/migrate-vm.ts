@@ -43,7 +43,7 @@ import type {
   ObjectLocation,
 } from '../common/contracts/activity-io';
 import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
-import { VmStatusTracker } from './vm-status';
+import { VmStatusTracker, inspectionOf } from './vm-status';
 
 /** VM outcomes by status (and failure type), for dashboards and alerts. */
 function recordOutcome(status: 'Completed' | 'Failed' | 'Cancelled', errorType?: string): void {
@@ -90,7 +90,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   try {
     tracker.enter('Preflight');
     const image = await preflightOnSite.preflightImage({ spec });
-    tracker.update({ bytesTotal: image.imageBytes });
+    // The look inside the guest, for status, report and the Web UI (data only: no command, no patch).
+    tracker.update({ bytesTotal: image.imageBytes, inspection: image.inspection });
 
     tracker.enter('Uploading');
     const uploaded = await uploadActivities(
@@ -154,6 +155,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
         conversionTaskId: '',
         bytesUploaded: uploaded.bytesSent,
         dryRun: true,
+        inspection: image.inspection,
       };
     }
 
@@ -232,11 +234,15 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       conversionTaskId: tracker.status.conversionTaskId ?? '',
       bytesUploaded: uploaded.bytesSent,
       dryRun: false,
+      inspection: image.inspection,
     };
   } catch (err) {
     const cancelled = isCancellation(err);
     const error = cancelled ? { type: 'Cancelled', message: 'cancelled by the operator' } : toVmError(err);
     tracker.fail(error);
+    // A guest refused at pre-flight carries its inspection as the failure's details: kept in the status.
+    const refused = inspectionOf(err);
+    if (refused) tracker.update({ inspection: refused });
     // Cleanup must run even though the workflow is being cancelled.
     await CancellationScope.nonCancellable(async () => {
       tracker.enter('CleaningUp');
@@ -279,6 +285,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       type: error.type,
       nonRetryable: true,
       cause: err instanceof Error ? err : undefined,
+      // Read back by `status` and `report` from the closed workflow (a data field: no command changes).
+      details: tracker.status.inspection ? [tracker.status.inspection] : undefined,
     });
   }
 }

@@ -2,10 +2,19 @@
  * The per-VM status: one object the `status` query returns, mirrored into the MigrationPhase search
  * attribute on every phase change and into the workflow's current details (shown in the Web UI).
  */
-import { patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { vmStatusQuery } from './messages';
 import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
-import type { Phase, VmError, VmStatus } from '../common/contracts/migration';
+import type { InspectionSummary, Phase, VmError, VmStatus } from '../common/contracts/migration';
+import { FailureType } from '../common/failures';
 import { VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
 
 /**
@@ -19,6 +28,29 @@ function formatBytes(n: number): string {
   if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
   if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
   return `${n} B`;
+}
+
+/** The inspection a GuestRefused pre-flight failure carries in its details. */
+export function inspectionOf(err: unknown): InspectionSummary | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (!(cause instanceof ApplicationFailure) || cause.type !== FailureType.GuestRefused) return undefined;
+  const found = cause.details?.[0] as InspectionSummary | undefined;
+  return found && typeof found === 'object' && 'verdict' in found ? found : undefined;
+}
+
+/** The look inside the guest in the Web UI's details: verdict, what was found, each reason with its fix. */
+function inspectionDetails(i: InspectionSummary): string {
+  if (i.verdict === 'skipped') return 'guest inspection: skipped by operator (inspection=skip)';
+  const found = [
+    i.os,
+    i.kernel && `kernel ${i.kernel}`,
+    i.fileSystem,
+    i.freeBytes !== undefined && formatBytes(i.freeBytes) + ' free',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const reasons = i.reasons.map((r) => `\n- ${r.severity} (${r.rule}): ${r.message} ${r.fix}`).join('');
+  return `guest inspection: **${i.verdict}**${found ? ` (${found})` : ''}${reasons}`;
 }
 
 export class VmStatusTracker {
@@ -77,6 +109,7 @@ export class VmStatusTracker {
     if (s.instanceId) lines.push(`instance \`${s.instanceId}\``);
     if (s.lastError) lines.push(`error (${s.lastError.type}): ${s.lastError.message}`);
     for (const w of s.warnings) lines.push(`warning: ${w}`);
+    if (s.inspection) lines.push(inspectionDetails(s.inspection));
     setCurrentDetails(lines.join('\n\n'));
   }
 }

@@ -17,6 +17,7 @@ import type { ExpectedFormat } from './rejections';
 import { formatFromName, gib, tooLarge } from './rejections';
 import { detectFormat } from './detect';
 import { qemuVirtualSize } from './qemu-img';
+import { guestRefusalText, inspectRow, launchRefusalText, launchRefusals } from '../guest/row-checks';
 
 export async function inspectImage(
   file: string,
@@ -66,6 +67,27 @@ export function volumeSizeGib(virtualBytes: number, requested: number | undefine
 
 /** What pre-flight reads of a VM's row: the image, its declared format and the volume size asked for. */
 export type PreflightSpec = Pick<VmSpec, 'image' | 'format' | 'volumeSizeGib'>;
+
+/**
+ * The pre-flight activity: the image (preflight below), then what ImportInstance would refuse of the row
+ * (its launch rules, now with the disk's virtual size) and of the guest (the look inside it), whatever the
+ * CLI's validate saw. A refusal is final (non-retryable) and comes before any upload; a warning rides on
+ * the result into the VM's status.
+ */
+export async function preflightVm(spec: VmSpec, opts: InspectOptions = {}): Promise<PreflightResult> {
+  const result = await preflight(spec, opts);
+  const launch = launchRefusals(spec, result.virtualBytes);
+  if (launch.length > 0)
+    throw ApplicationFailure.nonRetryable(
+      `ImportInstance would refuse this row: ${launch.map(launchRefusalText).join(' ')}`,
+      FailureType.LaunchRuleViolated
+    );
+  const inspection = await inspectRow({ ...spec, format: result.format }, { imageRoots: opts.imageRoots });
+  if (inspection.verdict === 'refuse')
+    throw ApplicationFailure.nonRetryable(guestRefusalText(inspection), FailureType.GuestRefused, inspection);
+  if (inspection.verdict === 'warn') activityLog.warn('guest inspection: warnings', { image: spec.image, inspection });
+  return { ...result, inspection };
+}
 
 export async function preflight(spec: PreflightSpec, opts: InspectOptions = {}): Promise<PreflightResult> {
   const info = await inspectImage(spec.image, { ...opts, declaredFormat: spec.format });

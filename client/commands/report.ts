@@ -6,7 +6,8 @@
 import type { Client } from '@temporalio/client';
 import { jsonOption, BATCH_ARGUMENT } from '../options';
 import type { ReportFormat, ReportRow } from '../output/report';
-import { REPORT_FORMATS, REPORT_VIEW } from '../output/report';
+import { REPORT_FORMATS, REPORT_VIEW, inspectionCells } from '../output/report';
+import type { InspectionSummary } from '../../common/contracts/migration';
 import type { View } from '../output/printer';
 import type { BatchReport, VmFacts } from '../../common/batch-report/model';
 import type { ReportPhase } from '../../common/batch-report/phases';
@@ -19,7 +20,10 @@ export type { ReportRow } from '../output/report';
 export { REPORT_COLUMNS } from '../output/report';
 
 /** A VM and, when its history was read, its seconds per phase. */
-type VmRowSource = VmFacts & { seconds?: Record<ReportPhase, number | null> };
+type VmRowSource = VmFacts & {
+  seconds?: Record<ReportPhase, number | null>;
+  inspection?: InspectionSummary | null;
+};
 
 /** Seconds per phase, in JSON rows only (the CSV and Markdown columns stay REPORT_COLUMNS). */
 export const PHASE_COLUMNS = ['upload_s', 'slot_wait_s', 'conversion_s', 'validation_s', 'cleanup_s'] as const;
@@ -42,6 +46,7 @@ export function reportRows(vms: VmRowSource[]): ReportJsonRow[] {
         v.startedAt && v.finishedAt ? Math.round((Date.parse(v.finishedAt) - Date.parse(v.startedAt)) / 1000) : null,
       error_type: v.errorType,
       error_message: v.error,
+      ...inspectionCells(v.inspection ?? null),
     };
     if (v.seconds) {
       Object.assign(row, {

@@ -26,6 +26,7 @@ export const COLUMNS = [
   'wave',
   'tags',
   'boot_check',
+  'inspection',
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
@@ -51,6 +52,7 @@ const FIELD_COLUMN: Record<keyof VmSpecInput, Column> = {
   wave: 'wave',
   tags: 'tags',
   bootCheck: 'boot_check',
+  inspection: 'inspection',
 };
 
 export interface CellProblem {
@@ -66,6 +68,9 @@ export interface RowFiles {
   format?: VmSpec['format'];
   volumeSizeGib?: number;
   userDataFile?: string;
+  platform?: VmSpec['platform'];
+  /** `skip`: the guest is not inspected (the operator's call, recorded). */
+  inspection?: VmSpec['inspection'];
 }
 
 export type RowResult = ({ spec: VmSpec; problems: [] } | { spec?: undefined; problems: CellProblem[] }) & {
@@ -97,6 +102,9 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     problem('platform', `"${platform}": write Windows, or leave it empty for Linux`);
   const ip = v('private_ip');
   if (ip && isIP(ip) !== 4) problem('private_ip', `"${ip}" is not an IPv4 address`);
+  const inspection = v('inspection').toLowerCase();
+  if (inspection && inspection !== 'enforce' && inspection !== 'skip')
+    problem('inspection', `"${v('inspection')}": use enforce or skip (or leave it empty to enforce)`);
   const shutdown = v('shutdown_behavior').toLowerCase();
   if (shutdown && shutdown !== 'stop' && shutdown !== 'terminate')
     problem('shutdown_behavior', `"${v('shutdown_behavior')}": use stop or terminate`);
@@ -157,12 +165,15 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     wave: int('wave', 1),
     tags: Object.fromEntries(tagMap),
     bootCheck: bool('boot_check'),
+    inspection: inspection ? (inspection as VmSpecInput['inspection']) : undefined,
   };
   const files: RowFiles = {
     image: candidate.image || undefined,
     format: problems.some((p) => p.column === 'format') ? undefined : candidate.format,
     volumeSizeGib: candidate.volumeSizeGib,
     userDataFile: candidate.userDataFile,
+    platform: candidate.platform,
+    inspection: candidate.inspection,
   };
   if (problems.length > 0) return { problems, files };
 

@@ -5,6 +5,7 @@
  * escaped so that links and HTML in a name render as the text they are.
  */
 import { stringify } from 'csv-stringify/sync';
+import type { InspectionSummary } from '../../common/contracts/migration';
 import type { View } from './printer';
 
 /** The report's columns, in order (its CSV header; the keys of every JSON row). */
@@ -20,9 +21,33 @@ export const REPORT_COLUMNS = [
   'duration_s',
   'error_type',
   'error_message',
+  'inspection',
+  'guest',
+  'inspection_reasons',
 ] as const;
 
 export type ReportRow = Record<(typeof REPORT_COLUMNS)[number], string | number | null>;
+
+/**
+ * The report's inspection cells: the verdict (`skipped by operator` for inspection=skip), what was found
+ * (OS, kernel, file system, free bytes) and each reason as `severity rule: message fix`.
+ */
+export function inspectionCells(
+  i: InspectionSummary | null
+): Pick<ReportRow, 'inspection' | 'guest' | 'inspection_reasons'> {
+  if (!i) return { inspection: null, guest: null, inspection_reasons: null };
+  if (i.verdict === 'skipped') return { inspection: 'skipped by operator', guest: null, inspection_reasons: null };
+  const guest = [
+    i.os,
+    i.kernel && `kernel ${i.kernel}`,
+    i.fileSystem,
+    i.freeBytes !== undefined && `${i.freeBytes} bytes free`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const reasons = i.reasons.map((r) => `${r.severity} ${r.rule}: ${r.message} ${r.fix}`).join(' | ');
+  return { inspection: i.verdict, guest: guest || null, inspection_reasons: reasons || null };
+}
 
 export type ReportFormat = 'csv' | 'json' | 'md';
 export const REPORT_FORMATS: readonly ReportFormat[] = ['csv', 'json', 'md'];

@@ -34,6 +34,15 @@ function phaseText(phase: VmView['phase'], p: Paint): string {
   return p.cyan(phase);
 }
 
+/** The inspection verdict and the OS it found, e.g. `ok Ubuntu 22.04.4 LTS`, `skipped by operator`. */
+function guestCell(v: VmView, p: Paint): string {
+  const i = v.inspection;
+  if (!i) return '';
+  if (i.verdict === 'skipped') return p.dim('skipped by operator');
+  const text = `${i.verdict}${i.os ? ` ${i.os}` : ''}`;
+  return i.verdict === 'ok' ? text : i.verdict === 'warn' ? p.yellow(text) : p.red(text);
+}
+
 export function countsLine(counts: StatusJson['counts']): string {
   return (Object.keys(counts) as Array<keyof StatusJson['counts']>).map((k) => `${counts[k]} ${k}`).join(', ');
 }
@@ -64,7 +73,7 @@ export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): 
     lines.push(p.dim(`conversions at once in its account and region now: ${view.conversionLimit}`));
   if (view.vms.length === 0) return lines.join('\n');
   const table = new Table({
-    head: ['VM', 'phase', opts.bars ? 'progress' : '%', 'instance', 'error'],
+    head: ['VM', 'phase', opts.bars ? 'progress' : '%', 'instance', 'guest', 'error'],
     style: { head: opts.color ? ['cyan'] : [], border: opts.color ? ['grey'] : [] },
   });
   const width = opts.errorWidth ?? 80;
@@ -75,6 +84,7 @@ export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): 
       phaseText(v.phase, p),
       opts.bars ? progressBar(v.percent) : String(v.percent),
       v.instanceId ?? '',
+      guestCell(v, p),
       p.red(error),
     ]);
   }

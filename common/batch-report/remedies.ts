@@ -29,6 +29,9 @@ const FIXES: Record<FailureTypeName, string> = {
   AwsUnavailable: 'AWS was unreachable for too long: check the network path and AWS health, then retry.',
   AwsCredentialsExpired: "Refresh the worker's credentials (or let its role refresh them), then retry.",
   S3ChecksumMismatch: 'Parts kept arriving damaged: check the network path to S3, then retry.',
+  LaunchRuleViolated: 'Change the row as the message says (instance type, architecture, IP), then retry the VM.',
+  GuestRefused:
+    'Fix the guest as the message says (kernel, partition table, free space) and export it again, or set inspection=skip for that row if the reader is wrong.',
   UnexpectedError: "Read the worker's log for this VM; report the error if it is a vmconvoy bug, then retry.",
 };
 

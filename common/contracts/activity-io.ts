@@ -3,7 +3,7 @@
  * boundary and so ends up in workflow histories: keys, names and IDs only, never presigned URLs, user data
  * contents or credentials.
  */
-import type { DiskFormat, OnFail, VmSpec, VmError, SlotRequestInput } from './migration';
+import type { DiskFormat, InspectionSummary, OnFail, VmSpec, VmError, SlotRequestInput } from './migration';
 
 /**
  * Where one VM's objects live: `<prefix>ns=<namespace>/<batch>/<vm>/` (common/object-keys.ts). Deterministic,
@@ -32,6 +32,8 @@ export interface PreflightResult {
   volumeSizeGib: number;
   /** Which file pre-flight read; absent from results recorded before it was added. */
   imageIdentity?: ImageIdentity;
+  /** The look inside the guest (a refusal fails pre-flight instead); absent in results from before it. */
+  inspection?: InspectionSummary;
 }
 
 /** A file's device and inode numbers, as decimal strings (an inode number can exceed 2^53). */

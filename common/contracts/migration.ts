@@ -89,6 +89,11 @@ export const vmSpecSchema = z.object({
   tags: tagsSchema.default({}),
   /** Start the instance after import, wait for status ok, stop it again. */
   bootCheck: z.boolean().default(false),
+  /**
+   * Guest inspection at validate and pre-flight (activities/guest): `skip` lets a row the reader cannot judge
+   * go on (recorded as skipped by the operator). Absent = `enforce`.
+   */
+  inspection: z.enum(['enforce', 'skip']).optional(),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -189,6 +194,19 @@ export interface VmError {
   message: string;
 }
 
+/**
+ * What the look inside the guest found (activities/guest): the verdict, each reason with its rule and what
+ * to fix, and what was read (no file contents). `skipped`: the row said `inspection=skip`.
+ */
+export interface InspectionSummary {
+  verdict: 'ok' | 'warn' | 'refuse' | 'skipped';
+  reasons: Array<{ rule: string; severity: 'refuse' | 'warn'; message: string; fix: string }>;
+  os?: string;
+  kernel?: string;
+  fileSystem?: string;
+  freeBytes?: number;
+}
+
 /** What the per-VM `status` query returns. */
 export interface VmStatus {
   batch: string;
@@ -210,6 +228,8 @@ export interface VmStatus {
   finishedAt?: string;
   /** Warnings for the operator, e.g. presigned URLs expiring before the deadline. */
   warnings: string[];
+  /** Pre-flight's look inside the guest (absent: VMs started before it, or pre-flight not done yet). */
+  inspection?: InspectionSummary;
 }
 
 export interface MigrateVmInput {
@@ -235,6 +255,8 @@ export interface MigrateVmResult {
   conversionTaskId: string;
   bytesUploaded: number;
   dryRun: boolean;
+  /** Pre-flight's look inside the guest (absent in results from before it). */
+  inspection?: InspectionSummary;
 }
 
 /** The conversion-quota workflow of an account+region, as a VM knows it. */

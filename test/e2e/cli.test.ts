@@ -89,6 +89,7 @@ interface StatusJson {
     conversionTaskId: string | null;
     instanceId: string | null;
     error: string | null;
+    inspection: { verdict: string } | null;
   }>;
 }
 async function status(batch: string): Promise<StatusJson> {
@@ -97,7 +98,8 @@ async function status(batch: string): Promise<StatusJson> {
   return JSON.parse(run.stdout) as StatusJson;
 }
 
-const HEADER = 'Name,Image,Format,Architecture,Instance_Type,Platform,Wave,Tags';
+// The images are random bytes, not guests: each row skips the look inside the guest (RANDOM_IMAGE_ROW).
+const HEADER = 'Name,Image,Format,Architecture,Instance_Type,Platform,Wave,Tags,Inspection';
 const IMAGES: Array<[string, string]> = [
   ['web.vmdk', ''],
   ['app.vhd', 'VHD'],
@@ -107,7 +109,7 @@ const IMAGES: Array<[string, string]> = [
 
 test('validate reports every problem with its line and column and exits 1; a good inventory exits 0', async () => {
   const bad = path.join(dir.dir, 'bad.csv');
-  await writeFile(bad, [HEADER + ',colour', 'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,,red'].join('\n') + '\n');
+  await writeFile(bad, [HEADER + ',colour', 'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,,skip,red'].join('\n') + '\n');
   const unknown = await vmconvoy('validate', bad);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stdout, /bad\.csv:1 \[colour\]: unknown column "colour"/);
@@ -116,10 +118,10 @@ test('validate reports every problem with its line and column and exits 1; a goo
     bad,
     [
       HEADER,
-      'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,',
-      'web 02,missing.vmdk,,arm64,t2.medium,,0,team',
-      'web-01,app.vhd,RAW,x86_64,,,1,',
-      'db-01,db.vhd,,x86_64,r3.large,Linux,2',
+      'web-01,web.vmdk,VMDK,x86_64,t2.medium,,1,,skip',
+      'web 02,missing.vmdk,,arm64,t2.medium,,0,team,skip',
+      'web-01,app.vhd,RAW,x86_64,,,1,,skip',
+      'db-01,db.vhd,,x86_64,r3.large,Linux,2,skip',
     ].join('\n') + '\n'
   );
   const result = await vmconvoy('validate', bad);
@@ -133,7 +135,7 @@ test('validate reports every problem with its line and column and exits 1; a goo
     /bad\.csv:4 \[name\]: duplicate name "web-01" \(also on line 2\)/,
     /bad\.csv:4 \[image\]: .*declared as RAW/,
     /bad\.csv:4 \[instance_type\]: instance_type is required/,
-    /bad\.csv:5: 7 cells, but the header has 8 columns/,
+    /bad\.csv:5: 8 cells, but the header has 9 columns/,
     /✖ 9 problems in .*bad\.csv; nothing was started/,
   ]) {
     assert.match(result.stdout, expected);
@@ -153,9 +155,11 @@ test('validate reports every problem with its line and column and exits 1; a goo
   const good = path.join(dir.dir, 'good.csv');
   await writeFile(
     good,
-    [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,2,team=web', 'db-01,db.vhd,VHD,x86_64,r3.large,Windows,1,'].join(
-      '\n'
-    ) + '\n'
+    [
+      HEADER,
+      'web-01,web.vmdk,,x86_64,t2.medium,,2,team=web,skip',
+      'db-01,db.vhd,VHD,x86_64,r3.large,Windows,1,,skip',
+    ].join('\n') + '\n'
   );
   const ok = await vmconvoy('validate', good);
   assert.equal(ok.code, 0, ok.stdout);
@@ -168,7 +172,7 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
     const wave = i < 10 ? 1 : 2;
     const name = i === 3 ? 'legacy-01' : `vm-${String(i + 1).padStart(2, '0')}`;
     const [image, format] = i === 3 ? ['legacy.raw', 'RAW'] : IMAGES[i % IMAGES.length]!;
-    return `${name},${image},${format},x86_64,t2.medium,${i % 5 === 1 ? 'Windows' : ''},${wave},team=t${i % 3};wave=${wave}`;
+    return `${name},${image},${format},x86_64,t2.medium,${i % 5 === 1 ? 'Windows' : ''},${wave},team=t${i % 3};wave=${wave},skip`;
   });
   // Wave 2 rows first in the file: the batch still runs wave 1 first.
   await writeFile(csv, [HEADER, ...rows.slice(10), ...rows.slice(0, 10)].join('\n') + '\n');
@@ -211,8 +215,19 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
     cancelled: 0,
   });
   assert.deepEqual([s.batch, s.state, s.vms.length], [batch, 'failed', 20]);
-  for (const vm of s.vms)
-    assert.deepEqual(Object.keys(vm), ['name', 'phase', 'percent', 'conversionTaskId', 'instanceId', 'error']);
+  for (const vm of s.vms) {
+    assert.deepEqual(Object.keys(vm), [
+      'name',
+      'phase',
+      'percent',
+      'conversionTaskId',
+      'instanceId',
+      'error',
+      'inspection',
+    ]);
+    // The rows said inspection=skip: recorded as the operator's choice, whatever the VM's outcome.
+    assert.equal(vm.inspection?.verdict, 'skipped', vm.name);
+  }
   const legacy = s.vms.find((v) => v.name === 'legacy-01')!;
   assert.equal(legacy.phase, 'Failed');
   assert.match(legacy.error ?? '', /Unsupported kernel version 2\.6\.18/);
@@ -246,7 +261,7 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   const csvReport = (await vmconvoy('report', batch, '--format', 'csv')).stdout.trim().split('\n');
   assert.equal(
     csvReport[0],
-    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message'
+    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons'
   );
   assert.equal(csvReport.length, 21);
   const mdFile = path.join(dir.dir, 'report.md');
@@ -303,7 +318,7 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
   const csv = path.join(dir.dir, 'pause.csv');
   await writeFile(
     csv,
-    [HEADER, ...['p1', 'p2', 'p3', 'p4'].map((n) => `${n},cache.raw,RAW,x86_64,t2.small,,1,`)].join('\n') + '\n'
+    [HEADER, ...['p1', 'p2', 'p3', 'p4'].map((n) => `${n},cache.raw,RAW,x86_64,t2.small,,1,,skip`)].join('\n') + '\n'
   );
   const batch = `e2e-pause-${stamp}`;
   // Slow conversions, so p1 is still converting when it is cancelled.
@@ -451,7 +466,7 @@ test('commands on a batch that does not exist say how to start it (exit 1)', asy
 
 test('start says which of the batch task queues no worker polls (VMs would wait there silently)', async () => {
   const csv = path.join(dir.dir, 'unserved.csv');
-  await writeFile(csv, [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,1,'].join('\n') + '\n');
+  await writeFile(csv, [HEADER, 'web-01,web.vmdk,,x86_64,t2.medium,,1,,skip'].join('\n') + '\n');
   const queue = uniqueTaskQueue('nobody-serves');
   const batch = `e2e-unserved-${stamp}`;
   const run = await runCli(['start', csv, '--batch', batch, '--json'], { ...env, VMCONVOY_TASK_QUEUE: queue }, dir.dir);

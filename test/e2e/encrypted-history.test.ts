@@ -18,7 +18,7 @@ import { ENCRYPTED_ENCODING, dataConverterFromEnv } from '../../common/temporal/
 import { migrationBatchKey } from '../../workflows/search-attributes';
 import type { MigrateVmInput } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import {
   localAwsConfig,
@@ -78,7 +78,13 @@ test('with the codec, the server stores ciphertext, and vmconvoy status with the
   });
   const input: MigrateVmInput = {
     batch,
-    spec: vmSpecSchema.parse({ name: VM, image, architecture: 'x86_64', instanceType: 't2.micro' }),
+    spec: vmSpecSchema.parse({
+      ...RANDOM_IMAGE_ROW,
+      name: VM,
+      image,
+      architecture: 'x86_64',
+      instanceType: 't2.micro',
+    }),
     settings: {
       ...DEFAULT_SETTINGS,
       partSizeBytes: 1024 * 1024,

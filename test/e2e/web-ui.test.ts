@@ -16,7 +16,7 @@ import { createWorkers } from '../../worker/create-worker';
 import { migrationBatchKey } from '../../workflows/search-attributes';
 import type { MigrateVmInput } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import {
   localAwsConfig,
@@ -77,7 +77,13 @@ test('the Web UI lists every VM of a batch by its MigrationBatch, and filters th
     VMS.map((name) => {
       const input: MigrateVmInput = {
         batch,
-        spec: vmSpecSchema.parse({ name, image, architecture: 'x86_64', instanceType: 't2.micro' }),
+        spec: vmSpecSchema.parse({
+          ...RANDOM_IMAGE_ROW,
+          name,
+          image,
+          architecture: 'x86_64',
+          instanceType: 't2.micro',
+        }),
         settings: {
           ...DEFAULT_SETTINGS,
           partSizeBytes: 1024 * 1024,

@@ -150,3 +150,11 @@ export async function rewriteVhdDynamicHeader(file: string, edit: (header: Buffe
     await handle.close();
   }
 }
+
+/**
+ * A row for an image made by makeImage: random bytes hold no guest, so the look inside the guest (which
+ * would refuse them: "no partition table") is skipped for the row, as an operator skips a disk the reader
+ * cannot judge; pre-flight records "skipped by operator". Tests of the inspection itself use real guests
+ * (guest-images.ts, test/unit/validate-guests.test.ts, test/integration/guest-preflight.test.ts).
+ */
+export const RANDOM_IMAGE_ROW = { inspection: 'skip' } as const;

@@ -20,7 +20,7 @@ import type {
 } from '../../common/contracts/activity-io';
 import { vmSpecSchema } from '../../common/contracts/migration';
 import type { ImageKind } from '../helpers/images';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { TestS3, TestSim } from '../helpers/testbed';
 import { until } from '../helpers/wait';
 import { localAwsConfig, startS3, startSim, tempDir } from '../helpers/testbed';
@@ -61,6 +61,7 @@ describe('EC2 import activities against the simulator', () => {
 
   function spec(name: string, extra: Record<string, unknown> = {}): VmSpec {
     return vmSpecSchema.parse({
+      ...RANDOM_IMAGE_ROW,
       name,
       image: path.join(dir.dir, `${name}.vmdk`),
       architecture: 'x86_64',

@@ -16,7 +16,7 @@ import type { MigrateVmInput, MigrateVmResult, MigrationSettings } from '../../c
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import {
   localAwsConfig,
@@ -113,7 +113,13 @@ async function runVms(label: string): Promise<Run> {
     Array.from({ length: VMS }, (_, i) => {
       const input: MigrateVmInput = {
         batch: label,
-        spec: vmSpecSchema.parse({ name: `vm${i}`, image, architecture: 'x86_64', instanceType: 't2.micro' }),
+        spec: vmSpecSchema.parse({
+          ...RANDOM_IMAGE_ROW,
+          name: `vm${i}`,
+          image,
+          architecture: 'x86_64',
+          instanceType: 't2.micro',
+        }),
         settings: { ...SETTINGS, awsApiTaskQueue: apiQueue },
       };
       return temporal.client.workflow.start('migrateVmWorkflow', {

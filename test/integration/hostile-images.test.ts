@@ -26,7 +26,7 @@ import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration
 import { vmPrefix } from '../../common/object-keys';
 import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
-import { makeImage, rewriteVhdFooters } from '../helpers/images';
+import { makeImage, rewriteVhdFooters, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import {
   localAwsConfig,
@@ -228,7 +228,14 @@ before(async () => {
     const image = await c.make(images.dir, root);
     const input: MigrateVmInput = {
       batch,
-      spec: vmSpecSchema.parse({ name: c.vm, image, architecture: 'x86_64', instanceType: 't2.medium', ...c.spec }),
+      spec: vmSpecSchema.parse({
+        ...RANDOM_IMAGE_ROW,
+        name: c.vm,
+        image,
+        architecture: 'x86_64',
+        instanceType: 't2.medium',
+        ...c.spec,
+      }),
       settings: { ...SETTINGS, uploadTaskQueue: c.onSite ? siteQueue : undefined },
     };
     const handle = await temporal.client.workflow.start('migrateVmWorkflow', {

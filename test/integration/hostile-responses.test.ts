@@ -20,7 +20,7 @@ import { createWorkers } from '../../worker/create-worker';
 import type { MigrateVmInput, MigrateVmResult, MigrationSettings } from '../../common/contracts/migration';
 import type { ImportInstanceInput } from '../../common/contracts/activity-io';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { SimState, TestS3, TestSim } from '../helpers/testbed';
 import {
   localAwsConfig,
@@ -183,7 +183,13 @@ async function stage(vm: string): Promise<ImportInstanceInput> {
   });
   return {
     ...location,
-    spec: vmSpecSchema.parse({ name: vm, image, architecture: 'x86_64', instanceType: 'm3.medium' }),
+    spec: vmSpecSchema.parse({
+      ...RANDOM_IMAGE_ROW,
+      name: vm,
+      image,
+      architecture: 'x86_64',
+      instanceType: 'm3.medium',
+    }),
     format: 'RAW',
     imageBytes: size,
     volumeSizeGib: 8,
@@ -337,7 +343,13 @@ describe('migrateVmWorkflow while a quarter of the EC2 answers are hostile', () 
       const image = await makeImage(dir.dir, 'e2e.img', 'raw', { virtualMiB: 16, randomMiB: 5 });
       const input: MigrateVmInput = {
         batch: BATCH,
-        spec: vmSpecSchema.parse({ name: 'e2e', image, architecture: 'x86_64', instanceType: 't2.medium' }),
+        spec: vmSpecSchema.parse({
+          ...RANDOM_IMAGE_ROW,
+          name: 'e2e',
+          image,
+          architecture: 'x86_64',
+          instanceType: 't2.medium',
+        }),
         settings: SETTINGS,
       };
       const vmStarted = Date.now();

@@ -18,7 +18,7 @@ import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
 import { recordHistory } from '../helpers/histories';
 import type { ImageKind } from '../helpers/images';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { SimState, TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import {
   localAwsConfig,
@@ -110,7 +110,14 @@ async function startVm(
     : await makeImage(images.dir, `${name}.img`, kind, { virtualMiB: 16, randomMiB: 5, marker });
   const input: MigrateVmInput = {
     batch,
-    spec: vmSpecSchema.parse({ name, image, architecture: 'x86_64', instanceType: 't2.medium', ...spec }),
+    spec: vmSpecSchema.parse({
+      ...RANDOM_IMAGE_ROW,
+      name,
+      image,
+      architecture: 'x86_64',
+      instanceType: 't2.medium',
+      ...spec,
+    }),
     settings: { ...SETTINGS, ...settings },
   };
   const handle = await temporal.client.workflow.start('migrateVmWorkflow', {

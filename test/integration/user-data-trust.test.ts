@@ -28,7 +28,7 @@ import type { MigrateVmInput, MigrationSettings, VmSpecInput } from '../../commo
 import type { UploadInput, UploadResult } from '../../common/contracts/activity-io';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { createWorkers } from '../../worker/create-worker';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import {
   localAwsConfig,
@@ -110,7 +110,14 @@ async function startVm(vm: string, taskQueue: string, spec: Partial<VmSpecInput>
   const image = await makeImage(root, `${vm}.raw`, 'raw', { virtualMiB: 2, randomMiB: 1 });
   const input: MigrateVmInput = {
     batch,
-    spec: vmSpecSchema.parse({ name: vm, image, architecture: 'x86_64', instanceType: 't2.medium', ...spec }),
+    spec: vmSpecSchema.parse({
+      ...RANDOM_IMAGE_ROW,
+      name: vm,
+      image,
+      architecture: 'x86_64',
+      instanceType: 't2.medium',
+      ...spec,
+    }),
     settings: { ...SETTINGS, ...settings },
   };
   const handle = await temporal.client.workflow.start('migrateVmWorkflow', {

@@ -14,7 +14,7 @@ import type { MigrateVmInput, MigrateVmResult } from '../../common/contracts/mig
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
 import { until } from '../helpers/wait';
@@ -81,7 +81,13 @@ test('SIGKILL in the middle of an upload: it resumes, re-sending at most paralle
   worker = await startWorker(taskQueue);
   const input: MigrateVmInput = {
     batch: 'crash',
-    spec: vmSpecSchema.parse({ name: 'crash-vm', image, architecture: 'x86_64', instanceType: 't2.medium' }),
+    spec: vmSpecSchema.parse({
+      ...RANDOM_IMAGE_ROW,
+      name: 'crash-vm',
+      image,
+      architecture: 'x86_64',
+      instanceType: 't2.medium',
+    }),
     settings: {
       ...DEFAULT_SETTINGS,
       partSizeBytes: PART,
@@ -132,6 +138,7 @@ test('SIGKILL during the boot check, after StartInstances: the VM completes and 
     const input: MigrateVmInput = {
       batch: 'crash',
       spec: vmSpecSchema.parse({
+        ...RANDOM_IMAGE_ROW,
         name: 'boot-vm',
         image,
         architecture: 'x86_64',

@@ -14,7 +14,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { partKey } from '../../common/object-keys';
 import type { MigrateVmInput } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
-import { makeImage } from '../helpers/images';
+import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
 
@@ -117,7 +117,13 @@ test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by co
       });
       const input: MigrateVmInput = {
         batch: 'metrics',
-        spec: vmSpecSchema.parse({ name, image, architecture: 'x86_64', instanceType: 't2.micro' }),
+        spec: vmSpecSchema.parse({
+          ...RANDOM_IMAGE_ROW,
+          name,
+          image,
+          architecture: 'x86_64',
+          instanceType: 't2.micro',
+        }),
         settings: {
           ...DEFAULT_SETTINGS,
           partSizeBytes: 1024 * 1024,

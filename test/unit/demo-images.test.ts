@@ -1,7 +1,9 @@
 /**
  * The demo's planned outcome comes from its disks' content: each example disk (dev/demo-images.ts) is read
- * by the simulator's own content judge as EC2 would read it. legacy-01 (CentOS 4.9, kernel 2.6.9) fails
- * with EC2's kernel message, every other disk converts as the OS its inventory row says. Also: the images
+ * by vmconvoy's validate (the look inside the guest) and by the simulator's own content judge as EC2 would
+ * read it. legacy-01 (CentOS 4.9, kernel 2.6.9) is refused at validate (and EC2 would refuse it too);
+ * batch-01 (a mainline kernel as GRUB's default) is only a warning at validate and fails at EC2 with its
+ * kernel message; every other disk converts as the OS its inventory row says. Also: the images
  * are the ones examples/inventory.csv names, a second demo reuses them, and without Windows guests (no FUSE)
  * the Linux-only inventory is valid for the product and for VM Import's Linux instance types.
  */
@@ -10,9 +12,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { validateCommand } from '../../client/commands/validate';
 import { parseInventory, readInventory } from '../../client/inventory/read-inventory';
 import type { VmSpec } from '../../common/contracts/migration';
-import { DEMO_IMAGES, EXPECTED_FAILURE, linuxOnlyInventory, makeDemoImages } from '../../dev/demo-images';
+import {
+  DEMO_IMAGES,
+  EXPECTED_FAILURE,
+  EXPECTED_REFUSAL,
+  linuxOnlyInventory,
+  makeDemoImages,
+} from '../../dev/demo-images';
 import { REPO_ROOT } from '../../dev/services';
 import instanceTypes from '../../sim/data/instance-types.json';
 import { judgeDisk } from '../../sim/judge/judge';
@@ -52,12 +61,37 @@ async function judgeAll(inventory: string, imageDir: string): Promise<Record<str
   return out;
 }
 
-/** What the demo expects of each VM: EC2's kernel message for legacy-01, the inventory's platform otherwise. */
+/** What the demo expects of each VM at EC2: a kernel message for the two failing ones, the row's platform otherwise. */
 async function planned(inventory: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const spec of await specs(inventory))
-    out[spec.name] = spec.name === EXPECTED_FAILURE.vm ? '' : spec.platform === 'Windows' ? 'windows' : 'linux';
+    out[spec.name] = [EXPECTED_FAILURE.vm, EXPECTED_REFUSAL.vm].includes(spec.name)
+      ? ''
+      : spec.platform === 'Windows'
+        ? 'windows'
+        : 'linux';
   return out;
+}
+
+/** The judge's verdicts on the two planned failures, and the rest as planned. */
+function assertJudgedAsPlanned(result: Record<string, string>, plan: Record<string, string>): void {
+  assert.ok(result[EXPECTED_FAILURE.vm]!.startsWith(EXPECTED_FAILURE.message), result[EXPECTED_FAILURE.vm]);
+  assert.match(result[EXPECTED_REFUSAL.vm]!, /^ClientError: Unsupported kernel version 2\.6\.9-/);
+  assert.deepEqual({ ...result, [EXPECTED_FAILURE.vm]: '', [EXPECTED_REFUSAL.vm]: '' }, plan);
+}
+
+/** validate on the demo's inventory: exactly legacy-01 refused (its kernel), batch-01 warned, nothing else. */
+async function assertValidatedAsPlanned(inventory: string): Promise<void> {
+  const result = await validateCommand(inventory);
+  assert.ok(!result.ok);
+  const refused = new Set(result.errors.map((e) => e.line));
+  const names = (result.inspections ?? []).filter((i) => refused.has(i.line)).map((i) => i.vm);
+  assert.deepEqual(names, [EXPECTED_REFUSAL.vm], JSON.stringify(result.errors));
+  assert.ok(result.errors.every((e) => e.message.includes(EXPECTED_REFUSAL.message) && /linux-kernel/.test(e.message)));
+  const verdicts = Object.fromEntries((result.inspections ?? []).map((i) => [i.vm, i.inspection.verdict]));
+  assert.equal(verdicts[EXPECTED_FAILURE.vm], 'warn');
+  for (const [vm, verdict] of Object.entries(verdicts))
+    if (![EXPECTED_FAILURE.vm, EXPECTED_REFUSAL.vm].includes(vm)) assert.match(verdict, /^(ok|skipped)$/, vm);
 }
 
 test('the demo builds exactly the disks examples/inventory.csv names', async () => {
@@ -65,17 +99,15 @@ test('the demo builds exactly the disks examples/inventory.csv names', async () 
   assert.deepEqual(named.sort(), DEMO_IMAGES.map(([file]) => file).sort());
 });
 
-test("judged by content: legacy-01 fails with EC2's kernel message, every other disk is the OS its row says; a second demo reuses the disks", async () => {
+test("judged by content: validate refuses legacy-01, batch-01 fails with EC2's kernel message, every other disk is the OS its row says; a second demo reuses the disks", async () => {
   const images = path.join(dir, 'with-windows');
   const made = await makeDemoImages(INVENTORY, images);
   assert.equal(made.built, true);
-  assert.equal(made.inventory, INVENTORY);
-  const plan = await planned(made.inventory);
+  assert.equal(made.inventory, path.join(images, made.windows ? 'inventory-demo.csv' : 'inventory-linux-only.csv'));
   const result = await judgeAll(made.inventory, images);
-  assert.match(result[EXPECTED_FAILURE.vm]!, /^ClientError: Unsupported kernel version 2\.6\.9-/);
-  assert.ok(result[EXPECTED_FAILURE.vm]!.startsWith(EXPECTED_FAILURE.message));
-  assert.deepEqual({ ...result, [EXPECTED_FAILURE.vm]: '' }, plan);
+  assertJudgedAsPlanned(result, await planned(made.inventory));
   if (made.windows) assert.equal(Object.values(result).filter((p) => p === 'windows').length, 2);
+  await assertValidatedAsPlanned(made.inventory);
 
   const again = await makeDemoImages(INVENTORY, images);
   assert.deepEqual([again.built, again.windows], [false, made.windows], 'the second demo reuses the disks');
@@ -99,9 +131,8 @@ test('without Windows guests: the Linux-only inventory migrates the same disks a
     const { image: _d, platform: _e, instanceType: _f, ...restBefore } = before;
     assert.deepEqual(rest, restBefore, 'everything else as in examples/inventory.csv');
   }
-  const result = await judgeAll(made.inventory, images);
-  assert.match(result[EXPECTED_FAILURE.vm]!, /^ClientError: Unsupported kernel version 2\.6\.9-/);
-  assert.deepEqual({ ...result, [EXPECTED_FAILURE.vm]: '' }, await planned(made.inventory));
+  assertJudgedAsPlanned(await judgeAll(made.inventory, images), await planned(made.inventory));
+  await assertValidatedAsPlanned(made.inventory);
 });
 
 test('linuxOnlyInventory refuses a Windows type it has no Linux stand-in for, and quoted cells', async () => {
