@@ -50,6 +50,7 @@ export class Ec2Model extends Ec2Resources {
   /** Forgets every task, instance, volume, tag and call count; the random sequence starts again. */
   reset(): void {
     Object.assign(this.state, emptyState());
+    delete this.state.network; // a seeded network goes too: the default one is back
     this.random = seededRandom(this.config().faults.seed ^ 0x5eed);
     this.changed();
   }

@@ -99,6 +99,5 @@ export interface SimState {
 }
 
 export function emptyState(): SimState {
-  // `network` named so that a reset (Object.assign over the state) forgets a seeded network too.
-  return { tasks: [], instances: [], volumes: [], tags: {}, calls: {}, throttled: {}, network: undefined };
+  return { tasks: [], instances: [], volumes: [], tags: {}, calls: {}, throttled: {} };
 }
