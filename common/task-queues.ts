@@ -13,7 +13,7 @@
 /** The activities each queue other than the main one serves (the main queue serves them all). */
 export const ACTIVITIES_BY_QUEUE = {
   control: ['loadInventoryPage', 'vmWorkflowStates', 'workflowRunStates'],
-  awsApi: ['importInstance', 'describeConversion', 'validateInstance', 'cleanupVm'],
+  awsApi: ['importInstance', 'describeConversion', 'validateInstance', 'cleanupVm', 'onlineChecks'],
   upload: ['preflightImage', 'uploadImage'],
 } as const;
 

@@ -29,6 +29,7 @@ describe('task-queue routing', () => {
       'cleanupVm',
       'describeConversion',
       'importInstance',
+      'onlineChecks',
       'validateInstance',
     ]);
     assert.equal(api.importInstance, activities.importInstance);
