@@ -31,3 +31,10 @@ export const QUOTA_HOLDER_RUNS_PATCH = 'quota-holder-runs';
  * before keeps its objects where they are (`<prefix><batch>/<vm>/`) to the end.
  */
 export const VM_NAMESPACED_KEYS_PATCH = 'vm-namespaced-keys';
+
+/**
+ * migrateVm (issue 18): a dry run uploads nothing. After pre-flight one activity (onlineChecks) asks EC2 about
+ * the VM's network and sends ImportInstance with DryRun, then the VM completes: no upload, no manifest, no
+ * cleanup. A dry run started before keeps uploading, writing the manifest and cleaning up to the end.
+ */
+export const VM_DRY_RUN_UPLOADS_NOTHING_PATCH = 'vm-dry-run-uploads-nothing';
