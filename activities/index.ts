@@ -29,6 +29,8 @@ import { preflightVm } from './disk-image/preflight';
 import type { DescribeConversionInput } from './describe-conversion';
 import { describeConversion } from './describe-conversion';
 import { importInstance } from './import-instance';
+import type { OnlineChecksInput, OnlineChecksResult } from './online-checks';
+import { onlineChecks } from './online-checks';
 import { createFleetActivities } from './fleet';
 import type { WorkflowRunRef } from './fleet';
 import { writeManifest } from './manifest';
@@ -99,6 +101,10 @@ export function createActivities(deps: ActivityDeps) {
     /** ImportInstance, adopting an existing task for the same manifest. */
     importInstance: keepAlive((input: ImportInstanceInput): Promise<ImportInstanceResult> =>
       importInstance(ec2Deps, input)
+    ),
+    /** A dry run's online checks: the network as EC2 has it, and ImportInstance with DryRun (nothing uploaded). */
+    onlineChecks: keepAlive((input: OnlineChecksInput): Promise<OnlineChecksResult> =>
+      onlineChecks({ ...ec2Deps, region: deps.config.region }, input)
     ),
     /** One DescribeConversionTasks; the workflow polls with timers. */
     describeConversion: keepAlive((input: DescribeConversionInput): Promise<ConversionProgress> =>

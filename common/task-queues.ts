@@ -13,7 +13,15 @@
 /** The activities each queue other than the main one serves (the main queue serves them all). */
 export const ACTIVITIES_BY_QUEUE = {
   control: ['loadInventoryPage', 'vmWorkflowStates', 'workflowRunStates', 'writeBatchReport', 'sendNotification'],
-  awsApi: ['importInstance', 'describeConversion', 'validateInstance', 'cleanupVm', 'scanRollback', 'rollbackVm'],
+  awsApi: [
+    'importInstance',
+    'describeConversion',
+    'validateInstance',
+    'cleanupVm',
+    'scanRollback',
+    'rollbackVm',
+    'onlineChecks',
+  ],
   upload: ['preflightImage', 'uploadImage'],
 } as const;
 

@@ -76,6 +76,8 @@ export const faultsSchema = z.object({
   seed: z.number().int().default(1),
   /** Restrict probabilistic faults to these actions; empty = every EC2 action. */
   actions: z.array(z.string()).default([]),
+  /** Actions the caller's IAM policy does not allow: UnauthorizedOperation (403), DryRun or not. */
+  unauthorizedActions: z.array(z.string()).default([]),
   internalErrorRate: rate.default(0),
   unavailableRate: rate.default(0),
   throttleRate: rate.default(0),

@@ -113,6 +113,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       throw err;
     }
     model.countCall(action);
+    if (config.faults.unauthorizedActions.includes(action))
+      return sendError(res, requestId, 'UnauthorizedOperation', MESSAGES.unauthorized);
 
     const fault = faults.pick(action);
     switch (fault) {
@@ -191,7 +193,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     });
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      if (isControlRequest(req)) return handleControl({ model, config: getConfig, configure, reset }, req, res, body);
+      if (isControlRequest(req))
+        return handleControl({ model, config: getConfig, configure, reset, region }, req, res, body);
       if (tooLarge) return sendError(res, randomUUID(), 'InvalidRequest', `The request body exceeds ${MAX_BODY} bytes`);
       handleEc2(req, res, body).catch((err: unknown) => {
         if (!res.headersSent)

@@ -43,6 +43,7 @@ import type {
   ObjectLocation,
 } from '../common/contracts/activity-io';
 import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
+import { VM_DRY_RUN_UPLOADS_NOTHING_PATCH } from './versions';
 import { VmStatusTracker, inspectionOf } from './vm-status';
 
 /** VM outcomes by status (and failure type), for dashboards and alerts. */
@@ -92,6 +93,24 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     const image = await preflightOnSite.preflightImage({ spec });
     // The look inside the guest, for status, report and the Web UI (data only: no command, no patch).
     tracker.update({ bytesTotal: image.imageBytes, inspection: image.inspection });
+
+    // --- zero-upload dry run (issue 18): the online checks and ImportInstance's DryRun need no upload.
+    if (settings.dryRun && patched(VM_DRY_RUN_UPLOADS_NOTHING_PATCH)) {
+      tracker.enter('Importing');
+      await awsApiActivities('online checks and ImportInstance (DryRun)', settings).onlineChecks({
+        ...location,
+        spec,
+        format: image.format,
+        imageBytes: image.imageBytes,
+        volumeSizeGib: image.volumeSizeGib,
+      });
+      tracker.enter('Completed');
+      // The fleet learns at once (an older dry run waited for its reconcile timer).
+      await notifyFleet(input, { vm: spec.name, phase: 'Completed' });
+      const none = { instanceId: '', volumeId: '', conversionTaskId: '', bytesUploaded: 0 };
+      return { batch, vm: spec.name, phase: 'Completed', ...none, dryRun: true };
+    }
+    // --- end zero-upload dry run
 
     tracker.enter('Uploading');
     const uploaded = await uploadActivities(

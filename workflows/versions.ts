@@ -37,3 +37,10 @@ export const FLEET_BATCH_REPORT_PATCH = 'fleet-batch-report';
 
 /** migrateFleet: a batch started with --notify starts a notification workflow per event (issue 20). */
 export const FLEET_NOTIFY_PATCH = 'fleet-notify';
+
+/**
+ * migrateVm (issue 18): a dry run uploads nothing. After pre-flight one activity (onlineChecks) asks EC2 about
+ * the VM's network and sends ImportInstance with DryRun, then the VM completes: no upload, no manifest, no
+ * cleanup. A dry run started before keeps uploading, writing the manifest and cleaning up to the end.
+ */
+export const VM_DRY_RUN_UPLOADS_NOTHING_PATCH = 'vm-dry-run-uploads-nothing';

@@ -18,6 +18,7 @@ import { DEFAULT_SETTINGS, ON_FAIL_CHOICES, VM_NAME_PATTERN } from '../../common
 import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
+import { onlineInventoryProblems } from '../online/online-checks';
 import { getAwsApiBudget, setAwsApiBudget } from '../aws-api-budget';
 import { unservedQueueWarnings } from '../queue-pollers';
 import { getConversionLimit, setConversionLimit } from '../conversion-limit';
@@ -34,6 +35,8 @@ export interface StartOptions {
   canary?: number;
   failureBudget?: number;
   dryRun?: boolean;
+  /** `--offline`: skip the online checks (client/online/online-checks.ts) that ask AWS before anything starts. */
+  offline?: boolean;
   /** AWS API budget (requests/s) on the account+region's AWS API task queue; `default` removes it. */
   maxApiRate?: number | 'default';
   /** A failed VM's converted instance: kept stopped, or terminated with its volume. @default keep */
@@ -124,6 +127,11 @@ export async function startCommand(
     throw new ExitError(1, `--batch "${opts.batch}": use 1-64 characters of A-Z a-z 0-9 . _ -`);
   const inventory = await readInventory(csv, { imageRoots: config.imageRoots });
   if (!inventory.ok) return { ok: false, batch: opts.batch, errors: inventory.errors };
+  if (!opts.offline) {
+    const skipHint = 'start with --offline';
+    const errors = await onlineInventoryProblems(inventory.rows, config, { batch: opts.batch, skipHint });
+    if (errors.length > 0) return { ok: false, batch: opts.batch, errors };
+  }
 
   const inventoryKey = inventoryKeyFor(config.aws.keyPrefix, opts.batch);
   const input = fleetInputFor(opts.batch, inventory.rows.length, inventoryKey, opts, config);
@@ -233,7 +241,13 @@ export const startSpec: CommandSpec<StartFlags, StartOutput> = {
     },
     {
       flags: '--dry-run',
-      description: 'pre-flight and ImportInstance with DryRun for every VM, then stop (nothing is imported)',
+      description:
+        'pre-flight, online checks and ImportInstance with DryRun for every VM, then stop (nothing is uploaded or imported)',
+    },
+    {
+      flags: '--offline',
+      description:
+        'skip the online checks (zone, subnet, security groups, private IP and ImportInstance DryRun, asked of AWS)',
     },
     {
       flags: '--notify <url>',

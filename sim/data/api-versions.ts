@@ -40,4 +40,9 @@ export const FIRST_VERSION: Readonly<Record<string, string>> = {
   DescribeConversionTasks: '2010-11-15',
   CancelConversionTask: '2010-11-15',
   DescribeInstanceStatus: '2011-11-01',
+  // The same release-notes list: security groups 2006-06-26, Availability Zones 2008-02-01, and the VPC
+  // calls merged into the EC2 API in 2011-01-01.
+  DescribeSecurityGroups: '2006-06-26',
+  DescribeAvailabilityZones: '2008-02-01',
+  DescribeSubnets: '2011-01-01',
 };

@@ -15,6 +15,7 @@ import { TASK_ID_PATTERN, newInstanceId, newTaskId, newVolumeId } from './ids';
 import { assignSlots, convertedBytes, convertingFrom, statusMessageOf } from './progress';
 import { conversionMs, listingDelayMs, readMs, seconds } from './timing';
 import { Ec2Resources, visible } from './resources';
+import type { NetworkState } from './network-state';
 import type { ConversionTask, Instance, SimState, Volume } from './types';
 import { emptyState } from './types';
 
@@ -49,6 +50,7 @@ export class Ec2Model extends Ec2Resources {
   /** Forgets every task, instance, volume, tag and call count; the random sequence starts again. */
   reset(): void {
     Object.assign(this.state, emptyState());
+    delete this.state.network; // a seeded network goes too: the default one is back
     this.random = seededRandom(this.config().faults.seed ^ 0x5eed);
     this.changed();
   }
@@ -56,6 +58,12 @@ export class Ec2Model extends Ec2Resources {
   /** Counts a call of an EC2 action (`/_sim/state` shows the counts). */
   countCall(action: string): void {
     this.state.calls[action] = (this.state.calls[action] ?? 0) + 1;
+    this.changed();
+  }
+
+  /** Replaces the seeded network (`POST /_sim/network`). */
+  setNetwork(network: NetworkState): void {
+    this.state.network = network;
     this.changed();
   }
 

@@ -2,6 +2,8 @@
  * The simulator's resources, plain JSON-serialisable data (persisted to the state file as is).
  * Times are epoch milliseconds from the injected clock.
  */
+import type { NetworkState } from './network-state';
+
 export type TaskState = 'active' | 'cancelling' | 'cancelled' | 'completed';
 export type InstanceStateName = 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
 
@@ -92,6 +94,8 @@ export interface SimState {
   calls: Record<string, number>;
   /** Calls answered RequestLimitExceeded because the action's token bucket was empty (not injected faults). */
   throttled?: Record<string, number>;
+  /** Zones, VPCs, subnets, security groups seeded through `POST /_sim/network`; unset = the default network. */
+  network?: NetworkState;
 }
 
 export function emptyState(): SimState {

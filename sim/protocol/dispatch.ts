@@ -9,11 +9,16 @@ import { Ec2Error } from '../model/errors';
 import { conversionTaskActions } from './actions/conversion-tasks';
 import type { ActionHandler } from './actions/context';
 import { instanceActions } from './actions/instances';
+import { vpcActions } from './actions/vpc';
 import { checkParams } from './check-params';
 import { INPUT_SHAPES } from './input-shapes';
 import type { QueryParams } from './query';
 
-export const ACTIONS: Readonly<Record<string, ActionHandler>> = { ...conversionTaskActions, ...instanceActions };
+export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
+  ...conversionTaskActions,
+  ...instanceActions,
+  ...vpcActions,
+};
 
 export const VERSIONS: ReadonlySet<string> = new Set(API_VERSIONS);
 

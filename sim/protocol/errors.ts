@@ -37,4 +37,5 @@ export const MESSAGES = {
   internal: 'An internal error has occurred',
   unavailable: 'The service is unavailable. Please try again shortly.',
   dryRun: 'Request would have succeeded, but DryRun flag is set.',
+  unauthorized: 'You are not authorized to perform this operation.',
 } as const;

@@ -129,4 +129,20 @@ export const INPUT_SHAPES: Readonly<Record<string, Shape & { kind: 'struct' }>> 
     'Tag',
   ]),
   DescribeTags: struct({ DryRun: bool, Filter: filters, MaxResults: int, NextToken: str }),
+  DescribeSubnets: struct({ DryRun: bool, SubnetId: list(str), Filter: filters, MaxResults: int, NextToken: str }),
+  DescribeSecurityGroups: struct({
+    DryRun: bool,
+    GroupId: list(str),
+    GroupName: list(str),
+    Filter: filters,
+    MaxResults: int,
+    NextToken: str,
+  }),
+  DescribeAvailabilityZones: struct({
+    DryRun: bool,
+    ZoneName: list(str),
+    ZoneId: list(str),
+    AllAvailabilityZones: bool,
+    Filter: filters,
+  }),
 };

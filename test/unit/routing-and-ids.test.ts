@@ -35,6 +35,7 @@ describe('task-queue routing', () => {
       'cleanupVm',
       'describeConversion',
       'importInstance',
+      'onlineChecks',
       'rollbackVm',
       'scanRollback',
       'validateInstance',

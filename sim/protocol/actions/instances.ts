@@ -21,7 +21,7 @@ const STATE_CODES: Record<InstanceStateName, number> = {
 };
 
 /** Does a resource pass every filter? Values within one filter are ORed, filters are ANDed. */
-function passes(filters: Map<string, string[]>, fields: (name: string) => string[] | undefined): boolean {
+export function passes(filters: Map<string, string[]>, fields: (name: string) => string[] | undefined): boolean {
   for (const [name, wanted] of filters) {
     const have = fields(name);
     if (have === undefined) continue; // filters the simulator does not model are ignored, not errors

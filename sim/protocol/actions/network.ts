@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Instance } from '../../model/types';
 
-const hex17 = (seed: string): string => createHash('sha256').update(seed).digest('hex').slice(0, 17);
+export const hex17 = (seed: string): string => createHash('sha256').update(seed).digest('hex').slice(0, 17);
 
 export const defaultVpcId = (region: string): string => `vpc-${hex17(`vpc:${region}`)}`;
 
