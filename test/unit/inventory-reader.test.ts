@@ -80,7 +80,7 @@ test('bad values are reported with their line and column, all at once', async ()
   const errors = errorsOf(await readInventory(file));
   const expected: Array<[number, string, RegExp]> = [
     [2, 'name', /"web 01": use 1-64 characters/],
-    [2, 'format', /"QCOW" is not VMDK, RAW or VHD/],
+    [2, 'format', /"QCOW" is not VMDK, RAW, VHD, QCOW2, VHDX or OVA/],
     [2, 'architecture', /"arm64" is not supported: use i386 or x86_64/],
     [2, 'platform', /write Windows, or leave it empty for Linux/],
     [2, 'private_ip', /not an IPv4 address/],
