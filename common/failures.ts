@@ -44,6 +44,8 @@ export const FailureType = {
   S3ChecksumMismatch: 'S3ChecksumMismatch',
   /** Not an AWS answer at all: a bug or an unexpected local failure; retried (bounded by the activity's attempts). */
   Unexpected: 'UnexpectedError',
+  /** The site worker's scratch folder cannot hold an image's conversion: the operator frees space or moves it. */
+  ScratchSpaceShort: 'ScratchSpaceShort',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -78,6 +80,8 @@ const RETRYABLE: Record<FailureTypeName, boolean> = {
   AwsCredentialsExpired: true,
   S3ChecksumMismatch: true,
   UnexpectedError: true,
+  // Last, so the non-retryable list keeps its order for running workflows.
+  ScratchSpaceShort: false,
 };
 
 /** True when running the same activity again can succeed (unknown types: true, as Temporal's default). */

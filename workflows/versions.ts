@@ -31,3 +31,10 @@ export const QUOTA_HOLDER_RUNS_PATCH = 'quota-holder-runs';
  * before keeps its objects where they are (`<prefix><batch>/<vm>/`) to the end.
  */
 export const VM_NAMESPACED_KEYS_PATCH = 'vm-namespaced-keys';
+
+/**
+ * migrateVm: an image EC2 does not take as it is (qcow2, VHDX, sparse or flat VMDK) is converted on the site
+ * worker (convertImage) before its upload, and its scratch folder deleted (discardScratch) once uploaded and
+ * when the VM fails or is cancelled. Only VMs whose pre-flight asks for a conversion record the marker.
+ */
+export const VM_CONVERT_ON_SITE_PATCH = 'vm-convert-on-site';
