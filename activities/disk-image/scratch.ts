@@ -88,7 +88,7 @@ export async function checkScratchSpace(config: ScratchConfig, folder: string, n
       : '';
   const cap = config.capBytes === undefined ? '' : ` (capped at ${sizeText(config.capBytes)})`;
   throw ApplicationFailure.nonRetryable(
-    `The scratch folder ${config.dir}${cap} has ${sizeText(Math.max(0, room))} free for this conversion, but it needs up to ${sizeText(needed)}${others}. Free space there, raise the cap, or point the site worker's scratch folder (VMCONVOY_SCRATCH_DIR) at a larger disk, then run the VM again.`,
+    `The scratch folder ${config.dir}${cap} has ${sizeText(Math.max(0, room))} free for this conversion, but it needs up to ${sizeText(needed)}${others}. Free space there, raise the cap, or point the site worker's scratch folder at a larger disk, then run the VM again.`,
     FailureType.ScratchSpaceShort
   );
 }
