@@ -49,8 +49,8 @@ export function suggestInstanceType(
   const allowed = (type: string): boolean =>
     platform === 'Linux' ? LINUX_INSTANCE_TYPES.includes(type) : !windowsCannotRun(type);
   const fits = SPECS.filter(([type, v, m]) => allowed(type) && v >= (cpus ?? 1) && m >= (memoryMiB ?? 0));
-  // Ordered by memory then vCPUs: the least capacity that holds the VM.
-  fits.sort((a, b) => a[2] - b[2] || a[1] - b[1]);
+  // Fewest vCPUs, then least memory: the least capacity (and, within these families, price) that holds the VM.
+  fits.sort((a, b) => a[1] - b[1] || a[2] - b[2]);
   return fits[0]?.[0] ?? SPECS.filter(([type]) => allowed(type)).at(-1)?.[0];
 }
 
