@@ -7,7 +7,11 @@ import type { View } from './printer';
 export function renderProblems(csv: string, result: InventoryResult, p: Paint = paint(false)): string {
   if (result.ok) {
     const waves = new Set(result.rows.map((r) => r.spec.wave)).size;
-    return `${p.green('✔')} ${csv}: ${result.rows.length} VMs in ${waves} wave${waves === 1 ? '' : 's'}, every row and image valid`;
+    const notes = (result.notes ?? []).map((n) => `${csv}:${n.line}${n.column ? ` [${n.column}]` : ''}: ${n.message}`);
+    return [
+      ...notes,
+      `${p.green('✔')} ${csv}: ${result.rows.length} VMs in ${waves} wave${waves === 1 ? '' : 's'}, every row and image valid`,
+    ].join('\n');
   }
   const lines = result.errors.map((e) => `${csv}:${e.line}${e.column ? ` [${e.column}]` : ''}: ${e.message}`);
   const n = result.errors.length;

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { preflight } from '../../activities/disk-image/preflight';
+import { readInventory } from '../../client/inventory/read-inventory';
+import { renderProblems } from '../../client/output/problems';
 import { suggestInstanceType } from '../../activities/ova/guest-os';
 import { parseOvf, unitMultiplier } from '../../activities/ova/ovf';
 import { LINUX_INSTANCE_TYPES } from '../../common/vm-import-rules';
@@ -127,5 +129,35 @@ describe('OVF reading and the instance type suggested', () => {
     assert.equal(suggestInstanceType(undefined, 2, 4096), undefined);
     for (const cpus of [1, 2, 4, 8, 16, 32])
       assert.ok(LINUX_INSTANCE_TYPES.includes(suggestInstanceType('Linux', cpus, cpus * 4096)!));
+  });
+});
+
+describe('validate', () => {
+  it('says which rows are converted and the scratch space, and what an OVA holds; the detected container is the format', async () => {
+    const qcow2 = await makeImage(tmp.dir, 'kvm.qcow2', 'qcow2', { virtualMiB: 64, randomMiB: 5 });
+    const ova = await makeOva(tmp.dir, 'inv', { disks: [disk], cpus: 2, memoryMiB: 4096 });
+    const csv = path.join(tmp.dir, 'inventory.csv');
+    await writeFile(
+      csv,
+      ['name,image,architecture,instance_type', `kvm,${qcow2},x86_64,t2.micro`, `vsphere,${ova},x86_64,t2.micro`].join(
+        '\n'
+      )
+    );
+    const result = await readInventory(csv);
+    assert.ok(result.ok);
+    assert.deepEqual(
+      result.rows.map((r) => r.spec.format),
+      ['QCOW2', 'OVA']
+    );
+    const text = renderProblems('inventory.csv', result);
+    assert.match(
+      text,
+      /inventory\.csv:2 \[image\]: qcow2 \(v3\) image: converted to a stream-optimized VMDK on the site worker before the upload; needs up to [67] MiB of scratch space there/
+    );
+    assert.match(
+      text,
+      /inventory\.csv:3 \[image\]: OVA \(stream-optimized VMDK disk1\.vmdk\), uploaded from inside the OVA \(no copy\): OS ubuntu64Guest \/ Ubuntu Linux \(64-bit\), 2 CPUs, 4\.0 GiB memory; VM Import takes t2\.medium for this Linux guest/
+    );
+    assert.match(text, /2 VMs in 1 wave, every row and image valid/);
   });
 });
