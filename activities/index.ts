@@ -6,6 +6,9 @@ import type { SlotRequestInput } from '../common/contracts/migration';
 import type {
   CleanupInput,
   CleanupResult,
+  ConvertInput,
+  ConvertResult,
+  ObjectLocation,
   ConversionProgress,
   ImportInstanceInput,
   ImportInstanceResult,
@@ -35,6 +38,9 @@ import { createFleetActivities } from './fleet';
 import type { WorkflowRunRef } from './fleet';
 import { writeManifest } from './manifest';
 import { uploadImage } from './upload';
+import { convertImage } from './convert-image';
+import type { ScratchConfig } from './disk-image/scratch';
+import { DEFAULT_SCRATCH_DIR, discardScratch } from './disk-image/scratch';
 import { validateInstance } from './validate';
 import type { BatchReportInput } from './batch-report';
 import { writeBatchReport } from './batch-report';
@@ -59,12 +65,17 @@ export interface ActivityDeps {
   onBytesUploaded?: (bytes: number) => void;
   /** VMCONVOY_NOTIFY_SECRET: signs `start --notify` events (activities/notify.ts). */
   notifySecret?: string;
+  /** Where images are converted before their upload (qcow2, VHDX, sparse/flat VMDK). @default DEFAULT_SCRATCH_DIR */
+  scratch?: ScratchConfig;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const clients = deps.clients ?? createAwsClients(deps.config);
   const { bucket, keyPrefix } = deps.config;
   const imageRoots = deps.imageRoots ?? [];
+  const scratch = deps.scratch ?? { dir: DEFAULT_SCRATCH_DIR };
+  // The upload reads converted images from the scratch folder too (no roots = anywhere already).
+  const uploadRoots = imageRoots.length > 0 ? [...imageRoots, scratch.dir] : imageRoots;
   const s3Deps = { s3: clients.s3, bucket, keyPrefix };
   const ec2Deps = {
     ec2: clients.ec2,
@@ -87,7 +98,14 @@ export function createActivities(deps: ActivityDeps) {
     ),
     /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
     uploadImage: (input: UploadInput): Promise<UploadResult> =>
-      uploadImage({ ...s3Deps, imageRoots, onBytesUploaded: deps.onBytesUploaded }, input),
+      uploadImage({ ...s3Deps, imageRoots: uploadRoots, onBytesUploaded: deps.onBytesUploaded }, input),
+    /** Converts the image to a stream-optimized VMDK in the scratch folder; heartbeats qemu-img's progress. */
+    convertImage: (input: ConvertInput): Promise<ConvertResult> =>
+      convertImage({ scratch, imageRoots, qemuImg: deps.qemuImg || undefined }, input),
+    /** Deletes the VM's scratch folder (its converted image) when the VM ends. */
+    discardScratch: keepAlive(async (location: ObjectLocation): Promise<{ freedBytes: number }> => ({
+      freedBytes: await discardScratch(scratch, location),
+    })),
     /**
      * Writes the manifest with presigned part URLs; returns its key and the URLs' expiry only. Then, when
      * asked, queues the VM for a conversion slot: last, so a failed write never leaves a request behind.

@@ -17,7 +17,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Presigner } from '../common/aws/clients';
 import type { ImportInstanceInput, ObjectLocation } from '../common/contracts/activity-io';
-import type { DiskFormat, VmSpec } from '../common/contracts/migration';
+import type { ImportFormat, VmSpec } from '../common/contracts/migration';
 import { FailureType } from '../common/failures';
 import { manifestKey } from '../common/object-keys';
 import { activityLog } from './activity-context';
@@ -39,7 +39,7 @@ export interface OnlineChecksDeps {
 
 export interface OnlineChecksInput extends ObjectLocation {
   spec: VmSpec;
-  format: DiskFormat;
+  format: ImportFormat;
   imageBytes: number;
   volumeSizeGib: number;
 }

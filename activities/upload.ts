@@ -99,13 +99,16 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
   // pre-flight returned it carry no identity, and the size check below is all there is then.
   const image = await openImage(input.image, deps.imageRoots ?? [], input.imageIdentity);
   try {
-    if (image.size !== input.imageBytes) {
+    // An OVA's disk is a range of the file: the file's whole length is what pre-flight measured then.
+    const offset = input.imageOffset ?? 0;
+    const measured = input.containerBytes ?? input.imageBytes;
+    if (image.size !== measured || offset + input.imageBytes > image.size) {
       throw ApplicationFailure.nonRetryable(
-        `Disk image ${input.image} is now ${image.size} bytes, but pre-flight measured ${input.imageBytes}. Something is still writing it: wait until it is complete, then run the VM again.`,
+        `Disk image ${input.image} is now ${image.size} bytes, but pre-flight measured ${measured}. Something is still writing it: wait until it is complete, then run the VM again.`,
         FailureType.ImageChanged
       );
     }
-    const parts = partRanges(image.size, input.partSizeBytes);
+    const parts = partRanges(input.imageBytes, input.partSizeBytes);
     const previous = parseUploadProgress(previousHeartbeatDetails(), parts.length);
     const done = previous.done;
     let bytesSent = previous.bytesSent;
@@ -134,7 +137,7 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     };
     const uploadPart = async (part: PartRange, lane: Lane): Promise<void> => {
       const key = partKey(deps.keyPrefix, input, part.index);
-      await readPartInto(image.handle, part, Buffer.from(lane.memory), input.image);
+      await readPartInto(image.handle, part, Buffer.from(lane.memory), input.image, offset);
       const op = `upload of part ${part.index} (${key})`;
       const there = existing.get(key);
       // Only a part already in S3 needs its MD5: a single-PUT object's ETag is the MD5 of its bytes.
@@ -172,7 +175,7 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
     let next = 0;
     let failure: Error | undefined;
     const lane = async (): Promise<void> => {
-      const memory: Lane = { memory: new ArrayBuffer(Math.min(input.partSizeBytes, image.size)) };
+      const memory: Lane = { memory: new ArrayBuffer(Math.min(input.partSizeBytes, input.imageBytes)) };
       while (failure === undefined) {
         const part = parts[next++];
         if (!part) return;
@@ -209,11 +212,17 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
   }
 }
 
-/** Reads one part into the lane's buffer; a short read means the file shrank under us. */
-async function readPartInto(handle: FileHandle, part: PartRange, buffer: Buffer, file: string): Promise<Buffer> {
+/** Reads one part (at `offset` + its start) into the lane's buffer; a short read means the file shrank under us. */
+async function readPartInto(
+  handle: FileHandle,
+  part: PartRange,
+  buffer: Buffer,
+  file: string,
+  offset = 0
+): Promise<Buffer> {
   let filled = 0;
   while (filled < part.length) {
-    const { bytesRead } = await handle.read(buffer, filled, part.length - filled, part.start + filled);
+    const { bytesRead } = await handle.read(buffer, filled, part.length - filled, offset + part.start + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }

@@ -48,6 +48,8 @@ export const FailureType = {
   LaunchRuleViolated: 'LaunchRuleViolated',
   /** The look inside the guest predicts VM Import will fail (kernel, partition table, free space...): refused before upload. */
   GuestRefused: 'GuestRefused',
+  /** The site worker's scratch folder cannot hold an image's conversion: the operator frees space or moves it. */
+  ScratchSpaceShort: 'ScratchSpaceShort',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -85,6 +87,8 @@ const RETRYABLE: Record<FailureTypeName, boolean> = {
   // The row or the image must change first.
   LaunchRuleViolated: false,
   GuestRefused: false,
+  // Last, so the non-retryable list keeps its order for running workflows.
+  ScratchSpaceShort: false,
 };
 
 /** True when running the same activity again can succeed (unknown types: true, as Temporal's default). */

@@ -7,7 +7,7 @@
  *   main      <taskQueue>           every workflow and every activity
  *   control   <taskQueue>-control   fleet and conversion-quota workflows, and their own activities
  *   awsApi    <taskQueue>-aws-api   the activities that call EC2; its server-side rate limit is the API budget
- *   upload    (optional, per site)  pre-flight and upload, on the hosts that can read the images
+ *   upload    (optional, per site)  pre-flight, conversion and upload, on the hosts that can read the images
  */
 
 /** The activities each queue other than the main one serves (the main queue serves them all). */
@@ -22,7 +22,7 @@ export const ACTIVITIES_BY_QUEUE = {
     'rollbackVm',
     'onlineChecks',
   ],
-  upload: ['preflightImage', 'uploadImage'],
+  upload: ['preflightImage', 'uploadImage', 'convertImage', 'discardScratch'],
 } as const;
 
 export type QueueRole = keyof typeof ACTIVITIES_BY_QUEUE;

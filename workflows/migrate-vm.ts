@@ -44,6 +44,8 @@ import type {
 } from '../common/contracts/activity-io';
 import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
 import { VM_DRY_RUN_UPLOADS_NOTHING_PATCH } from './versions';
+import type { SentImage } from './convert-on-site';
+import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { VmStatusTracker, inspectionOf } from './vm-status';
 
 /** VM outcomes by status (and failure type), for dashboards and alerts. */
@@ -87,6 +89,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   });
   let conversionTaskId: string | undefined;
   let holdsSlot = false;
+  /** Set once a conversion on the site is scheduled: its scratch folder is deleted when the VM ends. */
+  let scratchUsed = false;
 
   try {
     tracker.enter('Preflight');
@@ -113,27 +117,41 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     // --- end zero-upload dry run
 
     tracker.enter('Uploading');
+    // --- formats (issue 19): what is uploaded, the image itself, its converted copy, or an OVA's disk range.
+    let sent: SentImage = {
+      image: spec.image,
+      imageBytes: image.imageBytes,
+      imageIdentity: image.imageIdentity,
+      imageOffset: image.imageOffset,
+      containerBytes: image.containerBytes,
+    };
+    if (image.conversion) {
+      scratchUsed = true;
+      sent = await convertOnSite(location, spec.image, image, settings, tracker);
+    }
+    // --- end formats
     const uploaded = await uploadActivities(
       uploadQueue,
       settings.deadlineSeconds,
       settings.uploadHeartbeatSeconds
     ).uploadImage({
       ...location,
-      image: spec.image,
-      imageBytes: image.imageBytes,
-      // The upload refuses another file than pre-flight's (an input field: no new command, no patch).
-      imageIdentity: image.imageIdentity,
+      ...sent,
       partSizeBytes: settings.partSizeBytes,
       concurrency: settings.uploadConcurrency,
     });
-    tracker.update({ bytesUploaded: image.imageBytes, percent: 100 });
+    tracker.update({ bytesUploaded: sent.imageBytes, percent: 100 });
+    if (scratchUsed) {
+      await discardScratchOnSite(location, settings);
+      scratchUsed = false;
+    }
     await notifyFleetUploaded(input);
 
     const validUntil = new Date(deadline).toISOString();
     const manifestInput: ManifestInput = {
       ...location,
       format: image.format,
-      imageBytes: image.imageBytes,
+      imageBytes: sent.imageBytes,
       volumeSizeGib: image.volumeSizeGib,
       partSizeBytes: settings.partSizeBytes,
       validUntil,
@@ -154,7 +172,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       ...location,
       spec,
       format: image.format,
-      imageBytes: image.imageBytes,
+      imageBytes: sent.imageBytes,
       volumeSizeGib: image.volumeSizeGib,
       manifestKey: manifest.manifestKey,
       validUntil,
@@ -199,7 +217,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       tracker.update({ conversionTaskId, instanceId: created.instanceId, volumeId: created.volumeId });
       tracker.enter('Converting');
       try {
-        done = await waitForConversion(created.conversionTaskId, image.imageBytes, settings, deadline, tracker);
+        done = await waitForConversion(created.conversionTaskId, sent.imageBytes, settings, deadline, tracker);
       } catch (err) {
         if (errorType(err) !== FailureType.ConversionInterrupted || attempt > settings.conversionRetries) throw err;
         tracker.update({
@@ -265,6 +283,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     // Cleanup must run even though the workflow is being cancelled.
     await CancellationScope.nonCancellable(async () => {
       tracker.enter('CleaningUp');
+      if (scratchUsed) await discardScratchOnSite(location, settings).catch(() => undefined);
       const cleaned = await awsApiActivities(
         'cancel the conversion task and delete uploaded objects',
         settings

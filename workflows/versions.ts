@@ -44,3 +44,10 @@ export const FLEET_NOTIFY_PATCH = 'fleet-notify';
  * cleanup. A dry run started before keeps uploading, writing the manifest and cleaning up to the end.
  */
 export const VM_DRY_RUN_UPLOADS_NOTHING_PATCH = 'vm-dry-run-uploads-nothing';
+
+/**
+ * migrateVm: an image EC2 does not take as it is (qcow2, VHDX, sparse or flat VMDK) is converted on the site
+ * worker (convertImage) before its upload, and its scratch folder deleted (discardScratch) once uploaded and
+ * when the VM fails or is cancelled. Only VMs whose pre-flight asks for a conversion record the marker.
+ */
+export const VM_CONVERT_ON_SITE_PATCH = 'vm-convert-on-site';

@@ -1,4 +1,7 @@
-/** Which container a file is, from its bytes: VMDK magic, VHD cookie at the end, or RAW. */
+/**
+ * Which container a file is, from its bytes: VMDK magic, VHD cookie at the end, qcow2 or VHDX magic, a tar
+ * header (OVA), a VMDK text descriptor, or RAW.
+ */
 import type { FileHandle } from 'node:fs/promises';
 import { FOOTER_SIZE, VHD_COOKIE, isVhdFooter } from './vhd-footer';
 import { SECTOR, isVmdkHeader } from './vmdk-header';
@@ -8,6 +11,18 @@ import type { ExpectedFormat } from './rejections';
 import { REEXPORT, damaged, describeBytes, fixCommand, unsupported, wrongMagic } from './rejections';
 import { inspectVmdk } from './vmdk';
 import { gptRejection, hasGptHeader, inspectVhd } from './vhd';
+import { QCOW2_MAGIC, inspectQcow2 } from './qcow2';
+import { DESCRIPTOR_MAGIC, inspectFlatVmdk } from './flat-vmdk';
+import { inspectVhdx } from './vhdx';
+import { inspectOva, isTarHeader } from '../ova/ova';
+
+/** What detection needs beyond the bytes: where the file really is (a descriptor's extents lie beside it). */
+export interface DetectContext {
+  realPath: string;
+  imageRoots: readonly string[];
+  /** qemu-img, which reads a VHDX's size for pre-flight. @default 'qemu-img' */
+  qemuImg?: string;
+}
 
 /**
  * Detects the format of an open image from its magic bytes and checks that it is complete. `expected` is
@@ -17,7 +32,8 @@ export async function detectFormat(
   handle: FileHandle,
   size: number,
   file: string,
-  expected?: ExpectedFormat
+  expected?: ExpectedFormat,
+  context: DetectContext = { realPath: file, imageRoots: [] }
 ): Promise<ImageInfo> {
   if (size === 0) throw damaged(file, 'the file is empty', REEXPORT);
   const head = await readAt(handle, 0, Math.min(size, 2 * SECTOR));
@@ -25,16 +41,12 @@ export async function detectFormat(
   const magic = (length: number): string => head.toString('latin1', 0, length);
 
   if (isVmdkHeader(head)) return inspectVmdk(handle, size, head, file);
-  if (magic(21) === '# Disk DescriptorFile') {
-    throw unsupported(
-      file,
-      'a VMDK descriptor whose data lives in separate extent files (monolithicFlat/split)',
-      fixCommand(file, 'vmdk')
-    );
-  }
+  if (magic(DESCRIPTOR_MAGIC.length) === DESCRIPTOR_MAGIC)
+    return inspectFlatVmdk(handle, size, file, context.realPath, context.imageRoots);
   if (magic(4) === 'COWD') throw unsupported(file, 'an ESX COWD sparse VMDK', fixCommand(file, 'vmdk'));
-  if (magic(8) === 'vhdxfile') throw unsupported(file, 'a VHDX image', fixCommand(file, 'vhdx', 'fixed-vhd'));
-  if (magic(4) === 'QFI\xfb') throw unsupported(file, 'a qcow2 image', fixCommand(file, 'qcow2'));
+  if (magic(8) === 'vhdxfile') return inspectVhdx(context.qemuImg ?? 'qemu-img', context.realPath, size, file);
+  if (magic(4) === QCOW2_MAGIC) return inspectQcow2(handle, size, file);
+  if (isTarHeader(head)) return inspectOva(handle, size, file);
   if (magic(4) === 'QED\0') throw unsupported(file, 'a QED image', fixCommand(file, 'qed'));
   if (head.length >= 0x44 && head.readUInt32LE(0x40) === 0xbeda107f)
     throw unsupported(file, 'a VirtualBox VDI image', fixCommand(file, 'vdi'));

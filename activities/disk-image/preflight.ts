@@ -18,24 +18,30 @@ import { formatFromName, gib, tooLarge } from './rejections';
 import { detectFormat } from './detect';
 import { qemuVirtualSize } from './qemu-img';
 import { guestRefusalText, inspectRow, launchRefusalText, launchRefusals } from '../guest/row-checks';
+import { intakeOf } from './intake';
 
 export async function inspectImage(
   file: string,
   opts: InspectOptions = {}
-): Promise<ImageInfo & { identity: FileIdentity }> {
-  const image = await openImage(file, opts.imageRoots ?? []);
+): Promise<ImageInfo & { identity: FileIdentity; realPath: string }> {
+  const image = await openImage(file, opts.imageRoots ?? [], opts.expect);
   const expected: ExpectedFormat | undefined = opts.declaredFormat
     ? { format: opts.declaredFormat, source: 'inventory' }
     : formatFromName(file);
   let info: ImageInfo;
   try {
-    info = await detectFormat(image.handle, image.size, file, expected);
+    info = await detectFormat(image.handle, image.size, file, expected, {
+      realPath: image.realPath,
+      imageRoots: opts.imageRoots ?? [],
+      qemuImg: opts.qemuImg || undefined,
+    });
   } finally {
     await image.handle.close();
   }
   const qemuImg = opts.qemuImg ?? 'qemu-img';
   // A RAW disk's virtual size is its length: qemu-img could only repeat it (and a spawn per VM is not free).
-  if (qemuImg !== false && info.format !== 'RAW') {
+  // (An OVA's disk lies inside the tar and a VHDX's size came from qemu-img: nothing to cross-check.)
+  if (qemuImg !== false && info.format !== 'RAW' && info.format !== 'OVA' && info.format !== 'VHDX') {
     const qemuSize = await qemuVirtualSize(qemuImg, image.realPath, info.format);
     if (qemuSize !== undefined && qemuSize !== info.virtualBytes) {
       activityLog.warn('qemu-img reports a different virtual size; using the larger', {
@@ -49,7 +55,7 @@ export async function inspectImage(
   // Also after the cross-check: a RAW file's length, or qemu-img's reading of a header, can be the one too large.
   if (info.virtualBytes > MAX_IMPORT_BYTES)
     throw tooLarge(file, `the ${info.kind} is ${gib(info.virtualBytes)}`, info.format !== 'RAW');
-  return { ...info, identity: image.identity };
+  return { ...info, identity: image.identity, realPath: image.realPath };
 }
 
 /** Volume.Size: the inventory's value (never smaller than the disk), else ceil(virtual GiB), at least 8. */
@@ -99,12 +105,13 @@ export async function preflight(spec: PreflightSpec, opts: InspectOptions = {}):
   }
   const volume = volumeSizeGib(info.virtualBytes, spec.volumeSizeGib, spec.image);
   return {
-    format: info.format,
     kind: info.kind,
     imageBytes: info.imageBytes,
     virtualBytes: info.virtualBytes,
     volumeSizeGib: volume,
     // The upload refuses any other file than the one read here.
     imageIdentity: info.identity,
+    // Converted or unpacked on the site worker: what is uploaded is a stream-optimized VMDK.
+    ...(await intakeOf(info, opts)),
   };
 }

@@ -1,4 +1,7 @@
-/** VMDK: only stream-optimized VMDKs are taken; a complete one ends with its footer and end-of-stream marker. */
+/**
+ * VMDK: a stream-optimized VMDK is uploaded as it is (a complete one ends with its footer and end-of-stream
+ * marker); a monolithicSparse one is converted to one on the site worker first.
+ */
 import type { ApplicationFailure } from '@temporalio/common';
 import type { FileHandle } from 'node:fs/promises';
 import type { VmdkHeader } from './vmdk-header';
@@ -38,6 +41,20 @@ export async function inspectVmdk(handle: FileHandle, size: number, head: Buffer
         : Buffer.alloc(0);
     const createType =
       descriptorCreateType(descriptor) ?? (header.compressAlgorithm === 0 ? 'monolithicSparse' : 'unknown');
+    // A hosted sparse disk (Workstation, VirtualBox) is whole in this one file: the site worker converts it.
+    // A snapshot delta (it names a parent) or another layout is not.
+    if (createType === 'monolithicSparse' && !/^\s*parentFileNameHint\s*=/m.test(descriptor.toString('latin1'))) {
+      const virtualBytes = header.capacity * BigInt(SECTOR);
+      if (virtualBytes > BigInt(MAX_IMPORT_BYTES))
+        throw tooLarge(file, `its VMDK header declares a ${gib(virtualBytes)} disk`, true);
+      return {
+        format: 'VMDK',
+        kind: 'monolithicSparse VMDK',
+        imageBytes: size,
+        virtualBytes: Number(virtualBytes),
+        conversion: { qemuFormat: 'vmdk' },
+      };
+    }
     throw unsupported(file, `a ${createType} VMDK (not stream-optimized)`, fixCommand(file, 'vmdk'));
   }
   if (header.capacity === 0n || header.grainSize === 0n || header.numGTEsPerGT === 0) {

@@ -7,6 +7,7 @@ import type { RuleRefusal } from '../../common/vm-import-rules';
 import { checkLaunchRules } from '../../common/vm-import-rules';
 import type { InspectionSummary, VmSpec } from '../../common/contracts/migration';
 import { inspectGuest } from './inspect-guest';
+import type { ContainerFormat } from './disk-reader';
 import { mib } from './reasons';
 
 /**
@@ -47,13 +48,29 @@ export interface InspectRowOptions {
  * The look inside the row's guest, as a summary fit for workflow histories (no file contents, no byte
  * counts). A reader failure is not a verdict on the guest: it becomes a `not-inspected` warning.
  */
+const GUEST_CONTAINERS: readonly string[] = ['RAW', 'VHD', 'VMDK'] satisfies ContainerFormat[];
+
 export async function inspectRow(
   spec: Pick<VmSpec, 'image' | 'format' | 'platform' | 'inspection'>,
   opts: InspectRowOptions = {}
 ): Promise<InspectionSummary> {
   if (spec.inspection === 'skip') return SKIPPED_INSPECTION;
+  // The reader walks RAW, VHD and VMDK; a QCOW2, VHDX or OVA is judged once converted or unpacked (not yet).
+  if (spec.format !== undefined && !GUEST_CONTAINERS.includes(spec.format)) {
+    return {
+      verdict: 'warn',
+      reasons: [
+        {
+          rule: 'not-inspected',
+          severity: 'warn',
+          message: `the guest inside a ${spec.format} image is not inspected (the reader takes RAW, VHD and VMDK)`,
+          fix: `convert it with qemu-img to a stream-optimized VMDK first to have it inspected, or check the guest against the AWS list yourself`,
+        },
+      ],
+    };
+  }
   try {
-    const found = await inspectGuest(spec.image, spec.format, {
+    const found = await inspectGuest(spec.image, spec.format as ContainerFormat | undefined, {
       imageRoots: opts.imageRoots,
       platform: spec.platform ?? 'Linux',
     });

@@ -92,7 +92,10 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
 
   const format = v('format').toUpperCase();
   if (format && !(DISK_FORMATS as readonly string[]).includes(format)) {
-    problem('format', `"${v('format')}" is not VMDK, RAW or VHD (or leave it empty to detect the format)`);
+    problem(
+      'format',
+      `"${v('format')}" is not VMDK, RAW, VHD, QCOW2, VHDX or OVA (or leave it empty to detect the format)`
+    );
   }
   const arch = v('architecture');
   if (arch && arch !== 'i386' && arch !== 'x86_64')

@@ -13,6 +13,7 @@ import type { InventoryRow } from '../../common/contracts/fleet';
 import { MAX_USER_DATA_BYTES } from '../../common/contracts/limits';
 import type { VmSpec } from '../../common/contracts/migration';
 import { mapLimited } from '../map-limited';
+import { intakeNote } from './intake-note';
 import type { Column, RowCells, RowFiles } from './columns';
 import { COLUMNS, REQUIRED_COLUMNS, rowToSpec } from './columns';
 import type { GuestCheck, GuestCheckResult, RowInspection } from './guest-checks';
@@ -27,7 +28,10 @@ export interface InventoryProblem {
   message: string;
 }
 
-export type InventoryResult = ({ ok: true; rows: InventoryRow[] } | { ok: false; errors: InventoryProblem[] }) & {
+/** `notes`: what pre-flight found worth saying of valid rows (a conversion and its scratch space, an OVA's VM). */
+export type InventoryResult = (
+  { ok: true; rows: InventoryRow[]; notes?: InventoryProblem[] } | { ok: false; errors: InventoryProblem[] }
+) & {
   /** What does not stop the batch but needs a look (guest inspection warnings), each on its row's line. */
   warnings?: InventoryProblem[];
   /** The look inside each row's guest (each distinct image inspected once), when images were checked. */
@@ -116,17 +120,23 @@ interface FileCheck {
  * Pre-flight each distinct (image, declared format, volume size) once, with bounded concurrency, and read
  * each user-data file once. Rows with other problems are checked too, so every problem shows at once.
  */
-async function checkFiles(checks: FileCheck[], opts: ReadInventoryOptions): Promise<GuestCheckResult> {
+async function checkFiles(
+  checks: FileCheck[],
+  opts: ReadInventoryOptions,
+  notes?: InventoryProblem[]
+): Promise<GuestCheckResult> {
   const errors: InventoryProblem[] = [];
   const concurrency = opts.concurrency ?? 16;
   const keyOf = (f: RowFiles): string => JSON.stringify([f.image, f.format ?? '', f.volumeSizeGib ?? 0]);
   const unique = new Map<string, RowFiles>();
   for (const c of checks) if (c.files.image && !unique.has(keyOf(c.files))) unique.set(keyOf(c.files), c.files);
-  const outcomes = new Map<string, { format: VmSpec['format'] } | { error: string }>();
+  const outcomes = new Map<string, { format: VmSpec['format']; note?: string } | { error: string }>();
   await mapLimited([...unique], concurrency, async ([key, files]) => {
     const probe = { image: files.image!, format: files.format, volumeSizeGib: files.volumeSizeGib };
     try {
-      outcomes.set(key, { format: (await preflight(probe, { imageRoots: opts.imageRoots, qemuImg: false })).format });
+      const found = await preflight(probe, { imageRoots: opts.imageRoots, qemuImg: false });
+      // The container found (QCOW2, OVA...), not the VMDK it becomes: pre-flight in the workflow checks it again.
+      outcomes.set(key, { format: found.sourceFormat ?? found.format, note: intakeNote(found) });
     } catch (err) {
       outcomes.set(key, { error: (err as Error).message });
     }
@@ -149,9 +159,11 @@ async function checkFiles(checks: FileCheck[], opts: ReadInventoryOptions): Prom
   for (const c of checks) {
     const outcome = c.files.image ? outcomes.get(keyOf(c.files)) : undefined;
     if (outcome && 'error' in outcome) errors.push({ line: c.line, column: 'image', message: outcome.error });
-    else if (outcome?.format)
+    else if (outcome?.format) {
       guests.push({ line: c.line, vm: c.spec?.name ?? '', files: c.files, format: outcome.format });
-    if (outcome && !('error' in outcome) && c.spec) c.spec.format ??= outcome.format;
+      if (c.spec) c.spec.format ??= outcome.format;
+      if (outcome.note) notes?.push({ line: c.line, column: 'image', message: outcome.note });
+    }
     const userDataError = c.files.userDataFile && userDataProblem.get(c.files.userDataFile);
     if (userDataError) errors.push({ line: c.line, column: 'user_data_file', message: userDataError });
   }
@@ -214,7 +226,8 @@ export async function parseInventory(
   }
   if (body.length === 0 && errors.length === 0)
     errors.push({ line: header.line, message: 'the inventory has no VM rows' });
-  const files = opts.checkImages !== false ? await checkFiles(checks, opts) : undefined;
+  const notes: InventoryProblem[] = [];
+  const files = opts.checkImages !== false ? await checkFiles(checks, opts, notes) : undefined;
   errors.push(...(files?.errors ?? []));
   const extra = files ? { warnings: sortProblems(files.warnings), inspections: files.inspections } : {};
   if (errors.length > 0) return { ok: false, errors: sortProblems(errors), ...extra };
@@ -223,7 +236,9 @@ export async function parseInventory(
   const sorted = [...rows]
     .sort((a, b) => a.spec.wave - b.spec.wave || a.line - b.line)
     .map((r, i) => ({ ...r, row: i }));
-  return { ok: true, rows: sorted, ...extra };
+  return notes.length > 0
+    ? { ok: true, rows: sorted, notes: sortProblems(notes), ...extra }
+    : { ok: true, rows: sorted, ...extra };
 }
 
 export async function readInventory(file: string, opts: ReadInventoryOptions = {}): Promise<InventoryResult> {

@@ -21,8 +21,9 @@ export function renderProblems(csv: string, result: InventoryResult, p: Paint = 
   if (result.ok) {
     const waves = new Set(result.rows.map((r) => r.spec.wave)).size;
     const warned = (result.warnings ?? []).length;
+    const notes = (result.notes ?? []).map((n) => `${csv}:${n.line}${n.column ? ` [${n.column}]` : ''}: ${n.message}`);
     const verdict = `${p.green('✔')} ${csv}: ${result.rows.length} VMs in ${waves} wave${waves === 1 ? '' : 's'}, every row and image valid${warned ? ` (${warned} warning${warned === 1 ? '' : 's'} above)` : ''}`;
-    return [...guests, verdict].join('\n');
+    return [...guests, ...notes, verdict].join('\n');
   }
   const lines = result.errors.map((e) => `${csv}:${e.line}${e.column ? ` [${e.column}]` : ''}: ${e.message}`);
   const n = result.errors.length;

@@ -32,6 +32,7 @@ const FIXES: Record<FailureTypeName, string> = {
   LaunchRuleViolated: 'Change the row as the message says (instance type, architecture, IP), then retry the VM.',
   GuestRefused:
     'Fix the guest as the message says (kernel, partition table, free space) and export it again, or set inspection=skip for that row if the reader is wrong.',
+  ScratchSpaceShort: "Free space in the site worker's scratch folder (or point it elsewhere), then retry the VM.",
   UnexpectedError: "Read the worker's log for this VM; report the error if it is a vmconvoy bug, then retry.",
 };
 

@@ -3,7 +3,15 @@
  * boundary and so ends up in workflow histories: keys, names and IDs only, never presigned URLs, user data
  * contents or credentials.
  */
-import type { DiskFormat, InspectionSummary, OnFail, VmSpec, VmError, SlotRequestInput } from './migration';
+import type {
+  DiskFormat,
+  ImportFormat,
+  InspectionSummary,
+  OnFail,
+  VmSpec,
+  VmError,
+  SlotRequestInput,
+} from './migration';
 
 /**
  * Where one VM's objects live: `<prefix>ns=<namespace>/<batch>/<vm>/` (common/object-keys.ts). Deterministic,
@@ -21,7 +29,8 @@ export interface PreflightInput {
 }
 
 export interface PreflightResult {
-  format: DiskFormat;
+  /** The format uploaded (a converted image or an OVA's disk: VMDK). */
+  format: ImportFormat;
   /** Detail for humans, e.g. `stream-optimized VMDK`, `dynamic VHD`. */
   kind: string;
   /** File length in bytes = Image.Bytes = manifest import/size. */
@@ -34,6 +43,53 @@ export interface PreflightResult {
   imageIdentity?: ImageIdentity;
   /** The look inside the guest (a refusal fails pre-flight instead); absent in results from before it. */
   inspection?: InspectionSummary;
+  /** The container found when it is not what is uploaded (QCOW2, VHDX, OVA; VMDK for a sparse or flat one). */
+  sourceFormat?: DiskFormat;
+  /** Set when the site worker converts the image to a stream-optimized VMDK first (`format` is then VMDK). */
+  conversion?: ConversionPlan;
+  /** OVA: where the boot disk starts inside the file; `imageBytes` is the disk's length. */
+  imageOffset?: number;
+  /** OVA: the whole file's length. */
+  containerBytes?: number;
+  /** OVA: what its OVF descriptor says of the VM. */
+  ovf?: OvfSummary;
+}
+
+export interface ConversionPlan {
+  /** qemu-img's name of the source format (qcow2, vhdx, vmdk). */
+  qemuFormat: string;
+  /** Scratch space the converted file needs at most (estimated from the source's allocated data). */
+  scratchBytes: number;
+}
+
+/** What an OVA's OVF descriptor says of its VM (every field optional: OVFs from some tools omit them). */
+export interface OvfSummary {
+  /** Disks in the OVF's order; the first is the boot disk. */
+  disks: number;
+  /** The OVF's OS: its CIM id and description, or VMware's osType (e.g. `ubuntu64Guest`). */
+  osType?: string;
+  /** What the OS type says of the platform VM Import needs. */
+  platform?: 'Windows' | 'Linux';
+  cpus?: number;
+  memoryMiB?: number;
+  /** An instance type VM Import takes for this platform, sized by the OVF's CPUs and memory. */
+  suggestedInstanceType?: string;
+}
+
+export interface ConvertInput extends ObjectLocation {
+  image: string;
+  /** Pre-flight's file: the conversion refuses any other (ImageChanged). */
+  imageIdentity?: ImageIdentity;
+  qemuFormat: string;
+}
+
+export interface ConvertResult {
+  /** The stream-optimized VMDK in the site worker's scratch folder: what the upload sends. */
+  image: string;
+  imageBytes: number;
+  imageIdentity: ImageIdentity;
+  /** True when a completed conversion of an earlier attempt was found and kept. */
+  reused: boolean;
 }
 
 /** A file's device and inode numbers, as decimal strings (an inode number can exceed 2^53). */
@@ -49,6 +105,10 @@ export interface UploadInput extends ObjectLocation {
   imageBytes: number;
   /** Pre-flight's file: the upload refuses any other (ImageChanged). Absent in histories from before it. */
   imageIdentity?: ImageIdentity;
+  /** OVA: the disk's first byte inside the file (the parts are `imageBytes` from there). @default 0 */
+  imageOffset?: number;
+  /** OVA: the file's whole length, checked instead of `imageBytes`. */
+  containerBytes?: number;
   partSizeBytes: number;
   concurrency: number;
 }
@@ -84,7 +144,7 @@ export interface ManifestResult {
 
 export interface ImportInstanceInput extends ObjectLocation {
   spec: VmSpec;
-  format: DiskFormat;
+  format: ImportFormat;
   imageBytes: number;
   volumeSizeGib: number;
   manifestKey: string;

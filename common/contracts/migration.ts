@@ -9,8 +9,11 @@ import { z } from 'zod';
 // The VM spec: one inventory row, normalised
 // ---------------------------------------------------------------------------------------------------
 
-export const DISK_FORMATS = ['VMDK', 'RAW', 'VHD'] as const;
+export const DISK_FORMATS = ['VMDK', 'RAW', 'VHD', 'QCOW2', 'VHDX', 'OVA'] as const;
 export type DiskFormat = (typeof DISK_FORMATS)[number];
+/** The formats EC2 VM Import takes as they are; the others are converted on the site worker (or, OVA, unpacked). */
+export const IMPORT_FORMATS = ['VMDK', 'RAW', 'VHD'] as const satisfies readonly DiskFormat[];
+export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 /**
  * VM and batch names: 1-64 characters of A-Z a-z 0-9 . _ -, and not only dots: `.` and `..` are path

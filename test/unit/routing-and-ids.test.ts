@@ -41,7 +41,12 @@ describe('task-queue routing', () => {
       'validateInstance',
     ]);
     assert.equal(api.importInstance, activities.importInstance);
-    assert.deepEqual(Object.keys(activitiesFor('upload', activities)).sort(), ['preflightImage', 'uploadImage']);
+    assert.deepEqual(Object.keys(activitiesFor('upload', activities)).sort(), [
+      'convertImage',
+      'discardScratch',
+      'preflightImage',
+      'uploadImage',
+    ]);
     assert.deepEqual(Object.keys(activitiesFor('control', activities)).sort(), [
       'loadInventoryPage',
       'sendNotification',

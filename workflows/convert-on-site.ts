@@ -1,0 +1,60 @@
+/**
+ * migrateVm's conversion of an image EC2 does not take as it is (issue 19): convertImage on the site queue
+ * (where the image and the scratch folder are), then the upload sends the converted file; discardScratch
+ * deletes it once it is uploaded, or when the VM fails or is cancelled. Behind VM_CONVERT_ON_SITE_PATCH.
+ */
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
+import type { ImageIdentity, ObjectLocation, PreflightResult } from '../common/contracts/activity-io';
+import type { MigrationSettings } from '../common/contracts/migration';
+import { FailureType } from '../common/failures';
+import type { SiteActivities } from './activity-profiles';
+import { fastCallOptions, uploadOptions } from './activity-profiles';
+import { VM_CONVERT_ON_SITE_PATCH } from './versions';
+import type { VmStatusTracker } from './vm-status';
+
+export interface SentImage {
+  image: string;
+  imageBytes: number;
+  imageIdentity?: ImageIdentity;
+  imageOffset?: number;
+  containerBytes?: number;
+}
+
+export async function convertOnSite(
+  location: ObjectLocation,
+  image: string,
+  preflight: PreflightResult,
+  settings: MigrationSettings,
+  tracker: VmStatusTracker
+): Promise<SentImage> {
+  const plan = preflight.conversion!;
+  // Only a pre-flight of this code asks for a conversion; a history of older code never reaches here.
+  if (!patched(VM_CONVERT_ON_SITE_PATCH)) {
+    throw ApplicationFailure.nonRetryable(
+      `${image} needs a conversion that this VM's workflow version cannot do: run the VM again`,
+      FailureType.ImageFormatUnsupported
+    );
+  }
+  // As long and as heartbeat-watched as the upload: a killed worker's conversion moves on within the timeout.
+  const site = proxyActivities<SiteActivities>({
+    ...uploadOptions(settings.uploadTaskQueue, settings.deadlineSeconds, settings.uploadHeartbeatSeconds),
+    summary: `convert the ${preflight.sourceFormat ?? plan.qemuFormat} image to a stream-optimized VMDK (scratch: up to ${Math.ceil(plan.scratchBytes / 2 ** 20)} MiB)`,
+  });
+  const converted = await site.convertImage({
+    ...location,
+    image,
+    imageIdentity: preflight.imageIdentity,
+    qemuFormat: plan.qemuFormat,
+  });
+  // What the status counts the upload against from now on: the converted file.
+  tracker.update({ bytesTotal: converted.imageBytes });
+  return { image: converted.image, imageBytes: converted.imageBytes, imageIdentity: converted.imageIdentity };
+}
+
+/** Deletes the VM's scratch folder on the site (idempotent: a missing folder is fine). */
+export async function discardScratchOnSite(location: ObjectLocation, settings: MigrationSettings): Promise<void> {
+  await proxyActivities<SiteActivities>({
+    ...fastCallOptions('delete the converted image from the scratch folder', settings),
+    taskQueue: settings.uploadTaskQueue,
+  }).discardScratch(location);
+}
