@@ -43,6 +43,8 @@ import type {
   ObjectLocation,
 } from '../common/contracts/activity-io';
 import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
+import { VM_SITE_QUEUE_PATCH } from './versions';
+import { siteTaskQueueOf } from '../common/task-queues';
 import { VmStatusTracker } from './vm-status';
 
 /** VM outcomes by status (and failure type), for dashboards and alerts. */
@@ -75,7 +77,14 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     ? { batch, vm: spec.name, namespace: workflowInfo().namespace }
     : { batch, vm: spec.name };
   // --- end ownership
-  const uploadQueue = settings.uploadTaskQueue;
+  // --- sites (issue 21): a VM of a site pre-flights and uploads on that site's queue, where its image is.
+  const siteQueue =
+    spec.site && patched(VM_SITE_QUEUE_PATCH)
+      ? siteTaskQueueOf(settings.uploadTaskQueue ?? workflowInfo().taskQueue, spec.site)
+      : undefined;
+  if (spec.site && siteQueue) tracker.update({ site: { name: spec.site, taskQueue: siteQueue } });
+  const uploadQueue = siteQueue ?? settings.uploadTaskQueue;
+  // --- end sites
   // Pre-flight reads the image, so it runs where the upload runs.
   const preflightOnSite = proxyActivities<SiteActivities>({
     startToCloseTimeout: '5 minutes',

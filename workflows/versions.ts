@@ -31,3 +31,9 @@ export const QUOTA_HOLDER_RUNS_PATCH = 'quota-holder-runs';
  * before keeps its objects where they are (`<prefix><batch>/<vm>/`) to the end.
  */
 export const VM_NAMESPACED_KEYS_PATCH = 'vm-namespaced-keys';
+
+/**
+ * migrateVm: a VM whose inventory row names a site pre-flights and uploads on that site's task queue
+ * (common/task-queues.ts siteTaskQueueOf). Only VMs with a site record the marker.
+ */
+export const VM_SITE_QUEUE_PATCH = 'vm-site-queue';

@@ -18,7 +18,7 @@ import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
 import { getAwsApiBudget, setAwsApiBudget } from '../aws-api-budget';
-import { unservedQueueWarnings } from '../queue-pollers';
+import { sitesOf, unservedQueueWarnings, unservedSiteWarnings } from '../queue-pollers';
 import { getConversionLimit, setConversionLimit } from '../conversion-limit';
 import { CSV_ARGUMENT, jsonOption, parseApiRate, percentage, positiveInt } from '../options';
 import { START_VIEW } from '../output/messages';
@@ -165,7 +165,10 @@ export async function startCommand(
     dryRun: input.settings.dryRun,
     awsApiBudget: awsApiBudget ?? null,
     conversionLimit,
-    warnings: await unservedQueueWarnings(client, config),
+    warnings: [
+      ...(await unservedQueueWarnings(client, config)),
+      ...(await unservedSiteWarnings(client, config, sitesOf(inventory.rows))),
+    ],
   };
 }
 

@@ -26,6 +26,7 @@ export const COLUMNS = [
   'wave',
   'tags',
   'boot_check',
+  'site',
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
@@ -51,6 +52,7 @@ const FIELD_COLUMN: Record<keyof VmSpecInput, Column> = {
   wave: 'wave',
   tags: 'tags',
   bootCheck: 'boot_check',
+  site: 'site',
 };
 
 export interface CellProblem {
@@ -157,6 +159,7 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     wave: int('wave', 1),
     tags: Object.fromEntries(tagMap),
     bootCheck: bool('boot_check'),
+    site: opt('site'),
   };
   const files: RowFiles = {
     image: candidate.image || undefined,

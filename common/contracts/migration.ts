@@ -89,6 +89,12 @@ export const vmSpecSchema = z.object({
   tags: tagsSchema.default({}),
   /** Start the instance after import, wait for status ok, stop it again. */
   bootCheck: z.boolean().default(false),
+  /**
+   * The site (datacenter) whose hosts hold the image: pre-flight and upload run on that site's task queue
+   * (common/task-queues.ts siteTaskQueueOf), served by `vmconvoy worker --site NAME`. Absent = the batch's
+   * upload queue. Named like a VM, as it is part of a task-queue name.
+   */
+  site: z.string().regex(VM_NAME_PATTERN, VM_NAME_RULE).optional(),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -202,6 +208,8 @@ export interface VmStatus {
   finishedAt?: string;
   /** Warnings for the operator, e.g. presigned URLs expiring before the deadline. */
   warnings: string[];
+  /** The VM's site and the task queue its pre-flight and upload wait on (`status` checks it has a worker). */
+  site?: { name: string; taskQueue: string };
 }
 
 export interface MigrateVmInput {
