@@ -17,6 +17,7 @@ import { REPO_ROOT } from '../../dev/services';
 import { activityQueueHasPollers } from '../../client/queue-pollers';
 import { siteTaskQueueOf } from '../../common/task-queues';
 import { vmWorkflowId } from '../../common/workflow-ids';
+import { recordHistory } from '../helpers/histories';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
@@ -183,6 +184,11 @@ test('each VM pre-flights and uploads on its own site worker; a site without a w
   );
   assert.equal(done.state, 'completed', JSON.stringify(done.vms));
   assert.ok(done.vms.every((v) => v.phase === 'Completed' && !v.waiting));
+  // Replayed by test/unit/replay.test.ts: a VM of a site that waited for its worker.
+  await recordHistory(
+    temporal.client.workflow.getHandle(vmWorkflowId(batch, 'c-1')),
+    'migrateVmWorkflow--site-waited-for-worker'
+  );
 
   // Each VM's pre-flight and upload ran on its site's queue and on that site's worker.
   for (const [vm, site] of VMS) {
