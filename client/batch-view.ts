@@ -12,6 +12,10 @@ import type { FleetStatus } from '../common/contracts/fleet';
 import { fleetStatusQuery, vmStatusQuery } from '../workflows/messages';
 import type { InspectionSummary, MigrateVmResult, Phase } from '../common/contracts/migration';
 import { parseVmWorkflowId } from '../common/workflow-ids';
+import { activityQueueHasPollers, siteWaitingText } from './queue-pollers';
+
+/** Whether a task queue has activity pollers, asked once per queue per look at the batch. */
+type PollerCheck = (taskQueue: string) => Promise<boolean | undefined>;
 
 export interface VmView {
   name: string;
@@ -27,6 +31,10 @@ export interface VmView {
   finishedAt: string | null;
   /** Pre-flight's look inside the guest (null: not done yet, or a VM from before it). */
   inspection?: InspectionSummary | null;
+  /** The VM's site (inventory column `site`), when it has one. */
+  site?: string;
+  /** Why a VM makes no progress although it runs, e.g. "waiting for a worker of site dc3". */
+  waiting?: string;
 }
 
 export interface BatchView {
@@ -38,7 +46,7 @@ export interface BatchView {
   vms: VmView[];
 }
 
-async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView> {
+async function vmView(client: Client, wf: WorkflowExecutionInfo, hasPollers: PollerCheck): Promise<VmView> {
   const name = parseVmWorkflowId(wf.workflowId)?.vm ?? wf.workflowId;
   const phase = (wf.typedSearchAttributes.get(migrationPhaseKey) ?? 'Pending') as Phase;
   const view: VmView = {
@@ -71,6 +79,12 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo): Promise<VmView
         finishedAt: s.finishedAt ?? null,
         inspection: s.inspection ?? null,
       });
+      // A VM of a site waits at pre-flight (or for its upload to resume) while no worker of the site runs.
+      if (s.site) {
+        view.site = s.site.name;
+        if ((s.phase === 'Preflight' || s.phase === 'Uploading') && (await hasPollers(s.site.taskQueue)) === false)
+          view.waiting = siteWaitingText(s.site.name);
+      }
     } else if (wf.status.name === 'COMPLETED') {
       const r = (await handle.result()) as MigrateVmResult;
       Object.assign(view, {
@@ -143,7 +157,12 @@ export async function batchView(client: Client, batch: string): Promise<BatchVie
     const prev = latest.get(wf.workflowId);
     if (!prev || prev.startTime < wf.startTime) latest.set(wf.workflowId, wf);
   }
-  const vms = (await mapLimited([...latest.values()], 16, (wf) => vmView(client, wf))).sort((a, b) =>
+  const checks = new Map<string, Promise<boolean | undefined>>();
+  const hasPollers: PollerCheck = (queue) => {
+    if (!checks.has(queue)) checks.set(queue, activityQueueHasPollers(client, queue));
+    return checks.get(queue)!;
+  };
+  const vms = (await mapLimited([...latest.values()], 16, (wf) => vmView(client, wf, hasPollers))).sort((a, b) =>
     a.name.localeCompare(b.name)
   );
   if (state === 'completed' && vms.some((v) => v.phase === 'Failed')) state = 'failed';
@@ -182,6 +201,9 @@ export interface StatusJson {
     instanceId: string | null;
     error: string | null;
     inspection: InspectionSummary | null;
+    /** Only for VMs with a site / VMs waiting for a worker (see VmView). */
+    site?: string;
+    waiting?: string;
   }>;
 }
 
@@ -213,6 +235,8 @@ export function statusJson(view: BatchView): StatusJson {
       instanceId: v.instanceId,
       error: v.error,
       inspection: v.inspection ?? null,
+      ...(v.site ? { site: v.site } : {}),
+      ...(v.waiting ? { waiting: v.waiting } : {}),
     })),
   };
 }

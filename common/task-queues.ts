@@ -7,7 +7,8 @@
  *   main      <taskQueue>           every workflow and every activity
  *   control   <taskQueue>-control   fleet and conversion-quota workflows, and their own activities
  *   awsApi    <taskQueue>-aws-api   the activities that call EC2; its server-side rate limit is the API budget
- *   upload    (optional, per site)  pre-flight, conversion and upload, on the hosts that can read the images
+ *   upload    (optional)            pre-flight, conversion and upload, on the hosts that can read the images
+ *   site      <upload>-site-<name>  a VM's pre-flight and upload when its inventory row names a site
  */
 
 /** The activities each queue other than the main one serves (the main queue serves them all). */
@@ -54,6 +55,21 @@ export function awsApiTaskQueueOf(names: Pick<TaskQueueNames, 'taskQueue' | 'aws
  */
 export function controlTaskQueueOf(names: Pick<TaskQueueNames, 'taskQueue' | 'controlTaskQueue'>): string {
   return names.controlTaskQueue ?? `${names.taskQueue}-control`;
+}
+
+/**
+ * The upload queue of one site (the inventory's `site` column): a VM of that site pre-flights and uploads
+ * there, served by `vmconvoy worker --site <site>` on the site's hosts, with that site's image roots.
+ * `uploadQueue` is the batch's upload queue, or its main queue when it has none. Workflows, workers and
+ * the CLI all name site queues through this function, so they cannot disagree.
+ */
+export function siteTaskQueueOf(uploadQueue: string, site: string): string {
+  return `${uploadQueue}-site-${site}`;
+}
+
+/** The queue a worker or the CLI derives site queues from: the upload queue, else the main queue. */
+export function siteBaseQueueOf(names: Pick<TaskQueueNames, 'taskQueue' | 'uploadTaskQueue'>): string {
+  return names.uploadTaskQueue ?? names.taskQueue;
 }
 
 /** The subset of `activities` a queue of this role serves. */

@@ -1,19 +1,24 @@
 /**
  * `npm test`: provisions the local tools, starts one Temporal dev server and one S3 server for the whole
  * run (tests share them through VMCONVOY_TEST_* variables and isolate themselves by task queue and bucket),
- * then runs node's test runner over an explicit file list: Node 20 expands no globs, and a bare
- * `node --test` would run nothing and still exit 0.
+ * then runs node's test runner over an explicit file list: the runner must know whether any chosen file
+ * needs the servers, and a selection that matches nothing must fail, not pass with zero tests.
  *
- * Usage: npm test [-- unit|integration|e2e|chaos ...] [-- test/x.test.ts ...]
+ * The tests run on a supported Node LTS line (dev/node-runtime.ts): `--node 22` or `--node 24` picks one,
+ * and without it a machine whose own node is older than the minimum runs them on the minimum line's
+ * pinned release. Either way the whole run (servers, test runner, the workers tests spawn) moves to it.
+ *
+ * Usage: npm test [-- --node 22|24] [-- unit|integration|e2e|chaos ...] [-- test/x.test.ts|test/dir ...]
  * (test/chaos holds the reduced chaos scenario; the full one is `npm run test:chaos`.)
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { REPO_ROOT, startS3Server, startTemporalServer } from '../dev/services';
 import { resolvePythonVenv } from '../dev/python-venv';
+import { MINIMUM_NODE_LINE, NODE_RELEASES, isNodeLine, majorOf, resolveNodeRuntime } from '../dev/node-runtime';
 import { resolveChromium, resolveDiskTools, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
 
 const SUITES = ['unit', 'integration', 'e2e', 'chaos'] as const;
@@ -34,13 +39,55 @@ function testFiles(dir: string): string[] {
   return out.sort();
 }
 
+/** `--node N` / `--node=N` out of the arguments: the Node line asked for, and the other arguments. */
+function nodeOption(args: string[]): { line: number | undefined; rest: string[] } {
+  const rest: string[] = [];
+  let line: number | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--node') line = Number(args[++i]);
+    else if (a.startsWith('--node=')) line = Number(a.slice('--node='.length));
+    else rest.push(a);
+  }
+  return { line, rest };
+}
+
+/** Runs this script again on `node`, with its folder first on PATH (for anything that spawns `node`). */
+function rerunOn(node: string, args: string[]): Promise<number> {
+  const env = { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ''}` };
+  return new Promise<number>((resolve) => {
+    const child = spawn(node, ['--import', 'tsx', __filename, ...args], { env, stdio: 'inherit', cwd: REPO_ROOT });
+    child.on('exit', (c) => resolve(c ?? 1));
+  });
+}
+
 async function main(): Promise<number> {
-  const args = process.argv.slice(2);
+  const log = (line: string): void => console.log(`[test] ${line}`);
+  const { line, rest: args } = nodeOption(process.argv.slice(2));
+  const current = majorOf(process.version);
+  if (line !== undefined && !isNodeLine(line)) {
+    console.error(`--node ${line}: the supported lines are ${Object.keys(NODE_RELEASES).join(' and ')}`);
+    return 1;
+  }
+  const wanted = line ?? (current < MINIMUM_NODE_LINE ? MINIMUM_NODE_LINE : undefined);
+  if (wanted !== undefined && current !== wanted) {
+    const node = await resolveNodeRuntime(wanted, { log });
+    if (!node) {
+      console.error(`no Node ${wanted} here and none could be installed from the npm registry (is npm on PATH?)`);
+      return 1;
+    }
+    if (line === undefined) log(`node ${process.version} is older than the minimum, Node ${MINIMUM_NODE_LINE}`);
+    log(`running the tests on ${node.path} (${node.source})`);
+    return rerunOn(node.path, args);
+  }
+  log(`node ${process.version}`);
+
   const explicit = args.filter((a) => a.endsWith('.test.ts'));
-  const suites = args.filter((a) => (SUITES as readonly string[]).includes(a));
+  const dirs = args.filter((a) => !a.endsWith('.test.ts') && existsSync(a) && statSync(a).isDirectory());
+  const suites = args.filter((a) => (SUITES as readonly string[]).includes(a) && !dirs.includes(a));
   const files =
-    explicit.length > 0
-      ? explicit.map((f) => path.resolve(f))
+    explicit.length + dirs.length > 0
+      ? [...explicit.map((f) => path.resolve(f)), ...dirs.flatMap((d) => testFiles(path.resolve(d)))]
       : (suites.length > 0 ? suites : SUITES).flatMap((s) => testFiles(path.join(REPO_ROOT, 'test', s)));
   if (files.length === 0) {
     console.error('no test files found');
@@ -48,9 +95,8 @@ async function main(): Promise<number> {
   }
   const needsServers = files.some((f) => !f.includes(`${path.sep}unit${path.sep}`));
 
-  const log = (line: string): void => console.log(`[test] ${line}`);
   const started = Date.now();
-  const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  const env: NodeJS.ProcessEnv = { ...process.env };
   const stops: Array<() => Promise<void>> = [];
   let stateDir: string | undefined;
   try {

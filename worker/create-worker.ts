@@ -2,8 +2,8 @@
  * Builds vmconvoy's workers on a connection: the main task queue runs every workflow and activity; the
  * control queue runs the fleet and conversion-quota workflows (and their activities) with a workflow
  * thread of their own; the AWS API queue runs the EC2-calling activities under the server's rate limit
- * (the API budget); an optional site task queue runs pre-flight and upload only, on the hosts that can
- * read the disk images.
+ * (the API budget); an optional upload task queue (or one site's, `vmconvoy worker --site`) runs pre-flight
+ * and upload only, on the hosts that can read the disk images.
  */
 import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -35,6 +35,8 @@ export interface CreateWorkersOptions {
   dataConverter?: DataConverter;
   /** Signs `start --notify` events (VMCONVOY_NOTIFY_SECRET). */
   notifySecret?: string;
+  /** What histories record as the worker of each task (default: the SDK's `pid@host`). */
+  identity?: string;
 }
 
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
@@ -51,6 +53,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
     dataConverter: opts.dataConverter,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 50,
     interceptors: { activity: [attemptCapInterceptor] },
+    ...(opts.identity ? { identity: opts.identity } : {}),
   };
   if (!opts.uploadOnly) {
     // One bundle for both workflow workers (bundling takes seconds of CPU), logged as Worker.create would.

@@ -4,7 +4,9 @@
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from '../common/config';
-import { awsApiTaskQueueOf, controlTaskQueueOf } from '../common/task-queues';
+import os from 'node:os';
+import { VM_NAME_PATTERN, VM_NAME_RULE } from '../common/contracts/migration';
+import { awsApiTaskQueueOf, controlTaskQueueOf, siteBaseQueueOf, siteTaskQueueOf } from '../common/task-queues';
 import { createWorkers, runWorkers } from './create-worker';
 import { createLogger, PinoTemporalLogger } from './logger';
 import { dataConverterFromEnv } from '../common/temporal/payload-codec';
@@ -15,6 +17,11 @@ export interface WorkerMainOptions {
   uploadOnly?: boolean;
   /** `--allow-any-path`: run without image roots (as VMCONVOY_ALLOW_ANY_PATH=1 does). */
   allowAnyPath?: boolean;
+  /**
+   * `--site NAME` (or VMCONVOY_SITE): serve only that site's upload queue, with this host's image roots;
+   * the workflows and the shared queues are served by workers started without a site.
+   */
+  site?: string;
 }
 
 /**
@@ -35,6 +42,12 @@ export async function runWorkerProcess(
   env: NodeJS.ProcessEnv = process.env
 ): Promise<void> {
   const config = loadConfig(env);
+  const site = opts.site ?? (env.VMCONVOY_SITE || undefined);
+  if (site !== undefined && !VM_NAME_PATTERN.test(site))
+    throw new WorkerRefused(`vmconvoy worker: site "${site}" (--site or VMCONVOY_SITE): ${VM_NAME_RULE}`);
+  const uploadTaskQueue = site
+    ? siteTaskQueueOf(siteBaseQueueOf(config.temporal), site)
+    : config.temporal.uploadTaskQueue;
   const anyPath = config.imageRoots.length === 0;
   // Before anything is started or connected: a refusal costs nothing and says what to do.
   if (anyPath && !opts.allowAnyPath && !config.allowAnyPath) throw new WorkerRefused(NO_IMAGE_ROOTS_MESSAGE);
@@ -55,10 +68,13 @@ export async function runWorkerProcess(
       connection,
       namespace: temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      uploadTaskQueue: config.temporal.uploadTaskQueue,
+      uploadTaskQueue,
       awsApiTaskQueue: awsApiTaskQueueOf(config.temporal),
       controlTaskQueue: controlTaskQueueOf(config.temporal),
-      uploadOnly: opts.uploadOnly,
+      // A site worker runs only its site's pre-flights and uploads.
+      uploadOnly: opts.uploadOnly || site !== undefined,
+      // The identity Temporal records on every task this worker takes: histories show which site ran it.
+      identity: site ? `${process.pid}@${os.hostname()} site=${site}` : undefined,
       aws: config.aws,
       imageRoots: config.imageRoots,
       notifySecret: config.notifySecret,
@@ -69,6 +85,7 @@ export async function runWorkerProcess(
         temporal: temporal.address,
         namespace: temporal.namespace,
         taskQueue: config.temporal.taskQueue,
+        ...(site ? { site, siteTaskQueue: uploadTaskQueue } : {}),
         ec2: config.aws.ec2Endpoint ?? 'aws',
         s3: config.aws.s3Endpoint ?? 'aws',
         bucket: config.aws.bucket,

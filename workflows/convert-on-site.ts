@@ -25,7 +25,9 @@ export async function convertOnSite(
   image: string,
   preflight: PreflightResult,
   settings: MigrationSettings,
-  tracker: VmStatusTracker
+  tracker: VmStatusTracker,
+  /** The VM's upload queue (its site's, when it has one): the scratch folder is on those hosts. */
+  uploadQueue: string | undefined
 ): Promise<SentImage> {
   const plan = preflight.conversion!;
   // Only a pre-flight of this code asks for a conversion; a history of older code never reaches here.
@@ -37,7 +39,7 @@ export async function convertOnSite(
   }
   // As long and as heartbeat-watched as the upload: a killed worker's conversion moves on within the timeout.
   const site = proxyActivities<SiteActivities>({
-    ...uploadOptions(settings.uploadTaskQueue, settings.deadlineSeconds, settings.uploadHeartbeatSeconds),
+    ...uploadOptions(uploadQueue, settings.deadlineSeconds, settings.uploadHeartbeatSeconds),
     summary: `convert the ${preflight.sourceFormat ?? plan.qemuFormat} image to a stream-optimized VMDK (scratch: up to ${Math.ceil(plan.scratchBytes / 2 ** 20)} MiB)`,
   });
   const converted = await site.convertImage({
@@ -52,9 +54,13 @@ export async function convertOnSite(
 }
 
 /** Deletes the VM's scratch folder on the site (idempotent: a missing folder is fine). */
-export async function discardScratchOnSite(location: ObjectLocation, settings: MigrationSettings): Promise<void> {
+export async function discardScratchOnSite(
+  location: ObjectLocation,
+  settings: MigrationSettings,
+  uploadQueue: string | undefined
+): Promise<void> {
   await proxyActivities<SiteActivities>({
     ...fastCallOptions('delete the converted image from the scratch folder', settings),
-    taskQueue: settings.uploadTaskQueue,
+    taskQueue: uploadQueue,
   }).discardScratch(location);
 }

@@ -43,7 +43,8 @@ import type {
   ObjectLocation,
 } from '../common/contracts/activity-io';
 import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
-import { VM_DRY_RUN_UPLOADS_NOTHING_PATCH } from './versions';
+import { VM_DRY_RUN_UPLOADS_NOTHING_PATCH, VM_SITE_QUEUE_PATCH } from './versions';
+import { siteTaskQueueOf } from '../common/task-queues';
 import type { SentImage } from './convert-on-site';
 import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { VmStatusTracker, inspectionOf } from './vm-status';
@@ -78,7 +79,14 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     ? { batch, vm: spec.name, namespace: workflowInfo().namespace }
     : { batch, vm: spec.name };
   // --- end ownership
-  const uploadQueue = settings.uploadTaskQueue;
+  // --- sites (issue 21): a VM of a site pre-flights and uploads on that site's queue, where its image is.
+  const siteQueue =
+    spec.site && patched(VM_SITE_QUEUE_PATCH)
+      ? siteTaskQueueOf(settings.uploadTaskQueue ?? workflowInfo().taskQueue, spec.site)
+      : undefined;
+  if (spec.site && siteQueue) tracker.update({ site: { name: spec.site, taskQueue: siteQueue } });
+  const uploadQueue = siteQueue ?? settings.uploadTaskQueue;
+  // --- end sites
   // Pre-flight reads the image, so it runs where the upload runs.
   const preflightOnSite = proxyActivities<SiteActivities>({
     startToCloseTimeout: '5 minutes',
@@ -127,7 +135,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     };
     if (image.conversion) {
       scratchUsed = true;
-      sent = await convertOnSite(location, spec.image, image, settings, tracker);
+      sent = await convertOnSite(location, spec.image, image, settings, tracker, uploadQueue);
     }
     // --- end formats
     const uploaded = await uploadActivities(
@@ -142,7 +150,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     });
     tracker.update({ bytesUploaded: sent.imageBytes, percent: 100 });
     if (scratchUsed) {
-      await discardScratchOnSite(location, settings);
+      await discardScratchOnSite(location, settings, uploadQueue);
       scratchUsed = false;
     }
     await notifyFleetUploaded(input);
@@ -283,7 +291,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     // Cleanup must run even though the workflow is being cancelled.
     await CancellationScope.nonCancellable(async () => {
       tracker.enter('CleaningUp');
-      if (scratchUsed) await discardScratchOnSite(location, settings).catch(() => undefined);
+      if (scratchUsed) await discardScratchOnSite(location, settings, uploadQueue).catch(() => undefined);
       const cleaned = await awsApiActivities(
         'cancel the conversion task and delete uploaded objects',
         settings

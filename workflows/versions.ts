@@ -51,3 +51,9 @@ export const VM_DRY_RUN_UPLOADS_NOTHING_PATCH = 'vm-dry-run-uploads-nothing';
  * when the VM fails or is cancelled. Only VMs whose pre-flight asks for a conversion record the marker.
  */
 export const VM_CONVERT_ON_SITE_PATCH = 'vm-convert-on-site';
+
+/**
+ * migrateVm: a VM whose inventory row names a site pre-flights and uploads on that site's task queue
+ * (common/task-queues.ts siteTaskQueueOf). Only VMs with a site record the marker.
+ */
+export const VM_SITE_QUEUE_PATCH = 'vm-site-queue';

@@ -20,7 +20,7 @@ import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
 import { onlineInventoryProblems } from '../online/online-checks';
 import { getAwsApiBudget, setAwsApiBudget } from '../aws-api-budget';
-import { unservedQueueWarnings } from '../queue-pollers';
+import { sitesOf, unservedQueueWarnings, unservedSiteWarnings } from '../queue-pollers';
 import { getConversionLimit, setConversionLimit } from '../conversion-limit';
 import { CSV_ARGUMENT, jsonOption, parseApiRate, percentage, positiveInt } from '../options';
 import { START_VIEW } from '../output/messages';
@@ -192,7 +192,10 @@ export async function startCommand(
     dryRun: input.settings.dryRun,
     awsApiBudget: awsApiBudget ?? null,
     conversionLimit,
-    warnings: await unservedQueueWarnings(client, config),
+    warnings: [
+      ...(await unservedQueueWarnings(client, config)),
+      ...(await unservedSiteWarnings(client, config, sitesOf(inventory.rows))),
+    ],
   };
 }
 

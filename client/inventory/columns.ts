@@ -27,6 +27,7 @@ export const COLUMNS = [
   'tags',
   'boot_check',
   'inspection',
+  'site',
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
@@ -53,6 +54,7 @@ const FIELD_COLUMN: Record<keyof VmSpecInput, Column> = {
   tags: 'tags',
   bootCheck: 'boot_check',
   inspection: 'inspection',
+  site: 'site',
 };
 
 export interface CellProblem {
@@ -169,6 +171,7 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     tags: Object.fromEntries(tagMap),
     bootCheck: bool('boot_check'),
     inspection: inspection ? (inspection as VmSpecInput['inspection']) : undefined,
+    site: opt('site'),
   };
   const files: RowFiles = {
     image: candidate.image || undefined,

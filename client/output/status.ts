@@ -81,7 +81,7 @@ export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): 
     const error = v.error ? (v.error.length > width ? `${v.error.slice(0, width - 1)}…` : v.error) : '';
     table.push([
       v.name,
-      phaseText(v.phase, p),
+      v.waiting ? `${phaseText(v.phase, p)}\n${p.yellow(v.waiting)}` : phaseText(v.phase, p),
       opts.bars ? progressBar(v.percent) : String(v.percent),
       v.instanceId ?? '',
       guestCell(v, p),
@@ -98,13 +98,15 @@ export function changeLines(previous: BatchView | undefined, view: BatchView, no
   const out: string[] = [];
   for (const v of view.vms) {
     const old = before.get(v.name);
-    if (old && old.phase === v.phase) continue;
+    if (old && old.phase === v.phase && old.waiting === v.waiting) continue;
     const detail =
       v.phase === 'Completed'
         ? ` ${v.instanceId ?? ''}`
         : v.phase === 'Failed'
           ? ` ${v.errorType ?? ''}: ${v.error ?? ''}`
-          : '';
+          : v.waiting
+            ? ` (${v.waiting})`
+            : '';
     out.push(`${time} ${v.name} ${v.phase}${detail}`.trimEnd());
   }
   const counts = countsLine(statusJson(view).counts);

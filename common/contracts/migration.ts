@@ -97,6 +97,12 @@ export const vmSpecSchema = z.object({
    * go on (recorded as skipped by the operator). Absent = `enforce`.
    */
   inspection: z.enum(['enforce', 'skip']).optional(),
+  /**
+   * The site (datacenter) whose hosts hold the image: pre-flight and upload run on that site's task queue
+   * (common/task-queues.ts siteTaskQueueOf), served by `vmconvoy worker --site NAME`. Absent = the batch's
+   * upload queue. Named like a VM, as it is part of a task-queue name.
+   */
+  site: z.string().regex(VM_NAME_PATTERN, VM_NAME_RULE).optional(),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -233,6 +239,8 @@ export interface VmStatus {
   warnings: string[];
   /** Pre-flight's look inside the guest (absent: VMs started before it, or pre-flight not done yet). */
   inspection?: InspectionSummary;
+  /** The VM's site and the task queue its pre-flight and upload wait on (`status` checks it has a worker). */
+  site?: { name: string; taskQueue: string };
 }
 
 export interface MigrateVmInput {

@@ -10,8 +10,6 @@ import { test } from 'node:test';
 import { REDUCED } from './plans';
 import { formatReport, runChaos } from './scenario';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 test('a fleet survives worker kills, server restarts and late listings: expected outcomes, one task and one instance per VM, none running, every slot back, nothing left, bounded re-upload, no secret', async () => {
   const report = await runChaos({
     ...REDUCED,

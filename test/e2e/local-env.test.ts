@@ -20,9 +20,6 @@ import { runCli } from './run-cli';
 import type { SimState } from '../helpers/testbed';
 import { tempDir } from '../helpers/testbed';
 
-// The AWS SDK warns about Node 20 on every client (this file lists S3 objects).
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 const FAST = {
   conversionBytesPerSecond: 256 * 1024 * 1024,
   stepSeconds: 0.2,

@@ -3,8 +3,10 @@
  * self-hosted Temporal needs laid out as Temporal documents it, pinned images (base images by digest),
  * health checks behind every `service_healthy`, a worker that scales with `--scale worker=N`, no
  * environment variable that vmconvoy does not read (the names the code reads are collected from the
- * sources, so the list cannot drift); and a safe deployment: ports published on 127.0.0.1 only, no secret
- * on a command line, a worker image with production dependencies only and no simulator code.
+ * sources, so the list cannot drift), the Temporal server and Web UI run the deploy/temporal/ files
+ * `npm run cluster` runs (mounted, so the two stacks cannot drift); and a safe deployment: ports
+ * published on 127.0.0.1 only, no secret on a command line, a worker image with production dependencies
+ * only and no simulator code.
  */
 import assert from 'node:assert/strict';
 import { builtinModules } from 'node:module';
@@ -13,6 +15,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../dev/services';
+import { DEPLOY_DIR, DYNAMIC_CONFIG_FILE } from '../../dev/cluster';
 
 interface Service {
   image?: string;
@@ -24,6 +27,7 @@ interface Service {
   container_name?: string;
   command?: string | string[];
   entrypoint?: string | string[];
+  volumes?: string[];
 }
 
 async function compose(): Promise<Record<string, Service>> {
@@ -321,4 +325,66 @@ test('.dockerignore keeps local state, keys and the host node_modules out of the
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'));
   for (const entry of ['.vmconvoy', 'node_modules', '.git', 'test']) assert.ok(ignored.includes(entry), entry);
+});
+
+/** The host file behind a path inside a service's container, through its bind mounts; undefined if none. */
+function hostFileOf(service: Service, containerPath: string): string | undefined {
+  for (const volume of service.volumes ?? []) {
+    const [host, inside, mode] = volume.split(':');
+    if (!host?.startsWith('.') || !inside) continue; // named volumes hold state, not configuration
+    if (containerPath.startsWith(`${inside}/`)) {
+      assert.equal(mode, 'ro', `${volume}: configuration is mounted read-only`);
+      return path.resolve(REPO_ROOT, host, path.relative(inside, containerPath));
+    }
+  }
+  return undefined;
+}
+
+/** The file `--root R --config C --env E` makes a Temporal server or UI server read: R/C/E.yaml. */
+function configFileOf(words: string[]): string | undefined {
+  const flag = (name: string): string | undefined => {
+    const i = words.indexOf(name);
+    return i >= 0 ? words[i + 1] : undefined;
+  };
+  const [root, config, env] = [flag('--root'), flag('--config'), flag('--env')];
+  return root && config && env ? path.posix.join(root, config, `${env}.yaml`) : undefined;
+}
+
+test('the compose stack runs the configuration files `npm run cluster` runs: server, dynamic config and UI', async () => {
+  const services = await compose();
+  // What dev/cluster.ts starts its processes with: `--root DEPLOY_DIR --config C --env E` → DEPLOY_DIR/C/E.yaml.
+  const clusterSource = await readFile(path.join(REPO_ROOT, 'dev', 'cluster.ts'), 'utf8');
+  const clusterFiles = [...clusterSource.matchAll(/'--root', DEPLOY_DIR, '--config', '([\w-]+)', '--env', '([\w-]+)'/g)]
+    .map((m) => path.join(DEPLOY_DIR, m[1]!, `${m[2]!}.yaml`))
+    .sort();
+  assert.deepEqual(
+    clusterFiles.map((f) => path.relative(REPO_ROOT, f)),
+    ['deploy/temporal/server/vmconvoy.yaml', 'deploy/temporal/ui/vmconvoy.yaml'],
+    'the cluster runs the server and the UI from deploy/temporal'
+  );
+
+  const composeFiles: string[] = [];
+  for (const prefix of ['temporalio/server:', 'temporalio/ui:']) {
+    const [entry] = Object.entries(services).filter(([, s]) => s.image?.startsWith(prefix));
+    assert.ok(entry, `a ${prefix} service`);
+    const [name, service] = entry;
+    const words = [service.entrypoint, service.command].flatMap((w) => (w === undefined ? [] : [w].flat()));
+    const inside = configFileOf(words);
+    assert.ok(inside, `${name} names its configuration with --root, --config and --env: ${words.join(' ')}`);
+    const host = hostFileOf(service, inside);
+    assert.ok(host, `${name} reads ${inside}, which no bind mount of the repository provides`);
+    composeFiles.push(host);
+    if (prefix === 'temporalio/server:') {
+      const dynamic = envOf(service).DYNAMIC_CONFIG_FILE_PATH ?? '';
+      assert.equal(hostFileOf(service, dynamic), DYNAMIC_CONFIG_FILE, `${name}'s dynamic config is the cluster's`);
+    }
+  }
+  assert.deepEqual(composeFiles.sort(), clusterFiles, 'compose mounts exactly the files the cluster runs');
+  for (const file of [...clusterFiles, DYNAMIC_CONFIG_FILE]) await readFile(file, 'utf8'); // they exist
+
+  // The checks see a file that is not mounted, or mounted from elsewhere.
+  const probe: Service = { volumes: ['./deploy/temporal/server:/etc/t/server:ro', 'data:/etc/t/ui'] };
+  assert.equal(hostFileOf(probe, '/etc/t/server/x.yaml'), path.join(DEPLOY_DIR, 'server', 'x.yaml'));
+  assert.equal(hostFileOf(probe, '/etc/t/ui/x.yaml'), undefined);
+  assert.equal(configFileOf(['temporal-server', '--env', 'docker', 'start']), undefined);
 });
