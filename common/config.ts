@@ -109,6 +109,10 @@ export const configSchema = z.object({
   metricsBindAddress: z.string().optional(),
   /** VMCONVOY_NOTIFY_SECRET: the HMAC key of `start --notify` events (worker only; never in a workflow). */
   notifySecret: z.string().optional(),
+  /** VMCONVOY_SCRATCH_DIR: where images are converted before upload (qcow2, VHDX, sparse/flat VMDK). */
+  scratchDir: z.string().optional(),
+  /** VMCONVOY_SCRATCH_CAP_GIB: the most that folder may hold, every conversion together; unset = its free space. */
+  scratchCapGib: z.number().positive().optional(),
 });
 export type VmconvoyConfig = z.output<typeof configSchema>;
 
@@ -142,6 +146,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
     allowAnyPath: ['1', 'true', 'yes'].includes((env.VMCONVOY_ALLOW_ANY_PATH ?? '').toLowerCase()),
     metricsBindAddress: nonEmpty(env.VMCONVOY_METRICS_ADDRESS),
     notifySecret: nonEmpty(env.VMCONVOY_NOTIFY_SECRET),
+    scratchDir: nonEmpty(env.VMCONVOY_SCRATCH_DIR),
+    scratchCapGib: env.VMCONVOY_SCRATCH_CAP_GIB ? Number(env.VMCONVOY_SCRATCH_CAP_GIB) : undefined,
   };
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

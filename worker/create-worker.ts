@@ -5,6 +5,7 @@
  * (the API budget); an optional upload task queue (or one site's, `vmconvoy worker --site`) runs pre-flight
  * and upload only, on the hosts that can read the disk images.
  */
+import type { ScratchConfig } from '../activities/disk-image/scratch';
 import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -37,6 +38,8 @@ export interface CreateWorkersOptions {
   notifySecret?: string;
   /** What histories record as the worker of each task (default: the SDK's `pid@host`). */
   identity?: string;
+  /** Where images are converted before upload; default DEFAULT_SCRATCH_DIR, no cap. */
+  scratch?: ScratchConfig;
 }
 
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
@@ -44,6 +47,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
     config: opts.aws,
     imageRoots: opts.imageRoots,
     notifySecret: opts.notifySecret,
+    scratch: opts.scratch,
   });
   const workers: Worker[] = [];
   // What every worker of this process shares: the connection, the codec, the cap on unexpected attempts.

@@ -2,6 +2,7 @@
  * The vmconvoy worker process (`vmconvoy worker`): polls the task queues and runs workflows and
  * activities. Configuration comes from the environment once, here (see README "Configuration").
  */
+import { DEFAULT_SCRATCH_DIR } from '../activities/disk-image/scratch';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig } from '../common/config';
 import os from 'node:os';
@@ -78,6 +79,10 @@ export async function runWorkerProcess(
       aws: config.aws,
       imageRoots: config.imageRoots,
       notifySecret: config.notifySecret,
+      scratch: {
+        dir: config.scratchDir ?? DEFAULT_SCRATCH_DIR,
+        capBytes: config.scratchCapGib !== undefined ? config.scratchCapGib * 2 ** 30 : undefined,
+      },
       dataConverter: dataConverterFromEnv(env),
     });
     logger.info(
