@@ -310,7 +310,8 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   await condition(allHandlersFinished);
   const summary = scheduler.summary();
   let report: { bucketKeyJson: string; bucketKeyHtml: string } | undefined;
-  if (patched(FLEET_BATCH_REPORT_PATCH)) {
+  // A dry run writes nothing to S3 (it costs nothing: issue 18); its report is `vmconvoy report`'s.
+  if (!input.settings.dryRun && patched(FLEET_BATCH_REPORT_PATCH)) {
     // The record that outlives Temporal's retention; the batch's outcome does not depend on it.
     try {
       const written = await batchEnd.writeBatchReport({

@@ -8,10 +8,8 @@
  * VM's objects deleted in a non-cancellable scope, so nothing is left behind.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  getExternalWorkflowHandle,
   isCancellation,
   metricMeter,
   patched,
@@ -32,9 +30,9 @@ import {
 } from './activity-profiles';
 import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
 import { waitForConversion } from './conversion-wait';
-import type { VmFinished } from './messages';
-import { vmFinishedSignal, vmUploadedSignal } from './messages';
-import type { MigrateVmInput, MigrateVmResult, MigrationSettings, VmError } from '../common/contracts/migration';
+import { notifyFleet, notifyFleetUploaded } from './fleet-signals';
+import { errorType, recordOutcome, toVmError } from './vm-outcome';
+import type { MigrateVmInput, MigrateVmResult, MigrationSettings } from '../common/contracts/migration';
 import type {
   ConversionProgress,
   ImportInstanceInput,
@@ -48,27 +46,6 @@ import { siteTaskQueueOf } from '../common/task-queues';
 import type { SentImage } from './convert-on-site';
 import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { VmStatusTracker, inspectionOf } from './vm-status';
-
-/** VM outcomes by status (and failure type), for dashboards and alerts. */
-function recordOutcome(status: 'Completed' | 'Failed' | 'Cancelled', errorType?: string): void {
-  metricMeter
-    .createCounter('vmconvoy_vm_outcomes', '1', 'VMs finished, by status')
-    .add(1, errorType ? { status, error_type: errorType } : { status });
-}
-
-/** Pulls a stable type and message out of whatever ended the VM. */
-function toVmError(err: unknown): VmError {
-  let cause: unknown = err;
-  if (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
-  if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
-  if (cause instanceof Error) return { type: cause.name, message: cause.message };
-  return { type: 'Error', message: String(cause) };
-}
-
-function errorType(err: unknown): string | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
-}
 
 export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateVmResult> {
   const { batch, spec, settings } = input;
@@ -361,24 +338,5 @@ async function importWithQuotaWait(
       });
       await sleep(settings.quotaRetrySeconds * 1000, { summary: 'wait for EC2 import quota' });
     }
-  }
-}
-
-/** Frees this VM's upload place in the fleet's window. */
-async function notifyFleetUploaded(input: MigrateVmInput): Promise<void> {
-  if (!input.fleetWorkflowId) return;
-  try {
-    await getExternalWorkflowHandle(input.fleetWorkflowId).signal(vmUploadedSignal, { vm: input.spec.name });
-  } catch {
-    // Fleet gone: nothing to free.
-  }
-}
-
-async function notifyFleet(input: MigrateVmInput, finished: VmFinished): Promise<void> {
-  if (!input.fleetWorkflowId) return;
-  try {
-    await getExternalWorkflowHandle(input.fleetWorkflowId).signal(vmFinishedSignal, finished);
-  } catch {
-    // The fleet may be gone (terminated by an operator); the VM's own result still stands.
   }
 }

@@ -5,6 +5,8 @@
  * judge.content, an instance's whole image is then read and judged by its content (sim/judge/).
  */
 import type { SimConfig } from '../config';
+import type { HttpAnswer } from './http-get';
+import { bodyOf, httpGet, isOk } from './http-get';
 import type { Judgement } from '../judge/judge';
 import { judgeUpload } from '../judge/judge';
 import type { ConversionTask } from '../model/types';
@@ -19,8 +21,8 @@ export type Inspection =
 
 const TIMEOUT_MS = 10_000;
 
-async function get(url: string, range?: string, method = 'GET'): Promise<Response> {
-  return fetch(url, { method, headers: range ? { range } : undefined, signal: AbortSignal.timeout(TIMEOUT_MS) });
+function get(url: string, range?: string, method: 'GET' | 'HEAD' = 'GET'): Promise<HttpAnswer> {
+  return httpGet(url, { method, range, timeoutMs: TIMEOUT_MS });
 }
 
 /** Bytes [start, end] of the image, read from the parts that hold them. */
@@ -31,8 +33,8 @@ async function readRange(parts: ManifestPart[], start: number, end: number): Pro
     const from = Math.max(start, part.start) - part.start;
     const to = Math.min(end, part.end) - part.start;
     const res = await get(part.getUrl, `bytes=${from}-${to}`);
-    if (!res.ok) throw new Error(`part ${part.index} unreadable (HTTP ${res.status})`);
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = await bodyOf(res);
+    if (!isOk(res)) throw new Error(`part ${part.index} unreadable (HTTP ${res.status})`);
     // A server that ignores Range sends the whole part.
     chunks.push(res.status === 206 ? body : body.subarray(from, to + 1));
   }
@@ -40,17 +42,18 @@ async function readRange(parts: ManifestPart[], start: number, end: number): Pro
 }
 
 /** Whole length of a part from a ranged GET (`Content-Range: bytes 0-0/N`), or its Content-Length. */
-function partLength(res: Response): number {
-  const total = /\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1];
-  return Number(total ?? res.headers.get('content-length'));
+function partLength(res: HttpAnswer): number {
+  const total = /\/(\d+)$/.exec(res.header('content-range') ?? '')?.[1];
+  return Number(total ?? res.header('content-length'));
 }
 
 export async function inspectUpload(task: ConversionTask, config: SimConfig): Promise<Inspection> {
   let xml: string;
   try {
     const res = await get(task.manifestUrl);
-    if (!res.ok) return { kind: 'waiting', reason: `manifest unreadable (HTTP ${res.status})` };
-    xml = await res.text();
+    const body = await bodyOf(res);
+    if (!isOk(res)) return { kind: 'waiting', reason: `manifest unreadable (HTTP ${res.status})` };
+    xml = body.toString('utf8');
   } catch (err) {
     return { kind: 'waiting', reason: `manifest unreachable (${(err as Error).message})` };
   }
@@ -67,10 +70,20 @@ export async function inspectUpload(task: ConversionTask, config: SimConfig): Pr
     // Every part must be there, whole: HEAD through its own presigned URL.
     for (const part of manifest.parts) {
       // HEAD through its own presigned URL; a manifest without head-url gets a 1-byte ranged GET instead.
-      const res = part.headUrl ? await get(part.headUrl, undefined, 'HEAD') : await get(part.getUrl, 'bytes=0-0');
-      await res.body?.cancel();
-      if (!res.ok) return { kind: 'waiting', reason: `part ${part.index} not readable yet (HTTP ${res.status})` };
-      const length = part.headUrl ? Number(res.headers.get('content-length')) : partLength(res);
+      let status: number;
+      let length: number;
+      if (part.headUrl) {
+        const res = await get(part.headUrl, undefined, 'HEAD');
+        status = res.status;
+        length = Number(res.header('content-length'));
+      } else {
+        const res = await get(part.getUrl, 'bytes=0-0');
+        await bodyOf(res);
+        status = res.status;
+        length = partLength(res);
+      }
+      if (status < 200 || status > 299)
+        return { kind: 'waiting', reason: `part ${part.index} not readable yet (HTTP ${status})` };
       if (length !== part.end - part.start + 1) {
         return {
           kind: 'rejected',

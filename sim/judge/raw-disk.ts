@@ -4,6 +4,7 @@
  */
 import { open } from 'node:fs/promises';
 import type { ManifestPart } from '../conversion/manifest';
+import { httpGet, isOk } from '../conversion/http-get';
 import { runTool } from './tools';
 
 const TIMEOUT_MS = 120_000;
@@ -13,10 +14,13 @@ export async function downloadImage(parts: ManifestPart[], file: string): Promis
   const handle = await open(file, 'w');
   try {
     for (const part of parts) {
-      const res = await fetch(part.getUrl, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-      if (!res.ok || !res.body) throw new Error(`part ${part.index} unreadable (HTTP ${res.status})`);
+      const res = await httpGet(part.getUrl, { timeoutMs: TIMEOUT_MS });
+      if (!isOk(res)) {
+        res.body.resume();
+        throw new Error(`part ${part.index} unreadable (HTTP ${res.status})`);
+      }
       let at = part.start;
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
         await handle.write(chunk, 0, chunk.length, at);
         at += chunk.length;
       }

@@ -97,9 +97,14 @@ export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
   }
   const lastWave = Math.max(...vms.map((v) => v.wave));
   const validationRetryVm = vms.find((v) => v.bootCheck && v.wave === lastWave)?.name;
-  const lines = ['name,image,architecture,instance_type,wave,user_data_file,tags,boot_check'];
+  // inspection=skip: the planned failure must reach AWS (the simulator judges the guest and refuses its kernel),
+  // and the pool's disks are kept small (no 250 MiB free) so a hundred VMs stay quick. The look inside the guest
+  // has its own tests (test/unit/validate-guests.test.ts, test/integration/guest-preflight.test.ts).
+  const lines = ['name,image,architecture,instance_type,wave,user_data_file,tags,boot_check,inspection'];
   for (const vm of vms)
-    lines.push(`${vm.name},${vm.image},x86_64,m3.large,${vm.wave},${vm.userDataFile ?? ''},team=chaos,${vm.bootCheck}`);
+    lines.push(
+      `${vm.name},${vm.image},x86_64,m3.large,${vm.wave},${vm.userDataFile ?? ''},team=chaos,${vm.bootCheck},skip`
+    );
   const csv = path.join(opts.dir, 'chaos.csv');
   await writeFile(csv, `${lines.join('\n')}\n`);
   // The secret itself, and the whole file: ImportInstance carries the file base64-encoded.

@@ -57,11 +57,11 @@ before(async () => {
   await writeFile(
     csv,
     [
-      'name,image,architecture,instance_type,wave',
-      'a-01,a.raw,x86_64,t2.micro,1',
-      'b-01,b.raw,x86_64,t2.micro,1',
-      'a-02,a.raw,x86_64,t2.micro,1',
-      'c-01,c.vhd,x86_64,t2.micro,2',
+      'name,image,architecture,instance_type,wave,inspection',
+      'a-01,a.raw,x86_64,t2.micro,1,skip',
+      'b-01,b.raw,x86_64,t2.micro,1,skip',
+      'a-02,a.raw,x86_64,t2.micro,1,skip',
+      'c-01,c.vhd,x86_64,t2.micro,2,skip',
     ].join('\n') + '\n'
   );
   worker = await spawnService({

@@ -149,11 +149,11 @@ test('a batch with --notify: HTML report in Chromium matches the JSON, reports i
   await writeFile(
     csv,
     [
-      'Name,Image,Architecture,Instance_Type,Wave',
-      'web-01,web.raw,x86_64,t2.medium,1',
-      'legacy-01,legacy.raw,x86_64,t2.medium,1',
-      'app-01,app.vhd,x86_64,t2.medium,2',
-      'db-01,db.vmdk,x86_64,t2.medium,2',
+      'Name,Image,Architecture,Instance_Type,Wave,Inspection',
+      'web-01,web.raw,x86_64,t2.medium,1,skip',
+      'legacy-01,legacy.raw,x86_64,t2.medium,1,skip',
+      'app-01,app.vhd,x86_64,t2.medium,2,skip',
+      'db-01,db.vmdk,x86_64,t2.medium,2,skip',
     ].join('\n') + '\n'
   );
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;

@@ -21,7 +21,7 @@ import { vmStatusQuery } from '../../workflows/messages';
 import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
 import type { ImageKind } from '../helpers/images';
-import { makeImage } from '../helpers/images';
+import { RANDOM_IMAGE_ROW, makeImage } from '../helpers/images';
 import { makeOva } from '../helpers/ova';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import {
@@ -111,7 +111,14 @@ after(async () => {
 async function start(name: string, image: string, queue: 'roomy' | 'tiny' = 'roomy', format?: string) {
   const input: MigrateVmInput = {
     batch,
-    spec: vmSpecSchema.parse({ name, image, format, architecture: 'x86_64', instanceType: 't2.medium' }),
+    spec: vmSpecSchema.parse({
+      name,
+      image,
+      format,
+      architecture: 'x86_64',
+      instanceType: 't2.medium',
+      ...RANDOM_IMAGE_ROW,
+    }),
     settings: SETTINGS,
   };
   return temporal.client.workflow.start('migrateVmWorkflow', {

@@ -12,7 +12,7 @@ import { createActivities } from '../../activities';
 import type { VmResourceRecord } from '../../common/contracts/activity-io';
 import { vmSpecSchema } from '../../common/contracts/migration';
 import { resourceRecordKey, vmPrefix } from '../../common/object-keys';
-import { makeImage } from '../helpers/images';
+import { RANDOM_IMAGE_ROW, makeImage } from '../helpers/images';
 import type { TestS3, TestSim } from '../helpers/testbed';
 import { localAwsConfig, startS3, startSim, tempDir } from '../helpers/testbed';
 
@@ -44,6 +44,7 @@ describe('cleanup of a converted instance', () => {
       image: path.join(dir.dir, `${vm}.raw`),
       architecture: 'x86_64',
       instanceType: 't2.medium',
+      ...RANDOM_IMAGE_ROW,
     });
     await makeImage(dir.dir, `${vm}.raw`, 'raw', { virtualMiB: 8, randomMiB: 1 });
     const image = await run(activities.preflightImage, { spec });

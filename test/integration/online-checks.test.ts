@@ -272,12 +272,12 @@ test('ImportInstance DryRun: DryRunOperation passes and creates nothing; a refus
 test('validate --online reports what AWS says, by line and column; a valid inventory passes', async () => {
   const image = await makeImage(images.dir, 'disk.raw', 'raw', { virtualMiB: 8, randomMiB: 1 });
   const csv = path.join(images.dir, 'inventory.csv');
-  const header = 'name,image,format,architecture,instance_type,subnet_id,private_ip,security_groups';
-  await writeFile(csv, `${header}\nweb-01,${image},RAW,x86_64,t2.medium,subnet-0b01,10.1.1.20,db\n`);
+  const header = 'name,image,format,architecture,instance_type,subnet_id,private_ip,security_groups,inspection';
+  await writeFile(csv, `${header}\nweb-01,${image},RAW,x86_64,t2.medium,subnet-0b01,10.1.1.20,db,skip\n`);
   assert.equal((await validateCommand(csv, { online: config })).ok, true);
   await writeFile(
     csv,
-    `${header}\nweb-01,${image},RAW,x86_64,t2.medium,subnet-0b01,10.1.1.20,db\nweb-02,${image},RAW,x86_64,t2.medium,subnet-0b01,10.1.1.1,db\n`
+    `${header}\nweb-01,${image},RAW,x86_64,t2.medium,subnet-0b01,10.1.1.20,db,skip\nweb-02,${image},RAW,x86_64,t2.medium,subnet-0b01,10.1.1.1,db,skip\n`
   );
   const result = await validateCommand(csv, { online: config });
   assert.equal(result.ok, false);

@@ -136,8 +136,8 @@ test('each VM pre-flights and uploads on its own site worker; a site without a w
   const csv = path.join(dir.dir, 'inventory.csv');
   await writeFile(
     csv,
-    ['name,image,architecture,instance_type,site']
-      .concat(VMS.map(([vm, site]) => `${vm},${path.join(folderOf(site), `${vm}.raw`)},x86_64,t2.medium,${site}`))
+    ['name,image,architecture,instance_type,site,inspection']
+      .concat(VMS.map(([vm, site]) => `${vm},${path.join(folderOf(site), `${vm}.raw`)},x86_64,t2.medium,${site},skip`))
       .join('\n') + '\n'
   );
   const started = await vmconvoy('start', csv, '--batch', batch, '--max-uploads', '6', '--json');

@@ -80,10 +80,11 @@ test('status shows a VM waiting for a worker of its site: table, change lines an
       ['c-1', 'dc3', waiting],
     ]
   );
-  // A VM without a site keeps the --json shape it had.
+  // A VM without a site keeps the --json shape it had (with the guest inspection every VM now carries).
   assert.deepEqual(Object.keys(statusJson({ ...view, vms: [vm('n-1')] }).vms[0]!).sort(), [
     'conversionTaskId',
     'error',
+    'inspection',
     'instanceId',
     'name',
     'percent',
