@@ -109,6 +109,10 @@ async function main(): Promise<number> {
     );
     console.log(`\n== vmconvoy report ${batch} --format md`);
     await cli(['report', batch, '--format', 'md'], env);
+    // The page to hand on: a timeline of every VM's phases, slots and uplink over time, failures with fixes.
+    const htmlReport = path.join(stateDir, `${batch}-report.html`);
+    console.log(`\n== vmconvoy report ${batch} --format html --out ${htmlReport}`);
+    await cli(['report', batch, '--format', 'html', '--out', htmlReport], env);
     const status = JSON.parse((await cli(['status', batch, '--json'], env, true)).stdout) as {
       vms: Array<{ name: string; phase: string; error: string | null }>;
     };
@@ -117,6 +121,7 @@ async function main(): Promise<number> {
     console.log(
       `Temporal Web UI, all its VMs: ${local.info.temporalUiUrl}/namespaces/default/workflows?query=${encodeURIComponent(`MigrationBatch="${batch}"`)}`
     );
+    console.log(`The batch report (open it in a browser): ${htmlReport}`);
     console.log(`demo finished in ${Math.round((Date.now() - started) / 1000)} s`);
     // As planned: exactly legacy-01 failed, and with EC2's kernel message (not some other failure).
     const asPlanned =
