@@ -25,8 +25,8 @@ function zoneIdPrefix(region: string): string {
 /**
  * The Region's default network: three zones (a, b, c), the default VPC 172.31.0.0/16 with a /20 default
  * subnet per zone and its `default` security group (VPC User Guide, "Default VPCs"), plus the network the
- * examples' inventory names (subnet-0a1b2c3d in zone a, groups web, ssh and api), so the demo validates
- * online as it stands. IDs are derived as actions/network.ts derives them for instances.
+ * examples' inventory names (subnet-0a1b2c3d in zone a and subnet-0e5f6a7b in zone b, with groups web, ssh,
+ * api, rdp, db, cache, sql and mq), so the demo validates online as it stands. IDs are derived as actions/network.ts derives them for instances.
  */
 export function defaultNetwork(region: string): NetworkState {
   const zones = ['a', 'b', 'c'].map((letter) => `${region}${letter}`);
@@ -55,12 +55,24 @@ export function defaultNetwork(region: string): NetworkState {
         availabilityZone: zones[0]!,
         defaultForAz: false,
       },
+      {
+        subnetId: 'subnet-0e5f6a7b',
+        vpcId,
+        cidrBlock: '172.31.112.0/20',
+        availabilityZone: zones[1]!,
+        defaultForAz: false,
+      },
     ],
     securityGroups: [
       group('default', 'default VPC security group'),
       group('web', 'examples: web servers'),
       group('ssh', 'examples: ssh'),
       group('api', 'examples: order API'),
+      group('rdp', 'examples: remote desktop'),
+      group('db', 'examples: databases'),
+      group('cache', 'examples: cache'),
+      group('sql', 'examples: SQL Server'),
+      group('mq', 'examples: message queue'),
     ],
   };
 }
