@@ -28,7 +28,8 @@ export const NO_IDEMPOTENCY_LOOKUP: Mutation = {
 
 /** Copies the worker's source into `dir` with the mutation applied; returns the worker entry to run. */
 export async function buildMutant(dir: string, mutation: Mutation): Promise<string> {
-  for (const folder of ['activities', 'workflows', 'worker', 'common']) {
+  // client/ too: the batch-end report activity renders through the CLI's batch view (client/batch-view.ts).
+  for (const folder of ['activities', 'workflows', 'worker', 'common', 'client']) {
     await cp(path.join(REPO_ROOT, folder), path.join(dir, folder), { recursive: true });
   }
   for (const file of ['package.json', 'tsconfig.json']) await cp(path.join(REPO_ROOT, file), path.join(dir, file));
