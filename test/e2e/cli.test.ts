@@ -15,7 +15,7 @@ import { fleetStatusQuery } from '../../workflows/messages';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
-import { baseEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
+import { testbedEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -34,18 +34,8 @@ before(async () => {
     startSim({ config: { speed: FAST } }),
     tempDir('vmconvoy-e2e-'),
   ]);
-  env = baseEnv({
-    TEMPORAL_ADDRESS: temporal.address,
+  env = testbedEnv({ temporal, s3, sim, dir: dir.dir }, 'e2e-cli', {
     VMCONVOY_TEMPORAL_UI: 'http://ui.test:8233',
-    VMCONVOY_TASK_QUEUE: uniqueTaskQueue('e2e-cli'),
-    AWS_REGION: s3.region,
-    AWS_ENDPOINT_URL_EC2: sim.endpoint,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    VMCONVOY_BUCKET: s3.bucket,
-    VMCONVOY_ENV_FILE: path.join(dir.dir, 'no-env.json'),
-    VMCONVOY_IMAGE_ROOTS: dir.dir,
   });
   const images = Promise.all([
     makeImage(dir.dir, 'web.vmdk', 'stream-vmdk', { virtualMiB: 8, randomMiB: 1 }),

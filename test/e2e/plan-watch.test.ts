@@ -14,8 +14,8 @@ import { spawnService } from '../../dev/process';
 import { REPO_ROOT } from '../../dev/services';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
-import { baseEnv, runCli, VMCONVOY_BIN } from './run-cli';
+import { startS3, startSim, startTemporal, tempDir } from '../helpers/testbed';
+import { testbedEnv, runCli, VMCONVOY_BIN } from './run-cli';
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -35,17 +35,7 @@ before(async () => {
     startSim({ config: { speed: SPEED } }),
     tempDir('vmconvoy-e2e-plan-'),
   ]);
-  env = baseEnv({
-    TEMPORAL_ADDRESS: temporal.address,
-    VMCONVOY_TASK_QUEUE: uniqueTaskQueue('e2e-plan'),
-    AWS_REGION: s3.region,
-    AWS_ENDPOINT_URL_EC2: sim.endpoint,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    VMCONVOY_BUCKET: s3.bucket,
-    VMCONVOY_ENV_FILE: path.join(dir.dir, 'no-env.json'),
-    VMCONVOY_IMAGE_ROOTS: dir.dir,
+  env = testbedEnv({ temporal, s3, sim, dir: dir.dir }, 'e2e-plan', {
     ...(process.env.NODE_PATH ? { NODE_PATH: process.env.NODE_PATH } : {}),
   });
   await Promise.all([

@@ -24,8 +24,8 @@ import { REPO_ROOT } from '../../dev/services';
 import { batchReportKey } from '../../common/object-keys';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
-import { baseEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
+import { startS3, startSim, startTemporal, tempDir } from '../helpers/testbed';
+import { testbedEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
@@ -101,18 +101,8 @@ before(async () => {
     tempDir('vmconvoy-report-'),
     startReceiver(),
   ]);
-  env = baseEnv({
-    TEMPORAL_ADDRESS: temporal.address,
+  env = testbedEnv({ temporal, s3, sim, dir: dir.dir }, 'e2e-report', {
     TEMPORAL_NAMESPACE: temporal.namespace,
-    VMCONVOY_TASK_QUEUE: uniqueTaskQueue('e2e-report'),
-    AWS_REGION: s3.region,
-    AWS_ENDPOINT_URL_EC2: sim.endpoint,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    VMCONVOY_BUCKET: s3.bucket,
-    VMCONVOY_ENV_FILE: path.join(dir.dir, 'no-env.json'),
-    VMCONVOY_IMAGE_ROOTS: dir.dir,
   });
   await Promise.all([
     makeImage(dir.dir, 'web.raw', 'raw', { virtualMiB: 8, randomMiB: 2 }),

@@ -22,8 +22,8 @@ import { spawnService } from '../../dev/process';
 import { REPO_ROOT } from '../../dev/services';
 import { makeImage } from '../helpers/images';
 import type { SimState, TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
-import { baseEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
+import { startS3, startSim, startTemporal, tempDir } from '../helpers/testbed';
+import { testbedEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -45,18 +45,7 @@ before(async () => {
     startSim({ config: { speed: FAST } }),
     tempDir('vmconvoy-rollback-'),
   ]);
-  env = baseEnv({
-    TEMPORAL_ADDRESS: temporal.address,
-    VMCONVOY_TASK_QUEUE: uniqueTaskQueue('e2e-rollback'),
-    AWS_REGION: s3.region,
-    AWS_ENDPOINT_URL_EC2: sim.endpoint,
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-    VMCONVOY_BUCKET: s3.bucket,
-    VMCONVOY_ENV_FILE: path.join(dir.dir, 'no-env.json'),
-    VMCONVOY_IMAGE_ROOTS: dir.dir,
-  });
+  env = testbedEnv({ temporal, s3, sim, dir: dir.dir }, 'e2e-rollback');
   ec2 = new EC2Client({
     region: s3.region,
     endpoint: sim.endpoint,

@@ -2,6 +2,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../dev/services';
+import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
+import { uniqueTaskQueue } from '../helpers/testbed';
 
 export interface CliRun {
   code: number;
@@ -46,4 +48,29 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * The environment an operator's shell has for the test bed: Temporal, S3 and the simulator, a task queue of
+ * its own, images read only from `dir`, and no env.json picked up. `extra` adds or overrides variables.
+ */
+export function testbedEnv(
+  bed: { temporal: TestTemporal; s3: TestS3; sim: TestSim; dir: string },
+  queue: string,
+  extra: NodeJS.ProcessEnv = {}
+): NodeJS.ProcessEnv {
+  const { temporal, s3, sim, dir } = bed;
+  return baseEnv({
+    TEMPORAL_ADDRESS: temporal.address,
+    VMCONVOY_TASK_QUEUE: uniqueTaskQueue(queue),
+    AWS_REGION: s3.region,
+    AWS_ENDPOINT_URL_EC2: sim.endpoint,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    VMCONVOY_BUCKET: s3.bucket,
+    VMCONVOY_ENV_FILE: path.join(dir, 'no-env.json'),
+    VMCONVOY_IMAGE_ROOTS: dir,
+    ...extra,
+  });
 }
