@@ -94,6 +94,18 @@ describe('disks that are not guests', () => {
     assert.equal(j.platform, undefined);
   });
 
+  test('random bytes whose MBR entry happens to be type EE (1 run in 60 of the test above) are not a GPT without its header', async () => {
+    const file = path.join(dir, 'random-ee.raw');
+    const bytes = randomBytes(4 * 1024 * 1024);
+    bytes[510] = 0x55;
+    bytes[511] = 0xaa;
+    bytes[446 + 4] = 0xee;
+    bytes[512] = 0; // never "EFI PART" by chance
+    await writeFile(file, bytes);
+    const j = await judgeDisk(file, dir);
+    assert.deepEqual(j.failure, { at: 0.1, message: MESSAGES.noPartitions });
+  });
+
   test('a GPT disk (protective MBR) has no bootable partition for ImportInstance', async () => {
     const file = path.join(dir, 'gpt.raw');
     await writeFile(file, Buffer.alloc(8 * 1024 * 1024));
