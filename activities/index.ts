@@ -65,6 +65,8 @@ export interface ActivityDeps {
   onBytesUploaded?: (bytes: number) => void;
   /** VMCONVOY_NOTIFY_SECRET: signs `start --notify` events (activities/notify.ts). */
   notifySecret?: string;
+  /** VMCONVOY_NOTIFY_URL[_<NAME>]: the URL of each `start --notify` receiver, by name. */
+  notifyReceivers?: Record<string, string>;
   /** Where images are converted before their upload (qcow2, VHDX, sparse/flat VMDK). @default DEFAULT_SCRATCH_DIR */
   scratch?: ScratchConfig;
 }
@@ -146,8 +148,9 @@ export function createActivities(deps: ActivityDeps) {
     workflowRunStates: keepAlive((runs: WorkflowRunRef[]) => fleet.workflowRunStates(runs)),
     /** The batch's report (JSON and HTML) into its S3 folder, at batch end. */
     writeBatchReport: keepAlive((input: BatchReportInput) => writeBatchReport(s3Deps, input)),
-    /** One signed POST of a batch event to the --notify URL. */
-    sendNotification: (input: NotifyInput) => sendNotification(deps.notifySecret, input),
+    /** One signed POST of a batch event to the --notify receiver. */
+    sendNotification: (input: NotifyInput) =>
+      sendNotification({ secret: deps.notifySecret, receivers: deps.notifyReceivers ?? {} }, input),
   };
 }
 

@@ -4,6 +4,7 @@
  * and real AWS.
  */
 import { z } from 'zod';
+import { DEFAULT_NOTIFY_RECEIVER } from './contracts/notify';
 
 const optionalUrl = z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional());
 
@@ -109,6 +110,12 @@ export const configSchema = z.object({
   metricsBindAddress: z.string().optional(),
   /** VMCONVOY_NOTIFY_SECRET: the HMAC key of `start --notify` events (worker only; never in a workflow). */
   notifySecret: z.string().optional(),
+  /**
+   * Where `start --notify [receiver]` events go, by receiver name (worker only): VMCONVOY_NOTIFY_URL is the
+   * receiver `default`, VMCONVOY_NOTIFY_URL_<NAME> the receiver `<name>`. A batch records only the name,
+   * because webhook URLs carry their token in the path or query and a batch's input stays in its history.
+   */
+  notifyReceivers: z.record(z.string(), z.string().url()).default({}),
   /** VMCONVOY_SCRATCH_DIR: where images are converted before upload (qcow2, VHDX, sparse/flat VMDK). */
   scratchDir: z.string().optional(),
   /** VMCONVOY_SCRATCH_CAP_GIB: the most that folder may hold, every conversion together; unset = its free space. */
@@ -118,6 +125,18 @@ export type VmconvoyConfig = z.output<typeof configSchema>;
 
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
+}
+
+/** VMCONVOY_NOTIFY_URL (receiver `default`) and VMCONVOY_NOTIFY_URL_<NAME> (receiver `<name>`, lower case). */
+export function notifyReceiversOf(env: NodeJS.ProcessEnv): Record<string, string> {
+  const receivers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (!value) continue;
+    if (key === 'VMCONVOY_NOTIFY_URL') receivers[DEFAULT_NOTIFY_RECEIVER] = value;
+    else if (key.startsWith('VMCONVOY_NOTIFY_URL_'))
+      receivers[key.slice('VMCONVOY_NOTIFY_URL_'.length).toLowerCase()] = value;
+  }
+  return receivers;
 }
 
 /** Reads the documented environment variables; throws one error listing every problem. */
@@ -146,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
     allowAnyPath: ['1', 'true', 'yes'].includes((env.VMCONVOY_ALLOW_ANY_PATH ?? '').toLowerCase()),
     metricsBindAddress: nonEmpty(env.VMCONVOY_METRICS_ADDRESS),
     notifySecret: nonEmpty(env.VMCONVOY_NOTIFY_SECRET),
+    notifyReceivers: notifyReceiversOf(env),
     scratchDir: nonEmpty(env.VMCONVOY_SCRATCH_DIR),
     scratchCapGib: env.VMCONVOY_SCRATCH_CAP_GIB ? Number(env.VMCONVOY_SCRATCH_CAP_GIB) : undefined,
   };

@@ -36,6 +36,8 @@ export interface CreateWorkersOptions {
   dataConverter?: DataConverter;
   /** Signs `start --notify` events (VMCONVOY_NOTIFY_SECRET). */
   notifySecret?: string;
+  /** The `start --notify` receivers' URLs by name (VMCONVOY_NOTIFY_URL[_<NAME>]). */
+  notifyReceivers?: Record<string, string>;
   /** What histories record as the worker of each task (default: the SDK's `pid@host`). */
   identity?: string;
   /** Where images are converted before upload; default DEFAULT_SCRATCH_DIR, no cap. */
@@ -47,6 +49,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
     config: opts.aws,
     imageRoots: opts.imageRoots,
     notifySecret: opts.notifySecret,
+    notifyReceivers: opts.notifyReceivers,
     scratch: opts.scratch,
   });
   const workers: Worker[] = [];

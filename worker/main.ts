@@ -79,6 +79,7 @@ export async function runWorkerProcess(
       aws: config.aws,
       imageRoots: config.imageRoots,
       notifySecret: config.notifySecret,
+      notifyReceivers: config.notifyReceivers,
       scratch: {
         dir: config.scratchDir ?? DEFAULT_SCRATCH_DIR,
         capBytes: config.scratchCapGib !== undefined ? config.scratchCapGib * 2 ** 30 : undefined,

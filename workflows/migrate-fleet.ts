@@ -49,8 +49,13 @@ import {
 import { SHORT_HEARTBEAT_TIMEOUT } from './activity-profiles';
 import { migrateVmWorkflow } from './migrate-vm';
 import { migrationBatchKey, migrationPhaseKey, migrationVmKey } from './search-attributes';
-import { FLEET_BATCH_REPORT_PATCH, FLEET_RECONCILE_TIMER_PATCH, FLEET_STARTS_AT_ONCE_PATCH } from './versions';
-import { FleetNotifier } from './notify';
+import {
+  FLEET_BATCH_REPORT_PATCH,
+  FLEET_CANCEL_REPORT_PATCH,
+  FLEET_RECONCILE_TIMER_PATCH,
+  FLEET_STARTS_AT_ONCE_PATCH,
+} from './versions';
+import { FleetNotifier, notifyTargetOf } from './notify';
 
 const fleet = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
@@ -93,7 +98,7 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   };
   let page: { index: number; rows: InventoryRow[] } | undefined;
   // --- notifications (issue 20): only a batch started with --notify emits anything.
-  const notifier = new FleetNotifier(batch, input.notifyUrl);
+  const notifier = new FleetNotifier(batch, notifyTargetOf(input));
   const counts = (): { completed: number; failed: number; cancelled: number } => {
     const { completed, failed, cancelled } = scheduler.summary();
     return { completed, failed, cancelled };
@@ -304,30 +309,37 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
           .catch(() => undefined);
       }
       if (!(await condition(() => scheduler.runningVms().length === 0, '15 minutes'))) await reconcile();
+      // A cancelled batch is a batch too: the change board still wants its record.
+      if (patched(FLEET_CANCEL_REPORT_PATCH)) await endOfBatch('cancelled');
     });
     throw err;
   }
   await condition(allHandlersFinished);
   const summary = scheduler.summary();
-  let report: { bucketKeyJson: string; bucketKeyHtml: string } | undefined;
-  // A dry run writes nothing to S3 (it costs nothing: issue 18); its report is `vmconvoy report`'s.
-  if (!input.settings.dryRun && patched(FLEET_BATCH_REPORT_PATCH)) {
-    // The record that outlives Temporal's retention; the batch's outcome does not depend on it.
-    try {
-      const written = await batchEnd.writeBatchReport({
-        batch,
-        namespace: workflowInfo().namespace,
-        state: summary.failed > 0 ? 'failed' : 'completed',
-        conversionLimit: scheduler.limits.maxConversions,
-      });
-      report = { bucketKeyJson: written.jsonKey, bucketKeyHtml: written.htmlKey };
-    } catch (err) {
-      log.warn("the batch's report could not be written to S3", { error: (err as Error).message });
+  await endOfBatch(summary.failed > 0 ? 'failed' : 'completed', FLEET_BATCH_REPORT_PATCH);
+  return summary;
+
+  /** The batch's report into S3 (not for a dry run), then the batch.ended notification. */
+  async function endOfBatch(state: 'completed' | 'failed' | 'cancelled', reportPatch?: string): Promise<void> {
+    let report: { bucketKeyJson: string; bucketKeyHtml: string } | undefined;
+    // A dry run writes nothing to S3 (it costs nothing: issue 18); its report is `vmconvoy report`'s.
+    if (!input.settings.dryRun && (reportPatch === undefined || patched(reportPatch))) {
+      // The record that outlives Temporal's retention; the batch's outcome does not depend on it.
+      try {
+        const written = await batchEnd.writeBatchReport({
+          batch,
+          namespace: workflowInfo().namespace,
+          state,
+          conversionLimit: scheduler.limits.maxConversions,
+        });
+        report = { bucketKeyJson: written.jsonKey, bucketKeyHtml: written.htmlKey };
+      } catch (err) {
+        log.warn("the batch's report could not be written to S3", { error: (err as Error).message });
+      }
+    }
+    if (notifier.enabled) {
+      await notifier.batchEnded({ ...counts(), total: scheduler.summary().total }, report, state);
+      await condition(() => notifier.idle());
     }
   }
-  if (notifier.enabled) {
-    await notifier.batchEnded({ ...counts(), total: summary.total }, report);
-    await condition(() => notifier.idle());
-  }
-  return summary;
 }

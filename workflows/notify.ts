@@ -24,14 +24,22 @@ const delivery = proxyActivities<Activities>({
     initialInterval: '5 seconds',
     backoffCoefficient: 2,
     maximumInterval: '10 minutes',
-    nonRetryableErrorTypes: ['NotifyRefused', 'NotifySecretMissing'],
+    nonRetryableErrorTypes: ['NotifyRefused', 'NotifySecretMissing', 'NotifyReceiverUnknown'],
   },
-  summary: 'POST the event to the --notify URL',
+  summary: 'POST the event to the --notify receiver',
 });
 
-/** Delivers one event (activities/notify.ts signs and POSTs it). */
-export async function notifyWorkflow(input: { url: string; event: NotifyEvent }): Promise<void> {
+/** Whom a batch notifies: a receiver name (the URL is the workers'), or an older batch's URL. */
+export type NotifyTarget = { receiver: string } | { url: string };
+
+/** Delivers one event (activities/notify.ts resolves the receiver, signs and POSTs it). */
+export async function notifyWorkflow(input: NotifyTarget & { event: NotifyEvent }): Promise<void> {
   await delivery.sendNotification(input);
+}
+
+export function notifyTargetOf(input: { notifyReceiver?: string; notifyUrl?: string }): NotifyTarget | undefined {
+  if (input.notifyReceiver !== undefined) return { receiver: input.notifyReceiver };
+  return input.notifyUrl === undefined ? undefined : { url: input.notifyUrl };
 }
 
 /** The fleet's side: builds the events and starts their deliveries. */
@@ -44,10 +52,10 @@ export class FleetNotifier {
 
   constructor(
     private readonly batch: string,
-    private readonly url: string | undefined
+    private readonly target: NotifyTarget | undefined
   ) {
     // Only a batch started with --notify records the marker (and emits the commands).
-    this.enabled = url !== undefined && patched(FLEET_NOTIFY_PATCH);
+    this.enabled = target !== undefined && patched(FLEET_NOTIFY_PATCH);
   }
 
   /** No delivery is waiting for its start (continue-as-new and the end wait for this). */
@@ -78,14 +86,17 @@ export class FleetNotifier {
   /** The last wave's end, then the batch's: resolves once both deliveries have started. */
   async batchEnded(
     counts: NotifyCounts & { total: number },
-    report?: { bucketKeyJson: string; bucketKeyHtml: string }
+    report: { bucketKeyJson: string; bucketKeyHtml: string } | undefined,
+    state: 'completed' | 'failed' | 'cancelled'
   ): Promise<void> {
-    if (this.openWave !== undefined) await this.send({ type: 'wave.ended', wave: this.openWave, counts });
-    await this.send({ type: 'batch.ended', state: counts.failed > 0 ? 'failed' : 'completed', counts, report });
+    // A cancelled batch's open wave did not end: it was cut short, which batch.ended says.
+    if (this.openWave !== undefined && state !== 'cancelled')
+      await this.send({ type: 'wave.ended', wave: this.openWave, counts });
+    await this.send({ type: 'batch.ended', state, counts, report });
   }
 
   private async send(partial: Omitted<NotifyEvent>): Promise<void> {
-    if (!this.enabled || this.url === undefined) return;
+    if (!this.enabled || this.target === undefined) return;
     const { workflowId, runId } = workflowInfo();
     // Unique and replay-stable: the run and the event's place in it.
     const id = `${workflowId}/notify/${runId}/${++this.sequence}`;
@@ -94,9 +105,10 @@ export class FleetNotifier {
     try {
       const child = await startChild(notifyWorkflow, {
         workflowId: id,
-        args: [{ url: this.url, event }],
+        args: [{ ...this.target, event }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
-        staticSummary: `${event.type} → ${this.url}`,
+        // Never the URL: an older batch's could hold a token.
+        staticSummary: `${event.type} → ${'receiver' in this.target ? `receiver ${this.target.receiver}` : 'the --notify URL'}`,
       });
       void child.result().catch(() => undefined);
     } catch (err) {

@@ -35,6 +35,12 @@ export const VM_NAMESPACED_KEYS_PATCH = 'vm-namespaced-keys';
 /** migrateFleet: at batch end, the batch's report (JSON and HTML) is written to its S3 folder (issue 20). */
 export const FLEET_BATCH_REPORT_PATCH = 'fleet-batch-report';
 
+/**
+ * migrateFleet: a cancelled batch also writes its report to S3 (state `cancelled`) once its VMs have reported,
+ * and tells its --notify receiver (batch.ended, state `cancelled`). A batch cancelled before wrote neither.
+ */
+export const FLEET_CANCEL_REPORT_PATCH = 'fleet-cancel-report';
+
 /** migrateFleet: a batch started with --notify starts a notification workflow per event (issue 20). */
 export const FLEET_NOTIFY_PATCH = 'fleet-notify';
 

@@ -26,6 +26,8 @@ export interface OptionSpec {
   parse?: (value: string) => unknown;
   choices?: readonly string[];
   default?: string | number;
+  /** The value of an optional option-argument (`--notify [receiver]`) when the option is given without one. */
+  preset?: string;
   required?: boolean;
 }
 
@@ -84,6 +86,7 @@ function commanderOption(spec: OptionSpec): Option {
   if (spec.parse) option.argParser(spec.parse);
   if (spec.choices) option.choices(spec.choices);
   if (spec.default !== undefined) option.default(spec.default);
+  if (spec.preset !== undefined) option.preset(spec.preset);
   if (spec.required) option.makeOptionMandatory();
   return option;
 }

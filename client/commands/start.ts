@@ -12,6 +12,7 @@ import type { VmconvoyConfig } from '../../common/config';
 import { awsApiTaskQueueOf, controlTaskQueueOf } from '../../common/task-queues';
 import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
 import type { FleetInput } from '../../common/contracts/fleet';
+import { DEFAULT_NOTIFY_RECEIVER, NOTIFY_RECEIVER_PATTERN } from '../../common/contracts/notify';
 import { migrationBatchKey } from '../../workflows/search-attributes';
 import type { MigrationSettings, OnFail } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, ON_FAIL_CHOICES, VM_NAME_PATTERN } from '../../common/contracts/migration';
@@ -43,7 +44,7 @@ export interface StartOptions {
   onFail?: OnFail;
   /** In-flight cap (VMs started and not finished). @default maxUploads + 2 × maxConversions */
   maxInFlight?: number;
-  /** POST signed events here on each VM failure, wave end and batch end (workflows/notify.ts). */
+  /** The receiver (configured on the workers) of signed events on each VM failure, wave end and batch end. */
   notify?: string;
   /**
    * Per-VM settings over the defaults, for programs that call startCommand (benchmarks, tests); the CLI
@@ -72,16 +73,23 @@ export type StartResult =
     }
   | { ok: false; batch: string; errors: InventoryProblem[] };
 
-/** An http(s) URL, as `--notify` takes it. */
-function notifyUrl(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InvalidArgumentError(`"${value}" is not a URL`);
+/**
+ * A receiver's name, as `--notify` takes it. Not a URL: the batch's input is kept in its workflow history,
+ * and a webhook URL's path or query is its token, so the URL is the workers' setting.
+ */
+export function notifyReceiver(value: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    throw new InvalidArgumentError(
+      "give the name of a receiver, not a URL: set the URL on the workers as VMCONVOY_NOTIFY_URL (then use --notify alone) or VMCONVOY_NOTIFY_URL_<NAME> (then --notify <name>). A batch's options are kept in its workflow history, and a webhook URL carries its token"
+    );
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidArgumentError('use an http or https URL');
-  return url.toString();
+  const name = value.toLowerCase();
+  if (!NOTIFY_RECEIVER_PATTERN.test(name)) {
+    throw new InvalidArgumentError(
+      `"${value}" is not a receiver name: letters, digits and _ (the tail of VMCONVOY_NOTIFY_URL_<NAME>)`
+    );
+  }
+  return name;
 }
 
 export const DEFAULT_LIMITS = { maxUploads: 4, maxConversions: 5 } as const;
@@ -111,7 +119,7 @@ export function fleetInputFor(
     failureBudgetPercent: opts.failureBudget,
     quotaWorkflowId: quotaWorkflowIdFor(config.aws),
     vmTaskQueue: config.temporal.taskQueue,
-    ...(opts.notify === undefined ? {} : { notifyUrl: opts.notify }),
+    ...(opts.notify === undefined ? {} : { notifyReceiver: opts.notify }),
   };
 }
 
@@ -253,10 +261,11 @@ export const startSpec: CommandSpec<StartFlags, StartOutput> = {
         'skip the online checks (zone, subnet, security groups, private IP and ImportInstance DryRun, asked of AWS)',
     },
     {
-      flags: '--notify <url>',
+      flags: '--notify [receiver]',
       description:
-        'POST a JSON event to this http(s) URL on each VM failure, wave end and the batch end, signed with VMCONVOY_NOTIFY_SECRET (set on the workers)',
-      parse: notifyUrl,
+        'POST a JSON event on each VM failure, wave end and the batch end to this receiver, whose URL the workers have (VMCONVOY_NOTIFY_URL for the default, VMCONVOY_NOTIFY_URL_<NAME> for <name>), signed with VMCONVOY_NOTIFY_SECRET (also on the workers)',
+      parse: notifyReceiver,
+      preset: DEFAULT_NOTIFY_RECEIVER,
     },
     {
       flags: '--on-fail <what>',

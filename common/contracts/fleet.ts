@@ -38,7 +38,15 @@ export interface FleetInput {
   vmTaskQueue?: string;
   /** Carried across continue-as-new; absent on the first run. */
   progress?: FleetProgress;
-  /** `start --notify`: POST a signed event here on each VM failure, wave end and the batch end (workflows/notify.ts). */
+  /**
+   * `start --notify [receiver]`: POST a signed event to this receiver (its URL is the workers' setting) on
+   * each VM failure, wave end and the batch end (workflows/notify.ts).
+   */
+  notifyReceiver?: string;
+  /**
+   * Batches started before receivers were named carried the URL itself (and so its token, in history); such a
+   * running batch keeps notifying it. New batches never set it.
+   */
   notifyUrl?: string;
 }
 

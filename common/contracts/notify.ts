@@ -1,7 +1,15 @@
 /**
- * The events `start --notify URL` sends (activities/notify.ts POSTs them; workflows/notify.ts retries).
+ * The events `start --notify [receiver]` sends (activities/notify.ts POSTs them; workflows/notify.ts retries).
  * Sandbox-safe: the fleet workflow builds them. Names, numbers and AWS IDs only: no secret is ever in one.
  */
+
+/**
+ * A batch names its receiver; the URL is configured on the workers (common/config.ts notifyReceiversOf).
+ * `start --notify` without a name means this one (VMCONVOY_NOTIFY_URL).
+ */
+export const DEFAULT_NOTIFY_RECEIVER = 'default';
+/** Receiver names are the tail of an environment variable's name, lower-cased. */
+export const NOTIFY_RECEIVER_PATTERN = /^[a-z0-9_]{1,64}$/;
 
 export const NOTIFY_SIGNATURE_HEADER = 'x-vmconvoy-signature';
 export const NOTIFY_EVENT_HEADER = 'x-vmconvoy-event';
@@ -28,7 +36,8 @@ export type NotifyEvent =
     })
   | (EventBase & {
       type: 'batch.ended';
-      state: 'completed' | 'failed';
+      /** `cancelled`: the operator cancelled the batch; its VMs were cancelled and cleaned up. */
+      state: 'completed' | 'failed' | 'cancelled';
       counts: NotifyCounts & { total: number };
       /** Where the batch's report was stored (absent if it could not be). */
       report?: { bucketKeyJson: string; bucketKeyHtml: string };

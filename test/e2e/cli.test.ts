@@ -9,13 +9,11 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ServiceProcess } from '../../dev/process';
-import { spawnService } from '../../dev/process';
-import { REPO_ROOT } from '../../dev/services';
 import { fleetStatusQuery } from '../../workflows/messages';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
-import { testbedEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
+import { spawnCliWorker, testbedEnv, eventually, runCli } from './run-cli';
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -46,16 +44,7 @@ before(async () => {
     makeImage(dir.dir, 'legacy-fixed.raw', 'raw', { virtualMiB: 8, randomMiB: 1 }),
   ]);
   // The worker as an operator runs it.
-  worker = await spawnService({
-    name: 'worker',
-    command: process.execPath,
-    args: [VMCONVOY_BIN, 'worker', '--log-format', 'json'],
-    cwd: REPO_ROOT,
-    env,
-    logFile: path.join(dir.dir, 'worker.log'),
-    readyWhen: (line) => line.includes('vmconvoy worker started'),
-    readyTimeoutMs: 120_000,
-  });
+  worker = await spawnCliWorker(env, dir.dir);
   await images;
 });
 
@@ -311,8 +300,10 @@ test('pause holds new VMs, start attaches to the running batch, set-limits, canc
     [HEADER, ...['p1', 'p2', 'p3', 'p4'].map((n) => `${n},cache.raw,RAW,x86_64,t2.small,,1,,skip`)].join('\n') + '\n'
   );
   const batch = `e2e-pause-${stamp}`;
-  // Slow conversions, so p1 is still converting when it is cancelled.
-  await sim.configure({ speed: { conversionBytesPerSecond: 128 * 1024 } });
+  // Slow conversions, so p1 is still converting when it is cancelled: 8 MiB at 16 KiB/s is over 8 minutes,
+  // room for the dozen CLI runs before the cancel even on a loaded machine (at 128 KiB/s p1 once completed
+  // first, with the load average at 25). Conversions go fast again before the resume.
+  await sim.configure({ speed: { conversionBytesPerSecond: 16 * 1024 } });
   try {
     const start = await vmconvoy(
       'start',

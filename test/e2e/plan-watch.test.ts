@@ -10,12 +10,10 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ServiceProcess } from '../../dev/process';
-import { spawnService } from '../../dev/process';
-import { REPO_ROOT } from '../../dev/services';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir } from '../helpers/testbed';
-import { testbedEnv, runCli, VMCONVOY_BIN } from './run-cli';
+import { spawnCliWorker, testbedEnv, runCli, VMCONVOY_BIN } from './run-cli';
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -54,16 +52,7 @@ before(async () => {
       'c-01,c.vhd,x86_64,t2.micro,2,skip',
     ].join('\n') + '\n'
   );
-  worker = await spawnService({
-    name: 'worker',
-    command: process.execPath,
-    args: [VMCONVOY_BIN, 'worker', '--log-format', 'json'],
-    cwd: REPO_ROOT,
-    env,
-    logFile: path.join(dir.dir, 'worker.log'),
-    readyWhen: (line) => line.includes('vmconvoy worker started'),
-    readyTimeoutMs: 120_000,
-  });
+  worker = await spawnCliWorker(env, dir.dir);
 });
 
 after(async () => {

@@ -19,17 +19,20 @@ import { after, before, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { chromium } from 'playwright-core';
 import type { ServiceProcess } from '../../dev/process';
-import { spawnService } from '../../dev/process';
 import { REPO_ROOT } from '../../dev/services';
 import { batchReportKey } from '../../common/object-keys';
+import { fleetWorkflowId } from '../../common/workflow-ids';
+import { scanForSecrets } from '../helpers/secret-scan';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir } from '../helpers/testbed';
-import { testbedEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
+import { spawnCliWorker, testbedEnv, eventually, runCli } from './run-cli';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
 const SECRET = 'report-test-secret-3f9a';
+/** The receiver's URL carries a token in its path, as webhook URLs do: it must reach no history. */
+const URL_TOKEN = 'hook-token-5c2e8a71d04b';
 const FAIL_MARKER = 'VMCONVOY_SIM_FAIL=ClientError: Unsupported kernel version 2.6.18';
 const PHASES = ['upload', 'slot_wait', 'conversion', 'validation', 'cleanup'] as const;
 
@@ -49,6 +52,7 @@ interface Received {
   signature: string;
   event: string;
   delivery: string;
+  path: string;
   status: number;
 }
 
@@ -77,6 +81,7 @@ function startReceiver(): Promise<Server> {
         signature: String(req.headers['x-vmconvoy-signature'] ?? ''),
         event,
         delivery: String(req.headers['x-vmconvoy-delivery'] ?? ''),
+        path: req.url ?? '',
         status,
       });
       res.writeHead(status).end();
@@ -111,15 +116,11 @@ before(async () => {
     makeImage(dir.dir, 'legacy.raw', 'raw', { virtualMiB: 8, randomMiB: 1, marker: FAIL_MARKER }),
   ]);
   // The secret is the worker's alone: the CLI that starts the batch never has it.
-  worker = await spawnService({
-    name: 'worker',
-    command: process.execPath,
-    args: [VMCONVOY_BIN, 'worker', '--log-format', 'json'],
-    cwd: REPO_ROOT,
-    env: { ...env, VMCONVOY_NOTIFY_SECRET: SECRET },
-    logFile: path.join(dir.dir, 'worker.log'),
-    readyWhen: (line) => line.includes('vmconvoy worker started'),
-    readyTimeoutMs: 120_000,
+  worker = await spawnCliWorker(env, dir.dir, {
+    extraEnv: {
+      VMCONVOY_NOTIFY_SECRET: SECRET,
+      VMCONVOY_NOTIFY_URL_HOOKS: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook/${URL_TOKEN}`,
+    },
   });
 });
 
@@ -146,8 +147,11 @@ test('a batch with --notify: HTML report in Chromium matches the JSON, reports i
       'db-01,db.vmdk,x86_64,t2.medium,2,skip',
     ].join('\n') + '\n'
   );
-  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  const started = await vmconvoy('start', csv, '--batch', batch, '--notify', url, '--wait');
+  // A URL is refused: the batch's options are kept in its history. The receiver is the workers' setting.
+  const url = await vmconvoy('start', csv, '--batch', batch, '--notify', 'https://hooks.example/T0KEN');
+  assert.equal(url.code, 1);
+  assert.match(url.stderr, /give the name of a receiver, not a URL: set the URL on the workers as VMCONVOY_NOTIFY_URL/);
+  const started = await vmconvoy('start', csv, '--batch', batch, '--notify', 'hooks', '--wait');
   assert.equal(started.code, 2, `one VM fails: exit 2\n${started.stderr}`);
 
   // --- the JSON report: every VM has its phases
@@ -278,4 +282,14 @@ test('a batch with --notify: HTML report in Chromium matches the JSON, reports i
     'the refused delivery came again'
   );
   assert.ok(!received.some((r) => r.body.includes(SECRET)), 'the secret is never sent');
+  assert.ok(
+    received.every((r) => r.path === `/hook/${URL_TOKEN}`),
+    'every event went to the receiver the workers have'
+  );
+
+  // Neither the HMAC secret nor the URL's token is in the batch's history or any delivery's.
+  const handles = [fleetWorkflowId(batch), ...new Set(received.map((r) => r.delivery))].map((id) =>
+    temporal.client.workflow.getHandle(id)
+  );
+  assert.deepEqual(await scanForSecrets(temporal.client, handles, [SECRET, URL_TOKEN]), []);
 });

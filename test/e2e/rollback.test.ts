@@ -18,12 +18,10 @@ import { after, before, test } from 'node:test';
 import type { RollbackResult } from '../../common/contracts/rollback';
 import { rollbackWorkflowId } from '../../common/workflow-ids';
 import type { ServiceProcess } from '../../dev/process';
-import { spawnService } from '../../dev/process';
-import { REPO_ROOT } from '../../dev/services';
 import { makeImage } from '../helpers/images';
 import type { SimState, TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir } from '../helpers/testbed';
-import { testbedEnv, eventually, runCli, VMCONVOY_BIN } from './run-cli';
+import { spawnCliWorker, testbedEnv, eventually, runCli } from './run-cli';
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -52,16 +50,7 @@ before(async () => {
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
   });
   const images = Promise.all(VMS.map((vm) => makeImage(dir.dir, `${vm}.raw`, 'raw', { virtualMiB: 8, randomMiB: 1 })));
-  worker = await spawnService({
-    name: 'worker',
-    command: process.execPath,
-    args: [VMCONVOY_BIN, 'worker', '--log-format', 'json'],
-    cwd: REPO_ROOT,
-    env,
-    logFile: path.join(dir.dir, 'worker.log'),
-    readyWhen: (line) => line.includes('vmconvoy worker started'),
-    readyTimeoutMs: 120_000,
-  });
+  worker = await spawnCliWorker(env, dir.dir);
   await images;
 });
 

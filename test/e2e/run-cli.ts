@@ -2,6 +2,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../dev/services';
+import type { ServiceProcess } from '../../dev/process';
+import { spawnService } from '../../dev/process';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { uniqueTaskQueue } from '../helpers/testbed';
 
@@ -22,6 +24,28 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Pr
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/**
+ * `vmconvoy worker` as an operator runs it, in `dir` (its log in `worker[-name].log`), ready once it says so.
+ * `extraEnv` adds the worker-only settings (notify secret and receivers, a site).
+ */
+export function spawnCliWorker(
+  env: NodeJS.ProcessEnv,
+  dir: string,
+  opts: { name?: string; args?: string[]; extraEnv?: NodeJS.ProcessEnv } = {}
+): Promise<ServiceProcess> {
+  const name = opts.name ? `worker-${opts.name}` : 'worker';
+  return spawnService({
+    name,
+    command: process.execPath,
+    args: [VMCONVOY_BIN, 'worker', '--log-format', 'json', ...(opts.args ?? [])],
+    cwd: REPO_ROOT,
+    env: { ...env, ...opts.extraEnv },
+    logFile: path.join(dir, `${name}.log`),
+    readyWhen: (line) => line.includes('vmconvoy worker started'),
+    readyTimeoutMs: 120_000,
   });
 }
 

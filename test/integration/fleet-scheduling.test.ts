@@ -10,6 +10,8 @@ import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createFleetActivities } from '../../activities/fleet';
 import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { batchReportKey } from '../../common/object-keys';
 import { createSlotActivities } from '../../activities/conversion-slot';
 import type { BatchReportInput } from '../../activities/batch-report';
 import { writeBatchReport } from '../../activities/batch-report';
@@ -247,5 +249,11 @@ test('the failure budget pauses the batch instead of starting more VMs', async (
     assert.match(status.pauseReason ?? '', /failure budget exceeded/);
     assert.equal(status.started, 1, 'stopped after the first failure (100% > 30%)');
     await handle.cancel();
+    await assert.rejects(handle.result(), /cancel/i);
+    // A cancelled batch keeps its record in S3 too, saying it was cancelled.
+    const key = batchReportKey('vmconvoy/', { batch: handle.workflowId, namespace: temporal.namespace }, 'json');
+    const stored = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+    const report = JSON.parse(await stored.Body!.transformToString()) as { state: string; batch: string };
+    assert.deepEqual([report.batch, report.state], [handle.workflowId, 'cancelled']);
   });
 });

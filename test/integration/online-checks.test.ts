@@ -85,6 +85,7 @@ before(async () => {
     logFormat: 'pretty',
     imageRoots: [],
     allowAnyPath: true,
+    notifyReceivers: {},
   };
   clients = createAwsClients(config.aws);
 });

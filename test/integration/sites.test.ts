@@ -12,8 +12,6 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { temporal as proto } from '@temporalio/proto';
 import type { ServiceProcess } from '../../dev/process';
-import { spawnService } from '../../dev/process';
-import { REPO_ROOT } from '../../dev/services';
 import { activityQueueHasPollers } from '../../client/queue-pollers';
 import { siteTaskQueueOf } from '../../common/task-queues';
 import { vmWorkflowId } from '../../common/workflow-ids';
@@ -21,7 +19,7 @@ import { recordHistory } from '../helpers/histories';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
-import { baseEnv, eventually, runCli, VMCONVOY_BIN } from '../e2e/run-cli';
+import { baseEnv, eventually, runCli, spawnCliWorker } from '../e2e/run-cli';
 
 let temporal: TestTemporal;
 let s3: TestS3;
@@ -84,16 +82,7 @@ after(async () => {
 });
 
 function worker(name: string, args: string[], extra: NodeJS.ProcessEnv): Promise<ServiceProcess> {
-  return spawnService({
-    name: `worker-${name}`,
-    command: process.execPath,
-    args: [VMCONVOY_BIN, 'worker', '--log-format', 'json', ...args],
-    cwd: REPO_ROOT,
-    env: { ...env, ...extra },
-    logFile: path.join(dir.dir, `worker-${name}.log`),
-    readyWhen: (line) => line.includes('vmconvoy worker started'),
-    readyTimeoutMs: 120_000,
-  });
+  return spawnCliWorker(env, dir.dir, { name, args, extraEnv: extra });
 }
 
 const vmconvoy = (...args: string[]) => runCli(args, env, dir.dir);
