@@ -1,11 +1,15 @@
 /**
  * The chaos fleet: a pool of real guest disks (sfdisk, mke2fs -d, qemu-img into every container format,
- * several parts each) shared by the inventory's rows, a guest whose kernel VM Import does not support (the
+ * several parts each; a qcow2 the site worker converts first, and an OVA uploaded from inside its tar) shared
+ * by the inventory's rows, a guest whose kernel VM Import does not support (the
  * simulator fails it on its content, as EC2 does), and user data files carrying a secret the post-run scan
  * must never find in a history or a log line.
  */
+import { execFile } from 'node:child_process';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { makeOva } from '../helpers/ova';
 import type { GuestContainer } from '../helpers/guest-images';
 import { GUESTS, makeGuestImage } from '../helpers/guest-images';
 
@@ -76,6 +80,21 @@ export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
       })
     )
   );
+  // The formats EC2 does not take as they are: a qcow2 (converted on the worker, in its scratch folder, so a
+  // kill mid-conversion is part of the run) and a one-disk OVA (its disk uploaded from its byte range).
+  const qcow2 = path.join(imageDir, 'pool-qcow2.qcow2');
+  await promisify(execFile)(process.env.QEMU_IMG ?? 'qemu-img', [
+    'convert',
+    '-f',
+    'raw',
+    '-O',
+    'qcow2',
+    good[0]!,
+    qcow2,
+  ]);
+  const streamVmdk = good[POOL.findIndex((p) => p.kind === 'stream-vmdk')]!;
+  const ova = await makeOva(imageDir, 'pool-ova', { disks: [streamVmdk], vmwOsType: 'ubuntu64Guest', cpus: 2 });
+  good.push(qcow2, ova);
   const failing = await makeGuestImage(imageDir, 'pool-failing.raw', GUESTS.centos4, 'raw', { sizeMiB: 32 });
   const sizes = new Map<string, number>();
   for (const file of [...good, failing]) sizes.set(file, (await stat(file)).size);
