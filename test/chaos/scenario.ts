@@ -124,9 +124,27 @@ async function simRequest(local: LocalEnv, route: string, body?: unknown): Promi
 
 async function waitClosed(client: Client, batch: string, deadline: number, timeoutMs: number): Promise<void> {
   while (!(await batchClosed(client, batch))) {
-    if (Date.now() > deadline) throw new Error(`the batch did not finish within ${Math.round(timeoutMs / 1000)} s`);
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the batch did not finish within ${Math.round(timeoutMs / 1000)} s; still running: ${await stillRunning(client, batch)}`
+      );
+    }
     await sleep(1000);
   }
+}
+
+/** The batch's VM workflows still running, with their phase (what a timeout needs to be diagnosed). */
+async function stillRunning(client: Client, batch: string): Promise<string> {
+  const out: string[] = [];
+  try {
+    for await (const wf of client.workflow.list({
+      query: `MigrationBatch = "${batch}" AND ExecutionStatus = "Running" AND WorkflowType = "migrateVmWorkflow"`,
+    }))
+      out.push(`${wf.workflowId} (${String(wf.searchAttributes?.MigrationPhase ?? '?')})`);
+  } catch (err) {
+    return `unknown (${(err as Error).message})`;
+  }
+  return out.join(', ') || 'no VM workflow';
 }
 
 async function statusOf(cli: (name: string, ...args: string[]) => Promise<CliRun>, name: string, batch: string) {
