@@ -66,8 +66,7 @@ export async function openGuestDisk(
       };
       return { disk, handle: image.handle };
     }
-    const tail =
-      image.size >= FOOTER_SIZE ? await whole.read(image.size - FOOTER_SIZE, FOOTER_SIZE) : Buffer.alloc(0);
+    const tail = image.size >= FOOTER_SIZE ? await whole.read(image.size - FOOTER_SIZE, FOOTER_SIZE) : Buffer.alloc(0);
     const found: ContainerFormat = isVmdkHeader(head) ? 'VMDK' : isVhdFooter(tail) ? 'VHD' : 'RAW';
     if (format !== undefined && format !== found)
       throw new Error(`${file} is declared as ${format} but its bytes are those of a ${found} image`);

@@ -63,8 +63,8 @@ export function afterConversion(format: string): InspectionSummary {
       {
         rule: 'inspect-after-conversion',
         severity: 'warn',
-        message: `the guest inside a ${format} image is inspected on the site worker once it is converted to a stream-optimized VMDK, before any upload (a refusal then fails the VM with nothing uploaded)`,
-        fix: `to have it judged now, convert it first (qemu-img convert -O vmdk -o subformat=streamOptimized) and point the row at the VMDK`,
+        message: `the guest inside a ${format} image is inspected on the site worker once it is converted to a stream-optimized VMDK, before any upload (a refusal then fails the VM with nothing uploaded).`,
+        fix: `To have it judged now, convert it first (qemu-img convert -O vmdk -o subformat=streamOptimized) and point the row at the VMDK.`,
       },
     ],
   };

@@ -90,7 +90,8 @@ export async function checkGuests(
   await mapLimited([...new Set(inspected.map((c) => c.files.image!))], opts.concurrency, async (image) =>
     files.set(image, await fileKey(image))
   );
-  const keyOf = (c: GuestCheck): string => JSON.stringify([files.get(c.files.image!), c.format, c.files.platform ?? '']);
+  const keyOf = (c: GuestCheck): string =>
+    JSON.stringify([files.get(c.files.image!), c.format, c.files.platform ?? '']);
   const unique = new Map<string, GuestCheck>();
   for (const c of inspected) if (!unique.has(keyOf(c))) unique.set(keyOf(c), c);
   const found = new Map<string, InspectionSummary>();
