@@ -290,7 +290,7 @@ async function buildWindows(
     'raw',
     volume,
     '--target-image-opts',
-    `driver=raw,offset=${PARTITION_OFFSET},size=${(sizeMiB - 1) * MiB},file.driver=file,file.filename=${disk}`,
+    `driver=raw,offset=${PARTITION_OFFSET},size=${(sizeMiB - 1) * MiB},file.driver=file,file.filename=${disk.replaceAll(',', ',,')}`,
   ]);
 }
 
