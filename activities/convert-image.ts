@@ -10,7 +10,9 @@
  * - qemu-img dies with the worker (its parent-death signal, through util-linux setpriv where present), so a
  *   killed worker leaves no converter writing behind the retry's back;
  * - the activity heartbeats qemu-img's progress, so a killed worker's conversion is retried within the
- *   heartbeat timeout.
+ *   heartbeat timeout;
+ * - the guest inside the converted VMDK is inspected (activities/guest) before the upload: pre-flight cannot
+ *   read inside a qcow2 or VHDX, so this is where a guest VM Import would refuse is stopped (GuestRefused).
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { spawn } from 'node:child_process';
@@ -21,6 +23,7 @@ import { FailureType } from '../common/failures';
 import { activityLog, cancellationSignal, heartbeat } from './activity-context';
 import { openImage } from './disk-image/image-file';
 import { scratchBytesFor } from './disk-image/intake';
+import { guestRefusalText, inspectRow } from './guest/row-checks';
 import { qemuDataBytes, qemuInfo } from './disk-image/qemu-img';
 import type { ScratchConfig } from './disk-image/scratch';
 import { RESERVATION, checkScratchSpace, scratchFolder } from './disk-image/scratch';
@@ -142,13 +145,26 @@ export async function convertImage(deps: ConvertDeps, input: ConvertInput): Prom
     await file.handle.close();
     return { image: output, imageBytes: file.size, imageIdentity: file.identity, reused };
   };
+  // The guest in the converted disk, read the way pre-flight reads a VMDK, after every conversion (a kept
+  // one too: an earlier attempt may have been refused) and before the upload: a refusal fails the VM here.
+  const inspected = async (result: ConvertResult): Promise<ConvertResult> => {
+    if (!input.inspectGuest) return result;
+    const inspection = await inspectRow(
+      { image: result.image, format: 'VMDK', platform: input.inspectGuest.platform },
+      { imageRoots: [deps.scratch.dir] }
+    );
+    activityLog.info('converted guest inspected', { batch: input.batch, vm: input.vm, verdict: inspection.verdict });
+    if (inspection.verdict === 'refuse')
+      throw ApplicationFailure.nonRetryable(guestRefusalText(inspection), FailureType.GuestRefused, inspection);
+    return { ...result, inspection };
+  };
 
   const earlier = await finishedEarlier(folder, source.identity);
   if (earlier) {
     const result = await converted(true).catch(() => undefined);
     if (result && result.imageBytes === earlier.bytes) {
       activityLog.info('conversion found complete; kept', { batch: input.batch, vm: input.vm });
-      return result;
+      return inspected(result);
     }
   }
   // Whatever an interrupted attempt left (a partial file, a file without its marker) is redone.
@@ -198,5 +214,5 @@ export async function convertImage(deps: ConvertDeps, input: ConvertInput): Prom
   await writeDurably(path.join(folder, `${CONVERTED_NAME}.done`), JSON.stringify(marker));
   await rm(path.join(folder, RESERVATION), { force: true });
   activityLog.info('conversion finished', { batch: input.batch, vm: input.vm, bytes: result.imageBytes });
-  return result;
+  return inspected(result);
 }

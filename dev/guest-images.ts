@@ -280,23 +280,18 @@ async function buildWindows(
   }
   const type = guest.active === false ? 'type=7' : 'type=7, bootable';
   await run('sfdisk', ['-q', disk], `label: dos\nstart=2048, ${type}\n`);
-  await copyInto(volume, disk, PARTITION_OFFSET);
-}
-
-/** Copies `source` into `target` at `offset`, skipping zero chunks (both files stay sparse). */
-async function copyInto(source: string, target: string, offset: number): Promise<void> {
-  const src = await open(source, 'r');
-  const dst = await open(target, 'r+');
-  try {
-    const buf = Buffer.alloc(MiB);
-    for (let at = 0; ; at += MiB) {
-      const { bytesRead } = await src.read(buf, 0, MiB, at);
-      if (bytesRead === 0) break;
-      if (buf.subarray(0, bytesRead).some((b) => b !== 0)) await dst.write(buf, 0, bytesRead, offset + at);
-    }
-  } finally {
-    await Promise.all([src.close(), dst.close()]);
-  }
+  // qemu-img writes the volume into the disk at the partition's offset and skips its holes by asking the
+  // file system where the data is (SEEK_DATA), where copyInto reads every byte: a 6 GiB volume takes ~0.5 s
+  // instead of the minute a byte-by-byte copy took.
+  await run(process.env.QEMU_IMG ?? 'qemu-img', [
+    'convert',
+    '-n',
+    '-f',
+    'raw',
+    volume,
+    '--target-image-opts',
+    `driver=raw,offset=${PARTITION_OFFSET},size=${(sizeMiB - 1) * MiB},file.driver=file,file.filename=${disk.replaceAll(',', ',,')}`,
+  ]);
 }
 
 /**

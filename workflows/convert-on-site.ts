@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { ImageIdentity, ObjectLocation, PreflightResult } from '../common/contracts/activity-io';
-import type { MigrationSettings } from '../common/contracts/migration';
+import type { MigrationSettings, VmSpec } from '../common/contracts/migration';
 import { FailureType } from '../common/failures';
 import type { SiteActivities } from './activity-profiles';
 import { fastCallOptions, uploadOptions } from './activity-profiles';
@@ -27,7 +27,9 @@ export async function convertOnSite(
   settings: MigrationSettings,
   tracker: VmStatusTracker,
   /** The VM's upload queue (its site's, when it has one): the scratch folder is on those hosts. */
-  uploadQueue: string | undefined
+  uploadQueue: string | undefined,
+  /** The row's platform and inspection override: the converted guest is inspected unless skipped. */
+  guest?: Pick<VmSpec, 'platform' | 'inspection'>
 ): Promise<SentImage> {
   const plan = preflight.conversion!;
   // Only a pre-flight of this code asks for a conversion; a history of older code never reaches here.
@@ -47,9 +49,15 @@ export async function convertOnSite(
     image,
     imageIdentity: preflight.imageIdentity,
     qemuFormat: plan.qemuFormat,
+    // Same activity, same place in the sequence (no patch): only its input asks for the look inside, which
+    // pre-flight could not take in a qcow2 or VHDX. A refusal fails the activity with GuestRefused.
+    inspectGuest: guest && guest.inspection !== 'skip' ? { platform: guest.platform } : undefined,
   });
-  // What the status counts the upload against from now on: the converted file.
-  tracker.update({ bytesTotal: converted.imageBytes });
+  // What the status counts the upload against from now on: the converted file, and its guest's verdict.
+  tracker.update({
+    bytesTotal: converted.imageBytes,
+    ...(converted.inspection ? { inspection: converted.inspection } : {}),
+  });
   return { image: converted.image, imageBytes: converted.imageBytes, imageIdentity: converted.imageIdentity };
 }
 

@@ -112,7 +112,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     };
     if (image.conversion) {
       scratchUsed = true;
-      sent = await convertOnSite(location, spec.image, image, settings, tracker, uploadQueue);
+      sent = await convertOnSite(location, spec.image, image, settings, tracker, uploadQueue, spec);
     }
     // --- end formats
     const uploaded = await uploadActivities(

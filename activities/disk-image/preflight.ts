@@ -88,7 +88,9 @@ export async function preflightVm(spec: VmSpec, opts: InspectOptions = {}): Prom
       `ImportInstance would refuse this row: ${launch.map(launchRefusalText).join(' ')}`,
       FailureType.LaunchRuleViolated
     );
-  const inspection = await inspectRow({ ...spec, format: result.format }, { imageRoots: opts.imageRoots });
+  // The container as found (an OVA is read in place, a QCOW2 or VHDX after its conversion), not the VMDK uploaded.
+  const found = result.sourceFormat ?? result.format;
+  const inspection = await inspectRow({ ...spec, format: found }, { imageRoots: opts.imageRoots });
   if (inspection.verdict === 'refuse')
     throw ApplicationFailure.nonRetryable(guestRefusalText(inspection), FailureType.GuestRefused, inspection);
   if (inspection.verdict === 'warn') activityLog.warn('guest inspection: warnings', { image: spec.image, inspection });

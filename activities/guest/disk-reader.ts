@@ -19,12 +19,23 @@ export interface GuestDisk {
   readonly bytesRead: number;
 }
 
-/** Reads of the image file, counted. */
+/**
+ * What this process's guest reader has done since it started: disks opened for inspection and bytes read
+ * from image files. A metric, not a mock: `validate`'s "each distinct image inspected once" is measured
+ * with it (test/unit/validate-guests-once.test.ts), and a caller can log it.
+ */
+export const guestReaderTally = { disksOpened: 0, bytesRead: 0 };
+
+/**
+ * Reads of the image file, counted. `base` is where the disk starts inside the file (an OVA's member):
+ * positions are the disk's, `size` is the disk's length.
+ */
 export class CountingFile {
   bytesRead = 0;
   constructor(
     private readonly handle: FileHandle,
-    readonly size: number
+    readonly size: number,
+    private readonly base = 0
   ) {}
 
   /** Exactly `length` bytes at `position`, zero-filled past the end of the file. */
@@ -32,11 +43,12 @@ export class CountingFile {
     const buffer = Buffer.alloc(length);
     let filled = 0;
     while (filled < length && position + filled < this.size) {
-      const { bytesRead } = await this.handle.read(buffer, filled, length - filled, position + filled);
+      const { bytesRead } = await this.handle.read(buffer, filled, length - filled, this.base + position + filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
     this.bytesRead += filled;
+    guestReaderTally.bytesRead += filled;
     return buffer;
   }
 }

@@ -5,13 +5,14 @@
  * names what was found and why, and holds no file contents: it goes into workflow histories.
  */
 import { MAX_BOOT_VOLUME_BYTES, MIN_FREE_BYTES } from '../../common/vm-import-rules';
-import type { ContainerFormat, GuestDisk } from './disk-reader';
+import type { GuestDisk } from './disk-reader';
 import { GuestFileDisk } from './file-disk';
 import type { FileSystemInfo } from './filesystems';
 import { LINUX_FILE_SYSTEMS, identifyFileSystem } from './filesystems';
 import type { LinuxFiles } from './linux-files';
 import { readLinuxFiles } from './linux-files';
 import { distributionOf, linuxReasons } from './linux-guest';
+import type { GuestFileFormat } from './open-disk';
 import { openGuestDisk } from './open-disk';
 import type { Partition } from './partitions';
 import { readPartitionTable } from './partitions';
@@ -61,7 +62,7 @@ const warn = (rule: string, message: string, fix: string): GuestReason => ({ rul
 
 export async function inspectGuest(
   file: string,
-  format?: ContainerFormat,
+  format?: GuestFileFormat,
   opts: InspectGuestOptions = {}
 ): Promise<GuestInspection> {
   const { disk, handle } = await openGuestDisk(file, format, opts.imageRoots ?? []);

@@ -4,6 +4,8 @@
  * however many rows name it). A refusal is a problem on the row's line; a warning is shown and the row
  * stays valid; a row with `inspection=skip` is recorded as skipped by the operator.
  */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { InspectionSummary, VmSpec } from '../../common/contracts/migration';
 import type { RuleRefusal } from '../../common/vm-import-rules';
 import {
@@ -64,14 +66,34 @@ export interface GuestCheckResult {
   inspections: RowInspection[];
 }
 
-/** Inspects each distinct (image, container, platform) once, with bounded concurrency. */
+/**
+ * Which file a row names: its device and inode, so that two paths to one file (a symlink, a hard link,
+ * `./disk.vmdk` beside `/abs/disk.vmdk`) are one image; the resolved path when the file cannot be stat'd
+ * (the inspection then reports why).
+ */
+async function fileKey(image: string): Promise<string> {
+  try {
+    const s = await stat(image, { bigint: true });
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return path.resolve(image);
+  }
+}
+
+/** Inspects each distinct (file, container, platform) once, with bounded concurrency. */
 export async function checkGuests(
   checks: GuestCheck[],
   opts: { imageRoots?: readonly string[]; concurrency: number }
 ): Promise<GuestCheckResult> {
-  const keyOf = (c: GuestCheck): string => JSON.stringify([c.files.image, c.format, c.files.platform ?? '']);
+  const inspected = checks.filter((c) => c.files.inspection !== 'skip');
+  const files = new Map<string, string>();
+  await mapLimited([...new Set(inspected.map((c) => c.files.image!))], opts.concurrency, async (image) =>
+    files.set(image, await fileKey(image))
+  );
+  const keyOf = (c: GuestCheck): string =>
+    JSON.stringify([files.get(c.files.image!), c.format, c.files.platform ?? '']);
   const unique = new Map<string, GuestCheck>();
-  for (const c of checks) if (c.files.inspection !== 'skip' && !unique.has(keyOf(c))) unique.set(keyOf(c), c);
+  for (const c of inspected) if (!unique.has(keyOf(c))) unique.set(keyOf(c), c);
   const found = new Map<string, InspectionSummary>();
   await mapLimited([...unique], opts.concurrency, async ([key, c]) => {
     const spec = { image: c.files.image!, format: c.format, platform: c.files.platform };

@@ -81,6 +81,11 @@ export interface ConvertInput extends ObjectLocation {
   /** Pre-flight's file: the conversion refuses any other (ImageChanged). */
   imageIdentity?: ImageIdentity;
   qemuFormat: string;
+  /**
+   * Inspect the guest in the converted VMDK before it is uploaded (activities/guest), judged for this
+   * platform; absent for a row with `inspection=skip` and in histories from before the inspection.
+   */
+  inspectGuest?: Pick<VmSpec, 'platform'>;
 }
 
 export interface ConvertResult {
@@ -90,6 +95,8 @@ export interface ConvertResult {
   imageIdentity: ImageIdentity;
   /** True when a completed conversion of an earlier attempt was found and kept. */
   reused: boolean;
+  /** The look inside the converted guest (a refusal fails the conversion with GuestRefused instead). */
+  inspection?: InspectionSummary;
 }
 
 /** A file's device and inode numbers, as decimal strings (an inode number can exceed 2^53). */

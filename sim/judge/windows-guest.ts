@@ -14,24 +14,15 @@ export interface WindowsFiles {
   product?: WindowsProduct;
 }
 
-const CHUNK = 1024 * 1024;
-
-/** Copies bytes [offset, offset + length) of `disk` to `target`, leaving holes where the disk reads as zeros. */
+/**
+ * Copies bytes [offset, offset + length) of `disk` to `target`, sparsely. qemu-img finds the data through
+ * the file system (SEEK_DATA) and skips the holes: a 6 GiB Windows volume of which 40 MiB is used is copied
+ * in well under a second, where reading it chunk by chunk took a minute.
+ */
 export async function extractPartition(disk: string, offset: number, length: number, target: string): Promise<void> {
-  const src = await open(disk, 'r');
-  const dst = await open(target, 'w');
-  try {
-    await dst.truncate(length);
-    const buf = Buffer.alloc(CHUNK);
-    for (let at = 0; at < length; at += CHUNK) {
-      const { bytesRead } = await src.read(buf, 0, Math.min(CHUNK, length - at), offset + at);
-      if (bytesRead === 0) break;
-      const chunk = buf.subarray(0, bytesRead);
-      if (chunk.some((b) => b !== 0)) await dst.write(chunk, 0, bytesRead, at);
-    }
-  } finally {
-    await Promise.all([src.close(), dst.close()]);
-  }
+  const source = `driver=raw,offset=${offset},size=${length},file.driver=file,file.filename=${disk.replaceAll(',', ',,')}`;
+  const { code, stderr } = await runTool('qemu-img', ['convert', '-q', '--image-opts', source, '-O', 'raw', target]);
+  if (code !== 0) throw new Error(`qemu-img could not copy the partition out: ${stderr.trim().split('\n')[0]}`);
 }
 
 /** NTFS names are case-insensitive to Windows but not to ntfsls' lookup: find each component by listing its parent. */

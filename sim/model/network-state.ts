@@ -6,6 +6,7 @@
  * seed a network EC2 could never show. Without a seed the Region's default network (actions/vpc.ts).
  */
 import { z } from 'zod';
+import { Ec2Error } from './errors';
 
 const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const cidr = z.string().refine((v) => {
@@ -96,4 +97,45 @@ export function applyNetworkPatch(current: NetworkState, patch: unknown): Networ
   for (const id of dup(next.securityGroups.map((g) => g.groupId))) problems.push(`${id} appears twice`);
   if (problems.length > 0) throw new Error(problems.join('; '));
   return next;
+}
+
+/**
+ * ImportInstance's launch network against the account's: the subnet exists (`InvalidSubnetID.NotFound`),
+ * each group ID exists (`InvalidGroup.NotFound`) and, with a subnet, lies in the subnet's VPC; each group
+ * name exists in the subnet's VPC, or without a subnet in the default VPC. The codes are EC2's for
+ * RunInstances (sources in sim/README.md, "ImportInstance's network"); that ImportInstance answers the same
+ * is the simulator's own reading (the API reference lists no errors per action).
+ */
+export function launchNetworkError(
+  network: NetworkState,
+  launch: { subnetId?: string; groupIds: readonly string[]; groupNames: readonly string[] }
+): Ec2Error | undefined {
+  const subnet = launch.subnetId ? network.subnets.find((s) => s.subnetId === launch.subnetId) : undefined;
+  if (launch.subnetId && !subnet)
+    return new Ec2Error('InvalidSubnetID.NotFound', `The subnet ID '${launch.subnetId}' does not exist`);
+  const vpcId = subnet?.vpcId ?? network.vpcs.find((v) => v.isDefault)?.vpcId;
+  for (const id of launch.groupIds) {
+    const group = network.securityGroups.find((g) => g.groupId === id);
+    if (!group) return new Ec2Error('InvalidGroup.NotFound', `The security group '${id}' does not exist`);
+    if (subnet && group.vpcId !== subnet.vpcId)
+      return new Ec2Error(
+        'InvalidGroup.NotFound',
+        `The security group '${id}' does not exist in VPC '${subnet.vpcId}'`
+      );
+  }
+  for (const name of launch.groupNames) {
+    if (!vpcId)
+      return new Ec2Error(
+        'VPCIdNotSpecified',
+        'No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.'
+      );
+    if (!network.securityGroups.some((g) => g.groupName === name && g.vpcId === vpcId))
+      return new Ec2Error(
+        'InvalidGroup.NotFound',
+        subnet
+          ? `The security group '${name}' does not exist in VPC '${vpcId}'`
+          : `The security group '${name}' does not exist in default VPC '${vpcId}'`
+      );
+  }
+  return undefined;
 }

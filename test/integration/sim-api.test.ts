@@ -5,6 +5,7 @@
  */
 import type { EC2ClientConfig, ImportInstanceCommandInput } from '@aws-sdk/client-ec2';
 import {
+  DescribeSecurityGroupsCommand,
   CancelConversionTaskCommand,
   CreateTagsCommand,
   DescribeConversionTasksCommand,
@@ -141,12 +142,15 @@ async function importedWindows(extra: Partial<ImportInstanceCommandInput> = {}) 
 
 describe('imports', () => {
   test('a Windows import on m5.large with group IDs: platform windows, SecurityGroups, state code 80', async () => {
+    // A group of the default network by its ID (ImportInstance refuses groups that do not exist).
+    const sqlId = (await ec2.send(new DescribeSecurityGroupsCommand({ GroupNames: ['sql'] }))).SecurityGroups![0]!
+      .GroupId!;
     const { taskId, instanceId, volumeId } = await importedWindows({
       Description: 'win & co',
       LaunchSpecification: {
         Architecture: 'i386',
         InstanceType: 'm5.large',
-        GroupIds: ['sg-0abc'],
+        GroupIds: [sqlId],
         GroupNames: ['rdp'],
         UserData: { Data: Buffer.from('<powershell/>').toString('base64') },
       },
@@ -163,7 +167,7 @@ describe('imports', () => {
     );
     assert.deepEqual(
       i.SecurityGroups?.map((g) => g.GroupName ?? g.GroupId),
-      ['rdp', 'sg-0abc']
+      ['rdp', sqlId]
     );
     assert.deepEqual(
       [i.RootDeviceName, i.BlockDeviceMappings?.[0]?.DeviceName, i.BlockDeviceMappings?.[0]?.Ebs?.VolumeId],

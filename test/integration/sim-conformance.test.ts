@@ -394,8 +394,8 @@ describe('conversion lifecycle', () => {
             LaunchSpecification: {
               Architecture: 'x86_64',
               InstanceType: 'm3.large',
-              SubnetId: 'subnet-0abc1234',
-              PrivateIpAddress: '10.1.2.3',
+              SubnetId: 'subnet-0e5f6a7b',
+              PrivateIpAddress: '172.31.112.10',
               GroupNames: ['web'],
               Monitoring: true,
               InstanceInitiatedShutdownBehavior: 'terminate',
@@ -434,7 +434,7 @@ describe('conversion lifecycle', () => {
           instance.Placement?.AvailabilityZone,
           instance.RootDeviceName,
         ],
-        ['m3.large', 'x86_64', 'subnet-0abc1234', '10.1.2.3', 'us-east-1b', '/dev/sda1']
+        ['m3.large', 'x86_64', 'subnet-0e5f6a7b', '172.31.112.10', 'us-east-1b', '/dev/sda1']
       );
       assert.deepEqual(
         instance.SecurityGroups?.map((g) => g.GroupName),

@@ -139,9 +139,11 @@ describe('validate', () => {
     const csv = path.join(tmp.dir, 'inventory.csv');
     await writeFile(
       csv,
-      ['name,image,architecture,instance_type', `kvm,${qcow2},x86_64,t2.micro`, `vsphere,${ova},x86_64,t2.micro`].join(
-        '\n'
-      )
+      [
+        'name,image,architecture,instance_type,inspection',
+        `kvm,${qcow2},x86_64,t2.micro,skip`,
+        `vsphere,${ova},x86_64,t2.micro,skip`,
+      ].join('\n')
     );
     const result = await readInventory(csv);
     assert.ok(result.ok);

@@ -1,11 +1,13 @@
 /** ImportInstance, ImportVolume, DescribeConversionTasks, CancelConversionTask. */
 import { Ec2Error } from '../../model/errors';
+import { launchNetworkError } from '../../model/network-state';
 import type { ConversionTask, LaunchSettings } from '../../model/types';
 import { ARCHITECTURES, FORMATS, PLATFORMS, SHUTDOWN_BEHAVIORS, checkInstanceType, oneOf } from '../launch-rules';
 import type { QueryParams } from '../query';
 import { compact, items } from '../xml';
 import type { ActionContext, ActionHandler } from './context';
 import { dryRunGate } from './context';
+import { networkOf } from './vpc';
 
 function diskImage(
   p: QueryParams,
@@ -135,6 +137,8 @@ const importInstance: ActionHandler = (ctx) => {
     );
   const disk = diskImage(p, `DiskImage.${images[0]}.`);
   const launch = launchSettings(ctx, platform);
+  const networkError = launchNetworkError(networkOf(ctx), launch); // the subnet and groups exist
+  if (networkError) throw networkError;
   dryRunGate(ctx);
   const task = ctx.model.createTask({
     kind: 'instance',
