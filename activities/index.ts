@@ -113,8 +113,7 @@ export function createActivities(deps: ActivityDeps) {
     writeManifest: keepAlive(async (input: ManifestInput): Promise<ManifestResult> => {
       const { conversionSlot, ...manifest } = input;
       const result = await writeManifest({ ...s3Deps, presigner: clients.presigner }, manifest);
-      // The answer may be a lease: the slot is held, and the VM does not wait for a grant signal.
-      if (conversionSlot) return { ...result, slotGranted: await slots.requestConversionSlot(conversionSlot) };
+      if (conversionSlot) await slots.requestConversionSlot(conversionSlot);
       return result;
     }),
     /** ImportInstance, adopting an existing task for the same manifest. */

@@ -1,11 +1,7 @@
 /**
  * conversionQuotaWorkflow: the count of concurrent conversions EC2 allows one account in one region
- * (about 5 by default), shared by every batch that targets it. VMs ask for a slot by update (requestSlot)
- * and, when one is free and nobody waits ahead, hold it from the answer on: a lease, with no grant signal
- * back. Otherwise they wait in line and are granted one by signal (as every request was before leases, and
- * as the acquireSlot signal still asks). They give it back when their conversion ends. The lease halves the
- * messages through this one workflow per grant, which acts for every VM of every batch of the account
- * (bench/README.md, scale). One long-lived workflow per account+region
+ * (about 5 by default), shared by every batch that targets it. VMs ask for a slot by signal, are granted
+ * one by signal, and give it back when their conversion ends. One long-lived workflow per account+region
  * (ID from common/workflow-ids.ts: `vmconvoy-quota/<EC2 endpoint or aws>/<region>`), continued-as-new to keep its history short.
  *
  * Slots are held by runs, not workflow IDs: a VM workflow terminated while holding one never gives it
@@ -30,7 +26,6 @@ import {
   acquireSlotSignal,
   quotaStateQuery,
   releaseSlotSignal,
-  requestSlotUpdate,
   setQuotaLimitSignal,
   slotGrantedSignal,
 } from './messages';
@@ -162,36 +157,6 @@ export async function conversionQuotaWorkflow(input: ConversionQuotaInput): Prom
       if (holders.some((h) => h.workflowId === request.workflowId)) checkSoon = true;
     }
   });
-  setHandler(
-    requestSlotUpdate,
-    (request) => {
-      // Only runs of today's code send it, so the quota tracks runs from here on whatever it did before.
-      tracksRuns();
-      const held = holders.find((h) => names(request, h));
-      if (held) {
-        // A retried request (its first answer lost), or a slot recorded by workflow ID before runs were tracked.
-        if (held.runId === undefined && request.runId !== undefined) held.runId = request.runId;
-        return true;
-      }
-      const queued = waiting.find((h) => names(request, h));
-      if (queued) {
-        if (queued.runId === undefined && request.runId !== undefined) queued.runId = request.runId;
-        return false;
-      }
-      if (waiting.length === 0 && holders.length < limit) {
-        // The lease: held from this answer on, given back by releaseSlot or taken back when the run ends.
-        holders.push(holderOf(request));
-        grants += 1;
-        publish();
-        return true;
-      }
-      // In line behind the others (request order is grant order); slotGranted comes when its turn does.
-      waiting.push(holderOf(request));
-      if (holders.some((h) => h.workflowId === request.workflowId)) checkSoon = true;
-      return false;
-    },
-    { description: 'Ask for a conversion slot: true when held at once, false when queued (a grant signal follows).' }
-  );
   setHandler(releaseSlotSignal, (request) => {
     const released = tracksRuns()
       ? (h: SlotHolder) => names(request, h)

@@ -1,7 +1,6 @@
 /**
  * The VM side of the conversion quota: ask the account+region's quota workflow for a slot (an activity
- * update-with-starts it, so the first VM of any batch creates it), hold it at once when the answer is a
- * lease or else wait for the grant signal, give it back.
+ * signal-with-starts it, so the first VM of any batch creates it), wait for the grant, give it back.
  */
 import { condition, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -19,27 +18,18 @@ const slots = proxyActivities<Activities>({
  * The request names this run (activities/conversion-slot.ts adds it): the quota grants to this run and
  * takes the slot back if this run ends without releasing it.
  * Resolves true once granted, false if the deadline passes first. `requested`: an earlier activity has
- * already asked for this VM (writeManifest does); `leased`: and the answer was a lease (the slot is held).
- * A grant that arrived meanwhile waits in the signal buffer.
+ * already queued this VM (writeManifest does); a grant that arrived meanwhile waits in the signal buffer.
  */
 export async function acquireConversionSlot(
   quota: { workflowId: string; limit: number },
   deadline: number,
-  requested = false,
-  leased = false
+  requested = false
 ): Promise<boolean> {
   let granted = false;
   setHandler(slotGrantedSignal, () => {
     granted = true;
   });
-  let held = leased;
-  if (!requested) {
-    // A recorded answer from before leases is empty: the grant signal follows, as it did then.
-    const answer: unknown = await slots.requestConversionSlot({ quota, workflowId: workflowInfo().workflowId });
-    held = answer === true;
-  }
-  // Only a lease skips the wait below; every other path keeps its recorded commands (that wait's timer).
-  if (held) return true;
+  if (!requested) await slots.requestConversionSlot({ quota, workflowId: workflowInfo().workflowId });
   return condition(() => granted, Math.max(1, deadline - Date.now()));
 }
 

@@ -34,12 +34,6 @@ export interface SlotRequest {
 export type SlotHolder = SlotRequest;
 
 export const acquireSlotSignal = defineSignal<[SlotRequest]>('acquireSlot');
-/**
- * The same request as an update: the answer is the lease. True when a slot was free (nobody waiting ahead):
- * the asking run holds it from now on and no grant signal follows. False: queued as by acquireSlot, and
- * slotGranted comes when its turn does.
- */
-export const requestSlotUpdate = defineUpdate<boolean, [SlotRequest]>('requestSlot');
 export const releaseSlotSignal = defineSignal<[SlotRequest]>('releaseSlot');
 export const setQuotaLimitSignal = defineSignal<[number]>('setLimit');
 

@@ -183,7 +183,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
 
     if (input.quota) {
       tracker.enter('WaitingForSlot');
-      holdsSlot = await acquireConversionSlot(input.quota, deadline, slotRequest !== undefined, manifest.slotGranted);
+      holdsSlot = await acquireConversionSlot(input.quota, deadline, slotRequest !== undefined);
       if (!holdsSlot)
         throw ApplicationFailure.nonRetryable(
           'No conversion slot before the VM deadline',

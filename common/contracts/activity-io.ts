@@ -140,11 +140,6 @@ export interface ManifestResult {
   /** ISO time the URLs really expire. */
   urlsExpireAt: string;
   warnings: string[];
-  /**
-   * The conversion slot asked for with the manifest is held already (the quota answered with a lease), so
-   * no grant signal will come. Absent: wait for the grant (no slot asked for, or an answer from before).
-   */
-  slotGranted?: boolean;
 }
 
 export interface ImportInstanceInput extends ObjectLocation {
