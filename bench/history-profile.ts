@@ -15,6 +15,8 @@ export interface ControlProfile {
   workflowTasks: number;
   signalsReceived: number;
   signalsSent: number;
+  /** Workflow tasks the worker did not complete within their timeout (10 s): the server gives them again. */
+  taskTimeouts: number;
   /** WorkflowTaskScheduled → Started, ms. */
   queueMsMean: number;
   queueMsP95: number;
@@ -45,6 +47,7 @@ export class ControlProfiler {
   private tasks = 0;
   private received = 0;
   private sent = 0;
+  private timeouts = 0;
   private readonly queue: number[] = [];
   private readonly run: number[] = [];
   private readonly signal: number[] = [];
@@ -79,6 +82,9 @@ export class ControlProfiler {
           this.received += 1;
           pendingSignals.push(ms(event));
           break;
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+          this.timeouts += 1;
+          break;
         case EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
           this.sent += 1;
           break;
@@ -94,6 +100,7 @@ export class ControlProfiler {
       workflowTasks: this.tasks,
       signalsReceived: this.received,
       signalsSent: this.sent,
+      taskTimeouts: this.timeouts,
       queueMsMean: mean(this.queue),
       queueMsP95: p95(this.queue),
       runMsMean: mean(this.run),
@@ -109,7 +116,7 @@ export function describeProfile(name: string, p: ControlProfile, vms: number): s
   return (
     `${name}: ${p.runs} runs, ${p.events} events; ${p.workflowTasks} workflow tasks (${per(p.workflowTasks)} per VM), ` +
     `signals in ${p.signalsReceived} (${per(p.signalsReceived)} per VM), out ${p.signalsSent} (${per(p.signalsSent)} per VM); ` +
-    `task queued ${p.queueMsMean.toFixed(0)} ms mean (p95 ${p.queueMsP95.toFixed(0)}), ran ${p.runMsMean.toFixed(0)} ms mean; ` +
+    `${p.taskTimeouts} timed out; task queued ${p.queueMsMean.toFixed(0)} ms mean (p95 ${p.queueMsP95.toFixed(0)}), ran ${p.runMsMean.toFixed(0)} ms mean; ` +
     `signal to handled ${p.signalMsMean.toFixed(0)} ms mean (p95 ${p.signalMsP95.toFixed(0)})`
   );
 }
