@@ -113,7 +113,19 @@ export async function startBenchFleet(log: (line: string) => void): Promise<Benc
     waitClosed: async (batch, since, timeoutMs) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const { status } = await client.workflow.getHandle(batch).describe();
+        // A describe the server does not answer in time (a loaded machine) is asked again, until the deadline.
+        const described = await client.workflow
+          .getHandle(batch)
+          .describe()
+          .catch((err: unknown) => {
+            if (Date.now() > deadline) throw err;
+            return undefined;
+          });
+        if (!described) {
+          await sleep(1000);
+          continue;
+        }
+        const { status } = described;
         if (status.name !== 'RUNNING') {
           if (status.name !== 'COMPLETED') throw new Error(`batch ${batch} ended ${status.name}`);
           return (Date.now() - since) / 1000;

@@ -9,8 +9,10 @@ import { quotaWorkflowIdFor } from '../client/settings';
 import { envVarsFor } from '../dev/local-env';
 import { baseEnv, runCli } from '../test/e2e/run-cli';
 import { sharedBenchFleet } from './fleet-env';
+import { ControlProfiler, describeProfile } from './history-profile';
 import { INSTANT_SIM, tinyImage } from './overhead';
 import type { BenchContext, BenchResult } from './types';
+import { cpuSince, formatCpu, processCpu } from './util';
 
 const MiB = 1024 * 1024;
 const KB = 1024;
@@ -39,18 +41,21 @@ export function largestPayload(value: unknown): number {
 }
 
 export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
-  const rows = ctx.quick ? 200 : 10_000;
+  // VMCONVOY_SCALE_ROWS: a size between the two, for profiling and before/after comparisons (bench/README).
+  const rows = Number(process.env.VMCONVOY_SCALE_ROWS ?? '') || (ctx.quick ? 200 : 10_000);
+  if (!Number.isInteger(rows) || rows < 2) throw new Error(`VMCONVOY_SCALE_ROWS must be a whole number of at least 2`);
   const fleet = await sharedBenchFleet(ctx.log);
   await fleet.resetSim(INSTANT_SIM);
   await fleet.restartWorker();
   // Ten distinct images: validation pre-flights each once, whatever the row count.
   const images = await Promise.all(Array.from({ length: 10 }, (_, i) => tinyImage(fleet, `scale-${i}.raw`)));
   const csv = await fleet.writeCsv('scale.csv', [
-    'name,image,architecture,instance_type,wave,tags',
+    // Random bytes are no guest: inspection=skip, as every random-image row (test/helpers/images.ts).
+    'name,image,architecture,instance_type,wave,tags,inspection',
     ...Array.from(
       { length: rows },
       (_, i) =>
-        `vm-${String(i + 1).padStart(5, '0')},${images[i % images.length]},x86_64,t2.micro,${i < rows / 2 ? 1 : 2},app=scale;row=${i + 1}`
+        `vm-${String(i + 1).padStart(5, '0')},${images[i % images.length]},x86_64,t2.micro,${i < rows / 2 ? 1 : 2},app=scale;row=${i + 1},skip`
     ),
   ]);
   const env = baseEnv({ ...envVarsFor(fleet.local.info), VMCONVOY_ENV_FILE: path.join(fleet.dir, 'none.json') });
@@ -64,6 +69,7 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
   ctx.log(`validate: ${rows} rows in ${validateSeconds.toFixed(1)} s`);
 
   t = performance.now();
+  const cpu0 = await processCpu(fleet.local, fleet.local.workerProcess?.child.pid);
   const started = Date.now();
   const start = await runCli(
     ['start', csv, '--batch', batch, '--max-uploads', '50', '--max-conversions', '50'],
@@ -75,17 +81,24 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
   ctx.log(`start: ${startSeconds.toFixed(1)} s`);
 
   const runSeconds = await fleet.waitClosed(batch, started, 4 * 60 * 60_000);
+  const cpu = cpuSince(cpu0, await processCpu(fleet.local, fleet.local.workerProcess?.child.pid));
   const workerRss = (await fleet.workerPeakRss()) ?? 0;
   ctx.log(`run: ${rows} VMs in ${runSeconds.toFixed(0)} s; worker peak RSS ${(workerRss / MiB).toFixed(0)} MiB`);
+  ctx.log(`CPU-s: ${formatCpu(cpu)}`);
+  const cpuPerVm = (Object.values(cpu).reduce((a, b) => a + b, 0) / rows) * 1000;
 
   // Every workflow of the batch (the fleet's runs, every VM) and the quota workflow: history lengths from
   // visibility, then every history read and every payload measured.
   const quotaId = quotaWorkflowIdFor({ ec2Endpoint: fleet.local.info.ec2Endpoint, region: fleet.local.info.region });
   const runs: Array<{ workflowId: string; runId: string; type: string; historyLength: number }> = [];
   for (const query of [`MigrationBatch = "${batch}"`, `WorkflowId = "${quotaId}"`]) {
-    for await (const wf of fleet.client.workflow.list({ query }))
+    for await (const wf of fleet.client.workflow.list({ query })) {
+      // The quota's runs from before this batch (an earlier benchmark in the same environment) are not its.
+      if (wf.type === 'conversionQuotaWorkflow' && wf.startTime.getTime() < started - 1000) continue;
       runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, historyLength: wf.historyLength });
+    }
   }
+  const profilers = { fleet: new ControlProfiler(), quota: new ControlProfiler() };
   const longest = runs.reduce((a, b) => (b.historyLength > a.historyLength ? b : a));
   const fleetRuns = runs.filter((r) => r.type === 'migrateFleetWorkflow').length;
   const scanStarted = performance.now();
@@ -96,7 +109,10 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
     for (;;) {
       const run = runs[next++];
       if (!run) return;
-      const size = largestPayload(await fleet.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory());
+      const history = await fleet.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+      if (run.type === 'migrateFleetWorkflow') profilers.fleet.add(history);
+      if (run.type === 'conversionQuotaWorkflow') profilers.quota.add(history);
+      const size = largestPayload(history);
       if (size > maxPayload) {
         maxPayload = size;
         maxPayloadWhere = `${run.type} ${run.workflowId}`;
@@ -107,6 +123,13 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
   ctx.log(
     `read ${runs.length} histories in ${((performance.now() - scanStarted) / 1000).toFixed(0)} s; largest payload ${(maxPayload / KB).toFixed(1)} KiB (${maxPayloadWhere}); longest history ${longest.historyLength} events (${longest.type})`
   );
+
+  const fleetProfile = profilers.fleet.profile();
+  const quotaProfile = profilers.quota.profile();
+  const fleetLine = describeProfile('fleet', fleetProfile, rows);
+  const quotaLine = describeProfile('quota', quotaProfile, rows);
+  ctx.log(fleetLine);
+  ctx.log(quotaLine);
 
   return {
     name: 'scale',
@@ -135,6 +158,11 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
         met: longest.historyLength < 10_240,
       },
       { label: 'fleet workflow runs (continue-as-new)', value: fleetRuns, unit: 'runs' },
+      { label: 'CPU per VM, all processes', value: cpuPerVm, unit: 'ms' },
+      { label: 'fleet workflow tasks per VM', value: fleetProfile.workflowTasks / rows, unit: 'tasks' },
+      { label: 'fleet: signal to handled, mean', value: fleetProfile.signalMsMean, unit: 'ms' },
+      { label: 'quota workflow tasks per VM', value: quotaProfile.workflowTasks / rows, unit: 'tasks' },
+      { label: 'quota: signal to handled, mean', value: quotaProfile.signalMsMean, unit: 'ms' },
       {
         label: `largest payload in ${runs.length} histories`,
         value: maxPayload / KB,
@@ -147,6 +175,8 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
       `Every history of the batch and of the conversion-quota workflow was read back (${runs.length} runs) and every payload in it measured; the largest was in ${maxPayloadWhere}.`,
       'The inventory never travels as a payload: `start` stores it in pages of 100 rows in S3 and the fleet loads one page at a time.',
       'The simulator converts instantly and its limits are lifted (as in the overhead benchmark), so the run measures vmconvoy and Temporal, not EC2.',
+      `CPU-s by process: ${formatCpu(cpu)}.`,
+      `From their histories: ${fleetLine}; ${quotaLine}.`,
     ],
   };
 }
