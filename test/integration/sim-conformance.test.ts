@@ -657,7 +657,9 @@ test('a restarted simulator continues a conversion where it was (state file)', a
   const files = await tempDir('vmconvoy-sim-restart-');
   const proc = await startSim({
     stateFile: `${files.dir}/state.json`,
-    config: { speed: { conversionBytesPerSecond: 4 * 1024 * 1024, stepSeconds: 0.1, pendingPollMs: 100 } },
+    // 16 MiB at 1 MiB/s: still converting after a restart that takes seconds on a loaded machine (at 4 MiB/s
+    // the conversion had ended before the restarted simulator answered, with the load average at 30).
+    config: { speed: { conversionBytesPerSecond: 1024 * 1024, stepSeconds: 0.1, pendingPollMs: 100 } },
   });
   try {
     const client = new EC2Client({ endpoint: proc.endpoint, region: 'us-east-1', credentials: CREDS, maxAttempts: 1 });
