@@ -34,7 +34,7 @@ export const FULL: ClusterScenario = {
     { kind: 'restart-postgres', during: 'converting', afterFinished: 0.1 },
     { kind: 'kill-history', during: 'converting', afterFinished: 0.35 },
     { kind: 'scale-shared-workers', during: 'any', afterFinished: 0.45 },
-    { kind: 'kill-matching', during: 'uploading', afterFinished: 0.68 },
+    { kind: 'kill-matching', during: 'uploading', afterFinished: 0.66 },
   ],
 };
 
