@@ -6,13 +6,14 @@
  * site send again are measured at the wire).
  */
 import { Client, Connection } from '@temporalio/client';
+import { chmod, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Cluster } from '../../dev/cluster';
 import { startCluster } from '../../dev/cluster';
 import type { ServiceProcess } from '../../dev/process';
 import { spawnService } from '../../dev/process';
 import { REPO_ROOT } from '../../dev/services';
-import { baseEnv, VMCONVOY_BIN } from '../e2e/run-cli';
+import { baseEnv } from '../e2e/run-cli';
 import type { CountingProxy } from '../helpers/counting-proxy';
 import { startCountingProxy } from '../helpers/counting-proxy';
 import type { TestS3, TestSim } from '../helpers/testbed';
@@ -68,6 +69,9 @@ export interface BedOptions {
 
 export async function startClusterBed(opts: BedOptions): Promise<ClusterBed> {
   const t0 = Date.now();
+  // PostgreSQL may run as another user (dev/postgres.ts), who must pass through this folder to reach the
+  // cluster's (a temporary folder is 0700): traverse only, no listing.
+  await chmod(opts.dir, ((await stat(opts.dir)).mode & 0o777) | 0o001);
   const cluster = await startCluster({ dir: path.join(opts.dir, 'cluster'), log: opts.log, logLevel: opts.logLevel });
   opts.log(
     `cluster started in ${((Date.now() - t0) / 1000).toFixed(1)} s (frontend ${cluster.address}, UI ${cluster.uiUrl}, PostgreSQL ${cluster.pg.port})`
@@ -110,7 +114,18 @@ export async function startClusterBed(opts: BedOptions): Promise<ClusterBed> {
       const proc = await spawnService({
         name: `worker-${name}`,
         command: process.execPath,
-        args: [VMCONVOY_BIN, 'worker', '--log-format', 'json', ...(spec.site ? ['--site', spec.site] : [])],
+        // client/main.ts itself, not bin/vmconvoy.js: that wrapper runs it as a child, so a SIGKILL of the
+        // wrapper would crash nothing (the worker would live on, orphaned) and the pid would not be the
+        // worker's, which the histories' identities and the CPU accounting need.
+        args: [
+          '--import',
+          'tsx',
+          path.join(REPO_ROOT, 'client', 'main.ts'),
+          'worker',
+          '--log-format',
+          'json',
+          ...(spec.site ? ['--site', spec.site] : []),
+        ],
         cwd: REPO_ROOT,
         env: {
           ...env,
