@@ -4,7 +4,7 @@
  * the end shows each figure beside its goal and whether it was met. A full run (of some or all) rewrites
  * the results section of bench/README.md from every benchmark's latest full result.
  *
- *   npm run bench [-- --quick] [-- upload makespan overhead api-efficiency scale inspection]
+ *   npm run bench [-- --quick] [-- upload makespan overhead api-efficiency scale inspection cluster]
  *
  * Needs the local tools (`npm run provision`). Starts its own servers on free ports; run it on an
  * otherwise idle machine: the figures are wall-clock throughputs.
@@ -14,6 +14,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { apiEfficiencyBenchmark } from './api-efficiency';
+import { clusterBenchmark } from './cluster';
 import { stopSharedBenchFleet } from './fleet-env';
 import { inspectionBenchmark } from './inspection';
 import { codeVersion, loadResults, machineDescription, updateReadme } from './report';
@@ -30,6 +31,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   'api-efficiency': apiEfficiencyBenchmark,
   scale: scaleBenchmark,
   inspection: inspectionBenchmark,
+  cluster: clusterBenchmark,
 };
 
 function table(results: BenchResult[]): string[] {

@@ -52,32 +52,30 @@ export async function waitForPhase(
 
 export interface StrikeOptions {
   client: Client;
-  cluster: Cluster;
   batch: string;
-  service: ClusterService;
-  /** `kill`: SIGKILL (PostgreSQL: immediate shutdown), down for `downForMs`, then start; `restart`: stop and start. */
-  how: 'kill' | 'restart';
-  downForMs?: number;
+  /** Named in the table. */
+  what: string;
+  /**
+   * The disruption itself; resolves when what it broke is back (started and listening again), which is the
+   * "down" time. E.g. SIGKILL a service, wait, start it; or start one more worker process.
+   */
+  act(): Promise<void>;
   timeoutMs: number;
   batchClosed(): Promise<boolean>;
 }
 
-export async function strikeAndMeasure(opts: StrikeOptions): Promise<Recovery> {
-  const { client, cluster, batch } = opts;
+export async function strikeAndMeasure(opts: StrikeOptions): Promise<Recovery & { at: number }> {
+  const { client, batch } = opts;
   const phases = (await phaseCounts(client, batch)) ?? {};
   const at = Date.now();
-  if (opts.how === 'kill') {
-    await cluster.kill(opts.service);
-    await sleep(opts.downForMs ?? 0);
-  }
-  await cluster.restart(opts.service);
+  await opts.act();
   const downMs = Date.now() - at;
   const deadline = at + opts.timeoutMs;
   let servedMs: number | undefined;
   let progressMs: number | undefined;
   while (servedMs === undefined || progressMs === undefined) {
     if (Date.now() > deadline)
-      throw new Error(`${opts.how} ${opts.service}: no recovery within ${opts.timeoutMs} ms (served ${servedMs})`);
+      throw new Error(`${opts.what}: no recovery within ${opts.timeoutMs} ms (served ${servedMs})`);
     if (servedMs === undefined && (await answers(client, batch))) servedMs = Date.now() - at;
     if (progressMs === undefined) {
       const now = await phaseCounts(client, batch);
@@ -85,15 +83,31 @@ export async function strikeAndMeasure(opts: StrikeOptions): Promise<Recovery> {
     }
     await sleep(200);
   }
-  return { what: `${opts.how} ${opts.service}`, phases, downMs, servedMs, progressMs };
+  return { what: opts.what, phases, downMs, servedMs, progressMs, at };
+}
+
+/** `kill`: SIGKILL (PostgreSQL: immediate shutdown), down for `downForMs`, then start; `restart`: stop and start. */
+export function serviceStrike(
+  cluster: Cluster,
+  service: ClusterService,
+  how: 'kill' | 'restart',
+  downForMs = 0
+): () => Promise<void> {
+  return async () => {
+    if (how === 'kill') {
+      await cluster.kill(service);
+      await sleep(downForMs);
+    }
+    await cluster.restart(service);
+  };
 }
 
 export function formatRecoveries(recoveries: Recovery[]): string[] {
   const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`.padStart(8);
   return [
-    `${'disruption'.padEnd(18)}${'down'.padStart(8)}${'answers'.padStart(9)}${'progress'.padStart(10)}  phases at strike`,
+    `${'disruption'.padEnd(28)}${'down'.padStart(8)}${'answers'.padStart(9)}${'progress'.padStart(10)}  phases at strike`,
     ...recoveries.map(
-      (r) => `${r.what.padEnd(18)}${s(r.downMs)} ${s(r.servedMs)}  ${s(r.progressMs)}  ${JSON.stringify(r.phases)}`
+      (r) => `${r.what.padEnd(28)}${s(r.downMs)} ${s(r.servedMs)}  ${s(r.progressMs)}  ${JSON.stringify(r.phases)}`
     ),
   ];
 }
