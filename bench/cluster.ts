@@ -16,7 +16,7 @@ import { runCli } from '../test/e2e/run-cli';
 import { tempDir } from '../test/helpers/testbed';
 import type { ClusterBed } from '../test/cluster/bed';
 import { startClusterBed } from '../test/cluster/bed';
-import { INSTANT_SIM, tinyInventory } from './overhead';
+import { INSTANT_SIM, tinyInventory, withInspectionSkipped } from './overhead';
 import type { BenchContext, BenchFigure, BenchResult } from './types';
 import { median, sleep } from './util';
 
@@ -149,9 +149,7 @@ export async function clusterBenchmark(ctx: BenchContext): Promise<BenchResult> 
     for (const workers of [1, 2]) {
       while (bed.workers.size < workers)
         await bed.startWorker(`shared-${bed.workers.size + 1}`, { site: undefined, imageRoot: dir.dir });
-      // Random-byte images: inspection=skip (the look inside a guest has its own benchmark).
-      const rows = tinyInventory(image, vms, `w${workers}`);
-      const lines = [`${rows[0]},inspection`, ...rows.slice(1).map((r) => `${r},skip`)];
+      const lines = withInspectionSkipped(tinyInventory(image, vms, `w${workers}`));
       const csv = path.join(dir.dir, `cluster-${workers}.csv`);
       await writeFile(csv, `${lines.join('\n')}\n`);
       const batch = `cluster-bench-${workers}-${Date.now().toString(36)}`;
