@@ -31,6 +31,7 @@ import { awsCall } from './aws-call';
 import { checksumOffThread } from './checksum-pool';
 import type { OpenImage } from './disk-image/image-file';
 import { grainsWithData } from './disk-image/grain-source';
+import { rawDataRanges } from './disk-image/data-map';
 import type { StreamCheckpoint } from './disk-image/stream-vmdk';
 import { StreamVmdkWriter } from './disk-image/stream-vmdk';
 import { recordBytesUploaded, recordPartRetried } from './metrics';
@@ -235,9 +236,15 @@ export async function uploadStreamOptimized(
   };
 
   try {
+    const offset = input.imageOffset ?? 0;
+    const dataRanges =
+      deps.qemuImg === false
+        ? undefined
+        : await rawDataRanges(deps.qemuImg ?? 'qemu-img', image.realPath, offset, virtualBytes);
     const source = grainsWithData({
       handle: image.handle,
-      offset: input.imageOffset ?? 0,
+      offset,
+      dataRanges,
       virtualBytes,
       fromGrain: writer.nextGrain,
       onShortRead: () => {

@@ -39,6 +39,8 @@ export interface UploadDeps {
   onBytesUploaded?: (bytes: number) => void;
   /** How often to heartbeat while a part is in flight (well inside the 20 s heartbeat timeout). @default 5 s */
   heartbeatIntervalMs?: number;
+  /** qemu-img, to find a RAW disk's holes for the stream-optimized upload (false: read them). @default 'qemu-img' */
+  qemuImg?: string | false;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { GRAIN_BYTES, grainCount } from './stream-vmdk';
 import type { CompressedGrain } from './stream-vmdk';
 import type { DeflatedChunk } from './deflate-pool';
+import type { DataRange } from './data-map';
 import { deflateChunkOffThread, deflateThreads } from './deflate-pool';
 
 /** Grains per chunk: 2 MiB reads, few enough messages to the threads. */
@@ -20,6 +21,8 @@ export interface GrainSourceOptions {
   virtualBytes: number;
   /** First grain to deliver. */
   fromGrain: number;
+  /** Where the disk may hold data (data-map.ts), sorted; undefined = anywhere. Grains outside are not read. */
+  dataRanges?: readonly DataRange[];
   /** Called when the file ends early (it shrank under us); must throw. */
   onShortRead(): never;
 }
@@ -40,6 +43,16 @@ export async function* grainsWithData(o: GrainSourceOptions): AsyncGenerator<Com
   const inFlight: { first: number; result: Promise<DeflatedChunk> }[] = [];
   const spare: ArrayBuffer[] = [];
   let next = o.fromGrain;
+  let range = 0;
+  /** The first grain at or after `g` that may hold data (grains in holes are zeros: skipped unread). */
+  const dataFrom = (g: number): number => {
+    const ranges = o.dataRanges;
+    if (!ranges) return g;
+    while (range < ranges.length && ranges[range]!.end <= g * GRAIN_BYTES) range++;
+    if (range === ranges.length) return grains;
+    return Math.max(g, Math.floor(ranges[range]!.start / GRAIN_BYTES));
+  };
+  next = dataFrom(next);
   const launch = async (): Promise<void> => {
     const first = next;
     const start = first * GRAIN_BYTES;
@@ -47,7 +60,7 @@ export async function* grainsWithData(o: GrainSourceOptions): AsyncGenerator<Com
     const memory = spare.pop() ?? new ArrayBuffer(CHUNK_GRAINS * GRAIN_BYTES);
     const read = await readFully(o.handle, new Uint8Array(memory, 0, length), o.offset + start);
     if (read !== length) o.onShortRead();
-    next = Math.min(grains, first + CHUNK_GRAINS);
+    next = dataFrom(Math.min(grains, first + CHUNK_GRAINS));
     inFlight.push({ first, result: deflateChunkOffThread(memory, length, GRAIN_BYTES) });
   };
   try {

@@ -5,6 +5,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { grainsWithData } from './grain-source';
+import type { DataRange } from './data-map';
+import { rawDataRanges } from './data-map';
 import type { StreamCheckpoint, StreamLayout, StreamRecord } from './stream-vmdk';
 import { StreamVmdkWriter } from './stream-vmdk';
 
@@ -12,7 +14,8 @@ export function streamVmdk(
   handle: FileHandle,
   layout: StreamLayout,
   from?: StreamCheckpoint,
-  offset = 0
+  offset = 0,
+  dataRanges?: readonly DataRange[]
 ): { writer: StreamVmdkWriter; records: AsyncGenerator<StreamRecord> } {
   const writer = new StreamVmdkWriter(layout, from);
   const source = grainsWithData({
@@ -20,6 +23,7 @@ export function streamVmdk(
     offset,
     virtualBytes: layout.virtualBytes,
     fromGrain: writer.nextGrain,
+    dataRanges,
     onShortRead: () => {
       throw new Error('the disk image became shorter while it was read');
     },
@@ -28,11 +32,18 @@ export function streamVmdk(
 }
 
 /** Writes the stream-optimized VMDK of the first `virtualBytes` of `source` to `target`; returns its length. */
-export async function writeStreamVmdk(source: string, target: string, layout: StreamLayout): Promise<number> {
+export async function writeStreamVmdk(
+  source: string,
+  target: string,
+  layout: StreamLayout,
+  /** Skip the holes qemu-img finds (data-map.ts); absent: read the whole disk. */
+  qemuImg?: string
+): Promise<number> {
+  const ranges = qemuImg ? await rawDataRanges(qemuImg, source, 0, layout.virtualBytes) : undefined;
   const input = await open(source, 'r');
   const output = await open(target, 'w');
   try {
-    const { writer, records } = streamVmdk(input, layout);
+    const { writer, records } = streamVmdk(input, layout, undefined, 0, ranges);
     for await (const r of records) await output.write(r.bytes, 0, r.bytes.length, r.start);
     return writer.bytesWritten;
   } finally {
