@@ -62,7 +62,11 @@ export interface StreamUploadProgress {
 type Progress = StreamUploadProgress['stream'];
 
 /** The previous attempt's progress, if it is for this same stream; anything odd means starting over. */
-export function parseStreamProgress(details: unknown, virtualBytes: number, partSizeBytes: number): Progress | undefined {
+export function parseStreamProgress(
+  details: unknown,
+  virtualBytes: number,
+  partSizeBytes: number
+): Progress | undefined {
   if (typeof details !== 'object' || details === null) return undefined;
   const s = (details as Partial<StreamUploadProgress>).stream;
   if (typeof s !== 'object' || s === null) return undefined;

@@ -4,7 +4,7 @@
  * the end shows each figure beside its goal and whether it was met. A full run (of some or all) rewrites
  * the results section of bench/README.md from every benchmark's latest full result.
  *
- *   npm run bench [-- --quick] [-- upload makespan overhead api-efficiency scale inspection]
+ *   npm run bench [-- --quick] [-- upload makespan overhead api-efficiency scale inspection wire]
  *
  * Needs the local tools (`npm run provision`). Starts its own servers on free ports; run it on an
  * otherwise idle machine: the figures are wall-clock throughputs.
@@ -22,6 +22,7 @@ import { overheadBenchmark } from './overhead';
 import { scaleBenchmark } from './scale';
 import type { BenchResult, Benchmark } from './types';
 import { uploadBenchmark } from './upload';
+import { wireBenchmark } from './wire';
 
 const BENCHMARKS: Record<string, Benchmark> = {
   upload: uploadBenchmark,
@@ -30,6 +31,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   'api-efficiency': apiEfficiencyBenchmark,
   scale: scaleBenchmark,
   inspection: inspectionBenchmark,
+  wire: wireBenchmark,
 };
 
 function table(results: BenchResult[]): string[] {

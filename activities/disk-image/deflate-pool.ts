@@ -84,7 +84,17 @@ class DeflatePool {
       thread.unref();
       thread.on(
         'message',
-        ({ id, memory, packed, index }: { id: number; memory: ArrayBuffer; packed: ArrayBuffer; index: Int32Array }) => {
+        ({
+          id,
+          memory,
+          packed,
+          index,
+        }: {
+          id: number;
+          memory: ArrayBuffer;
+          packed: ArrayBuffer;
+          index: Int32Array;
+        }) => {
           const p = this.pending.get(id);
           this.pending.delete(id);
           this.refs();

@@ -27,7 +27,11 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'one partial grain of random bytes', virtualBytes: 3 * 512, regions: [{ at: 0, bytes: 1536, kind: 'random' }] },
+  {
+    name: 'one partial grain of random bytes',
+    virtualBytes: 3 * 512,
+    regions: [{ at: 0, bytes: 1536, kind: 'random' }],
+  },
   {
     name: '96 MiB: random, text and zero regions, a grain table with one grain, the last sector',
     virtualBytes: 96 * MiB + 512 * 5,
