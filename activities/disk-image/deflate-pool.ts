@@ -1,7 +1,7 @@
 /**
  * Grains deflated off the event loop, on a bounded pool of threads shared by every upload of the worker.
  * A chunk of consecutive grains goes to a thread (its memory transferred, not copied); the thread skips the
- * all-zero grains and returns the others deflated, packed in one buffer. Deflate is the cost of a
+ * all-zero grains and returns the others deflated, packed in the chunk's own memory. Deflate is the cost of a
  * stream-optimized upload (tens of MB/s per core), so it runs on as many threads as the host has cores,
  * up to four; the upload keeps a few chunks in flight per thread and takes the results in order.
  *
@@ -31,6 +31,7 @@ const collect = vm.runInNewContext('gc');
 const GC_EVERY_BYTES = 8 * 1024 * 1024;
 let sinceGc = 0;
 const SAMPLE = 4096;
+let zero = Buffer.alloc(0);
 const counts = new Uint32Array(256);
 /** Bits per byte of a sample (Shannon): random or already-compressed data is close to 8. */
 function entropy(bytes) {
@@ -71,12 +72,12 @@ parentPort.on('message', ({ id, memory, length, grainBytes, level }) => {
     outputs.push(out);
     total += out.length;
   }
-  const packed = new ArrayBuffer(total);
-  const view = new Uint8Array(packed);
+  // The outputs go back in the chunk's own memory (it has room: see CHUNK_SLACK_PER_GRAIN), read by now.
+  const view = new Uint8Array(memory);
   let at = 0;
   for (const out of outputs) { view.set(out, at); at += out.length; }
   const index = new Int32Array(found);
-  parentPort.postMessage({ id, memory, packed, index }, [memory, packed, index.buffer]);
+  parentPort.postMessage({ id, memory, index }, [memory, index.buffer]);
   if (sinceGc >= GC_EVERY_BYTES) {
     sinceGc = 0;
     collect();
@@ -84,10 +85,18 @@ parentPort.on('message', ({ id, memory, length, grainBytes, level }) => {
 });
 `;
 
+/**
+ * Bytes per grain a chunk's memory needs beyond the grain: the thread writes the deflated grains back
+ * into it, and a stored (incompressible) grain is 11 bytes longer than the grain (zlib header, block
+ * header, Adler-32).
+ */
+export const CHUNK_SLACK_PER_GRAIN = 64;
+
 /** The grains of a chunk that hold data: `grain` counts from the chunk's first grain. */
 export interface DeflatedChunk {
+  /** Views of `memory`: valid until the memory is handed out again. */
   grains: { grain: number; data: Uint8Array }[];
-  /** The chunk's memory, back from the thread. */
+  /** The chunk's memory, back from the thread, holding the deflated grains. */
   memory: ArrayBuffer;
 }
 
@@ -106,32 +115,19 @@ class DeflatePool {
     for (let i = 0; i < size; i++) {
       const thread = new Worker(THREAD_SOURCE, { eval: true });
       thread.unref();
-      thread.on(
-        'message',
-        ({
-          id,
-          memory,
-          packed,
-          index,
-        }: {
-          id: number;
-          memory: ArrayBuffer;
-          packed: ArrayBuffer;
-          index: Int32Array;
-        }) => {
-          const p = this.pending.get(id);
-          this.pending.delete(id);
-          this.refs();
-          const grains: DeflatedChunk['grains'] = [];
-          let at = 0;
-          for (let k = 0; k < index.length; k += 2) {
-            const length = index[k + 1]!;
-            grains.push({ grain: index[k]!, data: new Uint8Array(packed, at, length) });
-            at += length;
-          }
-          p?.resolve({ grains, memory });
+      thread.on('message', ({ id, memory, index }: { id: number; memory: ArrayBuffer; index: Int32Array }) => {
+        const p = this.pending.get(id);
+        this.pending.delete(id);
+        this.refs();
+        const grains: DeflatedChunk['grains'] = [];
+        let at = 0;
+        for (let k = 0; k < index.length; k += 2) {
+          const length = index[k + 1]!;
+          grains.push({ grain: index[k]!, data: new Uint8Array(memory, at, length) });
+          at += length;
         }
-      );
+        p?.resolve({ grains, memory });
+      });
       thread.on('error', (err) => {
         for (const p of this.pending.values()) p.reject(err);
         this.pending.clear();

@@ -8,7 +8,7 @@ import { GRAIN_BYTES, grainCount } from './stream-vmdk';
 import type { CompressedGrain } from './stream-vmdk';
 import type { DeflatedChunk } from './deflate-pool';
 import type { DataRange } from './data-map';
-import { deflateChunkOffThread, deflateThreads } from './deflate-pool';
+import { CHUNK_SLACK_PER_GRAIN, deflateChunkOffThread, deflateThreads } from './deflate-pool';
 
 /** Grains per chunk: 2 MiB reads, few enough messages to the threads. */
 const CHUNK_GRAINS = 32;
@@ -57,7 +57,7 @@ export async function* grainsWithData(o: GrainSourceOptions): AsyncGenerator<Com
     const first = next;
     const start = first * GRAIN_BYTES;
     const length = Math.min(CHUNK_GRAINS * GRAIN_BYTES, o.virtualBytes - start);
-    const memory = spare.pop() ?? new ArrayBuffer(CHUNK_GRAINS * GRAIN_BYTES);
+    const memory = spare.pop() ?? new ArrayBuffer(CHUNK_GRAINS * (GRAIN_BYTES + CHUNK_SLACK_PER_GRAIN));
     const read = await readFully(o.handle, new Uint8Array(memory, 0, length), o.offset + start);
     if (read !== length) o.onShortRead();
     next = dataFrom(Math.min(grains, first + CHUNK_GRAINS));
@@ -68,8 +68,9 @@ export async function* grainsWithData(o: GrainSourceOptions): AsyncGenerator<Com
       while (next < grains && inFlight.length < window) await launch();
       const { first, result } = inFlight.shift()!;
       const chunk = await result;
-      spare.push(chunk.memory);
       for (const g of chunk.grains) yield { grain: first + g.grain, data: g.data };
+      // Only now: the grains yielded were views of this memory.
+      spare.push(chunk.memory);
     }
   } finally {
     // Abandoned early (a failed part): let the chunks in flight finish without anyone waiting on them.

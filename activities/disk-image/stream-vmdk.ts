@@ -115,10 +115,13 @@ function metadataMarker(numSectors: number, type: number): Buffer {
   return m;
 }
 
-/** A grain marker (its first sector: LBA, size) and the deflated bytes, padded to whole sectors. */
-export function grainRecord(grain: number, compressed: Uint8Array): Buffer {
+/**
+ * A grain marker (its first sector: LBA, size) and the deflated bytes, padded to whole sectors; written
+ * into `into` when it is given and large enough (the writer reuses one buffer: no garbage per grain).
+ */
+export function grainRecord(grain: number, compressed: Uint8Array, into?: Buffer): Buffer {
   const length = Math.ceil((12 + compressed.length) / SECTOR) * SECTOR;
-  const record = Buffer.alloc(length);
+  const record = into && into.length >= length ? into.subarray(0, length).fill(0) : Buffer.alloc(length);
   record.writeBigUInt64LE(BigInt(grain * GRAIN_SECTORS), 0);
   record.writeUInt32LE(compressed.length, 8);
   record.set(compressed, 12);
@@ -145,7 +148,7 @@ export interface StreamCheckpoint {
   offset: number;
 }
 
-/** A piece of the stream: `bytes` belong at `start`. */
+/** A piece of the stream: `bytes` belong at `start`; valid until the next record is asked for (copy to keep). */
 export interface StreamRecord {
   start: number;
   bytes: Buffer;
@@ -167,6 +170,8 @@ export class StreamVmdkWriter {
   private readonly grains: number;
   private readonly gd: Uint32Array;
   private readonly gt = new Uint32Array(GTES_PER_GT);
+  /** Where grain records are made: a record's bytes are valid until the writer is resumed. */
+  private readonly scratch = Buffer.allocUnsafe(GRAIN_BYTES + 2 * SECTOR);
   private grain = 0;
   private table = -1;
   private offset = 0;
@@ -228,7 +233,7 @@ export class StreamVmdkWriter {
         this.table = table;
         this.gt.fill(0);
       }
-      const record = grainRecord(grain, data);
+      const record = grainRecord(grain, data, this.scratch);
       yield { start: this.offset, bytes: record };
       this.gt[grain % GTES_PER_GT] = this.offset / SECTOR;
       this.offset += record.length;

@@ -28,7 +28,6 @@ const MiB = 1024 * 1024;
 const PART = 1 * MiB;
 const BATCH = 'batch-stream';
 const VIRTUAL = 200 * MiB + 512 * 3;
-const QEMU_IMG = process.env.QEMU_IMG ?? 'qemu-img';
 
 describe('stream-optimized upload against S3', () => {
   let s3: TestS3;
