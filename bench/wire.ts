@@ -211,7 +211,7 @@ export async function wireBenchmark(ctx: BenchContext): Promise<BenchResult> {
       ],
       notes: [
         `MB = 10^6 bytes. The proxy (test/helpers/counting-proxy.ts) passes request bodies of all connections together at 50 MB/s; part size ${partSizeBytes / MiB} MiB, ${concurrency} parts in flight for every run.`,
-        `(b) deflates at zlib level 2 (disk-image/deflate-pool.ts) and stores grains whose samples do not compress; qemu-img uses level 6, single-threaded. (b) finds the holes with qemu-img map (disk-image/data-map.ts).`,
+        `(b) deflates at zlib level 2 (disk-image/deflate-pool.ts) and stores grains whose two 4 KiB samples look random (over 7.5 bits of entropy per byte); qemu-img uses level 6, single-threaded. (b) finds the holes with qemu-img map (disk-image/data-map.ts).`,
         `The machine is shared with other agents: 1-minute load average before each run ${loadText} (order: b, c convert, c upload, a, producer).`,
       ],
     };
