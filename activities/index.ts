@@ -100,7 +100,10 @@ export function createActivities(deps: ActivityDeps) {
     ),
     /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
     uploadImage: (input: UploadInput): Promise<UploadResult> =>
-      uploadImage({ ...s3Deps, imageRoots: uploadRoots, onBytesUploaded: deps.onBytesUploaded }, input),
+      uploadImage(
+        { ...s3Deps, imageRoots: uploadRoots, onBytesUploaded: deps.onBytesUploaded, qemuImg: deps.qemuImg },
+        input
+      ),
     /** Converts the image to a stream-optimized VMDK in the scratch folder; heartbeats qemu-img's progress. */
     convertImage: (input: ConvertInput): Promise<ConvertResult> =>
       convertImage({ scratch, imageRoots, qemuImg: deps.qemuImg || undefined }, input),

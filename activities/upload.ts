@@ -5,6 +5,7 @@
  * loop. Resumable twice over: parts heartbeated as done by an earlier attempt are skipped, and every other
  * part already in S3 with the right length and an ETag equal to its MD5 is reused (one listing of the VM's
  * folder per attempt tells which, instead of a HEAD per part; the MD5 is computed only for those parts).
+ * A RAW disk or fixed VHD can instead be sent as a stream-optimized VMDK made on the fly (upload-stream.ts).
  */
 import { recordBytesUploaded, recordPartRetried } from './metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -27,6 +28,7 @@ import type { ChecksumAlgorithm } from './checksum-pool';
 import { checksumOffThread } from './checksum-pool';
 import type { PartRange } from '../common/object-keys';
 import { partKey, partRanges, vmPrefix } from '../common/object-keys';
+import { uploadStreamOptimized } from './upload-stream';
 
 export interface UploadDeps {
   s3: S3Client;
@@ -37,6 +39,8 @@ export interface UploadDeps {
   onBytesUploaded?: (bytes: number) => void;
   /** How often to heartbeat while a part is in flight (well inside the 20 s heartbeat timeout). @default 5 s */
   heartbeatIntervalMs?: number;
+  /** qemu-img, to find a RAW disk's holes for the stream-optimized upload (false: read them). @default 'qemu-img' */
+  qemuImg?: string | false;
 }
 
 /**
@@ -71,7 +75,7 @@ function progressOf(done: Set<number>, bytesSent: number): UploadProgress {
 }
 
 /** What S3 already holds under the VM's folder: key → size and MD5 ETag (single-PUT objects). */
-async function listExisting(
+export async function listExisting(
   deps: UploadDeps,
   input: UploadInput
 ): Promise<Map<string, { size: number; etag: string }>> {
@@ -107,6 +111,10 @@ export async function uploadImage(deps: UploadDeps, input: UploadInput): Promise
         `Disk image ${input.image} is now ${image.size} bytes, but pre-flight measured ${measured}. Something is still writing it: wait until it is complete, then run the VM again.`,
         FailureType.ImageChanged
       );
+    }
+    // RAW or a fixed VHD's data, sent as the stream-optimized VMDK made from it (upload-stream.ts).
+    if (input.streamOptimized) {
+      return await uploadStreamOptimized(deps, input, image, input.streamOptimized.virtualBytes);
     }
     const parts = partRanges(input.imageBytes, input.partSizeBytes);
     const previous = parseUploadProgress(previousHeartbeatDetails(), parts.length);

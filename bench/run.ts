@@ -4,7 +4,7 @@
  * the end shows each figure beside its goal and whether it was met. A full run (of some or all) rewrites
  * the results section of bench/README.md from every benchmark's latest full result.
  *
- *   npm run bench [-- --quick] [-- upload makespan overhead api-efficiency scale inspection cluster]
+ *   npm run bench [-- --quick] [-- upload makespan overhead api-efficiency scale inspection cluster wire]
  *
  * Needs the local tools (`npm run provision`). Starts its own servers on free ports; run it on an
  * otherwise idle machine: the figures are wall-clock throughputs.
@@ -23,6 +23,7 @@ import { overheadBenchmark } from './overhead';
 import { scaleBenchmark } from './scale';
 import type { BenchResult, Benchmark } from './types';
 import { uploadBenchmark } from './upload';
+import { wireBenchmark } from './wire';
 
 const BENCHMARKS: Record<string, Benchmark> = {
   upload: uploadBenchmark,
@@ -32,6 +33,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   scale: scaleBenchmark,
   inspection: inspectionBenchmark,
   cluster: clusterBenchmark,
+  wire: wireBenchmark,
 };
 
 function table(results: BenchResult[]): string[] {

@@ -46,6 +46,7 @@ import { siteTaskQueueOf } from '../common/task-queues';
 import type { SentImage } from './convert-on-site';
 import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { VmStatusTracker, inspectionOf } from './vm-status';
+import { streamOptimizedUpload } from './stream-upload';
 
 export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateVmResult> {
   const { batch, spec, settings } = input;
@@ -115,6 +116,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       sent = await convertOnSite(location, spec.image, image, settings, tracker, uploadQueue, spec);
     }
     // --- end formats
+    const streamOptimized = streamOptimizedUpload(spec, settings, image);
     const uploaded = await uploadActivities(
       uploadQueue,
       settings.deadlineSeconds,
@@ -124,8 +126,13 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       ...sent,
       partSizeBytes: settings.partSizeBytes,
       concurrency: settings.uploadConcurrency,
+      ...(streamOptimized ? { streamOptimized } : {}),
     });
-    tracker.update({ bytesUploaded: sent.imageBytes, percent: 100 });
+    // What was uploaded: a stream-optimized upload made another file than the image (issue 19).
+    const imageFormat = uploaded.format ?? image.format;
+    const imageBytes = uploaded.imageBytes ?? sent.imageBytes;
+    if (uploaded.imageBytes !== undefined) tracker.update({ bytesTotal: imageBytes });
+    tracker.update({ bytesUploaded: imageBytes, percent: 100 });
     if (scratchUsed) {
       await discardScratchOnSite(location, settings, uploadQueue);
       scratchUsed = false;
@@ -135,8 +142,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     const validUntil = new Date(deadline).toISOString();
     const manifestInput: ManifestInput = {
       ...location,
-      format: image.format,
-      imageBytes: sent.imageBytes,
+      format: imageFormat,
+      imageBytes,
       volumeSizeGib: image.volumeSizeGib,
       partSizeBytes: settings.partSizeBytes,
       validUntil,
@@ -156,8 +163,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       dryRun: false,
       ...location,
       spec,
-      format: image.format,
-      imageBytes: sent.imageBytes,
+      format: imageFormat,
+      imageBytes,
       volumeSizeGib: image.volumeSizeGib,
       manifestKey: manifest.manifestKey,
       validUntil,
@@ -202,7 +209,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       tracker.update({ conversionTaskId, instanceId: created.instanceId, volumeId: created.volumeId });
       tracker.enter('Converting');
       try {
-        done = await waitForConversion(created.conversionTaskId, sent.imageBytes, settings, deadline, tracker);
+        done = await waitForConversion(created.conversionTaskId, imageBytes, settings, deadline, tracker);
       } catch (err) {
         if (errorType(err) !== FailureType.ConversionInterrupted || attempt > settings.conversionRetries) throw err;
         tracker.update({

@@ -63,3 +63,10 @@ export const VM_CONVERT_ON_SITE_PATCH = 'vm-convert-on-site';
  * (common/task-queues.ts siteTaskQueueOf). Only VMs with a site record the marker.
  */
 export const VM_SITE_QUEUE_PATCH = 'vm-site-queue';
+
+/**
+ * migrateVm (issue 19): a RAW disk or fixed VHD is uploaded as a stream-optimized VMDK made on the fly
+ * (workflows/stream-upload.ts), and the manifest and ImportInstance describe the file uploaded (format VMDK,
+ * its length), unless its row or batch says upload_format=as-is. Only VMs that take this path record it.
+ */
+export const VM_STREAM_OPTIMIZED_UPLOAD_PATCH = 'vm-stream-optimized-upload';

@@ -14,8 +14,8 @@ import { inventoryKeyFor, storeInventory } from '../../common/inventory-store';
 import type { FleetInput } from '../../common/contracts/fleet';
 import { DEFAULT_NOTIFY_RECEIVER, NOTIFY_RECEIVER_PATTERN } from '../../common/contracts/notify';
 import { migrationBatchKey } from '../../workflows/search-attributes';
-import type { MigrationSettings, OnFail } from '../../common/contracts/migration';
-import { DEFAULT_SETTINGS, ON_FAIL_CHOICES, VM_NAME_PATTERN } from '../../common/contracts/migration';
+import type { MigrationSettings, OnFail, UploadFormat } from '../../common/contracts/migration';
+import { DEFAULT_SETTINGS, ON_FAIL_CHOICES, UPLOAD_FORMATS, VM_NAME_PATTERN } from '../../common/contracts/migration';
 import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
@@ -42,6 +42,8 @@ export interface StartOptions {
   maxApiRate?: number | 'default';
   /** A failed VM's converted instance: kept stopped, or terminated with its volume. @default keep */
   onFail?: OnFail;
+  /** How RAW and fixed VHD images are sent when their row says nothing. @default stream-optimized */
+  uploadFormat?: UploadFormat;
   /** In-flight cap (VMs started and not finished). @default maxUploads + 2 × maxConversions */
   maxInFlight?: number;
   /** The receiver (configured on the workers) of signed events on each VM failure, wave end and batch end. */
@@ -103,6 +105,7 @@ export function fleetInputFor(
 ): FleetInput {
   const settings: MigrationSettings = { ...DEFAULT_SETTINGS, ...opts.settings, dryRun: opts.dryRun ?? false };
   if (opts.onFail) settings.onFail = opts.onFail;
+  if (opts.uploadFormat) settings.uploadFormat = opts.uploadFormat;
   if (config.temporal.uploadTaskQueue) settings.uploadTaskQueue = config.temporal.uploadTaskQueue;
   settings.awsApiTaskQueue = awsApiTaskQueueOf(config.temporal);
   return {
@@ -272,6 +275,12 @@ export const startSpec: CommandSpec<StartFlags, StartOutput> = {
       description:
         "a failed VM's converted instance: keep (stopped, for inspection; retry adopts or replaces it) or terminate (with its volume)",
       choices: ON_FAIL_CHOICES,
+    },
+    {
+      flags: '--upload-format <how>',
+      description:
+        'how RAW and fixed VHD images are sent when their row has no upload_format: stream-optimized (zero grains skipped, the rest compressed; the default) or as-is (byte for byte)',
+      choices: UPLOAD_FORMATS,
     },
     { flags: '--wait', description: 'show live progress until the batch ends (exit 2 when VMs failed)' },
     jsonOption('machine-readable output (with --wait: one JSON object per line)'),

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { isIP } from 'node:net';
 import type { VmSpec, VmSpecInput } from '../../common/contracts/migration';
-import { DISK_FORMATS, VM_NAME_PATTERN, vmSpecSchema } from '../../common/contracts/migration';
+import { DISK_FORMATS, UPLOAD_FORMATS, VM_NAME_PATTERN, vmSpecSchema } from '../../common/contracts/migration';
 
 export const COLUMNS = [
   'name',
@@ -28,6 +28,7 @@ export const COLUMNS = [
   'boot_check',
   'inspection',
   'site',
+  'upload_format',
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
@@ -55,6 +56,7 @@ const FIELD_COLUMN: Record<keyof VmSpecInput, Column> = {
   bootCheck: 'boot_check',
   inspection: 'inspection',
   site: 'site',
+  uploadFormat: 'upload_format',
 };
 
 export interface CellProblem {
@@ -110,6 +112,12 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
   const inspection = v('inspection').toLowerCase();
   if (inspection && inspection !== 'enforce' && inspection !== 'skip')
     problem('inspection', `"${v('inspection')}": use enforce or skip (or leave it empty to enforce)`);
+  const uploadFormat = v('upload_format').toLowerCase();
+  if (uploadFormat && !(UPLOAD_FORMATS as readonly string[]).includes(uploadFormat))
+    problem(
+      'upload_format',
+      `"${v('upload_format')}": use stream-optimized or as-is (or leave it empty for the batch's choice)`
+    );
   const shutdown = v('shutdown_behavior').toLowerCase();
   if (shutdown && shutdown !== 'stop' && shutdown !== 'terminate')
     problem('shutdown_behavior', `"${v('shutdown_behavior')}": use stop or terminate`);
@@ -172,6 +180,7 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     bootCheck: bool('boot_check'),
     inspection: inspection ? (inspection as VmSpecInput['inspection']) : undefined,
     site: opt('site'),
+    uploadFormat: uploadFormat ? (uploadFormat as VmSpecInput['uploadFormat']) : undefined,
   };
   const files: RowFiles = {
     image: candidate.image || undefined,

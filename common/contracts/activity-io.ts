@@ -118,10 +118,18 @@ export interface UploadInput extends ObjectLocation {
   containerBytes?: number;
   partSizeBytes: number;
   concurrency: number;
+  /**
+   * Send the disk as a stream-optimized VMDK made while it is sent (RAW, or a fixed VHD's data): the first
+   * `virtualBytes` of the file are the disk. Absent = the file as it is.
+   */
+  streamOptimized?: { virtualBytes: number };
 }
 
 export interface UploadResult {
   parts: number;
+  /** The file uploaded when it is not the image itself (a stream-optimized upload): its length and format. */
+  imageBytes?: number;
+  format?: ImportFormat;
   /** Bytes sent by this activity execution (all attempts). */
   bytesSent: number;
   /** Bytes found already in S3 (size and ETag matched) and not sent again. */

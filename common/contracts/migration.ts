@@ -16,6 +16,14 @@ export const IMPORT_FORMATS = ['VMDK', 'RAW', 'VHD'] as const satisfies readonly
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 /**
+ * How a RAW disk or fixed VHD is sent: `stream-optimized` (the default) as a stream-optimized VMDK made
+ * while it is sent (zero grains skipped, the rest deflated), `as-is` byte for byte. Other formats are
+ * sent as they are (or converted) whatever this says.
+ */
+export const UPLOAD_FORMATS = ['stream-optimized', 'as-is'] as const;
+export type UploadFormat = (typeof UPLOAD_FORMATS)[number];
+
+/**
  * VM and batch names: 1-64 characters of A-Z a-z 0-9 . _ -, and not only dots: `.` and `..` are path
  * segments (S3 keys and URLs would resolve them away: `b/../manifest.xml` is another VM's folder).
  */
@@ -103,6 +111,8 @@ export const vmSpecSchema = z.object({
    * upload queue. Named like a VM, as it is part of a task-queue name.
    */
   site: z.string().regex(VM_NAME_PATTERN, VM_NAME_RULE).optional(),
+  /** How a RAW or fixed VHD image is sent (UPLOAD_FORMATS); absent = the batch's choice. */
+  uploadFormat: z.enum(UPLOAD_FORMATS).optional(),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -157,6 +167,8 @@ export interface MigrationSettings {
    * or terminates it), `terminate` terminates it and deletes its volume. Unset = keep (`start --on-fail`).
    */
   onFail?: OnFail;
+  /** How RAW and fixed VHD images are sent when their row does not say (`start --upload-format`). Unset = stream-optimized. */
+  uploadFormat?: UploadFormat;
 }
 
 export const ON_FAIL_CHOICES = ['keep', 'terminate'] as const;

@@ -90,6 +90,8 @@ test('SIGKILL in the middle of an upload: it resumes, re-sending at most paralle
     }),
     settings: {
       ...DEFAULT_SETTINGS,
+      // The byte-for-byte upload's resume (the stream-optimized one's: test/integration/stream-upload.test.ts).
+      uploadFormat: 'as-is',
       partSizeBytes: PART,
       uploadConcurrency: CONCURRENCY,
       uploadHeartbeatSeconds: 3,

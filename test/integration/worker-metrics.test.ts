@@ -126,6 +126,8 @@ test('the metrics endpoint shows bytes uploaded, parts retried, AWS errors by co
         }),
         settings: {
           ...DEFAULT_SETTINGS,
+          // Byte-for-byte uploads: the metric is compared with the images' length.
+          uploadFormat: 'as-is',
           partSizeBytes: 1024 * 1024,
           pollInitialSeconds: 0.5,
           pollMaxSeconds: 1,
