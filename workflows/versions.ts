@@ -57,3 +57,11 @@ export const VM_CONVERT_ON_SITE_PATCH = 'vm-convert-on-site';
  * (common/task-queues.ts siteTaskQueueOf). Only VMs with a site record the marker.
  */
 export const VM_SITE_QUEUE_PATCH = 'vm-site-queue';
+
+/**
+ * migrateFleet (issue 20): the AWS account behind each row's profile and Region is resolved (one
+ * resolveAwsAccount activity per target per batch) and names the VM's conversion quota (`vmconvoy-quota/
+ * <account>/<region>`), and a limit change reaches every account's quota. A fleet started before keeps the
+ * one quota its input names.
+ */
+export const FLEET_AWS_ACCOUNTS_PATCH = 'fleet-aws-accounts';

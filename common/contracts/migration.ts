@@ -4,6 +4,8 @@
  * URLs, user data contents or credentials.
  */
 import { z } from 'zod';
+import type { AwsAccount, AwsTarget } from '../aws/targets';
+import { PROFILE_PATTERN, REGION_PATTERN } from '../aws/targets';
 
 // ---------------------------------------------------------------------------------------------------
 // The VM spec: one inventory row, normalised
@@ -103,6 +105,10 @@ export const vmSpecSchema = z.object({
    * upload queue. Named like a VM, as it is part of a task-queue name.
    */
   site: z.string().regex(VM_NAME_PATTERN, VM_NAME_RULE).optional(),
+  /** --- accounts (issue 20): the Region to import into; absent = the worker's (AWS_REGION). */
+  region: z.string().regex(REGION_PATTERN, 'not a Region name such as eu-west-1').optional(),
+  /** The AWS profile (shared config/credentials files) of the target account; absent = the worker's credentials. */
+  awsProfile: z.string().regex(PROFILE_PATTERN, 'not a profile name (1-64 of A-Z a-z 0-9 . _ @ + = , -)').optional(),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -241,6 +247,8 @@ export interface VmStatus {
   inspection?: InspectionSummary;
   /** The VM's site and the task queue its pre-flight and upload wait on (`status` checks it has a worker). */
   site?: { name: string; taskQueue: string };
+  /** --- accounts (issue 20): the AWS account and Region the VM is imported into (absent: VMs started before). */
+  aws?: AwsAccount;
 }
 
 export interface MigrateVmInput {
@@ -255,7 +263,13 @@ export interface MigrateVmInput {
   quota?: QuotaRef;
   /** Workflow ID of the fleet to notify when this VM ends (by signal, so it reaches the latest run). */
   fleetWorkflowId?: string;
+  /** --- accounts (issue 20): the account behind the row's profile and Region, as the fleet resolved it. */
+  aws?: AwsAccount;
+  /** Why the fleet could not resolve that account (the VM fails at once with it, before any upload). */
+  awsProblem?: { type: string; message: string };
 }
+
+export type { AwsAccount, AwsTarget };
 
 export interface MigrateVmResult {
   batch: string;
