@@ -273,6 +273,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       bytesUploaded: uploaded.bytesSent,
       dryRun: false,
       inspection: image.inspection,
+      ...(input.aws ? { aws: input.aws } : {}),
     };
   } catch (err) {
     const cancelled = isCancellation(err);
@@ -325,7 +326,11 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       nonRetryable: true,
       cause: err instanceof Error ? err : undefined,
       // Read back by `status` and `report` from the closed workflow (a data field: no command changes).
-      details: tracker.status.inspection ? [tracker.status.inspection] : undefined,
+      // --- accounts (issue 20): the VM's account and Region second, for status and report of a failed VM.
+      details:
+        tracker.status.inspection || input.aws
+          ? [tracker.status.inspection ?? null, ...(input.aws ? [input.aws] : [])]
+          : undefined,
     });
   }
 }

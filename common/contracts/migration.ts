@@ -282,6 +282,8 @@ export interface MigrateVmResult {
   dryRun: boolean;
   /** Pre-flight's look inside the guest (absent in results from before it). */
   inspection?: InspectionSummary;
+  /** --- accounts (issue 20): the account and Region it was imported into (absent: before accounts). */
+  aws?: AwsAccount;
 }
 
 /** The conversion-quota workflow of an account+region, as a VM knows it. */
