@@ -12,7 +12,7 @@ import { useColor } from '../output/color';
 import type { StatusView } from '../output/status';
 import { BATCH_VIEW } from '../output/status';
 import { watchBatch } from '../output/watch';
-import { conversionLimitOf, conversionLimitsOf, lookAtBatch } from '../output/watch-source';
+import { accountsOfVms, conversionLimitOf, conversionLimitsOf, lookAtBatch } from '../output/watch-source';
 import type { CommandSpec } from './command';
 
 export async function statusCommand(client: Client, batch: string): Promise<BatchView> {
@@ -76,7 +76,8 @@ export const statusSpec: CommandSpec<StatusFlags, StatusView | undefined> = {
     if (!opts.watch) {
       const view = await statusCommand(client, batch!);
       const asked = view.fleet?.limits.maxConversions;
-      const accounts = view.fleet?.accounts;
+      // The fleet's accounts while it runs; afterwards the ones its VMs name.
+      const accounts = view.fleet?.accounts ?? accountsOfVms(view.vms);
       return {
         ...view,
         conversionLimit: await conversionLimitOf(client, batch!, asked, accounts),

@@ -74,12 +74,12 @@ export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): 
         `wave ${view.fleet.currentWave || '-'}; limits: ${l.maxUploads} uploads, ${conversionsText(l.maxConversions, view.conversionLimit)}${l.maxInFlight ? `, ${l.maxInFlight} in flight` : ''}`
       )
     );
-    if (view.conversionLimits)
-      lines.push(
-        p.dim(`conversions at once: ${view.conversionLimits.map((c) => `${c.account} ${c.limit ?? '?'}`).join(', ')}`)
-      );
-  } else if (view.conversionLimit !== undefined && view.conversionLimit !== null)
+  } else if (view.conversionLimit !== undefined && view.conversionLimit !== null && !view.conversionLimits)
     lines.push(p.dim(`conversions at once in its account and region now: ${view.conversionLimit}`));
+  if (view.conversionLimits)
+    lines.push(
+      p.dim(`conversions at once: ${view.conversionLimits.map((c) => `${c.account} ${c.limit ?? '?'}`).join(', ')}`)
+    );
   if (view.vms.length === 0) return lines.join('\n');
   // --- accounts (issue 20): the AWS account and Region of each VM, once any VM has one.
   const accounts = view.vms.some((v) => v.aws);

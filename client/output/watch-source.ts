@@ -28,6 +28,13 @@ export interface LiveBatch {
 
 const ENDED = new Set(['Completed', 'Failed', 'Cancelled']);
 
+/** The distinct accounts+Regions a batch's VMs name (a batch that has ended has no fleet status to ask). */
+export function accountsOfVms(vms: ReadonlyArray<{ aws?: AwsAccount }>): AwsAccount[] {
+  const seen = new Map<string, AwsAccount>();
+  for (const v of vms) if (v.aws && !seen.has(accountLabel(v.aws))) seen.set(accountLabel(v.aws), v.aws);
+  return [...seen.values()];
+}
+
 /** The limit in force in each account+Region the batch uses (issue 20), from the fleet's status. */
 export async function conversionLimitsOf(
   client: Client,
