@@ -107,11 +107,14 @@ export const faultsSchema = z.object({
  * (--region). Conversion tasks and their limit are per account and Region, as AWS's quotas are
  * (sim/README.md, "Accounts and Regions"); STS GetCallerIdentity names the caller's account.
  */
+/** The account of the simulator's own key unless the config names another. */
+export const DEFAULT_ACCOUNT_ID = '000000000000';
+
 export const accountsSchema = z.object({
   defaultAccountId: z
     .string()
     .regex(/^\d{12}$/, 'an AWS account ID is 12 digits')
-    .default('000000000000'),
+    .default(DEFAULT_ACCOUNT_ID),
   keys: z
     .record(
       z.string().min(1),

@@ -19,7 +19,9 @@ import { REPO_ROOT } from '../../dev/services';
 import { readFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { quotaWorkflowIdFor } from '../../client/settings';
+// The simulator's own key belongs to its default account: the local batch's quota is that account's (issue 20).
+import { DEFAULT_ACCOUNT_ID } from '../../sim/config';
+import { quotaWorkflowId } from '../../common/workflow-ids';
 import { LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY } from '../../dev/services';
 import { checkBucket, checkConversions, checkHistories, checkLogs, checkOutcomes } from '../chaos/checks';
 import type { StatusJson } from '../chaos/checks';
@@ -196,7 +198,7 @@ test('a 5-VM batch completes on the cluster through history and matching crashes
   );
   // No secret (user data, AWS keys) and no presigned URL in any history or log line.
   const secrets = [...fleet.secrets, LOCAL_SECRET_ACCESS_KEY, LOCAL_ACCESS_KEY_ID];
-  const quotaId = quotaWorkflowIdFor({ ec2Endpoint: sim!.endpoint, region: s3!.region });
+  const quotaId = quotaWorkflowId(DEFAULT_ACCOUNT_ID, s3!.region);
   const histories = await checkHistories(client, batch, [quotaId], secrets);
   const logs = checkLogs(
     [

@@ -175,7 +175,7 @@ test('reports in CSV, JSON and Markdown have one row per VM with the contract co
   const csv = renderReport(rows, 'csv').split('\n');
   assert.equal(
     csv[0],
-    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons'
+    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons,aws_account_id,aws_region'
   );
   assert.equal(
     csv[1],

@@ -290,7 +290,7 @@ test('report: CSV, Markdown or JSON, to stdout or a file, empty included', async
   const none = await printed('report', [], { args: ['b1'], opts: { format: 'csv' } });
   assert.equal(
     none.stdout,
-    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons\n'
+    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons,aws_account_id,aws_region\n'
   );
   assert.equal(
     (await printed('report', [], { args: ['b1'], opts: { format: 'json' } }, { json: true })).stdout,
