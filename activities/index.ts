@@ -120,7 +120,10 @@ export function createActivities(deps: ActivityDeps) {
     ),
     /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
     uploadImage: async (input: UploadInput): Promise<UploadResult> =>
-      uploadImage({ ...(await s3DepsOf(input)), imageRoots: uploadRoots, onBytesUploaded: deps.onBytesUploaded }, input),
+      uploadImage(
+        { ...(await s3DepsOf(input)), imageRoots: uploadRoots, onBytesUploaded: deps.onBytesUploaded },
+        input
+      ),
     /** Converts the image to a stream-optimized VMDK in the scratch folder; heartbeats qemu-img's progress. */
     convertImage: (input: ConvertInput): Promise<ConvertResult> =>
       convertImage({ scratch, imageRoots, qemuImg: deps.qemuImg || undefined }, input),
@@ -140,22 +143,20 @@ export function createActivities(deps: ActivityDeps) {
       return result;
     }),
     /** ImportInstance, adopting an existing task for the same manifest. */
-    importInstance: keepAlive(
-      async (input: ImportInstanceInput): Promise<ImportInstanceResult> => importInstance(await ec2DepsOf(input), input)
+    importInstance: keepAlive(async (input: ImportInstanceInput): Promise<ImportInstanceResult> =>
+      importInstance(await ec2DepsOf(input), input)
     ),
     /** A dry run's online checks: the network as EC2 has it, and ImportInstance with DryRun (nothing uploaded). */
-    onlineChecks: keepAlive(
-      async (input: OnlineChecksInput): Promise<OnlineChecksResult> => onlineChecks(await ec2DepsOf(input), input)
+    onlineChecks: keepAlive(async (input: OnlineChecksInput): Promise<OnlineChecksResult> =>
+      onlineChecks(await ec2DepsOf(input), input)
     ),
     /** One DescribeConversionTasks; the workflow polls with timers. */
-    describeConversion: keepAlive(
-      async (input: DescribeConversionInput): Promise<ConversionProgress> =>
-        describeConversion(await ec2DepsOf(input), input)
+    describeConversion: keepAlive(async (input: DescribeConversionInput): Promise<ConversionProgress> =>
+      describeConversion(await ec2DepsOf(input), input)
     ),
     /** Checks the instance against the spec, tags it, optional boot check. */
-    validateInstance: keepAlive(
-      async (input: ValidateInput): Promise<ValidateResult> =>
-        validateInstance({ ec2: (await ec2DepsOf(input)).ec2, pollIntervalMs: deps.bootCheckPollMs }, input)
+    validateInstance: keepAlive(async (input: ValidateInput): Promise<ValidateResult> =>
+      validateInstance({ ec2: (await ec2DepsOf(input)).ec2, pollIntervalMs: deps.bootCheckPollMs }, input)
     ),
     /** Cancels a still-active task (failure paths) and deletes the VM's objects. */
     cleanupVm: keepAlive(async (input: CleanupInput): Promise<CleanupResult> => {

@@ -117,7 +117,10 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     problem('inspection', `"${v('inspection')}": use enforce or skip (or leave it empty to enforce)`);
   // --- accounts (issue 20): the Region and profile to import with (empty = the worker's).
   if (v('region') && !REGION_PATTERN.test(v('region')))
-    problem('region', `"${v('region')}" is not a Region name: write one such as eu-west-1, or leave it empty for the worker's`);
+    problem(
+      'region',
+      `"${v('region')}" is not a Region name: write one such as eu-west-1, or leave it empty for the worker's`
+    );
   if (v('aws_profile') && !PROFILE_PATTERN.test(v('aws_profile')))
     problem('aws_profile', `"${v('aws_profile')}" is not a profile name: use 1-64 of A-Z a-z 0-9 . _ @ + = , -`);
   const shutdown = v('shutdown_behavior').toLowerCase();

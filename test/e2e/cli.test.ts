@@ -214,6 +214,8 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
       'instanceId',
       'error',
       'inspection',
+      // The account and Region it imported into (issue 20).
+      'aws',
     ]);
     // The rows said inspection=skip: recorded as the operator's choice, whatever the VM's outcome.
     assert.equal(vm.inspection?.verdict, 'skipped', vm.name);
