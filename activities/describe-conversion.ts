@@ -11,10 +11,14 @@ import { conversionFailure } from './conversion-failures';
 import { redact } from '../common/redact';
 import { listedTasks } from './import-idempotency';
 
+import type { AwsTarget } from '../common/aws/targets';
+
 export interface DescribeConversionInput {
   conversionTaskId: string;
   /** Image.Bytes, for the percentage from bytesConverted. */
   imageBytes: number;
+  /** --- accounts (issue 20): the VM's profile and Region (names); absent = the worker's. */
+  aws?: AwsTarget;
 }
 
 const STATES: readonly ConversionState[] = ['active', 'cancelling', 'cancelled', 'completed'];

@@ -24,7 +24,10 @@ import type {
 import { keepAlive } from './activity-context';
 import type { InventoryPageInput } from '../common/contracts/fleet';
 import type { AwsClients } from '../common/aws/clients';
-import { createAwsClients } from '../common/aws/clients';
+import { AwsClientPool, createAwsClients } from '../common/aws/clients';
+import type { AwsTarget } from '../common/aws/targets';
+import type { ResolveAwsAccountInput } from './aws-account';
+import { isTargetFailure, resolveAwsAccount, targetFailure } from './aws-account';
 import { cleanupVm } from './cleanup';
 import type { AwsConfig } from '../common/config';
 import { createSlotActivities } from './conversion-slot';
@@ -74,20 +77,39 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   const clients = deps.clients ?? createAwsClients(deps.config);
   const { bucket, keyPrefix } = deps.config;
+  // --- accounts (issue 20): a VM whose row names a profile or Region uses that target's clients and the
+  // Region's staging bucket; the others (and every batch-level activity) the worker's own, as before.
+  const pool = new AwsClientPool(deps.config, clients);
+  const targetDeps = async (location: { aws?: AwsTarget }) => {
+    if (!location.aws) return { clients, bucket, region: deps.config.region };
+    const t = await pool.of(location.aws).catch((err: unknown) => {
+      throw targetFailure(err);
+    });
+    return { clients: t.clients, bucket: t.bucket, region: t.region };
+  };
+  const s3DepsOf = async (location: { aws?: AwsTarget }) => {
+    const t = await targetDeps(location);
+    return { s3: t.clients.s3, bucket: t.bucket, keyPrefix };
+  };
+  const ec2DepsOf = async (location: { aws?: AwsTarget }) => {
+    const t = await targetDeps(location);
+    return {
+      ec2: t.clients.ec2,
+      ec2NoRetry: t.clients.ec2NoRetry,
+      presigner: t.clients.presigner,
+      s3: t.clients.s3,
+      bucket: t.bucket,
+      keyPrefix,
+      imageRoots,
+      region: t.region,
+    };
+  };
+  // --- end accounts
   const imageRoots = deps.imageRoots ?? [];
   const scratch = deps.scratch ?? { dir: DEFAULT_SCRATCH_DIR };
   // The upload reads converted images from the scratch folder too (no roots = anywhere already).
   const uploadRoots = imageRoots.length > 0 ? [...imageRoots, scratch.dir] : imageRoots;
   const s3Deps = { s3: clients.s3, bucket, keyPrefix };
-  const ec2Deps = {
-    ec2: clients.ec2,
-    ec2NoRetry: clients.ec2NoRetry,
-    presigner: clients.presigner,
-    s3: clients.s3,
-    bucket,
-    keyPrefix,
-    imageRoots,
-  };
 
   // Every activity but the upload heartbeats through keepAlive (see there): the upload heartbeats its own
   // progress, which its next attempt resumes from.
@@ -99,9 +121,14 @@ export function createActivities(deps: ActivityDeps) {
       preflightVm(input.spec, { imageRoots, qemuImg: deps.qemuImg })
     ),
     /** Uploads the image as part objects; resumable; heartbeats `{done, doneBelow, bytesSent}`. */
-    uploadImage: (input: UploadInput): Promise<UploadResult> =>
+    uploadImage: async (input: UploadInput): Promise<UploadResult> =>
       uploadImage(
-        { ...s3Deps, imageRoots: uploadRoots, onBytesUploaded: deps.onBytesUploaded, qemuImg: deps.qemuImg },
+        {
+          ...(await s3DepsOf(input)),
+          imageRoots: uploadRoots,
+          onBytesUploaded: deps.onBytesUploaded,
+          qemuImg: deps.qemuImg,
+        },
         input
       ),
     /** Converts the image to a stream-optimized VMDK in the scratch folder; heartbeats qemu-img's progress. */
@@ -117,30 +144,39 @@ export function createActivities(deps: ActivityDeps) {
      */
     writeManifest: keepAlive(async (input: ManifestInput): Promise<ManifestResult> => {
       const { conversionSlot, ...manifest } = input;
-      const result = await writeManifest({ ...s3Deps, presigner: clients.presigner }, manifest);
+      const t = await ec2DepsOf(manifest);
+      const result = await writeManifest({ s3: t.s3, bucket: t.bucket, keyPrefix, presigner: t.presigner }, manifest);
       if (conversionSlot) await slots.requestConversionSlot(conversionSlot);
       return result;
     }),
     /** ImportInstance, adopting an existing task for the same manifest. */
-    importInstance: keepAlive((input: ImportInstanceInput): Promise<ImportInstanceResult> =>
-      importInstance(ec2Deps, input)
+    importInstance: keepAlive(async (input: ImportInstanceInput): Promise<ImportInstanceResult> =>
+      importInstance(await ec2DepsOf(input), input)
     ),
     /** A dry run's online checks: the network as EC2 has it, and ImportInstance with DryRun (nothing uploaded). */
-    onlineChecks: keepAlive((input: OnlineChecksInput): Promise<OnlineChecksResult> =>
-      onlineChecks({ ...ec2Deps, region: deps.config.region }, input)
+    onlineChecks: keepAlive(async (input: OnlineChecksInput): Promise<OnlineChecksResult> =>
+      onlineChecks(await ec2DepsOf(input), input)
     ),
     /** One DescribeConversionTasks; the workflow polls with timers. */
-    describeConversion: keepAlive((input: DescribeConversionInput): Promise<ConversionProgress> =>
-      describeConversion(ec2Deps, input)
+    describeConversion: keepAlive(async (input: DescribeConversionInput): Promise<ConversionProgress> =>
+      describeConversion(await ec2DepsOf(input), input)
     ),
     /** Checks the instance against the spec, tags it, optional boot check. */
-    validateInstance: keepAlive((input: ValidateInput): Promise<ValidateResult> =>
-      validateInstance({ ec2: clients.ec2, pollIntervalMs: deps.bootCheckPollMs }, input)
+    validateInstance: keepAlive(async (input: ValidateInput): Promise<ValidateResult> =>
+      validateInstance({ ec2: (await ec2DepsOf(input)).ec2, pollIntervalMs: deps.bootCheckPollMs }, input)
     ),
     /** Cancels a still-active task (failure paths) and deletes the VM's objects. */
-    cleanupVm: keepAlive((input: CleanupInput): Promise<CleanupResult> =>
-      cleanupVm({ ...s3Deps, ec2: clients.ec2 }, input)
-    ),
+    cleanupVm: keepAlive(async (input: CleanupInput): Promise<CleanupResult> => {
+      // A target the worker cannot serve (unknown profile, no bucket in its Region) never held anything.
+      const t = await ec2DepsOf(input).catch((err: unknown) => {
+        if (isTargetFailure(err)) return undefined;
+        throw err;
+      });
+      if (!t) return { deletedObjects: 0, cancelledTask: false };
+      return cleanupVm({ s3: t.s3, bucket: t.bucket, keyPrefix, ec2: t.ec2 }, input);
+    }),
+    /** The account behind a row's profile and Region (STS), asked by the fleet once per target per batch. */
+    resolveAwsAccount: keepAlive((input: ResolveAwsAccountInput) => resolveAwsAccount(pool, input)),
     /** The VMs of a batch with a resource record, and instances tagged for it that no record names. */
     scanRollback: keepAlive((input: RollbackInput) => scanRollback({ ...s3Deps, ec2: clients.ec2 }, input)),
     /** One VM's rollback: cancel its open tasks, terminate its instances, delete their volumes. */

@@ -5,7 +5,9 @@
  * every history read back and every payload measured.
  */
 import path from 'node:path';
-import { quotaWorkflowIdFor } from '../client/settings';
+// The simulator's own key belongs to its default account: the local batch's quota is that account's (issue 20).
+import { DEFAULT_ACCOUNT_ID } from '../sim/config';
+import { quotaWorkflowId } from '../common/workflow-ids';
 import { envVarsFor } from '../dev/local-env';
 import { baseEnv, runCli } from '../test/e2e/run-cli';
 import { sharedBenchFleet } from './fleet-env';
@@ -89,7 +91,7 @@ export async function scaleBenchmark(ctx: BenchContext): Promise<BenchResult> {
 
   // Every workflow of the batch (the fleet's runs, every VM) and the quota workflow: history lengths from
   // visibility, then every history read and every payload measured.
-  const quotaId = quotaWorkflowIdFor({ ec2Endpoint: fleet.local.info.ec2Endpoint, region: fleet.local.info.region });
+  const quotaId = quotaWorkflowId(DEFAULT_ACCOUNT_ID, fleet.local.info.region);
   const runs: Array<{ workflowId: string; runId: string; type: string; historyLength: number }> = [];
   for (const query of [`MigrationBatch = "${batch}"`, `WorkflowId = "${quotaId}"`]) {
     for await (const wf of fleet.client.workflow.list({ query })) {

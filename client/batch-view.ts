@@ -10,7 +10,7 @@ import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { migrationPhaseKey } from '../workflows/search-attributes';
 import type { FleetStatus } from '../common/contracts/fleet';
 import { fleetStatusQuery, vmStatusQuery } from '../workflows/messages';
-import type { InspectionSummary, MigrateVmResult, Phase } from '../common/contracts/migration';
+import type { AwsAccount, InspectionSummary, MigrateVmResult, Phase } from '../common/contracts/migration';
 import { parseVmWorkflowId } from '../common/workflow-ids';
 import { activityQueueHasPollers, siteWaitingText } from './queue-pollers';
 
@@ -35,6 +35,8 @@ export interface VmView {
   site?: string;
   /** Why a VM makes no progress although it runs, e.g. "waiting for a worker of site dc3". */
   waiting?: string;
+  /** --- accounts (issue 20): the AWS account and Region the VM imports into (absent: VMs from before). */
+  aws?: AwsAccount;
 }
 
 export interface BatchView {
@@ -79,6 +81,7 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo, hasPollers: Pol
         finishedAt: s.finishedAt ?? null,
         inspection: s.inspection ?? null,
       });
+      if (s.aws) view.aws = s.aws;
       // A VM of a site waits at pre-flight (or for its upload to resume) while no worker of the site runs.
       if (s.site) {
         view.site = s.site.name;
@@ -96,6 +99,7 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo, hasPollers: Pol
         bytesUploaded: r.bytesUploaded,
         inspection: r.inspection ?? null,
       });
+      if (r.aws) view.aws = r.aws;
     } else {
       view.phase = wf.status.name === 'CANCELLED' ? 'Cancelled' : 'Failed';
       await handle.result().catch((err: unknown) => {
@@ -107,6 +111,8 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo, hasPollers: Pol
         const details = (cause as { details?: unknown[] } | undefined)?.details?.[0];
         if (details && typeof details === 'object' && 'verdict' in details)
           view.inspection = details as InspectionSummary;
+        const aws = (cause as { details?: unknown[] } | undefined)?.details?.[1];
+        if (aws && typeof aws === 'object' && 'accountId' in aws) view.aws = aws as AwsAccount;
       });
     }
   } catch (err) {
@@ -204,6 +210,8 @@ export interface StatusJson {
     /** Only for VMs with a site / VMs waiting for a worker (see VmView). */
     site?: string;
     waiting?: string;
+    /** The VM's AWS account and Region (absent: VMs from before accounts). */
+    aws?: AwsAccount;
   }>;
 }
 
@@ -237,6 +245,7 @@ export function statusJson(view: BatchView): StatusJson {
       inspection: v.inspection ?? null,
       ...(v.site ? { site: v.site } : {}),
       ...(v.waiting ? { waiting: v.waiting } : {}),
+      ...(v.aws ? { aws: v.aws } : {}),
     })),
   };
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_NOTIFY_RECEIVER } from './contracts/notify';
+import { REGION_PATTERN } from './aws/targets';
 
 const optionalUrl = z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional());
 
@@ -74,6 +75,28 @@ const awsConfigObject = z.object({
   sessionToken: z.string().optional(),
   /** SDK attempts per call before the activity retry policy takes over. */
   maxAttempts: z.number().int().min(1).default(3),
+  // --- accounts (issue 20)
+  /**
+   * VMCONVOY_REGION_BUCKETS: the staging bucket of each further Region (`eu-west-1=bucket-eu,us-west-2=b2`).
+   * VM Import reads the image from a bucket in the Region it imports into ("The given S3 bucket is not
+   * local to the Region", https://docs.aws.amazon.com/vm-import/latest/userguide/vmimport-troubleshooting.html),
+   * so a row whose Region differs from AWS_REGION stages in that Region's bucket. VMCONVOY_BUCKET is
+   * AWS_REGION's.
+   */
+  regionBuckets: z.record(z.string(), z.string().min(3)).optional(),
+  /**
+   * VMCONVOY_REGION_S3_ENDPOINTS: a stand-in S3 per Region (`eu-west-1=http://127.0.0.1:9001`), for local
+   * servers that serve one Region each; unset Regions use AWS_ENDPOINT_URL_S3 (or real S3).
+   */
+  regionS3Endpoints: z.record(z.string(), z.string().url()).optional(),
+  /**
+   * AWS_ENDPOINT_URL_STS; unset = AWS_ENDPOINT_URL, else the EC2 endpoint when one is set (a stand-in EC2,
+   * such as the simulator, answers GetCallerIdentity too), else real STS.
+   */
+  stsEndpoint: optionalUrl,
+  /** AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE: where `aws_profile` names are looked up (SDK defaults: ~/.aws/config, ~/.aws/credentials). */
+  sharedConfigFile: z.string().optional(),
+  sharedCredentialsFile: z.string().optional(),
 });
 
 export const awsConfigSchema = awsConfigObject.extend(awsNetworkLimitsSchema.shape);
@@ -139,8 +162,26 @@ export function notifyReceiversOf(env: NodeJS.ProcessEnv): Record<string, string
   return receivers;
 }
 
+/** `region=value,region=value` (VMCONVOY_REGION_BUCKETS, VMCONVOY_REGION_S3_ENDPOINTS); a malformed entry is a problem. */
+function regionMap(v: string | undefined, what: string, problems: string[]): Record<string, string> | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  const map: Record<string, string> = {};
+  for (const entry of v
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const region = entry.slice(0, Math.max(0, eq)).trim();
+    if (eq <= 0 || !REGION_PATTERN.test(region))
+      problems.push(`  - ${what}: "${entry}" is not REGION=VALUE (e.g. eu-west-1=...)`);
+    else map[region] = entry.slice(eq + 1).trim();
+  }
+  return map;
+}
+
 /** Reads the documented environment variables; throws one error listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig {
+  const mapProblems: string[] = [];
   const raw = {
     aws: {
       region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? '',
@@ -152,6 +193,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
       secretAccessKey: nonEmpty(env.AWS_SECRET_ACCESS_KEY),
       sessionToken: nonEmpty(env.AWS_SESSION_TOKEN),
       maxAttempts: env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined,
+      regionBuckets: regionMap(env.VMCONVOY_REGION_BUCKETS, 'VMCONVOY_REGION_BUCKETS', mapProblems),
+      regionS3Endpoints: regionMap(env.VMCONVOY_REGION_S3_ENDPOINTS, 'VMCONVOY_REGION_S3_ENDPOINTS', mapProblems),
+      stsEndpoint:
+        nonEmpty(env.AWS_ENDPOINT_URL_STS) ?? nonEmpty(env.AWS_ENDPOINT_URL) ?? nonEmpty(env.AWS_ENDPOINT_URL_EC2),
+      sharedConfigFile: nonEmpty(env.AWS_CONFIG_FILE),
+      sharedCredentialsFile: nonEmpty(env.AWS_SHARED_CREDENTIALS_FILE),
     },
     temporal: {
       taskQueue: nonEmpty(env.VMCONVOY_TASK_QUEUE),
@@ -170,9 +217,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
     scratchCapGib: env.VMCONVOY_SCRATCH_CAP_GIB ? Number(env.VMCONVOY_SCRATCH_CAP_GIB) : undefined,
   };
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`Invalid vmconvoy configuration:\n${lines.join('\n')}`);
+  if (!parsed.success || mapProblems.length > 0) {
+    const lines = (parsed.success ? [] : parsed.error.issues).map((i) => `  - ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid vmconvoy configuration:\n${[...lines, ...mapProblems].join('\n')}`);
   }
   return parsed.data;
 }

@@ -50,6 +50,8 @@ export const FailureType = {
   GuestRefused: 'GuestRefused',
   /** The site worker's scratch folder cannot hold an image's conversion: the operator frees space or moves it. */
   ScratchSpaceShort: 'ScratchSpaceShort',
+  /** The row's aws_profile or region cannot be served by the worker (unknown profile, no staging bucket there). */
+  AwsTargetInvalid: 'AwsTargetInvalid',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -89,6 +91,8 @@ const RETRYABLE: Record<FailureTypeName, boolean> = {
   GuestRefused: false,
   // Last, so the non-retryable list keeps its order for running workflows.
   ScratchSpaceShort: false,
+  // After it, for the same reason.
+  AwsTargetInvalid: false,
 };
 
 /** True when running the same activity again can succeed (unknown types: true, as Temporal's default). */

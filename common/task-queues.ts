@@ -22,6 +22,7 @@ export const ACTIVITIES_BY_QUEUE = {
     'scanRollback',
     'rollbackVm',
     'onlineChecks',
+    'resolveAwsAccount',
   ],
   upload: ['preflightImage', 'uploadImage', 'convertImage', 'discardScratch'],
 } as const;

@@ -4,7 +4,8 @@
  *
  *   <batch>                            the fleet workflow of a batch
  *   <batch>/<vm>                       one VM's workflow (VM names hold no `/`)
- *   vmconvoy-quota/<target>/<region>   the conversion quota of an AWS account (or endpoint) and region
+ *   vmconvoy-quota/<account>/<region>  the conversion quota of an AWS account and region (batches started
+ *                                      before accounts: `<EC2 endpoint or aws>` in place of the account)
  *   vmconvoy-rollback:<batch>[:<vm>]   the rollback of a batch, or of one VM of it
  *
  * Sandbox-safe: workflows import it.
@@ -28,9 +29,13 @@ export function parseVmWorkflowId(workflowId: string): { batch: string; vm: stri
 
 const QUOTA_ID_PREFIX = 'vmconvoy-quota';
 
-/** `target` says whose quota it is: the EC2 endpoint URL, or `aws` for AWS's own endpoints. */
-export function quotaWorkflowId(target: string, region: string): string {
-  return `${QUOTA_ID_PREFIX}/${target}/${region}`;
+/**
+ * `owner` says whose quota it is: the 12-digit AWS account ID (STS GetCallerIdentity), so two accounts in
+ * one Region never share a limit and every batch of one account does, whatever endpoint or profile names
+ * it. (Batches started before accounts passed the EC2 endpoint URL or `aws`; their IDs stay as they are.)
+ */
+export function quotaWorkflowId(owner: string, region: string): string {
+  return `${QUOTA_ID_PREFIX}/${owner}/${region}`;
 }
 
 const ROLLBACK_ID_PREFIX = 'vmconvoy-rollback';

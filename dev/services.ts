@@ -147,6 +147,8 @@ export interface StartS3Options {
   dir: string;
   port?: number;
   logFile?: string;
+  /** The Region it serves (S3 refuses requests signed for another). @default LOCAL_REGION */
+  region?: string;
 }
 
 /** versitygw with the posix backend: real SigV4 and presigned-URL checks, objects as plain files. */
@@ -172,7 +174,7 @@ export async function startS3Server(opts: StartS3Options): Promise<S3Server> {
         ...process.env,
         ROOT_ACCESS_KEY: LOCAL_ACCESS_KEY_ID,
         ROOT_SECRET_KEY: LOCAL_SECRET_ACCESS_KEY,
-        VGW_REGION: LOCAL_REGION,
+        VGW_REGION: opts.region ?? LOCAL_REGION,
       },
       logFile: opts.logFile,
       readyPort: port,
@@ -181,7 +183,7 @@ export async function startS3Server(opts: StartS3Options): Promise<S3Server> {
     endpoint: `http://127.0.0.1:${port}`,
     accessKeyId: LOCAL_ACCESS_KEY_ID,
     secretAccessKey: LOCAL_SECRET_ACCESS_KEY,
-    region: LOCAL_REGION,
+    region: opts.region ?? LOCAL_REGION,
     dataDir,
     process: await launch(),
     stop: () => server.process.stop(),

@@ -101,6 +101,32 @@ export const faultsSchema = z.object({
   wrongContentTypeRate: rate.default(0),
 });
 
+/**
+ * Who signs: the simulator's own key (--access-key) belongs to `defaultAccountId`; `keys` adds more, each
+ * in an account of its own or a shared one, and `regions` the Regions it answers for besides its own
+ * (--region). Conversion tasks and their limit are per account and Region, as AWS's quotas are
+ * (sim/README.md, "Accounts and Regions"); STS GetCallerIdentity names the caller's account.
+ */
+/** The account of the simulator's own key unless the config names another. */
+export const DEFAULT_ACCOUNT_ID = '000000000000';
+
+export const accountsSchema = z.object({
+  defaultAccountId: z
+    .string()
+    .regex(/^\d{12}$/, 'an AWS account ID is 12 digits')
+    .default(DEFAULT_ACCOUNT_ID),
+  keys: z
+    .record(
+      z.string().min(1),
+      z.object({
+        secretAccessKey: z.string().min(1),
+        accountId: z.string().regex(/^\d{12}$/, 'an AWS account ID is 12 digits'),
+      })
+    )
+    .default({}),
+  regions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'a Region name such as eu-west-1')).default([]),
+});
+
 export const PROFILES = ['fast', 'realistic'] as const;
 export type Profile = (typeof PROFILES)[number];
 
@@ -111,6 +137,7 @@ export const simConfigSchema = z.object({
   consistency: consistencySchema.default(consistencySchema.parse({})),
   judge: judgeSchema.default(judgeSchema.parse({})),
   faults: faultsSchema.default(faultsSchema.parse({})),
+  accounts: accountsSchema.default(accountsSchema.parse({})),
 });
 export type SimConfig = z.output<typeof simConfigSchema>;
 
@@ -158,6 +185,7 @@ export const simConfigPatchSchema = z
     consistency: consistencySchema.partial().strict(),
     judge: judgeSchema.partial().strict(),
     faults: faultsSchema.partial().strict(),
+    accounts: accountsSchema.partial().strict(),
   })
   .partial()
   .strict();
@@ -187,6 +215,7 @@ export function mergeConfig(base: SimConfig, patch: unknown): SimConfig {
     consistency: given('consistency', parsed.data.consistency),
     judge: given('judge', parsed.data.judge),
     faults: given('faults', parsed.data.faults),
+    accounts: given('accounts', parsed.data.accounts),
   };
   const start = p.profile ? { ...base, profile: p.profile, ...profileDefaults(p.profile) } : base;
   const merged: SimConfig = {
@@ -196,6 +225,7 @@ export function mergeConfig(base: SimConfig, patch: unknown): SimConfig {
     consistency: { ...start.consistency, ...p.consistency },
     judge: { ...start.judge, ...p.judge },
     faults: { ...start.faults, ...p.faults },
+    accounts: { ...start.accounts, ...p.accounts },
   };
   if (merged.consistency.listingDelayMaxSeconds < merged.consistency.listingDelayMinSeconds) {
     throw new Error('consistency: listingDelayMaxSeconds must be at least listingDelayMinSeconds');

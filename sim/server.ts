@@ -17,7 +17,8 @@ import { emptyState } from './model/types';
 import { route } from './protocol/dispatch';
 import { MESSAGES, renderError, statusFor } from './protocol/errors';
 import { parseRequest } from './protocol/request';
-import { verifySigV4 } from './protocol/sigv4';
+import { credentialScopeOf, verifySigV4 } from './protocol/sigv4';
+import { answerSts, stsError } from './protocol/sts';
 import { renderResponse } from './protocol/xml';
 import { StateFile } from './state-file';
 
@@ -66,6 +67,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const stateFile = opts.stateFile ? new StateFile(opts.stateFile) : undefined;
   const state = (await stateFile?.load()) ?? emptyState();
   const model = new Ec2Model(state, now, getConfig, () => stateFile?.saveSoon(state));
+  model.homeRegion = region;
   const faults = new FaultInjector(getConfig);
   const limits = new RequestLimits(getConfig, now);
   const poller = startPoller(model, getConfig, () => faults.roll());
@@ -99,19 +101,69 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const sendError = (res: http.ServerResponse, requestId: string, code: string, message: string): void =>
     send(res, statusFor(code), requestId, renderError(code, message, requestId));
 
+  /** The secret and account of an access key: the simulator's own, or one the config adds. */
+  const signerOf = (accessKeyId: string): { secretAccessKey: string; accountId: string } | undefined =>
+    accessKeyId === creds.accessKeyId
+      ? { secretAccessKey: creds.secretAccessKey, accountId: config.accounts.defaultAccountId }
+      : Object.prototype.hasOwnProperty.call(config.accounts.keys, accessKeyId)
+        ? config.accounts.keys[accessKeyId]
+        : undefined;
+
   const handleEc2 = async (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> => {
     const requestId = randomUUID();
     const request = parseRequest(req, body);
     let action: string;
     let handler;
     let version: string;
+    // --- accounts (issue 20): the key names the account, the credential scope the Region and service.
+    let caller: { accountId: string; region: string };
+    let service = 'ec2';
     try {
-      verifySigV4(request, creds);
+      const scope = credentialScopeOf(request);
+      const signer = signerOf(scope.accessKeyId);
+      service = scope.service === 'sts' ? 'sts' : 'ec2';
+      if (!signer) {
+        if (service === 'sts') {
+          const answer = stsError(
+            403,
+            'InvalidClientTokenId',
+            'The security token included in the request is invalid.',
+            requestId
+          );
+          return send(res, answer.status, requestId, answer.body);
+        }
+        throw new Ec2Error('AuthFailure', 'AWS was not able to validate the provided access credentials');
+      }
+      // One endpoint serves every Region the config names; another Region's scope is refused as before.
+      const served = scope.region === region || config.accounts.regions.includes(scope.region);
+      verifySigV4(request, {
+        accessKeyId: scope.accessKeyId,
+        secretAccessKey: signer.secretAccessKey,
+        region: served ? scope.region : region,
+        service,
+      });
+      caller = { accountId: signer.accountId, region: scope.region };
+      if (service === 'sts') {
+        const answer = answerSts(
+          request.params,
+          { accessKeyId: scope.accessKeyId, accountId: caller.accountId },
+          requestId
+        );
+        model.countCall('sts:GetCallerIdentity');
+        return send(res, answer.status, requestId, answer.body);
+      }
       ({ action, handler, version } = route(request.params));
     } catch (err) {
-      if (err instanceof Ec2Error) return sendError(res, requestId, err.code, err.message);
+      if (err instanceof Ec2Error) {
+        if (service === 'sts') {
+          const answer = stsError(403, 'SignatureDoesNotMatch', err.message, requestId);
+          return send(res, answer.status, requestId, answer.body);
+        }
+        return sendError(res, requestId, err.code, err.message);
+      }
       throw err;
     }
+    // --- end accounts
     model.countCall(action);
     if (config.faults.unauthorizedActions.includes(action))
       return sendError(res, requestId, 'UnauthorizedOperation', MESSAGES.unauthorized);
@@ -147,7 +199,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
 
     let result: Record<string, unknown>;
     try {
-      result = handler({ params: request.params, model, region, config });
+      result = model.asCaller(caller, () => handler({ params: request.params, model, region: caller.region, config }));
     } catch (err) {
       if (err instanceof Ec2Error) return sendError(res, requestId, err.code, err.message);
       return sendError(res, requestId, 'InternalError', `${MESSAGES.internal} (${(err as Error).message})`);

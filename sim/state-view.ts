@@ -34,6 +34,7 @@ export function stateView(model: Ec2Model): Record<string, unknown> {
       readyAt: iso(t.readyAt),
       slotAt: iso(t.slotAt),
       visibleAt: iso(t.visibleAt),
+      ...model.ownerOf(t),
     })),
     instances: state.instances.map((i) => ({
       instanceId: i.instanceId,

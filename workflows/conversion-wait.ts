@@ -9,6 +9,7 @@ import { awsApiActivities } from './activity-profiles';
 import type { MigrationSettings } from '../common/contracts/migration';
 import type { ConversionProgress } from '../common/contracts/activity-io';
 import type { VmStatusTracker } from './vm-status';
+import type { AwsTarget } from '../common/aws/targets';
 
 /** Next poll interval: grow geometrically, never above the maximum (pure, unit-tested). */
 export function nextPollInterval(
@@ -23,13 +24,15 @@ export async function waitForConversion(
   imageBytes: number,
   settings: MigrationSettings,
   deadline: number,
-  tracker: VmStatusTracker
+  tracker: VmStatusTracker,
+  /** --- accounts (issue 20): the VM's profile and Region (names only); absent = the worker's. */
+  aws?: AwsTarget
 ): Promise<ConversionProgress> {
   const describe = awsApiActivities('DescribeConversionTasks', settings);
   let interval = settings.pollInitialSeconds;
   let previous: { at: number; percent: number } | undefined;
   for (;;) {
-    const progress = await describe.describeConversion({ conversionTaskId, imageBytes });
+    const progress = await describe.describeConversion({ conversionTaskId, imageBytes, ...(aws ? { aws } : {}) });
     tracker.update({
       percent: progress.percent,
       statusMessage: progress.statusMessage || undefined,

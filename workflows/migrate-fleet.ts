@@ -55,6 +55,13 @@ import {
   FLEET_RECONCILE_TIMER_PATCH,
   FLEET_STARTS_AT_ONCE_PATCH,
 } from './versions';
+import { FLEET_AWS_ACCOUNTS_PATCH } from './versions';
+import type { AwsAccount } from '../common/aws/targets';
+import { targetKey, targetOfSpec } from '../common/aws/targets';
+import { quotaWorkflowId } from '../common/workflow-ids';
+import type { AwsApiActivities } from './activity-profiles';
+import { fastCallOptions } from './activity-profiles';
+import type { VmSpec } from '../common/contracts/migration';
 import { FleetNotifier, notifyTargetOf } from './notify';
 
 const fleet = proxyActivities<Activities>({
@@ -104,7 +111,57 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
     return { completed, failed, cancelled };
   };
 
-  setHandler(fleetStatusQuery, () => scheduler.status());
+  // --- accounts (issue 20): each row's (profile, Region) → the account behind it, asked once per batch.
+  const accountsPatched = patched(FLEET_AWS_ACCOUNTS_PATCH);
+  const accounts = new Map<string, AwsAccount>(Object.entries(input.accounts ?? {}));
+  const resolving = new Map<string, Promise<AwsAccount | { type: string; message: string }>>();
+  const identity = proxyActivities<AwsApiActivities>({
+    ...fastCallOptions('resolve the AWS account (STS GetCallerIdentity)', undefined),
+    // A target that cannot be resolved in minutes fails its VMs with the reason, not the batch.
+    scheduleToCloseTimeout: '5 minutes',
+    taskQueue: input.settings.awsApiTaskQueue,
+  });
+  /** The account of a row, or why it has none (the VM then fails with that reason). */
+  const accountFor = (spec: VmSpec): Promise<AwsAccount | { type: string; message: string }> => {
+    const target = targetOfSpec(spec);
+    const key = targetKey(target);
+    const known = accounts.get(key);
+    if (known) return Promise.resolve(known);
+    let pending = resolving.get(key);
+    if (!pending) {
+      pending = identity
+        .resolveAwsAccount({
+          ...(target ? { target } : {}),
+          ...(input.conversionLimitSet
+            ? { quotaLimit: { limit: scheduler.limits.maxConversions, taskQueue: workflowInfo().taskQueue } }
+            : {}),
+        })
+        .then(
+          (account) => {
+            accounts.set(key, account);
+            return account;
+          },
+          (err: unknown) => {
+            const cause = (err as { cause?: { type?: string; message?: string } }).cause;
+            return {
+              type: cause?.type ?? 'AwsRequestFailed',
+              message: `the AWS account of ${target?.profile ? `profile ${target.profile}` : "the worker's credentials"} in ${target?.region ?? "the worker's Region"} could not be resolved: ${cause?.message ?? (err as Error).message}`,
+            };
+          }
+        );
+      resolving.set(key, pending);
+    }
+    return pending;
+  };
+  const quotaIds = (): string[] =>
+    accountsPatched
+      ? [...new Set([...accounts.values()].map((a) => quotaWorkflowId(a.accountId, a.region)))]
+      : [input.quotaWorkflowId];
+  // --- end accounts
+
+  setHandler(fleetStatusQuery, () =>
+    accountsPatched ? { ...scheduler.status(), accounts: [...accounts.values()] } : scheduler.status()
+  );
   setHandler(vmUploadedSignal, ({ vm }) => {
     scheduler.vmUploaded(vm);
     wakeLoop();
@@ -138,7 +195,9 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
       scheduler.setLimits(request);
       wakeLoop();
       if (request.maxConversions !== undefined) {
-        await getExternalWorkflowHandle(input.quotaWorkflowId).signal(setQuotaLimitSignal, request.maxConversions);
+        // Every account+Region this batch uses so far (one quota before accounts).
+        for (const id of quotaIds())
+          await getExternalWorkflowHandle(id).signal(setQuotaLimitSignal, request.maxConversions);
       }
       // Read after the signal: a concurrent change may have landed meanwhile.
       return scheduler.limits;
@@ -178,6 +237,11 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   async function startVm(row: InventoryRow): Promise<void> {
     const { spec } = row;
     const workflowId = vmWorkflowId(batch, spec.name);
+    // --- accounts (issue 20)
+    const resolved = accountsPatched ? await accountFor(spec) : undefined;
+    const account = resolved && 'accountId' in resolved ? resolved : undefined;
+    const quotaId = account ? quotaWorkflowId(account.accountId, account.region) : input.quotaWorkflowId;
+    // --- end accounts
     try {
       await startChild(migrateVmWorkflow, {
         workflowId,
@@ -189,11 +253,13 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
             settings: input.settings,
             // The quota workflow runs beside the fleet (on the control queue when the fleet has one).
             quota: {
-              workflowId: input.quotaWorkflowId,
+              workflowId: quotaId,
               limit: scheduler.limits.maxConversions,
               taskQueue: workflowInfo().taskQueue,
             },
             fleetWorkflowId: workflowInfo().workflowId,
+            ...(account ? { aws: account } : {}),
+            ...(resolved && !account ? { awsProblem: resolved as { type: string; message: string } } : {}),
           },
         ],
         parentClosePolicy: ParentClosePolicy.ABANDON,
@@ -261,6 +327,7 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
           ...input,
           limits: scheduler.limits,
           progress: scheduler.snapshot(),
+          ...(accountsPatched ? { accounts: Object.fromEntries(accounts) } : {}),
         });
       }
       const candidate = scheduler.next();

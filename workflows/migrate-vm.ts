@@ -43,6 +43,7 @@ import type {
 import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
 import { VM_DRY_RUN_UPLOADS_NOTHING_PATCH, VM_SITE_QUEUE_PATCH } from './versions';
 import { siteTaskQueueOf } from '../common/task-queues';
+import { targetOfSpec } from '../common/aws/targets';
 import type { SentImage } from './convert-on-site';
 import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { VmStatusTracker, inspectionOf } from './vm-status';
@@ -57,6 +58,12 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     ? { batch, vm: spec.name, namespace: workflowInfo().namespace }
     : { batch, vm: spec.name };
   // --- end ownership
+  // --- accounts (issue 20): a row naming a profile or Region sends every AWS call there (input data only:
+  // no command changes). The account the fleet resolved shows in status, report and the Web UI.
+  const target = targetOfSpec(spec);
+  if (target) location.aws = target;
+  if (input.aws) tracker.update({ aws: input.aws });
+  // --- end accounts
   // --- sites (issue 21): a VM of a site pre-flights and uploads on that site's queue, where its image is.
   const siteQueue =
     spec.site && patched(VM_SITE_QUEUE_PATCH)
@@ -79,6 +86,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   let scratchUsed = false;
 
   try {
+    // --- accounts (issue 20): the fleet could not resolve the row's account (unknown profile, STS refused).
+    if (input.awsProblem) throw ApplicationFailure.nonRetryable(input.awsProblem.message, input.awsProblem.type);
     tracker.enter('Preflight');
     const image = await preflightOnSite.preflightImage({ spec });
     // The look inside the guest, for status, report and the Web UI (data only: no command, no patch).
@@ -209,7 +218,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       tracker.update({ conversionTaskId, instanceId: created.instanceId, volumeId: created.volumeId });
       tracker.enter('Converting');
       try {
-        done = await waitForConversion(created.conversionTaskId, imageBytes, settings, deadline, tracker);
+        done = await waitForConversion(created.conversionTaskId, imageBytes, settings, deadline, tracker, location.aws);
       } catch (err) {
         if (errorType(err) !== FailureType.ConversionInterrupted || attempt > settings.conversionRetries) throw err;
         tracker.update({
@@ -264,6 +273,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       bytesUploaded: uploaded.bytesSent,
       dryRun: false,
       inspection: image.inspection,
+      ...(input.aws ? { aws: input.aws } : {}),
     };
   } catch (err) {
     const cancelled = isCancellation(err);
@@ -316,7 +326,11 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       nonRetryable: true,
       cause: err instanceof Error ? err : undefined,
       // Read back by `status` and `report` from the closed workflow (a data field: no command changes).
-      details: tracker.status.inspection ? [tracker.status.inspection] : undefined,
+      // --- accounts (issue 20): the VM's account and Region second, for status and report of a failed VM.
+      details:
+        tracker.status.inspection || input.aws
+          ? [tracker.status.inspection ?? null, ...(input.aws ? [input.aws] : [])]
+          : undefined,
     });
   }
 }

@@ -70,3 +70,11 @@ export const VM_SITE_QUEUE_PATCH = 'vm-site-queue';
  * its length), unless its row or batch says upload_format=as-is. Only VMs that take this path record it.
  */
 export const VM_STREAM_OPTIMIZED_UPLOAD_PATCH = 'vm-stream-optimized-upload';
+
+/**
+ * migrateFleet (issue 20): the AWS account behind each row's profile and Region is resolved (one
+ * resolveAwsAccount activity per target per batch) and names the VM's conversion quota (`vmconvoy-quota/
+ * <account>/<region>`), and a limit change reaches every account's quota. A fleet started before keeps the
+ * one quota its input names.
+ */
+export const FLEET_AWS_ACCOUNTS_PATCH = 'fleet-aws-accounts';

@@ -103,6 +103,10 @@ export class VmStatusTracker {
   private publish(): void {
     const s = this.status;
     const lines = [`**${s.vm}**: ${s.phase}${s.percent > 0 && s.percent < 100 ? ` ${s.percent}%` : ''}`];
+    if (s.aws)
+      lines.push(
+        `AWS account \`${s.aws.accountId}\` in ${s.aws.region}${s.aws.profile ? ` (profile ${s.aws.profile})` : ''}`
+      );
     if (s.bytesTotal > 0) lines.push(`uploaded ${formatBytes(s.bytesUploaded)} of ${formatBytes(s.bytesTotal)}`);
     if (s.conversionTaskId) lines.push(`conversion task \`${s.conversionTaskId}\``);
     if (s.statusMessage) lines.push(`AWS: ${s.statusMessage}`);

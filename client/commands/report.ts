@@ -47,6 +47,8 @@ export function reportRows(vms: VmRowSource[]): ReportJsonRow[] {
       error_type: v.errorType,
       error_message: v.error,
       ...inspectionCells(v.inspection ?? null),
+      aws_account_id: v.aws?.accountId ?? null,
+      aws_region: v.aws?.region ?? null,
     };
     if (v.seconds) {
       Object.assign(row, {

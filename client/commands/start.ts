@@ -19,10 +19,12 @@ import { DEFAULT_SETTINGS, ON_FAIL_CHOICES, UPLOAD_FORMATS, VM_NAME_PATTERN } fr
 import { ExitError } from '../errors';
 import type { InventoryProblem } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
+import { awsTargetProblems } from '../inventory/aws-targets';
 import { onlineInventoryProblems } from '../online/online-checks';
 import { getAwsApiBudget, setAwsApiBudget } from '../aws-api-budget';
 import { sitesOf, unservedQueueWarnings, unservedSiteWarnings } from '../queue-pollers';
-import { getConversionLimit, setConversionLimit } from '../conversion-limit';
+import { conversionLimitOf } from '../output/watch-source';
+import { fleetStatusQuery, setLimitsUpdate } from '../../workflows/messages';
 import { CSV_ARGUMENT, jsonOption, parseApiRate, percentage, positiveInt } from '../options';
 import { START_VIEW } from '../output/messages';
 import { batchUiLink, cliConfig, quotaWorkflowIdFor } from '../settings';
@@ -121,6 +123,8 @@ export function fleetInputFor(
     canary: opts.canary ?? 0,
     failureBudgetPercent: opts.failureBudget,
     quotaWorkflowId: quotaWorkflowIdFor(config.aws),
+    // --- accounts (issue 20): the fleet gives each account's quota this limit when it resolves the account.
+    ...(opts.maxConversions !== undefined && !settings.dryRun ? { conversionLimitSet: true } : {}),
     vmTaskQueue: config.temporal.taskQueue,
     ...(opts.notify === undefined ? {} : { notifyReceiver: opts.notify }),
   };
@@ -138,6 +142,8 @@ export async function startCommand(
     throw new ExitError(1, `--batch "${opts.batch}": use 1-64 characters of A-Z a-z 0-9 . _ -`);
   const inventory = await readInventory(csv, { imageRoots: config.imageRoots });
   if (!inventory.ok) return { ok: false, batch: opts.batch, errors: inventory.errors };
+  const targetErrors = await awsTargetProblems(inventory.rows, config.aws);
+  if (targetErrors.length > 0) return { ok: false, batch: opts.batch, errors: targetErrors };
   if (!opts.offline) {
     const skipHint = 'start with --offline';
     const errors = await onlineInventoryProblems(inventory.rows, config, { batch: opts.batch, skipHint });
@@ -172,15 +178,18 @@ export async function startCommand(
       destroyAwsClients(aws);
     }
   }
-  // The conversion limit belongs to the account+region: set only when asked (after everything that can
-  // refuse the batch), reported either way.
-  const quota = { workflowId: input.quotaWorkflowId, taskQueue: controlTaskQueueOf(config.temporal) };
+  // The conversion limit belongs to each account+Region (issue 20): which accounts a batch uses is known
+  // once the fleet has asked STS, so the fleet sets the limit (conversionLimitSet), and a running batch
+  // is asked to change it on every account it uses so far. Reported either way.
   let conversionLimit: number | null;
   if (opts.maxConversions !== undefined && !opts.dryRun) {
-    await setConversionLimit(client, quota, opts.maxConversions);
+    if (wasRunning) await handle.executeUpdate(setLimitsUpdate, { args: [{ maxConversions: opts.maxConversions }] });
     conversionLimit = opts.maxConversions;
+  } else if (wasRunning) {
+    const fleet = await handle.query(fleetStatusQuery).catch(() => undefined);
+    conversionLimit = await conversionLimitOf(client, opts.batch, input.limits.maxConversions, fleet?.accounts);
   } else {
-    conversionLimit = await getConversionLimit(client, quota.workflowId, input.limits.maxConversions);
+    conversionLimit = input.limits.maxConversions;
   }
   const started = await client.workflow.start('migrateFleetWorkflow', {
     workflowId: opts.batch,

@@ -12,7 +12,7 @@ import { useColor } from '../output/color';
 import type { StatusView } from '../output/status';
 import { BATCH_VIEW } from '../output/status';
 import { watchBatch } from '../output/watch';
-import { conversionLimitOf, lookAtBatch } from '../output/watch-source';
+import { accountsOfVms, conversionLimitOf, conversionLimitsOf, lookAtBatch } from '../output/watch-source';
 import type { CommandSpec } from './command';
 
 export async function statusCommand(client: Client, batch: string): Promise<BatchView> {
@@ -75,7 +75,17 @@ export const statusSpec: CommandSpec<StatusFlags, StatusView | undefined> = {
     const client = await ctx.client();
     if (!opts.watch) {
       const view = await statusCommand(client, batch!);
-      return { ...view, conversionLimit: await conversionLimitOf(client, batch!, view.fleet?.limits.maxConversions) };
+      const asked = view.fleet?.limits.maxConversions;
+      // The fleet's accounts while it runs; afterwards the ones its VMs name.
+      const accounts = view.fleet?.accounts ?? accountsOfVms(view.vms);
+      return {
+        ...view,
+        conversionLimit: await conversionLimitOf(client, batch!, asked, accounts),
+        // --- accounts (issue 20): each account+Region's limit, when the batch spans several.
+        ...(accounts && accounts.length > 1
+          ? { conversionLimits: await conversionLimitsOf(client, accounts, asked ?? 5) }
+          : {}),
+      };
     }
     await statusCommand(client, batch!); // an unknown batch is refused before watching starts
     const sizes = new Map<string, number>();

@@ -3,6 +3,7 @@ import type { VmconvoyConfig } from '../../common/config';
 import { ExitError } from '../errors';
 import type { InventoryResult } from '../inventory/read-inventory';
 import { readInventory } from '../inventory/read-inventory';
+import { awsTargetProblems } from '../inventory/aws-targets';
 import { CSV_ARGUMENT, jsonOption } from '../options';
 import { VALIDATE_VIEW } from '../output/problems';
 import { onlineInventoryProblems } from '../online/online-checks';
@@ -20,6 +21,8 @@ export async function validateCommand(csv: string, opts: ValidateOptions = {}): 
   const result = await readInventory(csv, { imageRoots: opts.imageRoots });
   // Online checks only for an inventory valid offline: every row has a spec, and AWS is asked once.
   if (!result.ok || !opts.online) return result;
+  const targetErrors = await awsTargetProblems(result.rows, opts.online.aws);
+  if (targetErrors.length > 0) return { ok: false, errors: targetErrors };
   const errors = await onlineInventoryProblems(result.rows, opts.online, { skipHint: 'validate without --online' });
   return errors.length > 0 ? { ok: false, errors } : result;
 }

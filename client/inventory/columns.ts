@@ -6,6 +6,7 @@ import path from 'node:path';
 import { isIP } from 'node:net';
 import type { VmSpec, VmSpecInput } from '../../common/contracts/migration';
 import { DISK_FORMATS, UPLOAD_FORMATS, VM_NAME_PATTERN, vmSpecSchema } from '../../common/contracts/migration';
+import { PROFILE_PATTERN, REGION_PATTERN } from '../../common/aws/targets';
 
 export const COLUMNS = [
   'name',
@@ -29,6 +30,8 @@ export const COLUMNS = [
   'inspection',
   'site',
   'upload_format',
+  'region',
+  'aws_profile',
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
@@ -57,6 +60,8 @@ const FIELD_COLUMN: Record<keyof VmSpecInput, Column> = {
   inspection: 'inspection',
   site: 'site',
   uploadFormat: 'upload_format',
+  region: 'region',
+  awsProfile: 'aws_profile',
 };
 
 export interface CellProblem {
@@ -118,6 +123,14 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
       'upload_format',
       `"${v('upload_format')}": use stream-optimized or as-is (or leave it empty for the batch's choice)`
     );
+  // --- accounts (issue 20): the Region and profile to import with (empty = the worker's).
+  if (v('region') && !REGION_PATTERN.test(v('region')))
+    problem(
+      'region',
+      `"${v('region')}" is not a Region name: write one such as eu-west-1, or leave it empty for the worker's`
+    );
+  if (v('aws_profile') && !PROFILE_PATTERN.test(v('aws_profile')))
+    problem('aws_profile', `"${v('aws_profile')}" is not a profile name: use 1-64 of A-Z a-z 0-9 . _ @ + = , -`);
   const shutdown = v('shutdown_behavior').toLowerCase();
   if (shutdown && shutdown !== 'stop' && shutdown !== 'terminate')
     problem('shutdown_behavior', `"${v('shutdown_behavior')}": use stop or terminate`);
@@ -181,6 +194,8 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     inspection: inspection ? (inspection as VmSpecInput['inspection']) : undefined,
     site: opt('site'),
     uploadFormat: uploadFormat ? (uploadFormat as VmSpecInput['uploadFormat']) : undefined,
+    region: opt('region'),
+    awsProfile: opt('aws_profile'),
   };
   const files: RowFiles = {
     image: candidate.image || undefined,

@@ -12,6 +12,7 @@
  * the launch and the other rows it applies to.
  */
 import { createAwsClients, destroyAwsClients } from '../../common/aws/clients';
+import { targetOfSpec } from '../../common/aws/targets';
 import type { VmconvoyConfig } from '../../common/config';
 import type { InventoryRow } from '../../common/contracts/fleet';
 import { preflight } from '../../activities/disk-image/preflight';
@@ -70,6 +71,9 @@ export async function onlineInventoryProblems(
   config: VmconvoyConfig,
   opts: OnlineCheckOptions
 ): Promise<OnlineProblem[]> {
+  // --- accounts (issue 20): these checks ask the CLI's own account and Region; a row naming another
+  // profile or Region is checked by its VM's own online checks (a dry run), with that target's clients.
+  rows = rows.filter((r) => !targetOfSpec(r.spec));
   if (rows.length === 0) return [];
   const clients = createAwsClients(config.aws);
   try {

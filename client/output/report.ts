@@ -24,6 +24,8 @@ export const REPORT_COLUMNS = [
   'inspection',
   'guest',
   'inspection_reasons',
+  'aws_account_id',
+  'aws_region',
 ] as const;
 
 export type ReportRow = Record<(typeof REPORT_COLUMNS)[number], string | number | null>;

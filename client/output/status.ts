@@ -5,12 +5,17 @@
 import Table from 'cli-table3';
 import type { BatchView, StatusJson, VmView } from '../batch-view';
 import { statusJson } from '../batch-view';
+import { accountLabel } from '../../common/aws/targets';
 import type { Paint } from './color';
 import { paint } from './color';
 import type { LiveView, View } from './printer';
 
 /** A batch as `status` shows it: with the conversion limit in force in its account and region, when known. */
-export type StatusView = BatchView & { conversionLimit?: number | null };
+export type StatusView = BatchView & {
+  conversionLimit?: number | null;
+  /** --- accounts (issue 20): the limit in force in each account+Region of a batch that spans several. */
+  conversionLimits?: Array<{ account: string; limit: number | null }>;
+};
 
 export interface StatusRenderOptions {
   color?: boolean;
@@ -69,11 +74,25 @@ export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): 
         `wave ${view.fleet.currentWave || '-'}; limits: ${l.maxUploads} uploads, ${conversionsText(l.maxConversions, view.conversionLimit)}${l.maxInFlight ? `, ${l.maxInFlight} in flight` : ''}`
       )
     );
-  } else if (view.conversionLimit !== undefined && view.conversionLimit !== null)
+  } else if (view.conversionLimit !== undefined && view.conversionLimit !== null && !view.conversionLimits)
     lines.push(p.dim(`conversions at once in its account and region now: ${view.conversionLimit}`));
+  if (view.conversionLimits)
+    lines.push(
+      p.dim(`conversions at once: ${view.conversionLimits.map((c) => `${c.account} ${c.limit ?? '?'}`).join(', ')}`)
+    );
   if (view.vms.length === 0) return lines.join('\n');
+  // --- accounts (issue 20): the AWS account and Region of each VM, once any VM has one.
+  const accounts = view.vms.some((v) => v.aws);
   const table = new Table({
-    head: ['VM', 'phase', opts.bars ? 'progress' : '%', 'instance', 'guest', 'error'],
+    head: [
+      'VM',
+      'phase',
+      opts.bars ? 'progress' : '%',
+      ...(accounts ? ['account/region'] : []),
+      'instance',
+      'guest',
+      'error',
+    ],
     style: { head: opts.color ? ['cyan'] : [], border: opts.color ? ['grey'] : [] },
   });
   const width = opts.errorWidth ?? 80;
@@ -83,6 +102,7 @@ export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): 
       v.name,
       v.waiting ? `${phaseText(v.phase, p)}\n${p.yellow(v.waiting)}` : phaseText(v.phase, p),
       opts.bars ? progressBar(v.percent) : String(v.percent),
+      ...(accounts ? [v.aws ? accountLabel(v.aws) : ''] : []),
       v.instanceId ?? '',
       guestCell(v, p),
       p.red(error),

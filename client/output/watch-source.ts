@@ -11,7 +11,9 @@ import { batchView } from '../batch-view';
 import { getConversionLimit } from '../conversion-limit';
 import { mapLimited } from '../map-limited';
 import type { FleetInput } from '../../common/contracts/fleet';
-import { vmWorkflowId } from '../../common/workflow-ids';
+import { quotaWorkflowId, vmWorkflowId } from '../../common/workflow-ids';
+import type { AwsAccount } from '../../common/aws/targets';
+import { accountLabel } from '../../common/aws/targets';
 import { vmStatusQuery } from '../../workflows/messages';
 
 export interface LiveBatch {
@@ -26,8 +28,39 @@ export interface LiveBatch {
 
 const ENDED = new Set(['Completed', 'Failed', 'Cancelled']);
 
-/** The conversion limit in force for a batch: its quota workflow's (from the fleet's memo), else the fleet's own. */
-export async function conversionLimitOf(client: Client, batch: string, fleetLimit?: number): Promise<number | null> {
+/** The distinct accounts+Regions a batch's VMs name (a batch that has ended has no fleet status to ask). */
+export function accountsOfVms(vms: ReadonlyArray<{ aws?: AwsAccount }>): AwsAccount[] {
+  const seen = new Map<string, AwsAccount>();
+  for (const v of vms) if (v.aws && !seen.has(accountLabel(v.aws))) seen.set(accountLabel(v.aws), v.aws);
+  return [...seen.values()];
+}
+
+/** The limit in force in each account+Region the batch uses (issue 20), from the fleet's status. */
+export async function conversionLimitsOf(
+  client: Client,
+  accounts: readonly AwsAccount[] | undefined,
+  fleetLimit: number
+): Promise<Array<{ account: string; limit: number | null }>> {
+  return mapLimited([...(accounts ?? [])], 8, async (a) => ({
+    account: accountLabel(a),
+    limit: await getConversionLimit(client, quotaWorkflowId(a.accountId, a.region), fleetLimit),
+  }));
+}
+
+/**
+ * The conversion limit in force for a batch: its first account's quota (a batch started before accounts:
+ * the quota its memo names), else the fleet's own.
+ */
+export async function conversionLimitOf(
+  client: Client,
+  batch: string,
+  fleetLimit?: number,
+  accounts?: readonly AwsAccount[]
+): Promise<number | null> {
+  if (accounts?.length) {
+    const first = accounts[0]!;
+    return getConversionLimit(client, quotaWorkflowId(first.accountId, first.region), fleetLimit ?? 5);
+  }
   const described = await client.workflow
     .getHandle(batch)
     .describe()
@@ -50,7 +83,12 @@ async function uploadedSoFar(client: Client, workflowId: string): Promise<number
 /** Looks at the batch once; `sizes` carries the image sizes learnt by earlier looks. */
 export async function lookAtBatch(client: Client, batch: string, sizes: Map<string, number>): Promise<LiveBatch> {
   const view = await batchView(client, batch);
-  const conversionLimit = await conversionLimitOf(client, batch, view.fleet?.limits.maxConversions);
+  const conversionLimit = await conversionLimitOf(
+    client,
+    batch,
+    view.fleet?.limits.maxConversions,
+    view.fleet?.accounts
+  );
   const bytesSent = new Map<string, number>();
   const running = view.vms.filter((v) => !ENDED.has(v.phase) && v.phase !== 'Pending' && v.phase !== 'Preflight');
   await mapLimited(running, 8, async (v) => {

@@ -106,11 +106,13 @@ function vmTable(vms: readonly ReportVm[]): string {
       REPORT_PHASES.map(
         (p) => `<td class="num" ${phaseAttribute(p)}="${v.seconds[p] ?? ''}">${v.seconds[p] ?? ''}</td>`
       ).join('') +
-      `<td>${esc(v.instanceId)}</td><td>${esc(v.conversionTaskId)}</td></tr>`
+      `<td>${esc(v.instanceId)}</td><td>${esc(v.conversionTaskId)}</td>` +
+      `<td data-account="${esc(v.aws?.accountId ?? '')}">${esc(v.aws?.accountId ?? '')}</td>` +
+      `<td data-region="${esc(v.aws?.region ?? '')}">${esc(v.aws?.region ?? '')}</td></tr>`
   );
   return (
     `<table id="vms"><thead><tr><th>VM</th><th>status</th><th>uploaded</th>${head}<th>instance</th>` +
-    `<th>conversion task</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
+    `<th>conversion task</th><th>AWS account</th><th>region</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
   );
 }
 

@@ -6,6 +6,7 @@
 import type { PhaseSpan, ReportPhase } from './phases';
 import { phaseSeconds } from './phases';
 import { fixFor } from './remedies';
+import type { AwsAccount } from '../aws/targets';
 
 /** What is known of one VM (the CLI's VmView has these fields). */
 export interface VmFacts {
@@ -19,6 +20,8 @@ export interface VmFacts {
   errorType: string | null;
   startedAt: string | null;
   finishedAt: string | null;
+  /** --- accounts (issue 20): the AWS account and Region the VM imports into (absent: VMs from before). */
+  aws?: AwsAccount;
 }
 
 /**

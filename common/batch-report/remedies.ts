@@ -33,6 +33,8 @@ const FIXES: Record<FailureTypeName, string> = {
   GuestRefused:
     'Fix the guest as the message says (kernel, partition table, free space) and export it again, or set inspection=skip for that row if the reader is wrong.',
   ScratchSpaceShort: "Free space in the site worker's scratch folder (or point it elsewhere), then retry the VM.",
+  AwsTargetInvalid:
+    "Define the row's aws_profile on every worker host, or give its region a staging bucket (VMCONVOY_REGION_BUCKETS), then retry the VM.",
   UnexpectedError: "Read the worker's log for this VM; report the error if it is a vmconvoy bug, then retry.",
 };
 

@@ -12,6 +12,7 @@ import type {
   VmError,
   SlotRequestInput,
 } from './migration';
+import type { AwsTarget } from '../aws/targets';
 
 /**
  * Where one VM's objects live: `<prefix>ns=<namespace>/<batch>/<vm>/` (common/object-keys.ts). Deterministic,
@@ -22,6 +23,11 @@ export interface ObjectLocation {
   batch: string;
   vm: string;
   namespace?: string;
+  /**
+   * --- accounts (issue 20): the profile and Region (names only) whose clients and staging bucket the
+   * activity uses; absent = the worker's own.
+   */
+  aws?: AwsTarget;
 }
 
 export interface PreflightInput {

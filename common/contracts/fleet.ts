@@ -3,7 +3,7 @@
  * travels as one payload: the CLI stores it, normalised, as JSON lines in the staging bucket, and the
  * fleet loads it a page at a time.
  */
-import type { MigrationSettings, VmSpec } from './migration';
+import type { AwsAccount, MigrationSettings, VmSpec } from './migration';
 
 export interface FleetLimits {
   /** VMs in pre-flight/upload at once (upload bandwidth). @default 4 */
@@ -29,8 +29,16 @@ export interface FleetInput {
   canary: number;
   /** Pause (do not abort) once more than this percentage of finished VMs failed. Unset = no budget. */
   failureBudgetPercent?: number;
-  /** Conversion-quota workflow ID for the batch's account+region. */
+  /**
+   * Conversion-quota workflow ID of the CLI's endpoint and Region: used only by fleets started before
+   * accounts (workflows/versions.ts FLEET_AWS_ACCOUNTS_PATCH); newer fleets name each VM's quota by the
+   * account behind its row (`accounts`).
+   */
   quotaWorkflowId: string;
+  /** --- accounts (issue 20): the accounts resolved so far, by target (common/aws/targets.ts targetKey); carried across continue-as-new. */
+  accounts?: Record<string, AwsAccount>;
+  /** `start --max-conversions` was given: each account's quota gets `limits.maxConversions` when first resolved. */
+  conversionLimitSet?: boolean;
   /**
    * Task queue of the VM workflows (the main queue) when the fleet runs on a queue of its own (the control
    * queue, which then also runs the quota workflow). Unset = the fleet's own queue, for all three.
@@ -91,6 +99,8 @@ export interface FleetStatus {
   canary: number;
   canaryPassed: boolean;
   failureBudgetPercent?: number;
+  /** --- accounts (issue 20): the AWS accounts and Regions of the batch's VMs so far (absent: fleets started before). */
+  accounts?: AwsAccount[];
 }
 
 export interface SetLimitsRequest {

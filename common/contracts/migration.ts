@@ -4,6 +4,8 @@
  * URLs, user data contents or credentials.
  */
 import { z } from 'zod';
+import type { AwsAccount, AwsTarget } from '../aws/targets';
+import { PROFILE_PATTERN, REGION_PATTERN } from '../aws/targets';
 
 // ---------------------------------------------------------------------------------------------------
 // The VM spec: one inventory row, normalised
@@ -113,6 +115,10 @@ export const vmSpecSchema = z.object({
   site: z.string().regex(VM_NAME_PATTERN, VM_NAME_RULE).optional(),
   /** How a RAW or fixed VHD image is sent (UPLOAD_FORMATS); absent = the batch's choice. */
   uploadFormat: z.enum(UPLOAD_FORMATS).optional(),
+  /** --- accounts (issue 20): the Region to import into; absent = the worker's (AWS_REGION). */
+  region: z.string().regex(REGION_PATTERN, 'not a Region name such as eu-west-1').optional(),
+  /** The AWS profile (shared config/credentials files) of the target account; absent = the worker's credentials. */
+  awsProfile: z.string().regex(PROFILE_PATTERN, 'not a profile name (1-64 of A-Z a-z 0-9 . _ @ + = , -)').optional(),
 });
 export type VmSpec = z.output<typeof vmSpecSchema>;
 export type VmSpecInput = z.input<typeof vmSpecSchema>;
@@ -253,6 +259,8 @@ export interface VmStatus {
   inspection?: InspectionSummary;
   /** The VM's site and the task queue its pre-flight and upload wait on (`status` checks it has a worker). */
   site?: { name: string; taskQueue: string };
+  /** --- accounts (issue 20): the AWS account and Region the VM is imported into (absent: VMs started before). */
+  aws?: AwsAccount;
 }
 
 export interface MigrateVmInput {
@@ -267,7 +275,13 @@ export interface MigrateVmInput {
   quota?: QuotaRef;
   /** Workflow ID of the fleet to notify when this VM ends (by signal, so it reaches the latest run). */
   fleetWorkflowId?: string;
+  /** --- accounts (issue 20): the account behind the row's profile and Region, as the fleet resolved it. */
+  aws?: AwsAccount;
+  /** Why the fleet could not resolve that account (the VM fails at once with it, before any upload). */
+  awsProblem?: { type: string; message: string };
 }
+
+export type { AwsAccount, AwsTarget };
 
 export interface MigrateVmResult {
   batch: string;
@@ -280,6 +294,8 @@ export interface MigrateVmResult {
   dryRun: boolean;
   /** Pre-flight's look inside the guest (absent in results from before it). */
   inspection?: InspectionSummary;
+  /** --- accounts (issue 20): the account and Region it was imported into (absent: before accounts). */
+  aws?: AwsAccount;
 }
 
 /** The conversion-quota workflow of an account+region, as a VM knows it. */

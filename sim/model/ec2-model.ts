@@ -16,7 +16,7 @@ import { assignSlots, convertedBytes, convertingFrom, statusMessageOf } from './
 import { conversionMs, listingDelayMs, readMs, seconds } from './timing';
 import { Ec2Resources, visible } from './resources';
 import type { NetworkState } from './network-state';
-import type { ConversionTask, Instance, SimState, Volume } from './types';
+import type { ConversionTask, Instance, SimState, TaskOwner, Volume } from './types';
 import { emptyState } from './types';
 
 /** What reading and judging the upload decided; `platform` is the OS the judge found, when it looked. */
@@ -83,8 +83,40 @@ export class Ec2Model extends Ec2Resources {
   // Conversion tasks
   // -------------------------------------------------------------------------------------------------
 
+  // --- accounts (issue 20): conversion tasks belong to an account in a Region, as AWS's quotas do.
+  /** The account and Region of the request being handled (handlers are synchronous: one at a time). */
+  private caller?: TaskOwner;
+  /** Whose tasks without an owner are (created before owners existed, or by direct model calls). */
+  homeRegion = 'us-east-1';
+
+  /** Runs `fn` as `caller`: the tasks it creates are the caller's, and it sees and counts only those. */
+  asCaller<T>(caller: TaskOwner, fn: () => T): T {
+    this.caller = caller;
+    try {
+      return fn();
+    } finally {
+      this.caller = undefined;
+    }
+  }
+
+  /** The account and Region a task belongs to. */
+  ownerOf(task: Pick<ConversionTask, 'owner'>): TaskOwner {
+    return task.owner ?? { accountId: this.config().accounts.defaultAccountId, region: this.homeRegion };
+  }
+
+  private ownerKey(owner: TaskOwner | undefined): string {
+    const o = this.ownerOf({ owner });
+    return `${o.accountId}/${o.region}`;
+  }
+
+  /** The current caller's own task (any task when no caller is set: the control API, tests). */
+  private mine(task: ConversionTask): boolean {
+    return this.caller === undefined || this.ownerKey(task.owner) === this.ownerKey(this.caller);
+  }
+  // --- end accounts
+
   activeConversions(): number {
-    return this.state.tasks.filter((t) => t.state === 'active').length;
+    return this.state.tasks.filter((t) => t.state === 'active' && this.mine(t)).length;
   }
 
   createTask(input: CreateTaskInput): ConversionTask {
@@ -140,6 +172,7 @@ export class Ec2Model extends Ec2Resources {
       volumeId: volume.volumeId,
       launch: input.launch,
       visibleAt: listedFrom(),
+      ...(this.caller ? { owner: { ...this.caller } } : {}),
     };
     this.state.tasks.push(task);
     this.changed();
@@ -189,7 +222,16 @@ export class Ec2Model extends Ec2Resources {
 
   /** Queued tasks take the slots that are free now. */
   private assignSlots(): void {
-    if (assignSlots(this.state.tasks, this.config().speed.conversionSlots, this.now())) this.changed();
+    // Each account+Region converts in its own slots.
+    const byOwner = new Map<string, ConversionTask[]>();
+    for (const t of this.state.tasks) {
+      const key = this.ownerKey(t.owner);
+      byOwner.set(key, [...(byOwner.get(key) ?? []), t]);
+    }
+    let assigned = false;
+    for (const tasks of byOwner.values())
+      assigned = assignSlots(tasks, this.config().speed.conversionSlots, this.now()) || assigned;
+    if (assigned) this.changed();
   }
 
   /** The manifest or image is unusable: the task ends with that message, as EC2's do. */
@@ -202,7 +244,7 @@ export class Ec2Model extends Ec2Resources {
   /** The tasks EC2 lists now: by ID (one not listed yet is unknown), or all that are listed. */
   describeTasks(ids: string[]): ConversionTask[] {
     this.advance();
-    if (ids.length === 0) return this.state.tasks.filter((t) => visible(t, this.now()));
+    if (ids.length === 0) return this.state.tasks.filter((t) => visible(t, this.now()) && this.mine(t));
     return ids.map((id) => this.findTask(id));
   }
 
@@ -241,8 +283,8 @@ export class Ec2Model extends Ec2Resources {
       );
     }
     const task = this.state.tasks.find((t) => t.id === id);
-    // Not listed yet reads exactly like not there: EC2's eventual consistency.
-    if (!task || !visible(task, this.now()))
+    // Not listed yet reads exactly like not there: EC2's eventual consistency. Another account's is not there.
+    if (!task || !visible(task, this.now()) || !this.mine(task))
       throw new Ec2Error('InvalidConversionTaskId', `The conversion task ID '${id}' does not exist`);
     return task;
   }

@@ -57,6 +57,14 @@ export interface ConversionTask {
   failMessage?: string;
   cancelRequestedAt?: number;
   endedAt?: number;
+  /** The account and Region whose caller created it (tasks are theirs alone); unset = the default caller's. */
+  owner?: TaskOwner;
+}
+
+/** An AWS account in one Region: the scope of conversion tasks and of their limit. */
+export interface TaskOwner {
+  accountId: string;
+  region: string;
 }
 
 export interface Instance {

@@ -15,6 +15,8 @@ export interface Credentials {
   accessKeyId: string;
   secretAccessKey: string;
   region: string;
+  /** The service the scope must name. @default ec2 */
+  service?: string;
 }
 
 export interface SignedRequest {
@@ -169,6 +171,17 @@ function dateHeader(req: SignedRequest): string {
     .replace(/\.\d{3}/, '');
 }
 
+/**
+ * Who claims to sign and for what (the Credential scope `<key>/<day>/<region>/<service>/aws4_request`),
+ * read before verifying so the server can look the key's secret and account up; AuthFailure if malformed.
+ */
+export function credentialScopeOf(req: SignedRequest): { accessKeyId: string; region: string; service: string } {
+  const scope = authParts(req).credential.split('/');
+  if (scope.length !== 5 || scope[4] !== 'aws4_request') fail('malformed Credential');
+  const [accessKeyId, , region, service] = scope as [string, string, string, string];
+  return { accessKeyId, region, service };
+}
+
 /** Throws AuthFailure (or RequestExpired) unless the request carries a valid SigV4 signature for `creds`. */
 export function verifySigV4(req: SignedRequest, creds: Credentials, now: number = Date.now()): void {
   const auth = authParts(req);
@@ -176,10 +189,11 @@ export function verifySigV4(req: SignedRequest, creds: Credentials, now: number 
   if (scope.length !== 5 || scope[4] !== 'aws4_request') fail('malformed Credential');
   const [accessKeyId, day, region, service] = scope as [string, string, string, string];
   if (accessKeyId !== creds.accessKeyId) fail();
-  if (region !== creds.region || service !== 'ec2') {
+  const wanted = creds.service ?? 'ec2';
+  if (region !== creds.region || service !== wanted) {
     throw new Ec2Error(
       'AuthFailure',
-      `Credential should be scoped to a valid region (${creds.region}) and service ec2`
+      `Credential should be scoped to a valid region (${creds.region}) and service ${wanted}`
     );
   }
   const signingDate = parseAmzDate(auth.amzDate);

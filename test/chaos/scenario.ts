@@ -12,7 +12,9 @@ import { Client, Connection } from '@temporalio/client';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startCommand } from '../../client/commands/start';
-import { quotaWorkflowIdFor } from '../../client/settings';
+// The simulator's own key belongs to its default account: the local batch's quota is that account's (issue 20).
+import { DEFAULT_ACCOUNT_ID } from '../../sim/config';
+import { quotaWorkflowId } from '../../common/workflow-ids';
 import { createAwsClients, destroyAwsClients } from '../../common/aws/clients';
 import { loadConfig } from '../../common/config';
 import type { MigrationSettings } from '../../common/contracts/migration';
@@ -239,7 +241,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const client = new Client({ connection });
     const config = loadConfig(cliEnv);
     const namespace = client.options.namespace;
-    const quotaId = quotaWorkflowIdFor({ ec2Endpoint: local.info.ec2Endpoint, region: local.info.region });
+    const quotaId = quotaWorkflowId(DEFAULT_ACCOUNT_ID, local.info.region);
     s3 = localS3Client(local.info.s3Endpoint);
     const imageBytes = fleet.vms.reduce((sum, vm) => sum + vm.imageBytes, 0);
     log(

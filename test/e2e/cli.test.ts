@@ -203,6 +203,8 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
       'instanceId',
       'error',
       'inspection',
+      // The account and Region it imported into (issue 20).
+      'aws',
     ]);
     // The rows said inspection=skip: recorded as the operator's choice, whatever the VM's outcome.
     assert.equal(vm.inspection?.verdict, 'skipped', vm.name);
@@ -240,7 +242,7 @@ test('20 VMs in two waves: start --wait, status --json, reports, retry after an 
   const csvReport = (await vmconvoy('report', batch, '--format', 'csv')).stdout.trim().split('\n');
   assert.equal(
     csvReport[0],
-    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons'
+    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons,aws_account_id,aws_region'
   );
   assert.equal(csvReport.length, 21);
   const mdFile = path.join(dir.dir, 'report.md');

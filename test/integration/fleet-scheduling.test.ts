@@ -86,6 +86,8 @@ async function withWorker(label: string, fn: (taskQueue: string) => Promise<void
     activities: {
       ...createFleetActivities(s3.client, s3.bucket),
       ...createSlotActivities(),
+      // The fleet asks the account behind each row's profile and Region (issue 20); these rows name none.
+      resolveAwsAccount: () => Promise.resolve({ accountId: '123456789012', region: 'us-east-1' }),
       // The fleet's last step: the batch's report into S3 (the real activity; these stand-in VMs add no rows).
       writeBatchReport: (input: BatchReportInput) =>
         writeBatchReport({ s3: s3.client, bucket: s3.bucket, keyPrefix: 'vmconvoy/' }, input),

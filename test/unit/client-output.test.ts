@@ -175,16 +175,16 @@ test('reports in CSV, JSON and Markdown have one row per VM with the contract co
   const csv = renderReport(rows, 'csv').split('\n');
   assert.equal(
     csv[0],
-    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons'
+    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons,aws_account_id,aws_region'
   );
   assert.equal(
     csv[1],
     'a,Failed,,,,5,2026-01-01T00:00:00.000Z,2026-01-01T00:01:00.000Z,60,ConversionFailed,"bad ""x"", y'
   );
-  assert.equal(csv[2], 'second line",,,');
+  assert.equal(csv[2], 'second line",,,,,');
   assert.equal(
     csv[3],
-    'b|c,Completed,i-1,vol-1,import-i-1,7,2026-01-01T00:00:00.000Z,2026-01-01T00:00:30.400Z,30,,,,,'
+    'b|c,Completed,i-1,vol-1,import-i-1,7,2026-01-01T00:00:00.000Z,2026-01-01T00:00:30.400Z,30,,,,,,,'
   );
 
   const json = JSON.parse(renderReport(rows, 'json')) as typeof rows;
@@ -193,7 +193,7 @@ test('reports in CSV, JSON and Markdown have one row per VM with the contract co
   const md = renderReport(rows, 'md').split('\n');
   assert.equal(md.length, 5);
   assert.equal(md[0], `| ${REPORT_COLUMNS.join(' | ')} |`);
-  assert.match(md[2]!, /bad "x", y second line \| {2}\| {2}\| {2}\|$/);
+  assert.match(md[2]!, /bad "x", y second line \| {2}\| {2}\| {2}\| {2}\| {2}\|$/);
   assert.match(md[3]!, /^\| b\\\|c \| Completed \| i-1 /);
 });
 
@@ -294,11 +294,11 @@ test('CSV report: formula cells are neutralised with a quote, numbers stay numbe
     csv,
     [
       REPORT_COLUMNS.join(','),
-      `"'=HYPERLINK(""http://evil"",""x"")",Failed,,,,0,,,,,'+cmd|/c calc,,,`,
-      "'-2+3,Failed,,,,-5,,,,'@SUM(A1),,,,",
-      '\'\tx,Failed,,,,0,,,,,"\'\rcmd",,,',
-      '\'＝1,Failed,,,,0,,,,,"a,b ""c""",,,',
-      'web-01,Completed,i-0abc,,,0,,,30,,,,,',
+      `"'=HYPERLINK(""http://evil"",""x"")",Failed,,,,0,,,,,'+cmd|/c calc,,,,,`,
+      "'-2+3,Failed,,,,-5,,,,'@SUM(A1),,,,,,",
+      '\'\tx,Failed,,,,0,,,,,"\'\rcmd",,,,,',
+      '\'＝1,Failed,,,,0,,,,,"a,b ""c""",,,,,',
+      'web-01,Completed,i-0abc,,,0,,,30,,,,,,,',
     ].join('\n')
   );
   // Read back as a spreadsheet would: no cell starts with a formula character.

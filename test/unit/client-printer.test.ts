@@ -276,7 +276,7 @@ test('report: CSV, Markdown or JSON, to stdout or a file, empty included', async
   assert.equal(csv, `${renderReport(rows, 'csv')}\n`);
   assert.match(
     csv.split('\n')[1]!,
-    /^db-01,Failed,,,,0,2026-01-01T00:00:00.000Z,,,ConversionFailed,Unsupported kernel version 2\.6\.18,,,$/
+    /^db-01,Failed,,,,0,2026-01-01T00:00:00.000Z,,,ConversionFailed,Unsupported kernel version 2\.6\.18,,,,,$/
   );
   assert.match(
     (await printed('report', rows, { args: ['b1'], opts: { format: 'md' } })).stdout,
@@ -290,7 +290,7 @@ test('report: CSV, Markdown or JSON, to stdout or a file, empty included', async
   const none = await printed('report', [], { args: ['b1'], opts: { format: 'csv' } });
   assert.equal(
     none.stdout,
-    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons\n'
+    'name,status,instance_id,volume_id,conversion_task_id,bytes_uploaded,started_at,finished_at,duration_s,error_type,error_message,inspection,guest,inspection_reasons,aws_account_id,aws_region\n'
   );
   assert.equal(
     (await printed('report', [], { args: ['b1'], opts: { format: 'json' } }, { json: true })).stdout,
@@ -530,11 +530,11 @@ test('report through the printer: hostile cells are visible, CSV formulas and Ma
   const csv = (await printed('report', rows, { args: ['b1'], opts: { format: 'csv' } })).stdout.split('\n');
   assert.equal(
     csv[1],
-    `"'=HYPERLINK(""http://evil"",""x"")",Failed,,,,0,2026-01-01T00:00:00.000Z,,,ClientError,[x](http://evil)\\x1b[2J,,,`
+    `"'=HYPERLINK(""http://evil"",""x"")",Failed,,,,0,2026-01-01T00:00:00.000Z,,,ClientError,[x](http://evil)\\x1b[2J,,,,,`
   );
   const md = (await printed('report', rows, { args: ['b1'], opts: { format: 'md' } })).stdout.split('\n');
   assert.match(md[2]!, /^\| =HYPERLINK\\\("http\\:\/\/evil","x"\\\) \| Failed \|/);
-  assert.match(md[2]!, /\| \\\[x\\\]\\\(http\\:\/\/evil\\\)\\\\x1b\\\[2J \| {2}\| {2}\| {2}\|$/);
+  assert.match(md[2]!, /\| \\\[x\\\]\\\(http\\:\/\/evil\\\)\\\\x1b\\\[2J \| {2}\| {2}\| {2}\| {2}\| {2}\|$/);
   assert.match(md[3]!, /^\| &lt;img src=x onerror=alert\\\(1\\\)&gt; \| Completed \| i-1 \|/);
 });
 

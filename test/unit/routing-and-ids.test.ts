@@ -36,6 +36,7 @@ describe('task-queue routing', () => {
       'describeConversion',
       'importInstance',
       'onlineChecks',
+      'resolveAwsAccount',
       'rollbackVm',
       'scanRollback',
       'validateInstance',
