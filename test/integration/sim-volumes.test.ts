@@ -60,10 +60,10 @@ after(async () => {
   await Promise.all([s3?.stop(), dir?.remove()]);
 });
 
-/** A raw image of `virtualMiB` uploaded as parts with its manifest. */
-async function staged(virtualMiB = 4) {
+/** A 4 MiB raw image uploaded as parts with its manifest for a volume of `volumeSizeGib`. */
+async function staged(volumeSizeGib = 8) {
   const vm = `vol-${++seq}`;
-  const image = await makeImage(dir.dir, `${vm}.img`, 'raw', { virtualMiB, randomMiB: 1 });
+  const image = await makeImage(dir.dir, `${vm}.img`, 'raw', { virtualMiB: 4, randomMiB: 1 });
   const { size } = await stat(image);
   const location = { batch: 'volumes', vm };
   await activities.uploadImage({ ...location, image, imageBytes: size, partSizeBytes: 1024 * 1024, concurrency: 4 });
@@ -71,7 +71,7 @@ async function staged(virtualMiB = 4) {
     ...location,
     format: 'RAW',
     imageBytes: size,
-    volumeSizeGib: 8,
+    volumeSizeGib,
     partSizeBytes: 1024 * 1024,
     validUntil: new Date(Date.now() + 3600_000).toISOString(),
   });
@@ -123,7 +123,7 @@ async function importInstance(zone = 'us-east-1a') {
 }
 
 async function importVolume(zone: string, sizeGib: number) {
-  const stage = await staged();
+  const stage = await staged(sizeGib);
   const created = await ec2.send(
     new ImportVolumeCommand({
       AvailabilityZone: zone,
