@@ -6,16 +6,13 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { DataDiskPreflight, DataDiskPreflightInput, DataDiskRef } from '../common/contracts/activity-io';
+import { dataDiskSource } from '../common/contracts/activity-io';
+export { dataDiskSource } from '../common/contracts/activity-io';
 import { FailureType } from '../common/failures';
 import { openImage } from './disk-image/image-file';
 import type { InspectOptions } from './disk-image/limits';
 import { preflight, volumeSizeGib } from './disk-image/preflight';
 import { inspectOva } from './ova/ova';
-
-/** How a data disk is named to the operator: its file, or `file.ova#N` (the OVF's disk N, from 0). */
-export function dataDiskSource(ref: DataDiskRef): string {
-  return ref.ovaDisk === undefined ? ref.image : `${ref.image}#${ref.ovaDisk}`;
-}
 
 /** The same failure, its message prefixed with which data disk it is about. */
 function aboutDisk(err: unknown, disk: number, ref: DataDiskRef): unknown {

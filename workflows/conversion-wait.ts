@@ -23,7 +23,8 @@ export async function waitForConversion(
   imageBytes: number,
   settings: MigrationSettings,
   deadline: number,
-  tracker: VmStatusTracker
+  /** The VM's status (or a data disk's: workflows/data-disks.ts), updated with each look. */
+  tracker: Pick<VmStatusTracker, 'status' | 'update'>
 ): Promise<ConversionProgress> {
   const describe = awsApiActivities('DescribeConversionTasks', settings);
   let interval = settings.pollInitialSeconds;

@@ -183,6 +183,8 @@ export interface ValidateInput extends ObjectLocation {
   volumeSizeGib: number;
   bootCheck: boolean;
   bootCheckTimeoutSeconds: number;
+  /** Data volumes attached at /dev/sdf, /dev/sdg, ... (issue 19): validation expects them beside the root. */
+  dataVolumeIds?: string[];
 }
 
 export interface ValidateResult {
@@ -274,6 +276,11 @@ export function dataDiskRefs(
 ): DataDiskRef[] {
   if (spec.dataDisks && spec.dataDisks.length > 0) return spec.dataDisks.map((image) => ({ image }));
   return Array.from({ length: Math.max(0, (ovfDisks ?? 1) - 1) }, (_, i) => ({ image: spec.image, ovaDisk: i + 1 }));
+}
+
+/** How a data disk is named to the operator: its file, or `file.ova#N` (the OVF's disk N, from 0). */
+export function dataDiskSource(ref: DataDiskRef): string {
+  return ref.ovaDisk === undefined ? ref.image : `${ref.image}#${ref.ovaDisk}`;
 }
 
 /** One data disk: a file, or disk `ovaDisk` (counted from 0 in OVF order) of an OVA. */

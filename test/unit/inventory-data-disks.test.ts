@@ -13,7 +13,8 @@ import { readInventory } from '../../client/inventory/read-inventory';
 import { preflightDataDisk } from '../../activities/data-disks';
 import { preflight } from '../../activities/disk-image/preflight';
 import { dataDiskLocation, dataDiskRefs } from '../../common/contracts/activity-io';
-import { dataDiskDevice } from '../../common/contracts/migration';
+import { dataDiskDevice, vmSpecSchema } from '../../common/contracts/migration';
+import { instanceMismatches } from '../../activities/validate';
 import { makeImage } from '../helpers/images';
 import { makeOva } from '../helpers/ova';
 import { tempDir } from '../helpers/testbed';
@@ -124,4 +125,30 @@ test('an OVA with two disks: boot disk from the OVF first, the data disk from it
     result.notes?.some((n) => /^2 disks, .* data disks: .*two\.ova#1 \(8 GiB\) at \/dev\/sdf$/.test(n.message)),
     JSON.stringify(result.notes)
   );
+});
+
+test('validation expects the data volumes at /dev/sdf, /dev/sdg beside the root, and names what differs', () => {
+  const spec = vmSpecSchema.parse({ name: 'vm1', image: '/i', architecture: 'x86_64', instanceType: 'm3.medium' });
+  const root = { DeviceName: '/dev/sda1', Ebs: { VolumeId: 'vol-r' } };
+  const sdf = { DeviceName: '/dev/sdf', Ebs: { VolumeId: 'vol-a' } };
+  const sdg = { DeviceName: '/dev/sdg', Ebs: { VolumeId: 'vol-b' } };
+  const instance = (mappings: Array<typeof root>) => ({
+    State: { Name: 'stopped' as const },
+    Architecture: 'x86_64' as const,
+    InstanceType: 'm3.medium' as const,
+    BlockDeviceMappings: mappings,
+  });
+  assert.deepEqual(instanceMismatches(instance([root, sdf, sdg]), spec, ['vol-a', 'vol-b']), []);
+  assert.deepEqual(
+    instanceMismatches(
+      instance([root, { ...sdf, Ebs: { VolumeId: 'vol-b' } }, { ...sdg, Ebs: { VolumeId: 'vol-a' } }]),
+      spec,
+      ['vol-a', 'vol-b']
+    ),
+    [
+      'expected exactly 3 volumes, one at /dev/sda1, vol-a at /dev/sdf, vol-b at /dev/sdg; found /dev/sda1=vol-r, /dev/sdf=vol-b, /dev/sdg=vol-a',
+    ]
+  );
+  // Without data volumes, a second volume is still one too many.
+  assert.equal(instanceMismatches(instance([root, sdf]), spec).length, 1);
 });
