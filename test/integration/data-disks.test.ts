@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../../dev/services';
 import type { ServiceProcess } from '../../dev/process';
 import { spawnService } from '../../dev/process';
 import type { VmResourceRecord } from '../../common/contracts/activity-io';
-import type { MigrateVmInput, MigrateVmResult, VmStatus } from '../../common/contracts/migration';
+import type { MigrateVmInput, MigrateVmResult } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { vmPrefix } from '../../common/object-keys';
 import { vmStatusQuery } from '../../workflows/messages';
@@ -166,7 +166,7 @@ test('boot disk + two data disks, through a lost ImportVolume answer and a worke
   try {
     const handle = await startVm('multi', boot, [dataA, dataB]);
     await until(
-      async () => proxy.putCount(/multi\/disk-2\/image\.part/),
+      () => Promise.resolve(proxy.putCount(/multi\/disk-2\/image\.part/)),
       (n) => n >= 3,
       { timeoutMs: 120_000, intervalMs: 50 }
     );
@@ -230,7 +230,7 @@ test('boot disk + two data disks, through a lost ImportVolume answer and a worke
     );
     const status = await handle.query(vmStatusQuery);
     assert.deepEqual(
-      (status as VmStatus).dataVolumes?.map((d) => [d.disk, d.device, d.phase, d.volumeId]),
+      status.dataVolumes?.map((d) => [d.disk, d.device, d.phase, d.volumeId]),
       [
         [1, '/dev/sdf', 'Attached', tasks.disk1[0]!.volumeId],
         [2, '/dev/sdg', 'Attached', tasks.disk2[0]!.volumeId],
