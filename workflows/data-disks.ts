@@ -8,8 +8,10 @@
  * conversion is done, and on failure cancels the children and cleans up what they made.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  ChildWorkflowFailure,
   defineSignal,
   getExternalWorkflowHandle,
   proxyActivities,
@@ -174,6 +176,22 @@ async function importVolumeWithQuotaWait(
   }
 }
 
+/**
+ * A child's failure as the VM's own: the reason inside the child (AWS's status message, a refused upload)
+ * with the disk named, not "Child Workflow execution failed".
+ */
+function diskFailure(err: unknown, disk: number): Error {
+  let cause = err;
+  while (cause instanceof ChildWorkflowFailure || cause instanceof ActivityFailure) cause = cause.cause;
+  if (!(cause instanceof ApplicationFailure)) return err instanceof Error ? err : new Error(String(err));
+  return ApplicationFailure.create({
+    message: `data disk ${disk}: ${cause.message}`,
+    type: cause.type ?? undefined,
+    nonRetryable: true,
+    cause: err instanceof Error ? err : undefined,
+  });
+}
+
 /** The VM workflow's side: pre-flight, start, attach, clean up. */
 export class DataDisks {
   private found: DataDiskPreflight[] = [];
@@ -261,7 +279,13 @@ export class DataDisks {
 
   /** Waits for every data volume, then attaches, validates and tags them (/dev/sdf, /dev/sdg, ...). */
   async attach(instanceId: string): Promise<string[]> {
-    const volumes = await Promise.all(this.results);
+    const volumes = await Promise.all(
+      this.results.map((r, i) =>
+        r.catch((err: unknown) => {
+          throw diskFailure(err, i + 1);
+        })
+      )
+    );
     const done = await awsApiActivities('attach the data volumes', this.vm.settings).attachDataVolumes({
       ...this.vm.location,
       spec: this.vm.spec,

@@ -13,6 +13,7 @@ import { REPO_ROOT } from '../../dev/services';
 import type { ServiceProcess } from '../../dev/process';
 import { spawnService } from '../../dev/process';
 import type { VmResourceRecord } from '../../common/contracts/activity-io';
+import type { RollbackVmInput, RollbackVmResult } from '../../common/contracts/rollback';
 import type { MigrateVmInput, MigrateVmResult } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { vmPrefix } from '../../common/object-keys';
@@ -22,7 +23,9 @@ import { startCountingProxy } from '../helpers/counting-proxy';
 import { makeImage, RANDOM_IMAGE_ROW } from '../helpers/images';
 import { makeOva } from '../helpers/ova';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
+import { localAwsConfig, startS3, startSim, startTemporal, tempDir, uniqueTaskQueue } from '../helpers/testbed';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities';
 import { until } from '../helpers/wait';
 
 const PART = 2 * 1024 * 1024;
@@ -236,6 +239,32 @@ test('boot disk + two data disks, through a lost ImportVolume answer and a worke
         [2, '/dev/sdg', 'Attached', tasks.disk2[0]!.volumeId],
       ]
     );
+
+    // `vmconvoy rollback` removes the instance and every volume the record names, data volumes included.
+    const activities = createActivities({ config: localAwsConfig(s3, sim), qemuImg: false });
+    const rolled = await new MockActivityEnvironment().run<
+      [RollbackVmInput],
+      RollbackVmResult,
+      typeof activities.rollbackVm
+    >(activities.rollbackVm, {
+      batch,
+      vm: 'multi',
+      namespace: temporal.namespace,
+      force: false,
+      execute: true,
+    });
+    assert.deepEqual(
+      rolled.items.filter((i) => i.kind === 'volume').map((i) => [i.id, i.action ?? i.skip]),
+      volumes.map((v) => [v.volumeId, 'delete'])
+    );
+    const after = await sim.state();
+    assert.equal(after.instances.find((i) => i.instanceId === result.instanceId)?.state, 'terminated');
+    assert.deepEqual(
+      (after.volumes as unknown as SimVolume[])
+        .filter((v) => volumes.some((x) => x.volumeId === v.volumeId))
+        .map((v) => v.state),
+      ['deleted', 'deleted', 'deleted']
+    );
   } finally {
     await sim.configure({ faults: { lostImportResponseRate: 0, actions: [] } });
   }
@@ -260,4 +289,46 @@ test('an OVA with two disks migrates: the boot disk becomes the instance, the ot
   const tasks = await tasksOf('ova');
   assert.deepEqual([tasks.boot.length, tasks.disk1.length, tasks.disk2.length], [1, 1, 0]);
   assert.deepEqual(await objectsUnder('ova'), ['resources.json']);
+});
+
+test('a data disk whose conversion fails fails the VM and leaves no data volume, task or part behind', async () => {
+  const boot = await makeImage(dir.dir, 'fail-boot.raw', 'raw', { virtualMiB: 16, randomMiB: 2 });
+  const good = await makeImage(dir.dir, 'fail-a.raw', 'raw', { virtualMiB: 8, randomMiB: 2 });
+  const bad = await makeImage(dir.dir, 'fail-b.raw', 'raw', {
+    virtualMiB: 8,
+    randomMiB: 2,
+    marker: 'VMCONVOY_SIM_FAIL=ClientError: data disk refused by the test',
+  });
+  const handle = await startVm('faildisk', boot, [good, bad]);
+  // The VM's failure names the disk and carries AWS's status message.
+  await assert.rejects(handle.result(), (err: Error & { cause?: { message?: string } }) =>
+    /^data disk 2: ClientError: data disk refused by the test/.test(err.cause?.message ?? '')
+  );
+  const tasks = await tasksOf('faildisk');
+  assert.deepEqual([tasks.boot.length, tasks.disk1.length, tasks.disk2.length], [1, 1, 1]);
+  assert.equal(tasks.disk2[0]!.state, 'cancelled');
+  const state = await sim.state();
+  const dataVolumeIds = [tasks.disk1[0]!.volumeId, tasks.disk2[0]!.volumeId];
+  const left = (state.volumes as unknown as SimVolume[]).filter(
+    (v) => dataVolumeIds.includes(v.volumeId) && v.state !== 'deleted'
+  );
+  assert.deepEqual(left, [], 'no data volume left');
+  assert.equal(
+    state.tasks.some((t) => t.state === 'active' && t.manifestUrl.includes(`/${batch}/faildisk/`)),
+    false,
+    'no task left converting'
+  );
+  // The instance stays stopped for inspection (onFail keep): only its record remains in S3, naming the volumes.
+  assert.deepEqual(await objectsUnder('faildisk'), ['resources.json']);
+  const record = await recordOf('faildisk');
+  assert.deepEqual(
+    record.imports
+      .filter((i) => i.dataDisk !== undefined)
+      .map((i) => [i.dataDisk, i.volumeDeleted])
+      .sort(),
+    [
+      [1, true],
+      [2, true],
+    ]
+  );
 });
