@@ -251,9 +251,14 @@ export async function rollbackVm(deps: RollbackDeps, input: RollbackVmInput): Pr
   const plans: ImportPlan[] = [];
   const recorded = new Set((record?.imports ?? []).flatMap((i) => (i.instanceId ? [i.instanceId] : [])));
   const vmInstances: VmInstances = { recorded, kept: new Set() };
-  // Instances first (the record lists the boot import before its data volumes): a data volume's plan needs to
-  // know whether its instance stays.
-  for (const rec of record?.imports ?? []) plans.push(await planImport(deps, loc, rec, input.force, vmInstances));
+  // Instances first, data volumes after (the record's order changes as entries are updated): a data volume's
+  // plan needs to know whether its instance stays, and it can go only once that instance is terminated.
+  const imports = record?.imports ?? [];
+  const ordered = [
+    ...imports.filter((i) => i.dataDisk === undefined),
+    ...imports.filter((i) => i.dataDisk !== undefined),
+  ];
+  for (const rec of ordered) plans.push(await planImport(deps, loc, rec, input.force, vmInstances));
   if (input.execute) {
     for (const plan of plans) await executeImport(deps, loc, plan);
     activityLog.info('VM rolled back', { batch: input.batch, vm: input.vm });
