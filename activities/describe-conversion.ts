@@ -35,7 +35,10 @@ export function toConversionProgress(task: ConversionTask, imageBytes: number): 
   const state: ConversionState = STATES.includes(task.State as ConversionState)
     ? (task.State as ConversionState)
     : 'active';
-  const volume = task.ImportInstance?.Volumes?.[0];
+  // An ImportVolume task (a data disk) carries its volume and bytes in `importVolume`, without a status of its own.
+  const volume =
+    task.ImportInstance?.Volumes?.[0] ??
+    (task.ImportVolume ? { ...task.ImportVolume, StatusMessage: undefined } : undefined);
   // Into the workflow (history, status query, failure message): EC2's text may quote the manifest's
   // presigned URLs, plain or percent-encoded.
   const statusMessage = redact(task.StatusMessage || volume?.StatusMessage || '');

@@ -65,8 +65,13 @@ export function manifestUrlMatches(url: string | undefined, bucket: string, key:
   return pathname.endsWith(`/${bucket}/${key}`) || (parsed.hostname.startsWith(`${bucket}.`) && pathname === `/${key}`);
 }
 
+/** The manifest URLs a task was given: ImportInstance's volume, or ImportVolume's image (a data disk). */
 function manifestUrlsOf(task: ConversionTask): string[] {
-  return (task.ImportInstance?.Volumes ?? []).map((v) => v.Image?.ImportManifestUrl ?? '');
+  const volume = task.ImportVolume?.Image?.ImportManifestUrl;
+  return [
+    ...(task.ImportInstance?.Volumes ?? []).map((v) => v.Image?.ImportManifestUrl ?? ''),
+    ...(volume ? [volume] : []),
+  ];
 }
 
 /** The live (active or completed) task importing this manifest; completed wins over active. */
@@ -168,7 +173,7 @@ export function resultOf(task: ConversionTask, adopted: boolean): ImportInstance
   return {
     conversionTaskId: task.ConversionTaskId ?? '',
     instanceId: task.ImportInstance?.InstanceId,
-    volumeId: task.ImportInstance?.Volumes?.[0]?.Volume?.Id,
+    volumeId: task.ImportInstance?.Volumes?.[0]?.Volume?.Id ?? task.ImportVolume?.Volume?.Id,
     adopted,
   };
 }

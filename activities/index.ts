@@ -51,6 +51,16 @@ import type { NotifyInput } from './notify';
 import { sendNotification } from './notify';
 import type { RollbackInput, RollbackVmInput } from '../common/contracts/rollback';
 import { rollbackVm, scanRollback } from './rollback';
+import type {
+  AttachDataVolumesInput,
+  DataDiskPreflightInput,
+  DataVolumeCleanupInput,
+  ImportVolumeInput,
+} from '../common/contracts/activity-io';
+import { preflightDataDisk } from './data-disks';
+import { importVolume } from './import-volume';
+import { attachDataVolumes } from './attach-volumes';
+import { cleanupDataVolumes } from './data-volume-cleanup';
 
 export type { DescribeConversionInput } from './describe-conversion';
 
@@ -187,6 +197,23 @@ export function createActivities(deps: ActivityDeps) {
     workflowRunStates: keepAlive((runs: WorkflowRunRef[]) => fleet.workflowRunStates(runs)),
     /** The batch's report (JSON and HTML) into its S3 folder, at batch end. */
     writeBatchReport: keepAlive((input: BatchReportInput) => writeBatchReport(s3Deps, input)),
+    // --- data disks (issue 19)
+    /** Reads a data disk (a file, or a disk of the VM's OVA): format, completeness, size. No guest look. */
+    preflightDataDisk: keepAlive((input: DataDiskPreflightInput) =>
+      preflightDataDisk(input, { imageRoots, qemuImg: deps.qemuImg })
+    ),
+    /** ImportVolume into the instance's zone, adopting an existing task for the disk's manifest. */
+    // The worker's own account and Region: a row with data disks may not name another (client/inventory).
+    importVolume: keepAlive(async (input: ImportVolumeInput) => importVolume(await ec2DepsOf({}), input)),
+    /** Records, attaches (/dev/sdf, ...), validates and tags the data volumes. */
+    attachDataVolumes: keepAlive((input: AttachDataVolumesInput) =>
+      attachDataVolumes({ ...s3Deps, ec2: clients.ec2, pollIntervalMs: deps.bootCheckPollMs }, input)
+    ),
+    /** Failure paths: cancels the data disks' tasks, deletes their unattached volumes. */
+    cleanupDataVolumes: keepAlive((input: DataVolumeCleanupInput) =>
+      cleanupDataVolumes({ ...s3Deps, ec2: clients.ec2 }, input)
+    ),
+    // --- end data disks
     /** One signed POST of a batch event to the --notify receiver. */
     sendNotification: (input: NotifyInput) =>
       sendNotification({ secret: deps.notifySecret, receivers: deps.notifyReceivers ?? {} }, input),

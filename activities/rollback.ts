@@ -133,11 +133,18 @@ interface ImportPlan {
   volume?: RollbackItem;
 }
 
+/** The VM's instances as the plans so far found them: which the record names, which stay (foreign, changed). */
+interface VmInstances {
+  recorded: ReadonlySet<string>;
+  kept: Set<string>;
+}
+
 async function planImport(
   deps: RollbackDeps,
   loc: ObjectLocation,
   rec: RecordedImport,
-  force: boolean
+  force: boolean,
+  vmInstances: VmInstances = { recorded: new Set(), kept: new Set() }
 ): Promise<ImportPlan> {
   const vm = loc.vm;
   const plan: ImportPlan = { rec };
@@ -167,6 +174,7 @@ async function planImport(
       if (changed) item.detail = `${changed}; terminated because of --force`;
     }
     instanceKept = item.skip === 'foreign' || item.skip === 'changed';
+    if (instanceKept) vmInstances.kept.add(rec.instanceId);
     plan.instance = item;
   }
   if (rec.volumeId) {
@@ -179,7 +187,14 @@ async function planImport(
     if (!volume || state === 'deleting' || state === 'deleted') item.skip = 'gone';
     else if (plan.task) item.skip = 'with-task';
     else if (instanceKept) item.skip = 'kept-with-instance';
-    else if (attachedTo && attachedTo !== rec.instanceId) {
+    // A data volume (issue 19) is attached to the VM's own instance: it goes once that instance is terminated.
+    else if (rec.dataDisk !== undefined && attachedTo && vmInstances.kept.has(attachedTo))
+      item.skip = 'kept-with-instance';
+    else if (
+      attachedTo &&
+      attachedTo !== rec.instanceId &&
+      !(rec.dataDisk !== undefined && vmInstances.recorded.has(attachedTo))
+    ) {
       item.skip = 'attached-elsewhere';
       item.detail = `attached to ${attachedTo}, which no record names`;
     } else if (
@@ -234,7 +249,16 @@ export async function rollbackVm(deps: RollbackDeps, input: RollbackVmInput): Pr
   const loc = locationOf(input, input.vm, input.legacyLayout);
   const record = await readResourceRecord(deps, loc);
   const plans: ImportPlan[] = [];
-  for (const rec of record?.imports ?? []) plans.push(await planImport(deps, loc, rec, input.force));
+  const recorded = new Set((record?.imports ?? []).flatMap((i) => (i.instanceId ? [i.instanceId] : [])));
+  const vmInstances: VmInstances = { recorded, kept: new Set() };
+  // Instances first, data volumes after (the record's order changes as entries are updated): a data volume's
+  // plan needs to know whether its instance stays, and it can go only once that instance is terminated.
+  const imports = record?.imports ?? [];
+  const ordered = [
+    ...imports.filter((i) => i.dataDisk === undefined),
+    ...imports.filter((i) => i.dataDisk !== undefined),
+  ];
+  for (const rec of ordered) plans.push(await planImport(deps, loc, rec, input.force, vmInstances));
   if (input.execute) {
     for (const plan of plans) await executeImport(deps, loc, plan);
     activityLog.info('VM rolled back', { batch: input.batch, vm: input.vm });

@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/common';
 import type { VmSpec } from '../common/contracts/migration';
+import { dataDiskDevice } from '../common/contracts/migration';
 import type { ValidateInput, ValidateResult } from '../common/contracts/activity-io';
 import { FailureType } from '../common/failures';
 import { activityLog, heartbeat, sleepMs, throwIfCancelled } from './activity-context';
@@ -70,7 +71,12 @@ async function stopLeftRunning(deps: ValidateDeps, input: ValidateInput, instanc
 }
 
 /** What differs between the instance and the spec (empty = matches). Pure. */
-export function instanceMismatches(instance: Instance, spec: VmSpec): string[] {
+export function instanceMismatches(
+  instance: Instance,
+  spec: VmSpec,
+  /** The VM's data volumes, attached at /dev/sdf, /dev/sdg, ... in this order (issue 19). */
+  dataVolumeIds: readonly string[] = []
+): string[] {
   const problems: string[] = [];
   const expect = (what: string, actual: string | undefined, wanted: string | undefined): void => {
     if (wanted !== undefined && actual !== wanted) problems.push(`${what} is ${actual ?? 'unset'}, expected ${wanted}`);
@@ -88,9 +94,16 @@ export function instanceMismatches(instance: Instance, spec: VmSpec): string[] {
   if (missing.length > 0) problems.push(`security groups ${missing.join(', ')} are not attached`);
   const mappings = instance.BlockDeviceMappings ?? [];
   const roots = mappings.filter((m) => m.DeviceName === ROOT_DEVICE);
-  if (roots.length !== 1 || mappings.length !== 1) {
+  const dataAttached = dataVolumeIds.every((id, i) =>
+    mappings.some((m) => m.DeviceName === dataDiskDevice(i + 1) && m.Ebs?.VolumeId === id)
+  );
+  if (roots.length !== 1 || mappings.length !== 1 + dataVolumeIds.length || !dataAttached) {
+    const data = dataVolumeIds.map((id, i) => `, ${id} at ${dataDiskDevice(i + 1)}`).join('');
+    const wanted = data
+      ? `${1 + dataVolumeIds.length} volumes, one at ${ROOT_DEVICE}${data}`
+      : `one volume, at ${ROOT_DEVICE}`;
     problems.push(
-      `expected exactly one volume, at ${ROOT_DEVICE}; found ${mappings.map((m) => `${m.DeviceName ?? '?'}=${m.Ebs?.VolumeId ?? '?'}`).join(', ') || 'none'}`
+      `expected exactly ${wanted}; found ${mappings.map((m) => `${m.DeviceName ?? '?'}=${m.Ebs?.VolumeId ?? '?'}`).join(', ') || 'none'}`
     );
   }
   return problems;
@@ -114,7 +127,7 @@ export async function validateInstance(deps: ValidateDeps, input: ValidateInput)
   const found = await describeInstance(ec2, instanceId);
   if (!found) throw failed(instanceId, ['the instance does not exist']);
   const instance = await stopLeftRunning(deps, input, found);
-  const problems = instanceMismatches(instance, spec);
+  const problems = instanceMismatches(instance, spec, input.dataVolumeIds);
   const volumeId = instance.BlockDeviceMappings?.find((m) => m.DeviceName === ROOT_DEVICE)?.Ebs?.VolumeId;
   if (volumeId) {
     const volumes = await call(`DescribeVolumes ${volumeId}`, (abortSignal) =>

@@ -24,6 +24,8 @@ export interface VmView {
   conversionTaskId: string | null;
   instanceId: string | null;
   volumeId: string | null;
+  /** Data volumes (/dev/sdf, /dev/sdg, ...), as far as known; absent: none. */
+  dataVolumeIds?: string[];
   bytesUploaded: number;
   error: string | null;
   errorType: string | null;
@@ -75,6 +77,7 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo, hasPollers: Pol
         conversionTaskId: s.conversionTaskId ?? null,
         instanceId: s.instanceId ?? null,
         volumeId: s.volumeId ?? null,
+        dataVolumeIds: s.dataVolumes?.map((d) => d.volumeId ?? `(${d.device} ${d.phase})`),
         bytesUploaded: s.bytesUploaded,
         error: s.lastError?.message ?? null,
         errorType: s.lastError?.type ?? null,
@@ -96,6 +99,7 @@ async function vmView(client: Client, wf: WorkflowExecutionInfo, hasPollers: Pol
         conversionTaskId: r.conversionTaskId || null,
         instanceId: r.instanceId || null,
         volumeId: r.volumeId || null,
+        dataVolumeIds: r.dataVolumeIds,
         bytesUploaded: r.bytesUploaded,
         inspection: r.inspection ?? null,
       });

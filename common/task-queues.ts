@@ -23,8 +23,11 @@ export const ACTIVITIES_BY_QUEUE = {
     'rollbackVm',
     'onlineChecks',
     'resolveAwsAccount',
+    'importVolume',
+    'attachDataVolumes',
+    'cleanupDataVolumes',
   ],
-  upload: ['preflightImage', 'uploadImage', 'convertImage', 'discardScratch'],
+  upload: ['preflightImage', 'uploadImage', 'convertImage', 'discardScratch', 'preflightDataDisk'],
 } as const;
 
 export type QueueRole = keyof typeof ACTIVITIES_BY_QUEUE;

@@ -24,7 +24,8 @@ export async function waitForConversion(
   imageBytes: number,
   settings: MigrationSettings,
   deadline: number,
-  tracker: VmStatusTracker,
+  /** The VM's status (or a data disk's: workflows/data-disks.ts), updated with each look. */
+  tracker: Pick<VmStatusTracker, 'status' | 'update'>,
   /** --- accounts (issue 20): the VM's profile and Region (names only); absent = the worker's. */
   aws?: AwsTarget
 ): Promise<ConversionProgress> {

@@ -48,6 +48,9 @@ import type { SentImage } from './convert-on-site';
 import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { VmStatusTracker, inspectionOf } from './vm-status';
 import { streamOptimizedUpload } from './stream-upload';
+import { dataDiskRefs } from '../common/contracts/activity-io';
+import { DataDisks } from './data-disks';
+import { VM_DATA_DISKS_PATCH } from './versions';
 
 export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateVmResult> {
   const { batch, spec, settings } = input;
@@ -84,6 +87,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   let holdsSlot = false;
   /** Set once a conversion on the site is scheduled: its scratch folder is deleted when the VM ends. */
   let scratchUsed = false;
+  let dataDisks: DataDisks | undefined;
 
   try {
     // --- accounts (issue 20): the fleet could not resolve the row's account (unknown profile, STS refused).
@@ -111,6 +115,13 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     }
     // --- end zero-upload dry run
 
+    // --- data disks (issue 19): read before any byte moves; imported by child workflows (data-disks.ts).
+    const refs = dataDiskRefs(spec, image.ovf?.disks);
+    if (refs.length > 0 && !settings.dryRun && patched(VM_DATA_DISKS_PATCH)) {
+      const vm = { location, spec, settings, quota: input.quota, uploadQueue, deadline, tracker };
+      dataDisks = new DataDisks(refs, vm);
+      await dataDisks.preflight();
+    }
     tracker.enter('Uploading');
     // --- formats (issue 19): what is uploaded, the image itself, its converted copy, or an OVA's disk range.
     let sent: SentImage = {
@@ -216,6 +227,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       const created = await importWithQuotaWait(importInput, settings, deadline, tracker);
       conversionTaskId = created.conversionTaskId;
       tracker.update({ conversionTaskId, instanceId: created.instanceId, volumeId: created.volumeId });
+      await dataDisks?.start(created.instanceId);
       tracker.enter('Converting');
       try {
         done = await waitForConversion(created.conversionTaskId, imageBytes, settings, deadline, tracker, location.aws);
@@ -242,6 +254,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     }
 
     tracker.enter('Validating');
+    const dataVolumeIds = await dataDisks?.attach(done.instanceId ?? tracker.status.instanceId ?? '');
     const validated = await validationActivities(
       settings.bootCheckTimeoutSeconds,
       settings.awsApiTaskQueue,
@@ -252,6 +265,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       instanceId: done.instanceId ?? tracker.status.instanceId ?? '',
       volumeSizeGib: image.volumeSizeGib,
       bootCheck: spec.bootCheck,
+      dataVolumeIds,
       bootCheckTimeoutSeconds: settings.bootCheckTimeoutSeconds,
     });
     tracker.update({ instanceId: validated.instanceId, volumeId: validated.volumeId });
@@ -272,6 +286,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       conversionTaskId: tracker.status.conversionTaskId ?? '',
       bytesUploaded: uploaded.bytesSent,
       dryRun: false,
+      dataVolumeIds,
       inspection: image.inspection,
       ...(input.aws ? { aws: input.aws } : {}),
     };
@@ -286,6 +301,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     await CancellationScope.nonCancellable(async () => {
       tracker.enter('CleaningUp');
       if (scratchUsed) await discardScratchOnSite(location, settings, uploadQueue).catch(() => undefined);
+      const reason = cancelled ? 'cancelled by the operator' : `failed: ${error.type}`;
+      await dataDisks?.cleanup(reason);
       const cleaned = await awsApiActivities(
         'cancel the conversion task and delete uploaded objects',
         settings
@@ -294,10 +311,12 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
         cancelConversionTaskId: conversionTaskId,
         // --- ownership (issue 15): cleanup stops this instance if it runs (an interrupted boot check).
         instanceId: tracker.status.instanceId,
-        reason: cancelled ? 'cancelled by the operator' : `failed: ${error.type}`,
+        reason,
         // --- on-fail (issue 20): an input field only (no new command): histories replay unchanged.
         onFail: cancelled ? undefined : settings.onFail,
       });
+      // Volumes of a terminated instance are detached now: the second pass deletes them.
+      if (!cancelled && settings.onFail === 'terminate') await dataDisks?.cleanup(reason);
       // --- ownership (issue 15): a failed VM's status names the instance it leaves (stopped) behind.
       const left = cleaned.remainingInstances ?? [];
       if (left.length > 0) {

@@ -78,3 +78,11 @@ export const VM_STREAM_OPTIMIZED_UPLOAD_PATCH = 'vm-stream-optimized-upload';
  * one quota its input names.
  */
 export const FLEET_AWS_ACCOUNTS_PATCH = 'fleet-aws-accounts';
+
+/**
+ * migrateVm (issue 19): a VM with data disks (the inventory's image list, or an OVA with more than one disk)
+ * pre-flights them, imports each in its own child workflow (upload, manifest, a conversion slot, ImportVolume
+ * into the instance's zone) once ImportInstance has answered, attaches them while the instance is stopped,
+ * and cleans them up on failure. Only VMs with data disks record the marker.
+ */
+export const VM_DATA_DISKS_PATCH = 'vm-data-disks';

@@ -111,6 +111,10 @@ export class VmStatusTracker {
     if (s.conversionTaskId) lines.push(`conversion task \`${s.conversionTaskId}\``);
     if (s.statusMessage) lines.push(`AWS: ${s.statusMessage}`);
     if (s.instanceId) lines.push(`instance \`${s.instanceId}\``);
+    for (const d of s.dataVolumes ?? [])
+      lines.push(
+        `data disk ${d.disk} → ${d.device}: ${d.phase}${d.volumeId ? ` volume \`${d.volumeId}\`` : ''}${d.conversionTaskId ? ` task \`${d.conversionTaskId}\`` : ''}`
+      );
     if (s.lastError) lines.push(`error (${s.lastError.type}): ${s.lastError.message}`);
     for (const w of s.warnings) lines.push(`warning: ${w}`);
     if (s.inspection) lines.push(inspectionDetails(s.inspection));

@@ -1,12 +1,10 @@
 /**
  * OVA (a tar whose first file is the OVF descriptor, as vSphere, VirtualBox and ovftool export): found by
  * its tar header, indexed without extracting anything (tar-index.ts), its descriptor parsed (ovf.ts), and
- * its boot disk (the OVF's first) checked in place as the stream-optimized VMDK those tools write. The
- * upload then reads the disk's byte range inside the OVA.
+ * each disk checked in place as the stream-optimized VMDK those tools write: the OVF's first is the boot
+ * disk, the others data disks (ImportVolume). The upload then reads each disk's byte range inside the OVA.
  */
-import { ApplicationFailure } from '@temporalio/common';
 import type { FileHandle } from 'node:fs/promises';
-import { FailureType } from '../../common/failures';
 import { readAt } from '../disk-image/image-file';
 import type { ImageInfo } from '../disk-image/limits';
 import { REEXPORT, damaged, unsupported } from '../disk-image/rejections';
@@ -33,7 +31,11 @@ function window(handle: FileHandle, base: number): FileHandle {
   return view as unknown as FileHandle;
 }
 
-export async function inspectOva(handle: FileHandle, size: number, file: string): Promise<ImageInfo> {
+/**
+ * The OVA's disk `diskIndex` (counted from 0 in the OVF's order): 0 is the boot disk, which pre-flight reads;
+ * the others are the VM's data disks (activities/data-disks.ts), each uploaded from its own byte range.
+ */
+export async function inspectOva(handle: FileHandle, size: number, file: string, diskIndex = 0): Promise<ImageInfo> {
   let members;
   try {
     members = (await indexTar(handle, size)).filter(isRegular);
@@ -59,13 +61,13 @@ export async function inspectOva(handle: FileHandle, size: number, file: string)
     throw err;
   }
   if (ovf.disks.length === 0) throw damaged(file, 'its OVF descriptor lists no disk', REEXPORT);
-  if (ovf.disks.length > 1) {
-    throw ApplicationFailure.nonRetryable(
-      `Disk image ${file} is an OVA with ${ovf.disks.length} disks (${ovf.disks.map((d) => d.href).join(', ')}): data disks need ImportVolume: not yet supported. Export the VM with its boot disk only (move the data onto it, or migrate the data separately).`,
-      FailureType.ImageFormatUnsupported
+  if (diskIndex >= ovf.disks.length)
+    throw damaged(
+      file,
+      `its OVF lists ${ovf.disks.length} disk(s); disk ${diskIndex} (counted from 0) is not one`,
+      REEXPORT
     );
-  }
-  const disk = ovf.disks[0]!;
+  const disk = ovf.disks[diskIndex]!;
   const where = `${file} (its disk ${disk.href})`;
   if (disk.compression && disk.compression !== 'identity') {
     throw unsupported(

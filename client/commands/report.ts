@@ -37,7 +37,8 @@ export function reportRows(vms: VmRowSource[]): ReportJsonRow[] {
       name: v.name,
       status: v.phase,
       instance_id: v.instanceId,
-      volume_id: v.volumeId,
+      // Every volume of the VM: the root first, then its data volumes (/dev/sdf, ...), separated by ;.
+      volume_id: [v.volumeId, ...(v.dataVolumeIds ?? [])].filter(Boolean).join(';') || null,
       conversion_task_id: v.conversionTaskId,
       bytes_uploaded: v.bytesUploaded,
       started_at: v.startedAt,

@@ -5,7 +5,13 @@
 import path from 'node:path';
 import { isIP } from 'node:net';
 import type { VmSpec, VmSpecInput } from '../../common/contracts/migration';
-import { DISK_FORMATS, UPLOAD_FORMATS, VM_NAME_PATTERN, vmSpecSchema } from '../../common/contracts/migration';
+import {
+  DISK_FORMATS,
+  MAX_DATA_DISKS,
+  UPLOAD_FORMATS,
+  VM_NAME_PATTERN,
+  vmSpecSchema,
+} from '../../common/contracts/migration';
 import { PROFILE_PATTERN, REGION_PATTERN } from '../../common/aws/targets';
 
 export const COLUMNS = [
@@ -41,6 +47,7 @@ export const REQUIRED_COLUMNS: readonly Column[] = ['name', 'image', 'architectu
 const FIELD_COLUMN: Record<keyof VmSpecInput, Column> = {
   name: 'name',
   image: 'image',
+  dataDisks: 'image',
   format: 'format',
   architecture: 'architecture',
   instanceType: 'instance_type',
@@ -73,7 +80,10 @@ export type RowCells = Partial<Record<Column, string>>;
 
 /** What pre-flight needs of a row, known even when other cells of the row are wrong. */
 export interface RowFiles {
+  /** The boot disk: the image cell's first path. */
   image?: string;
+  /** The data disks: the image cell's other paths, in order. */
+  dataDisks?: string[];
   format?: VmSpec['format'];
   volumeSizeGib?: number;
   userDataFile?: string;
@@ -85,6 +95,34 @@ export interface RowFiles {
 export type RowResult = ({ spec: VmSpec; problems: [] } | { spec?: undefined; problems: CellProblem[] }) & {
   files: RowFiles;
 };
+
+/**
+ * The image cell: one path, or several separated by `;` (the boot disk first, then the data disks in the
+ * order they are attached: /dev/sdf, /dev/sdg, ...). An OVA or OVF stands alone: its disks come from its OVF.
+ */
+export function imageList(cell: string, problem: (column: Column, message: string) => void): string[] {
+  if (cell === '') return [];
+  const paths = cell.split(';').map((p) => p.trim());
+  if (paths.length === 1) return paths;
+  if (paths.some((p) => p === '')) {
+    problem('image', `"${cell}": an empty path between ; (separate the disks' paths with one ;)`);
+    return paths.filter(Boolean);
+  }
+  const ova = paths.find((p) => /\.(ova|ovf)$/i.test(p));
+  if (ova) problem('image', `"${ova}" is an OVA: name it alone in the image cell (its data disks come from its OVF)`);
+  const dataDisks = paths.length - 1;
+  if (dataDisks > MAX_DATA_DISKS)
+    problem(
+      'image',
+      `${dataDisks} data disks; vmconvoy attaches at most ${MAX_DATA_DISKS} (/dev/sdf to /dev/sdp): migrate the others separately`
+    );
+  const seen = new Set<string>();
+  for (const p of paths) {
+    if (seen.has(p)) problem('image', `"${p}" is named twice in the image cell (each disk once)`);
+    seen.add(p);
+  }
+  return paths;
+}
 
 /** One row's cells (already trimmed) → a spec, or every problem found in it. */
 export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
@@ -172,9 +210,11 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
     else tagMap.set(key, pair.slice(eq + 1).trim());
   }
 
+  const disks = imageList(v('image'), problem).map((p) => path.resolve(csvDir, p));
   const candidate: VmSpecInput = {
     name: v('name'),
-    image: v('image') ? path.resolve(csvDir, v('image')) : '',
+    image: disks[0] ?? '',
+    dataDisks: disks.length > 1 ? disks.slice(1) : undefined,
     format: format ? (format as VmSpecInput['format']) : undefined,
     architecture: arch as VmSpecInput['architecture'],
     instanceType: v('instance_type'),
@@ -199,6 +239,7 @@ export function rowToSpec(cells: RowCells, csvDir: string): RowResult {
   };
   const files: RowFiles = {
     image: candidate.image || undefined,
+    dataDisks: candidate.dataDisks,
     format: problems.some((p) => p.column === 'format') ? undefined : candidate.format,
     volumeSizeGib: candidate.volumeSizeGib,
     userDataFile: candidate.userDataFile,

@@ -103,7 +103,9 @@ export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): 
       v.waiting ? `${phaseText(v.phase, p)}\n${p.yellow(v.waiting)}` : phaseText(v.phase, p),
       opts.bars ? progressBar(v.percent) : String(v.percent),
       ...(accounts ? [v.aws ? accountLabel(v.aws) : ''] : []),
-      v.instanceId ?? '',
+      v.dataVolumeIds?.length
+        ? `${v.instanceId ?? ''}\nvolumes ${[v.volumeId ?? '?', ...v.dataVolumeIds].join(', ')}`
+        : (v.instanceId ?? ''),
       guestCell(v, p),
       p.red(error),
     ]);

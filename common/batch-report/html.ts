@@ -97,6 +97,12 @@ function failuresTable(report: BatchReport): string {
   );
 }
 
+/** A VM with data volumes lists every volume under its instance (root first, then /dev/sdf, ...). */
+function volumesCell(v: ReportVm): string {
+  if (!v.dataVolumeIds?.length) return '';
+  return `<br><small>volumes ${esc([v.volumeId ?? '?', ...v.dataVolumeIds].join(', '))}</small>`;
+}
+
 function vmTable(vms: readonly ReportVm[]): string {
   const head = REPORT_PHASES.map((p) => `<th>${esc(PHASE_LABELS[p])} (s)</th>`).join('');
   const rows = vms.map(
@@ -106,7 +112,7 @@ function vmTable(vms: readonly ReportVm[]): string {
       REPORT_PHASES.map(
         (p) => `<td class="num" ${phaseAttribute(p)}="${v.seconds[p] ?? ''}">${v.seconds[p] ?? ''}</td>`
       ).join('') +
-      `<td>${esc(v.instanceId)}</td><td>${esc(v.conversionTaskId)}</td>` +
+      `<td>${esc(v.instanceId)}${volumesCell(v)}</td><td>${esc(v.conversionTaskId)}</td>` +
       `<td data-account="${esc(v.aws?.accountId ?? '')}">${esc(v.aws?.accountId ?? '')}</td>` +
       `<td data-region="${esc(v.aws?.region ?? '')}">${esc(v.aws?.region ?? '')}</td></tr>`
   );

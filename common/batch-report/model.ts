@@ -14,6 +14,8 @@ export interface VmFacts {
   phase: string;
   instanceId: string | null;
   volumeId: string | null;
+  /** Data volumes attached at /dev/sdf, /dev/sdg, ... (absent: none). */
+  dataVolumeIds?: string[];
   conversionTaskId: string | null;
   bytesUploaded: number;
   error: string | null;

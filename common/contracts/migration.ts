@@ -33,6 +33,16 @@ export const VM_NAME_PATTERN = /^(?!\.+$)[A-Za-z0-9._-]{1,64}$/;
 export const VM_NAME_RULE = 'use 1-64 characters of A-Z a-z 0-9 . _ -, not only dots';
 
 /**
+ * Data disks per VM: attached at /dev/sdf … /dev/sdp, the device names the EC2 user guide recommends for EBS
+ * volumes ("Device names for volumes"): eleven.
+ */
+export const MAX_DATA_DISKS = 11;
+/** The device of data disk `n` (1 = the first data disk): /dev/sdf, /dev/sdg, ... */
+export function dataDiskDevice(n: number): string {
+  return `/dev/sd${String.fromCharCode('f'.charCodeAt(0) + n - 1)}`;
+}
+
+/**
  * EC2's tag limits (EC2 user guide, "Tag restrictions"): 50 tags per resource, keys of 1-128 and values of
  * at most 256 Unicode characters, `aws:` (any case) reserved for AWS as a key or value prefix. Checked at
  * validate (and on every stored inventory page) rather than by CreateTags after hours of upload and
@@ -81,6 +91,12 @@ export const vmSpecSchema = z.object({
   name: z.string().regex(VM_NAME_PATTERN, VM_NAME_RULE),
   /** Absolute path of the disk image on the hosts that run upload activities. */
   image: z.string().min(1),
+  /**
+   * Data disks, in order (the inventory's `image` cell after the first `;`): each is imported with
+   * ImportVolume into the instance's zone and attached at /dev/sdf, /dev/sdg, ... An OVA's own data disks
+   * are not listed here: pre-flight finds them in its OVF. Absent = none.
+   */
+  dataDisks: z.array(z.string().min(1)).max(MAX_DATA_DISKS).optional(),
   /** Declared format; detected at pre-flight when absent. */
   format: z.enum(DISK_FORMATS).optional(),
   architecture: z.enum(['i386', 'x86_64']),
@@ -261,6 +277,23 @@ export interface VmStatus {
   site?: { name: string; taskQueue: string };
   /** --- accounts (issue 20): the AWS account and Region the VM is imported into (absent: VMs started before). */
   aws?: AwsAccount;
+  /** Its data disks (absent: none), in inventory order: each one's import and volume. */
+  dataVolumes?: DataVolumeStatus[];
+}
+
+/** One data disk of a VM as status, report and the Web UI show it. */
+export interface DataVolumeStatus {
+  /** 1 = the first data disk. */
+  disk: number;
+  /** Where it is attached once done: /dev/sdf, /dev/sdg, ... */
+  device: string;
+  /** The file (or `file.ova#N`, the OVF's disk N counted from 0) it comes from. */
+  source: string;
+  bytesTotal: number;
+  phase: 'Uploading' | 'WaitingForSlot' | 'Importing' | 'Converting' | 'Available' | 'Attached' | 'Failed';
+  conversionTaskId?: string;
+  volumeId?: string;
+  sizeGib?: number;
 }
 
 export interface MigrateVmInput {
@@ -292,6 +325,8 @@ export interface MigrateVmResult {
   conversionTaskId: string;
   bytesUploaded: number;
   dryRun: boolean;
+  /** The data volumes attached, in device order (/dev/sdf, ...); absent = none. */
+  dataVolumeIds?: string[];
   /** Pre-flight's look inside the guest (absent in results from before it). */
   inspection?: InspectionSummary;
   /** --- accounts (issue 20): the account and Region it was imported into (absent: before accounts). */

@@ -31,6 +31,7 @@ export const FIRST_VERSION: Readonly<Record<string, string>> = {
   TerminateInstances: '2006-06-26',
   DescribeVolumes: '2008-05-05',
   DeleteVolume: '2008-05-05',
+  AttachVolume: '2008-05-05',
   StartInstances: '2009-10-31',
   StopInstances: '2009-10-31',
   CreateTags: '2010-08-31',

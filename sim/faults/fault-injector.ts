@@ -62,7 +62,7 @@ export class FaultInjector {
       ['throttle', f.throttleRate],
       ['connectionReset', f.connectionResetRate],
       ['slowResponse', f.slowResponseRate],
-      ['lostImportResponse', action === 'ImportInstance' ? f.lostImportResponseRate : 0],
+      ['lostImportResponse', action === 'ImportInstance' || action === 'ImportVolume' ? f.lostImportResponseRate : 0],
       ['malformedXml', f.malformedXmlRate],
       ['oversizedBody', f.oversizedBodyRate],
       ['hang', f.hangRate],

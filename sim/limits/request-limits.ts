@@ -1,6 +1,6 @@
 /**
  * EC2's request throttling per API category: mutating calls (ImportInstance, ImportVolume,
- * CancelConversionTask, CreateTags, Start/Stop/TerminateInstances, DeleteVolume) and describe calls each draw from
+ * CancelConversionTask, CreateTags, Start/Stop/TerminateInstances, AttachVolume, DeleteVolume) and describe calls each draw from
  * their own token bucket. An empty bucket → RequestLimitExceeded (503).
  */
 import type { SimConfig } from '../config';
@@ -15,6 +15,7 @@ export const MUTATING_ACTIONS: ReadonlySet<string> = new Set([
   'StopInstances',
   'TerminateInstances',
   'DeleteVolume',
+  'AttachVolume',
 ]);
 
 export type Category = 'mutating' | 'describe';

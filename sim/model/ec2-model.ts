@@ -326,6 +326,8 @@ export class Ec2Model extends Ec2Resources {
       volume.state = 'available';
       volume.instanceId = undefined;
       volume.device = undefined;
+      volume.attachTime = undefined;
+      volume.attachedAt = undefined;
     }
   }
 

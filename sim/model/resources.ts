@@ -10,6 +10,12 @@ import { transitionInstance } from './instance-transitions';
 import { seconds } from './timing';
 import type { Instance, SimState, Volume } from './types';
 
+/**
+ * Device names EC2 takes for an EBS volume on a Linux or Windows instance (`/dev/sd[b-z]`, `xvd[b-z]`, with or
+ * without `/dev/`); the EC2 user guide recommends /dev/sd[f-p] for EBS ("Device names for volumes").
+ */
+const DEVICE_NAME = /^(\/dev\/)?(sd|xvd)[b-z]$/;
+
 export const visible = (r: { visibleAt?: number }, now: number): boolean =>
   r.visibleAt === undefined || now >= r.visibleAt;
 
@@ -43,6 +49,61 @@ export abstract class Ec2Resources {
       throw new Ec2Error('VolumeInUse', `Volume ${id} is currently attached to ${volume.instanceId ?? 'an instance'}`);
     volume.state = 'deleted';
     this.changed();
+  }
+
+  /**
+   * AttachVolume: an `available` volume in the instance's zone goes to a `running` or `stopped` instance at a
+   * device no other volume of that instance holds. The volume is `in-use` at once; its attachment reads
+   * `attaching` for `instanceTransitionSeconds`, then `attached`.
+   */
+  attachVolume(volumeId: string, instanceId: string, device: string): Volume {
+    this.advance();
+    const volume = this.findVolume(volumeId);
+    const instance = this.findInstance(instanceId);
+    if (!DEVICE_NAME.test(device))
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        `Invalid value '${device}' for unixDevice. Use /dev/sd[f-p] or xvd[f-p].`
+      );
+    if (volume.state === 'in-use') throw new Ec2Error('VolumeInUse', `${volumeId} is already attached to an instance`);
+    if (volume.state !== 'available') throw new Ec2Error('IncorrectState', `${volumeId} is not 'available'.`);
+    if (instance.state !== 'running' && instance.state !== 'stopped')
+      throw new Ec2Error(
+        'IncorrectInstanceState',
+        `The instance '${instanceId}' is not in the 'running' or 'stopped' state.`
+      );
+    if (volume.availabilityZone !== instance.launch.availabilityZone)
+      throw new Ec2Error(
+        'InvalidVolume.ZoneMismatch',
+        `The volume '${volumeId}' is not in the same availability zone as instance '${instanceId}'`
+      );
+    const bare = device.replace(/^\/dev\//, '');
+    const taken = this.state.volumes.some(
+      (v) => v.instanceId === instanceId && v.state === 'in-use' && v.device?.replace(/^\/dev\//, '') === bare
+    );
+    if (taken || bare === 'sda1')
+      throw new Ec2Error('InvalidParameterValue', `Attachment point ${device} is already in use`);
+    const now = this.now();
+    volume.state = 'in-use';
+    volume.instanceId = instanceId;
+    volume.device = device;
+    volume.attachTime = now;
+    volume.attachedAt = now + seconds(this.config().speed, this.config().speed.instanceTransitionSeconds);
+    this.changed();
+    return volume;
+  }
+
+  /** `attaching` for a moment after AttachVolume, then `attached`. */
+  attachmentStatus(volume: Volume): 'attaching' | 'attached' {
+    return volume.attachedAt !== undefined && this.now() < volume.attachedAt ? 'attaching' : 'attached';
+  }
+
+  /** Every volume attached to an instance, the root first. */
+  volumesOf(instance: Instance): Volume[] {
+    const attached = this.state.volumes.filter((v) => v.instanceId === instance.instanceId && v.state === 'in-use');
+    return attached.sort((a, b) =>
+      a.volumeId === instance.rootVolumeId ? -1 : b.volumeId === instance.rootVolumeId ? 1 : 0
+    );
   }
 
   findVolume(id: string): Volume {

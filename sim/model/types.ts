@@ -88,6 +88,10 @@ export interface Volume {
   state: 'creating' | 'available' | 'in-use' | 'deleted';
   instanceId?: string;
   device?: string;
+  /** When AttachVolume was called (unset for an import's root volume: attached when the import completed). */
+  attachTime?: number;
+  /** The attachment reads `attaching` until this, then `attached` (AttachVolume only). */
+  attachedAt?: number;
   createdAt: number;
   /** Not listed by Describe* before this (eventual consistency). */
   visibleAt?: number;

@@ -9,6 +9,7 @@ import { Ec2Error } from '../model/errors';
 import { conversionTaskActions } from './actions/conversion-tasks';
 import type { ActionHandler } from './actions/context';
 import { instanceActions } from './actions/instances';
+import { volumeActions } from './actions/volumes';
 import { vpcActions } from './actions/vpc';
 import { checkParams } from './check-params';
 import { INPUT_SHAPES } from './input-shapes';
@@ -17,6 +18,7 @@ import type { QueryParams } from './query';
 export const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   ...conversionTaskActions,
   ...instanceActions,
+  ...volumeActions,
   ...vpcActions,
 };
 

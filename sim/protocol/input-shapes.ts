@@ -124,6 +124,11 @@ export const INPUT_SHAPES: Readonly<Record<string, Shape & { kind: 'struct' }>> 
     IncludeManagedResources: bool,
   }),
   DeleteVolume: struct({ DryRun: bool, VolumeId: str }, ['VolumeId']),
+  AttachVolume: struct({ DryRun: bool, Device: str, InstanceId: str, VolumeId: str }, [
+    'Device',
+    'InstanceId',
+    'VolumeId',
+  ]),
   CreateTags: struct({ DryRun: bool, ResourceId: list(str), Tag: list(struct({ Key: str, Value: str })) }, [
     'ResourceId',
     'Tag',

@@ -125,6 +125,15 @@ def scenario() -> None:
     ec2.create_tags(Resources=[instance_id, volume_id], Tags=[{"Key": "Name", "Value": "conformance"}])
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [instance_id, volume_id]}], MaxResults=1000)["Tags"]
     case("CreateTags then DescribeTags by resource-id", len(tags) == 2 and {t["ResourceType"] for t in tags} == {"instance", "volume"}, json.dumps(tags))
+    # A data volume (ImportVolume in the instance's zone) attached to the stopped instance.
+    data = ec2.import_volume(AvailabilityZone=inst["Placement"]["AvailabilityZone"], Image=disk(ARGS["manifestUrl"])[0]["Image"],
+                             Volume={"Size": ARGS["volumeSize"]})["ConversionTask"]
+    data_done = wait_task(ec2, data["ConversionTaskId"], {"completed", "cancelled"})
+    data_volume = data_done.get("ImportVolume", {}).get("Volume", {}).get("Id", "")
+    case("the boto3 ImportVolume completes with its volume", data_done["State"] == "completed" and data_volume.startswith("vol-"),
+         json.dumps(data_done, default=str))
+    att = ec2.attach_volume(VolumeId=data_volume, InstanceId=instance_id, Device="/dev/sdf")
+    case("AttachVolume answers attaching at /dev/sdf", att["State"] == "attaching" and att["Device"] == "/dev/sdf", json.dumps(att, default=str))
     ec2.start_instances(InstanceIds=[instance_id])
     ec2.describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)
     ec2.stop_instances(InstanceIds=[instance_id])

@@ -134,6 +134,7 @@ describe('boto3 (botocore signing as shipped) against botocore EC2 model', () =>
     for (const op of [
       'ImportInstance',
       'ImportVolume',
+      'AttachVolume',
       'DescribeConversionTasks',
       'CancelConversionTask',
       'DescribeInstances',

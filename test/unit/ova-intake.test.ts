@@ -75,12 +75,9 @@ describe('OVA intake', () => {
     });
   }
 
-  it('refuses an OVA with data disks, a compressed disk, and a tar whose first file is not the OVF', async () => {
-    await refusedWith(
-      await makeOva(tmp.dir, 'two', { disks: [disk, second] }),
-      'ImageFormatUnsupported',
-      /an OVA with 2 disks \(disk1\.vmdk, disk2\.vmdk\): data disks need ImportVolume: not yet supported/
-    );
+  it('takes an OVA with data disks (its boot disk first), refuses a compressed disk and a tar whose first file is not the OVF', async () => {
+    const two = await preflight({ image: await makeOva(tmp.dir, 'two', { disks: [disk, second] }) });
+    assert.deepEqual([two.format, two.ovf?.disks, two.virtualBytes], ['VMDK', 2, 32 * 1024 * 1024]);
     await refusedWith(
       await makeOva(tmp.dir, 'gz', { disks: [disk], compression: 'gzip' }),
       'ImageFormatUnsupported',

@@ -32,9 +32,12 @@ describe('task-queue routing', () => {
     }
     const api = activitiesFor('awsApi', activities);
     assert.deepEqual(Object.keys(api).sort(), [
+      'attachDataVolumes',
+      'cleanupDataVolumes',
       'cleanupVm',
       'describeConversion',
       'importInstance',
+      'importVolume',
       'onlineChecks',
       'resolveAwsAccount',
       'rollbackVm',
@@ -45,6 +48,7 @@ describe('task-queue routing', () => {
     assert.deepEqual(Object.keys(activitiesFor('upload', activities)).sort(), [
       'convertImage',
       'discardScratch',
+      'preflightDataDisk',
       'preflightImage',
       'uploadImage',
     ]);

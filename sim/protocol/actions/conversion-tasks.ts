@@ -5,9 +5,9 @@ import type { ConversionTask, LaunchSettings } from '../../model/types';
 import { ARCHITECTURES, FORMATS, PLATFORMS, SHUTDOWN_BEHAVIORS, checkInstanceType, oneOf } from '../launch-rules';
 import type { QueryParams } from '../query';
 import { compact, items } from '../xml';
+import { networkOf, zoneIdPrefix } from './vpc';
 import type { ActionContext, ActionHandler } from './context';
 import { dryRunGate } from './context';
-import { networkOf } from './vpc';
 
 function diskImage(
   p: QueryParams,
@@ -155,7 +155,18 @@ const importInstance: ActionHandler = (ctx) => {
 
 const importVolume: ActionHandler = (ctx) => {
   const disk = diskImage(ctx.params, '');
-  const availabilityZone = ctx.params.get('AvailabilityZone') ?? `${ctx.region}a`;
+  // The volume is made in that zone, so it must be one of the Region's (AttachVolume later needs it to match).
+  const zones = networkOf(ctx).zones;
+  const zoneId = ctx.params.get('AvailabilityZoneId');
+  const byId =
+    zoneId === undefined ? undefined : zones.find((_, i) => `${zoneIdPrefix(ctx.region)}-az${i + 1}` === zoneId);
+  if (zoneId !== undefined && byId === undefined)
+    throw new Ec2Error('InvalidParameterValue', `Invalid availability zone-id: [${zoneId}]`);
+  const availabilityZone = ctx.params.get('AvailabilityZone') ?? byId ?? `${ctx.region}a`;
+  if (!zones.includes(availabilityZone))
+    throw new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${availabilityZone}]`);
+  if (byId !== undefined && byId !== availabilityZone)
+    throw new Ec2Error('InvalidParameterCombination', 'AvailabilityZone and AvailabilityZoneId name different zones');
   dryRunGate(ctx);
   const task = ctx.model.createTask({
     kind: 'volume',

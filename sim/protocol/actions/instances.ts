@@ -1,10 +1,10 @@
 /**
  * What post-import validation needs: DescribeInstances, DescribeVolumes, CreateTags, DescribeTags,
- * Start/Stop/TerminateInstances and DescribeInstanceStatus, with `InstanceId.N` and the common filters; and
- * DeleteVolume, which a rollback sends once the instance is terminated.
+ * Start/Stop/TerminateInstances and DescribeInstanceStatus, with `InstanceId.N` and the common filters.
+ * The volume calls are in volumes.ts.
  */
 import { Ec2Error } from '../../model/errors';
-import type { Instance, InstanceStateName, Volume } from '../../model/types';
+import type { Instance, InstanceStateName } from '../../model/types';
 import { compact, items } from '../xml';
 import type { ActionContext, ActionHandler } from './context';
 import { dryRunGate } from './context';
@@ -42,7 +42,9 @@ function instanceFields(ctx: ActionContext, i: Instance): (name: string) => stri
       'availability-zone': [i.launch.availabilityZone],
       'subnet-id': [subnetIdOf(i)],
       'vpc-id': [vpcIdOf(i, ctx.region)],
-      'block-device-mapping.volume-id': [i.rootVolumeId],
+      'block-device-mapping.volume-id': [
+        ...new Set([i.rootVolumeId, ...ctx.model.volumesOf(i).map((v) => v.volumeId)]),
+      ],
     };
     return map[name];
   };
@@ -56,13 +58,20 @@ function selectInstances(ctx: ActionContext): Instance[] {
   return chosen.filter((i) => passes(filters, instanceFields(ctx, i)));
 }
 
-function rootVolumeAttached(ctx: ActionContext, i: Instance): Volume | undefined {
-  const volume = ctx.model.state.volumes.find((v) => v.volumeId === i.rootVolumeId);
-  return volume?.state === 'in-use' ? volume : undefined;
+/** Every volume attached to the instance, as its block device mapping lists them (the root first). */
+function blockDevices(ctx: ActionContext, i: Instance): Array<Record<string, unknown>> {
+  return ctx.model.volumesOf(i).map((v) => ({
+    deviceName: v.device ?? '/dev/sda1',
+    ebs: {
+      volumeId: v.volumeId,
+      status: ctx.model.attachmentStatus(v),
+      attachTime: new Date(v.attachTime ?? i.launchTime).toISOString(),
+      deleteOnTermination: false,
+    },
+  }));
 }
 
 function renderInstance(ctx: ActionContext, i: Instance): Record<string, unknown> {
-  const volume = rootVolumeAttached(ctx, i);
   return compact({
     instanceId: i.instanceId,
     // The AMI EC2 registered for the import: the simulator derives its ID from the instance's.
@@ -89,21 +98,7 @@ function renderInstance(ctx: ActionContext, i: Instance): Record<string, unknown
     architecture: i.launch.architecture,
     rootDeviceType: 'ebs',
     rootDeviceName: '/dev/sda1',
-    blockDeviceMapping: items(
-      volume
-        ? [
-            {
-              deviceName: '/dev/sda1',
-              ebs: {
-                volumeId: volume.volumeId,
-                status: 'attached',
-                attachTime: new Date(i.launchTime).toISOString(),
-                deleteOnTermination: false,
-              },
-            },
-          ]
-        : []
-    ),
+    blockDeviceMapping: items(blockDevices(ctx, i)),
     virtualizationType: 'hvm',
     tagSet: items(tagItems(ctx, i.instanceId)),
     hypervisor: 'xen',
@@ -172,65 +167,6 @@ const describeInstanceStatus: ActionHandler = (ctx) => {
   return { instanceStatusSet: items(statuses) };
 };
 
-const describeVolumes: ActionHandler = (ctx) => {
-  dryRunGate(ctx);
-  ctx.model.advance();
-  const ids = ctx.params.list('VolumeId');
-  const volumes = ids.length > 0 ? ids.map((id) => ctx.model.findVolume(id)) : ctx.model.listVolumes();
-  const filters = ctx.params.filters();
-  const selected = volumes.filter((v) =>
-    passes(filters, (name) => {
-      if (name.startsWith('tag:')) return [ctx.model.tagsOf(v.volumeId)[name.slice(4)] ?? ''];
-      const map: Record<string, string[]> = {
-        'volume-id': [v.volumeId],
-        'attachment.instance-id': [v.instanceId ?? ''],
-        'attachment.device': [v.device ?? ''],
-        status: [v.state],
-        size: [String(v.sizeGib)],
-      };
-      return map[name];
-    })
-  );
-  return {
-    volumeSet: items(
-      selected.map((v) =>
-        compact({
-          volumeId: v.volumeId,
-          size: v.sizeGib,
-          availabilityZone: v.availabilityZone,
-          status: v.state,
-          createTime: new Date(v.createdAt).toISOString(),
-          volumeType: 'standard',
-          encrypted: false,
-          attachmentSet: items(
-            v.instanceId
-              ? [
-                  {
-                    volumeId: v.volumeId,
-                    instanceId: v.instanceId,
-                    device: v.device,
-                    status: 'attached',
-                    deleteOnTermination: false,
-                  },
-                ]
-              : []
-          ),
-          tagSet: items(tagItems(ctx, v.volumeId)),
-        })
-      )
-    ),
-  };
-};
-
-/** DeleteVolume: an attached volume → VolumeInUse; an unknown (or already deleted) one → InvalidVolume.NotFound. */
-const deleteVolume: ActionHandler = (ctx) => {
-  const id = ctx.params.get('VolumeId') ?? '';
-  ctx.model.findVolume(id);
-  dryRunGate(ctx);
-  ctx.model.deleteVolume(id);
-  return { return: true };
-};
-
 const createTags: ActionHandler = (ctx) => {
   const ids = ctx.params.list('ResourceId');
   if (ids.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter ResourceId.1');
@@ -274,8 +210,6 @@ export const instanceActions: Record<string, ActionHandler> = {
   StopInstances: stateChange('stop'),
   TerminateInstances: stateChange('terminate'),
   DescribeInstanceStatus: describeInstanceStatus,
-  DescribeVolumes: describeVolumes,
-  DeleteVolume: deleteVolume,
   CreateTags: createTags,
   DescribeTags: describeTags,
 };

@@ -17,7 +17,7 @@ import { defaultVpcId, hex17 } from './network';
 const OWNER_ID = '000000000000';
 
 /** `us-east-1` → `use1`: the prefix of the Region's zone IDs (`use1-az1`), as EC2 names them. */
-function zoneIdPrefix(region: string): string {
+export function zoneIdPrefix(region: string): string {
   const [area = '', direction = '', n = ''] = region.split('-');
   return `${area}${direction.charAt(0)}${n}`;
 }
