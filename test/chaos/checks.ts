@@ -135,6 +135,25 @@ export function checkConversions(
         problems.push(`${vm.name}: its instance ${instances[0]!.instanceId} is not its task's ${task.instanceId}`);
     } else if (instances.length > 0)
       problems.push(`${vm.name}: failed VM left instances ${instances.map((i) => i.instanceId).join(', ')}`);
+    // Each data disk: exactly one ImportVolume task, completed, and its volume attached to the VM's instance.
+    (vm.dataDisks ?? []).forEach((_, n) => {
+      const disk = sim.tasks.filter((t) =>
+        decodeURIComponent(t.manifestUrl).includes(`/${batch}/${vm.name}/disk-${n + 1}/manifest.xml`)
+      );
+      ours += disk.length;
+      if (disk.length !== 1 || disk[0]!.state !== 'completed') {
+        duplicates += Math.max(0, disk.length - 1);
+        problems.push(
+          `${vm.name} data disk ${n + 1}: ${disk.length} tasks (${disk.map((t) => `${t.id} ${t.state}`).join(', ')}), expected one completed`
+        );
+        return;
+      }
+      const volume = sim.volumes.find((v) => v.volumeId === disk[0]!.volumeId);
+      if (vm.expected === 'Completed' && (!volume || volume.instanceId !== instances[0]?.instanceId))
+        problems.push(
+          `${vm.name} data disk ${n + 1}: volume ${disk[0]!.volumeId} is ${volume ? `attached to ${volume.instanceId ?? 'nothing'}` : 'gone'}, expected on ${instances[0]?.instanceId ?? 'its instance'}`
+        );
+    });
   }
   for (const i of sim.instances.filter((x) => NOT_AT_REST.includes(x.state)))
     problems.push(`instance ${i.instanceId} (${i.tags['vmconvoy:vm'] ?? 'untagged'}) is ${i.state} at the end`);

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { makeImage } from '../helpers/images';
 import { makeOva } from '../helpers/ova';
 import type { GuestContainer } from '../helpers/guest-images';
 import { GUESTS, makeGuestImage } from '../helpers/guest-images';
@@ -19,8 +20,10 @@ export const PLANNED_FAILURE = 'ClientError: Unsupported kernel version 2.6.9';
 export interface ChaosVm {
   name: string;
   image: string;
-  /** Bytes of the image file (what the upload must send once). */
+  /** Bytes of the image files, data disks included. */
   imageBytes: number;
+  /** Data disks (imported with ImportVolume and attached at /dev/sdf, ...): one task and one volume each. */
+  dataDisks?: string[];
   wave: number;
   /** The terminal phase this VM must end in. */
   expected: 'Completed' | 'Failed';
@@ -96,18 +99,23 @@ export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
   const ova = await makeOva(imageDir, 'pool-ova', { disks: [streamVmdk], vmwOsType: 'ubuntu64Guest', cpus: 2 });
   good.push(qcow2, ova);
   const failing = await makeGuestImage(imageDir, 'pool-failing.raw', GUESTS.centos4, 'raw', { sizeMiB: 32 });
+  // A data disk holds no guest: random bytes, sent as they are and imported with ImportVolume.
+  const dataDisk = await makeImage(imageDir, 'pool-data.raw', 'raw', { virtualMiB: 16, randomMiB: 4 });
   const sizes = new Map<string, number>();
-  for (const file of [...good, failing]) sizes.set(file, (await stat(file)).size);
+  for (const file of [...good, failing, dataDisk]) sizes.set(file, (await stat(file)).size);
 
   const perWave = Math.ceil(opts.vms / opts.waves);
   const vms: ChaosVm[] = [];
   for (let i = 0; i < opts.vms; i++) {
     const fails = opts.failEvery > 0 && i % opts.failEvery === opts.failEvery - 1;
     const image = fails ? failing : good[i % good.length]!;
+    // One good VM in four also has a data disk (never with the OVA, which names its own disks).
+    const dataDisks = !fails && i % 4 === 2 && !image.endsWith('.ova') ? [dataDisk] : undefined;
     vms.push({
       name: `vm-${String(i + 1).padStart(3, '0')}`,
       image,
-      imageBytes: sizes.get(image)!,
+      dataDisks,
+      imageBytes: [image, ...(dataDisks ?? [])].reduce((sum, f) => sum + sizes.get(f)!, 0),
       wave: Math.floor(i / perWave) + 1,
       expected: fails ? 'Failed' : 'Completed',
       userDataFile: i % 7 === 0 ? userDataFile : undefined,
@@ -122,7 +130,7 @@ export async function makeChaosFleet(opts: FleetOptions): Promise<ChaosFleet> {
   const lines = ['name,image,architecture,instance_type,wave,user_data_file,tags,boot_check,inspection'];
   for (const vm of vms)
     lines.push(
-      `${vm.name},${vm.image},x86_64,m3.large,${vm.wave},${vm.userDataFile ?? ''},team=chaos,${vm.bootCheck},skip`
+      `${vm.name},${[vm.image, ...(vm.dataDisks ?? [])].join(';')},x86_64,m3.large,${vm.wave},${vm.userDataFile ?? ''},team=chaos,${vm.bootCheck},skip`
     );
   const csv = path.join(opts.dir, 'chaos.csv');
   await writeFile(csv, `${lines.join('\n')}\n`);
