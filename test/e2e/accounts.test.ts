@@ -20,12 +20,14 @@ import type { S3Server } from '../../dev/services';
 import { REPO_ROOT, startS3Server } from '../../dev/services';
 import { makeImage } from '../helpers/images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import { startS3, startSim, startTemporal, tempDir } from '../helpers/testbed';
+import { startS3, startSim, startTemporal, tempDir, uniqueAccountId } from '../helpers/testbed';
 import { testbedEnv, runCli, VMCONVOY_BIN } from './run-cli';
 
 const OTHER_REGION = 'eu-west-1';
-const OWN_ACCOUNT = '000000000000'; // the simulator's default for its own key
-const PROFILE_ACCOUNT = '222222222222';
+/** The account of the simulator's own key: its own in this run (testbed startSim), set once it starts. */
+let OWN_ACCOUNT = '';
+/** Unique too: quota workflows are per account and Region on the Temporal server all test files share. */
+const PROFILE_ACCOUNT = uniqueAccountId();
 const PROFILE_KEY = { id: 'AKIDACCOUNTB', secret: 'account-b-secret' };
 
 let temporal: TestTemporal;
@@ -68,6 +70,7 @@ before(async () => {
     }),
     tempDir('vmconvoy-accounts-'),
   ]);
+  OWN_ACCOUNT = sim.accountId;
   s3Eu = await startS3Server({ dir: path.join(dir.dir, 's3-eu'), region: OTHER_REGION });
   const euClient = new S3Client({
     region: OTHER_REGION,

@@ -8,7 +8,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -173,6 +173,8 @@ export interface StartSimOptions {
 }
 
 export interface TestSim extends SimulatorProcess {
+  /** The AWS account the simulator's own key belongs to: this simulator's alone (see startSim). */
+  accountId: string;
   /** POST /_sim/config with a partial config. */
   configure(config: unknown): Promise<unknown>;
   /** GET /_sim/state. */
@@ -217,16 +219,29 @@ export interface SimState {
  */
 export const RANDOM_IMAGES = { judge: { content: false } } as const;
 
+/** A 12-digit AWS account ID no other simulator of this run has. */
+export function uniqueAccountId(): string {
+  return String(randomInt(1e11, 1e12 - 1));
+}
+
 export async function startSim(opts: StartSimOptions = {}): Promise<TestSim> {
   const dir = await tempDir('vmconvoy-sim-');
   const configFile = path.join(dir.dir, 'sim-config.json');
   const given = (opts.config ?? {}) as Record<string, unknown>;
-  await writeFile(configFile, JSON.stringify(opts.judgeContent ? given : { ...RANDOM_IMAGES, ...given }));
+  // Its own account: a conversion quota is per account and Region (vmconvoy-quota/<account>/<region>), and
+  // test files share one Temporal server, so simulators sharing the default account would share one quota
+  // workflow, running on the task queue of whichever file started it (and stalling every other file's VMs
+  // once that file's worker is gone).
+  const accounts = (given.accounts ?? {}) as Record<string, unknown>;
+  const accountId = typeof accounts.defaultAccountId === 'string' ? accounts.defaultAccountId : uniqueAccountId();
+  const config = { ...given, accounts: { ...accounts, defaultAccountId: accountId } };
+  await writeFile(configFile, JSON.stringify(opts.judgeContent ? config : { ...RANDOM_IMAGES, ...config }));
   const sim = await startSimulatorProcess({
     stateFile: opts.stateFile ?? path.join(dir.dir, 'sim-state.json'),
     configFile,
   });
   return Object.assign(sim, {
+    accountId,
     stop: async () => {
       await sim.process.stop();
       await dir.remove();

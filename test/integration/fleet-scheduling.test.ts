@@ -26,7 +26,7 @@ import {
 import type { FleetSummary } from '../../workflows/migrate-fleet';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import type { TestS3, TestTemporal } from '../helpers/testbed';
-import { startS3, startTemporal, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
+import { startS3, startTemporal, uniqueAccountId, uniqueTaskQueue, workflowBundle } from '../helpers/testbed';
 import { recordHistory } from '../helpers/histories';
 
 let temporal: TestTemporal;
@@ -79,6 +79,7 @@ async function launch(batch: string, taskQueue: string, inventory: InventoryRow[
 
 async function withWorker(label: string, fn: (taskQueue: string) => Promise<void>): Promise<void> {
   const taskQueue = uniqueTaskQueue(label);
+  const accountId = uniqueAccountId();
   const worker = await Worker.create({
     connection: temporal.nativeConnection,
     taskQueue,
@@ -87,7 +88,8 @@ async function withWorker(label: string, fn: (taskQueue: string) => Promise<void
       ...createFleetActivities(s3.client, s3.bucket),
       ...createSlotActivities(),
       // The fleet asks the account behind each row's profile and Region (issue 20); these rows name none.
-      resolveAwsAccount: () => Promise.resolve({ accountId: '123456789012', region: 'us-east-1' }),
+      // An account of this worker's own: quota workflows are per account and Region on the shared server.
+      resolveAwsAccount: () => Promise.resolve({ accountId, region: 'us-east-1' }),
       // The fleet's last step: the batch's report into S3 (the real activity; these stand-in VMs add no rows).
       writeBatchReport: (input: BatchReportInput) =>
         writeBatchReport({ s3: s3.client, bucket: s3.bucket, keyPrefix: 'vmconvoy/' }, input),
