@@ -90,8 +90,8 @@ const awsConfigObject = z.object({
    */
   regionS3Endpoints: z.record(z.string(), z.string().url()).optional(),
   /**
-   * AWS_ENDPOINT_URL_STS; unset = AWS_ENDPOINT_URL, else the EC2 endpoint when one is set (a stand-in EC2,
-   * such as the simulator, answers GetCallerIdentity too), else real STS.
+   * AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL; unset = the EC2 endpoint when one is set (common/aws/clients.ts
+   * askSts: a stand-in EC2, such as the simulator, answers GetCallerIdentity too), else real STS.
    */
   stsEndpoint: optionalUrl,
   /** AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE: where `aws_profile` names are looked up (SDK defaults: ~/.aws/config, ~/.aws/credentials). */
@@ -195,8 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VmconvoyConfig
       maxAttempts: env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined,
       regionBuckets: regionMap(env.VMCONVOY_REGION_BUCKETS, 'VMCONVOY_REGION_BUCKETS', mapProblems),
       regionS3Endpoints: regionMap(env.VMCONVOY_REGION_S3_ENDPOINTS, 'VMCONVOY_REGION_S3_ENDPOINTS', mapProblems),
-      stsEndpoint:
-        nonEmpty(env.AWS_ENDPOINT_URL_STS) ?? nonEmpty(env.AWS_ENDPOINT_URL) ?? nonEmpty(env.AWS_ENDPOINT_URL_EC2),
+      stsEndpoint: nonEmpty(env.AWS_ENDPOINT_URL_STS) ?? nonEmpty(env.AWS_ENDPOINT_URL),
       sharedConfigFile: nonEmpty(env.AWS_CONFIG_FILE),
       sharedCredentialsFile: nonEmpty(env.AWS_SHARED_CREDENTIALS_FILE),
     },

@@ -336,7 +336,9 @@ export class AwsClientPool {
     const limits = awsNetworkLimitsOf(this.config);
     const sts = new STSClient({
       region,
-      endpoint: this.config.stsEndpoint,
+      // A stand-in EC2 (the simulator) answers STS too: a config that names one but no STS endpoint (built in
+      // code, or from AWS_ENDPOINT_URL_EC2 alone) must not ask the real STS for a local account.
+      endpoint: this.config.stsEndpoint ?? this.config.ec2Endpoint,
       credentials:
         target?.profile === undefined
           ? credentialsOf(this.config)

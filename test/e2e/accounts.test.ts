@@ -194,12 +194,15 @@ test('one batch across two accounts and two Regions: each account+Region keeps i
   const owners = new Map<string, OwnedTask[]>();
   for (const t of tasks)
     owners.set(`${t.accountId}/${t.region}`, [...(owners.get(`${t.accountId}/${t.region}`) ?? []), t]);
-  assert.deepEqual([...owners.keys()].sort(), [
-    `${OWN_ACCOUNT}/${OTHER_REGION}`,
-    `${OWN_ACCOUNT}/us-east-1`,
-    `${PROFILE_ACCOUNT}/${OTHER_REGION}`,
-    `${PROFILE_ACCOUNT}/us-east-1`,
-  ]);
+  assert.deepEqual(
+    [...owners.keys()].sort(),
+    [
+      `${OWN_ACCOUNT}/${OTHER_REGION}`,
+      `${OWN_ACCOUNT}/us-east-1`,
+      `${PROFILE_ACCOUNT}/${OTHER_REGION}`,
+      `${PROFILE_ACCOUNT}/us-east-1`,
+    ].sort()
+  );
   const span = (t: OwnedTask): [number, number] => [Date.parse(t.createdAt), Date.parse(t.endedAt!)];
   const overlap = (a: OwnedTask, b: OwnedTask): boolean => span(a)[0] < span(b)[1] && span(b)[0] < span(a)[1];
   // Within one account+Region: one conversion at a time (its quota of 1 held).
