@@ -107,34 +107,48 @@ interface Pending {
 
 class DeflatePool {
   private readonly threads: Worker[] = [];
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, Pending & { thread: number }>();
   private nextId = 0;
   private next = 0;
 
   constructor(readonly size: number) {
-    for (let i = 0; i < size; i++) {
-      const thread = new Worker(THREAD_SOURCE, { eval: true });
-      thread.unref();
-      thread.on('message', ({ id, memory, index }: { id: number; memory: ArrayBuffer; index: Int32Array }) => {
-        const p = this.pending.get(id);
+    for (let i = 0; i < size; i++) this.threads.push(this.spawn(i));
+  }
+
+  /**
+   * Thread `slot`. A thread that fails or exits fails only the chunks it holds and is replaced at once: a
+   * dead thread left in the rotation would swallow every later chunk posted to it, and the upload waiting
+   * on one would wait for ever.
+   */
+  private spawn(slot: number): Worker {
+    const thread = new Worker(THREAD_SOURCE, { eval: true });
+    thread.unref();
+    thread.on('message', ({ id, memory, index }: { id: number; memory: ArrayBuffer; index: Int32Array }) => {
+      const p = this.pending.get(id);
+      this.pending.delete(id);
+      this.refs();
+      const grains: DeflatedChunk['grains'] = [];
+      let at = 0;
+      for (let k = 0; k < index.length; k += 2) {
+        const length = index[k + 1]!;
+        grains.push({ grain: index[k]!, data: new Uint8Array(memory, at, length) });
+        at += length;
+      }
+      p?.resolve({ grains, memory });
+    });
+    let failure: Error | undefined;
+    thread.on('error', (err) => (failure = err));
+    thread.on('exit', (code) => {
+      const err = failure ?? new Error(`a deflate thread exited (code ${code})`);
+      for (const [id, p] of this.pending) {
+        if (p.thread !== slot) continue;
         this.pending.delete(id);
-        this.refs();
-        const grains: DeflatedChunk['grains'] = [];
-        let at = 0;
-        for (let k = 0; k < index.length; k += 2) {
-          const length = index[k + 1]!;
-          grains.push({ grain: index[k]!, data: new Uint8Array(memory, at, length) });
-          at += length;
-        }
-        p?.resolve({ grains, memory });
-      });
-      thread.on('error', (err) => {
-        for (const p of this.pending.values()) p.reject(err);
-        this.pending.clear();
-        this.refs();
-      });
-      this.threads.push(thread);
-    }
+        p.reject(err);
+      }
+      if (this.threads[slot] === thread) this.threads[slot] = this.spawn(slot);
+      this.refs();
+    });
+    return thread;
   }
 
   /** Threads hold the process open exactly while a chunk is outstanding. */
@@ -147,11 +161,11 @@ class DeflatePool {
 
   deflate(memory: ArrayBuffer, length: number, grainBytes: number): Promise<DeflatedChunk> {
     const id = this.nextId++;
-    const thread = this.threads[this.next++ % this.threads.length]!;
+    const slot = this.next++ % this.threads.length;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, thread: slot });
       if (this.pending.size === 1) this.refs();
-      thread.postMessage({ id, memory, length, grainBytes, level: DEFLATE_LEVEL }, [memory]);
+      this.threads[slot]!.postMessage({ id, memory, length, grainBytes, level: DEFLATE_LEVEL }, [memory]);
     });
   }
 }

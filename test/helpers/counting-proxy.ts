@@ -65,6 +65,7 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
   let nextId = 0;
   const arrivals: number[] = [];
   let corrupt: { match: RegExp; left: number } | undefined;
+  const upstreamAgent = new http.Agent({ keepAlive: true });
   const server = http.createServer((req, res) => {
     const at = Date.now();
     const id = String(nextId++);
@@ -84,7 +85,14 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
       counted = true;
     };
     const forward = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent: upstreamAgent,
+      },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
@@ -144,6 +152,9 @@ export async function startCountingProxy(target: string, opts: CountingProxyOpti
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
+        // Its kept-alive sockets to the upstream too: they held a test file's process open for ever when the
+        // upstream is the run's shared S3 server, which outlives the file (stream-upload hung the suite).
+        upstreamAgent.destroy();
         server.close(() => resolve());
       }),
   };
