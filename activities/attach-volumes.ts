@@ -7,7 +7,7 @@
 import type { EC2Client, Volume } from '@aws-sdk/client-ec2';
 import { AttachVolumeCommand, CreateTagsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/common';
-import type { AttachDataVolumesInput, AttachDataVolumesResult } from '../common/contracts/activity-io';
+import type { AttachDataVolumesInput, AttachDataVolumesResult } from '../common/contracts/data-disks';
 import { dataDiskDevice } from '../common/contracts/migration';
 import { FailureType } from '../common/failures';
 import { activityLog, heartbeat, sleepMs, throwIfCancelled } from './activity-context';

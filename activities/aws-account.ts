@@ -4,8 +4,8 @@
  * and only the account ID goes out: the credentials stay in the worker.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { AwsClientPool } from '../common/aws/clients';
-import { AwsTargetError } from '../common/aws/clients';
+import type { AwsClientPool } from '../common/aws/client-pool';
+import { AwsTargetError } from '../common/aws/client-pool';
 import type { AwsAccount, AwsTarget } from '../common/aws/targets';
 import { FailureType } from '../common/failures';
 import { awsFailure } from './aws-call';

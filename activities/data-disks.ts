@@ -5,9 +5,8 @@
  * file, so the operator knows which cell of the row to fix.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { DataDiskPreflight, DataDiskPreflightInput, DataDiskRef } from '../common/contracts/activity-io';
-import { dataDiskSource } from '../common/contracts/activity-io';
-export { dataDiskSource } from '../common/contracts/activity-io';
+import type { DataDiskPreflight, DataDiskPreflightInput, DataDiskRef } from '../common/contracts/data-disks';
+import { dataDiskSource } from '../common/contracts/data-disks';
 import { FailureType } from '../common/failures';
 import { openImage } from './disk-image/image-file';
 import type { InspectOptions } from './disk-image/limits';

@@ -7,8 +7,9 @@
  * so `retry` and `rollback` find it. Safe to run any number of times; run again after the VM's cleanup
  * terminated its instance (`onFail: terminate`), it deletes the volumes that detached.
  */
-import type { DataVolumeCleanupInput, DataVolumeCleanupResult, RecordedImport } from '../common/contracts/activity-io';
-import { dataDiskLocation } from '../common/contracts/activity-io';
+import type { RecordedImport } from '../common/contracts/activity-io';
+import type { DataVolumeCleanupInput, DataVolumeCleanupResult } from '../common/contracts/data-disks';
+import { dataDiskLocation } from '../common/contracts/data-disks';
 import { manifestKey } from '../common/object-keys';
 import { activityLog, heartbeat } from './activity-context';
 import type { CleanupDeps } from './cleanup';

@@ -14,7 +14,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeInstancesCommand, ImportVolumeCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ImportVolumeInput, ImportVolumeResult } from '../common/contracts/activity-io';
+import type { ImportVolumeInput, ImportVolumeResult } from '../common/contracts/data-disks';
 import { FailureType } from '../common/failures';
 import { activityLog, currentContext } from './activity-context';
 import { awsCall } from './aws-call';

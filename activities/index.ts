@@ -24,7 +24,8 @@ import type {
 import { keepAlive } from './activity-context';
 import type { InventoryPageInput } from '../common/contracts/fleet';
 import type { AwsClients } from '../common/aws/clients';
-import { AwsClientPool, createAwsClients } from '../common/aws/clients';
+import { createAwsClients } from '../common/aws/clients';
+import { AwsClientPool } from '../common/aws/client-pool';
 import type { AwsTarget } from '../common/aws/targets';
 import type { ResolveAwsAccountInput } from './aws-account';
 import { isTargetFailure, resolveAwsAccount, targetFailure } from './aws-account';
@@ -56,7 +57,7 @@ import type {
   DataDiskPreflightInput,
   DataVolumeCleanupInput,
   ImportVolumeInput,
-} from '../common/contracts/activity-io';
+} from '../common/contracts/data-disks';
 import { preflightDataDisk } from './data-disks';
 import { importVolume } from './import-volume';
 import { attachDataVolumes } from './attach-volumes';

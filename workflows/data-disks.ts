@@ -20,13 +20,9 @@ import {
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
-import type {
-  DataDiskPreflight,
-  DataDiskRef,
-  ImportVolumeResult,
-  ObjectLocation,
-} from '../common/contracts/activity-io';
-import { dataDiskLocation, dataDiskSource } from '../common/contracts/activity-io';
+import type { ObjectLocation } from '../common/contracts/activity-io';
+import type { DataDiskPreflight, DataDiskRef, ImportVolumeResult } from '../common/contracts/data-disks';
+import { dataDiskLocation, dataDiskSource } from '../common/contracts/data-disks';
 import type { DataVolumeStatus, MigrationSettings, QuotaRef, VmSpec, VmStatus } from '../common/contracts/migration';
 import { MAX_DATA_DISKS, dataDiskDevice } from '../common/contracts/migration';
 import { FailureType } from '../common/failures';

@@ -21,7 +21,6 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
-  log,
   patched,
   proxyActivities,
   setHandler,
@@ -55,27 +54,15 @@ import {
   FLEET_RECONCILE_TIMER_PATCH,
   FLEET_STARTS_AT_ONCE_PATCH,
 } from './versions';
-import { FLEET_AWS_ACCOUNTS_PATCH } from './versions';
-import type { AwsAccount } from '../common/aws/targets';
-import { targetKey, targetOfSpec } from '../common/aws/targets';
-import { quotaWorkflowId } from '../common/workflow-ids';
-import type { AwsApiActivities } from './activity-profiles';
-import { fastCallOptions } from './activity-profiles';
-import type { VmSpec } from '../common/contracts/migration';
+import { FleetAccounts } from './fleet-accounts';
+import type { BatchEndState } from './fleet-end';
+import { writeBatchEnd } from './fleet-end';
 import { FleetNotifier, notifyTargetOf } from './notify';
 
 const fleet = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
-});
-
-/** The batch's report at its end: minutes for thousands of VM histories; a failure never fails the batch. */
-const batchEnd = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
-  retry: { initialInterval: '5 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
-  summary: "write the batch's report to S3",
 });
 
 /** VMs started per run before continuing as new (each start costs a handful of history events). */
@@ -111,53 +98,11 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
     return { completed, failed, cancelled };
   };
 
-  // --- accounts (issue 20): each row's (profile, Region) → the account behind it, asked once per batch.
-  const accountsPatched = patched(FLEET_AWS_ACCOUNTS_PATCH);
-  const accounts = new Map<string, AwsAccount>(Object.entries(input.accounts ?? {}));
-  const resolving = new Map<string, Promise<AwsAccount | { type: string; message: string }>>();
-  const identity = proxyActivities<AwsApiActivities>({
-    ...fastCallOptions('resolve the AWS account (STS GetCallerIdentity)', undefined),
-    // A target that cannot be resolved in minutes fails its VMs with the reason, not the batch.
-    scheduleToCloseTimeout: '5 minutes',
-    taskQueue: input.settings.awsApiTaskQueue,
-  });
-  /** The account of a row, or why it has none (the VM then fails with that reason). */
-  const accountFor = (spec: VmSpec): Promise<AwsAccount | { type: string; message: string }> => {
-    const target = targetOfSpec(spec);
-    const key = targetKey(target);
-    const known = accounts.get(key);
-    if (known) return Promise.resolve(known);
-    let pending = resolving.get(key);
-    if (!pending) {
-      pending = identity
-        .resolveAwsAccount({
-          ...(target ? { target } : {}),
-          ...(input.conversionLimitSet
-            ? { quotaLimit: { limit: scheduler.limits.maxConversions, taskQueue: workflowInfo().taskQueue } }
-            : {}),
-        })
-        .then(
-          (account) => {
-            accounts.set(key, account);
-            return account;
-          },
-          (err: unknown) => {
-            const cause = (err as { cause?: { type?: string; message?: string } }).cause;
-            return {
-              type: cause?.type ?? 'AwsRequestFailed',
-              message: `the AWS account of ${target?.profile ? `profile ${target.profile}` : "the worker's credentials"} in ${target?.region ?? "the worker's Region"} could not be resolved: ${cause?.message ?? (err as Error).message}`,
-            };
-          }
-        );
-      resolving.set(key, pending);
-    }
-    return pending;
-  };
-  const quotaIds = (): string[] =>
-    accountsPatched
-      ? [...new Set([...accounts.values()].map((a) => quotaWorkflowId(a.accountId, a.region)))]
-      : [input.quotaWorkflowId];
-  // --- end accounts
+  // Each row's (profile, Region) → the account behind it, asked once per batch (issue 20).
+  const fleetAccounts = new FleetAccounts(input, () => scheduler.limits.maxConversions);
+  const accountsPatched = fleetAccounts.enabled;
+  const accounts = fleetAccounts.known;
+  const quotaIds = (): string[] => fleetAccounts.quotaIds();
 
   setHandler(fleetStatusQuery, () =>
     accountsPatched ? { ...scheduler.status(), accounts: [...accounts.values()] } : scheduler.status()
@@ -237,11 +182,7 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   async function startVm(row: InventoryRow): Promise<void> {
     const { spec } = row;
     const workflowId = vmWorkflowId(batch, spec.name);
-    // --- accounts (issue 20)
-    const resolved = accountsPatched ? await accountFor(spec) : undefined;
-    const account = resolved && 'accountId' in resolved ? resolved : undefined;
-    const quotaId = account ? quotaWorkflowId(account.accountId, account.region) : input.quotaWorkflowId;
-    // --- end accounts
+    const { account, problem, quotaId } = await fleetAccounts.placeOf(spec);
     try {
       await startChild(migrateVmWorkflow, {
         workflowId,
@@ -259,7 +200,7 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
             },
             fleetWorkflowId: workflowInfo().workflowId,
             ...(account ? { aws: account } : {}),
-            ...(resolved && !account ? { awsProblem: resolved as { type: string; message: string } } : {}),
+            ...(problem ? { awsProblem: problem } : {}),
           },
         ],
         parentClosePolicy: ParentClosePolicy.ABANDON,
@@ -386,27 +327,12 @@ export async function migrateFleetWorkflow(input: FleetInput): Promise<FleetSumm
   await endOfBatch(summary.failed > 0 ? 'failed' : 'completed', FLEET_BATCH_REPORT_PATCH);
   return summary;
 
-  /** The batch's report into S3 (not for a dry run), then the batch.ended notification. */
-  async function endOfBatch(state: 'completed' | 'failed' | 'cancelled', reportPatch?: string): Promise<void> {
-    let report: { bucketKeyJson: string; bucketKeyHtml: string } | undefined;
-    // A dry run writes nothing to S3 (it costs nothing: issue 18); its report is `vmconvoy report`'s.
-    if (!input.settings.dryRun && (reportPatch === undefined || patched(reportPatch))) {
-      // The record that outlives Temporal's retention; the batch's outcome does not depend on it.
-      try {
-        const written = await batchEnd.writeBatchReport({
-          batch,
-          namespace: workflowInfo().namespace,
-          state,
-          conversionLimit: scheduler.limits.maxConversions,
-        });
-        report = { bucketKeyJson: written.jsonKey, bucketKeyHtml: written.htmlKey };
-      } catch (err) {
-        log.warn("the batch's report could not be written to S3", { error: (err as Error).message });
-      }
-    }
-    if (notifier.enabled) {
-      await notifier.batchEnded({ ...counts(), total: scheduler.summary().total }, report, state);
-      await condition(() => notifier.idle());
-    }
+  function endOfBatch(state: BatchEndState, reportPatch?: string): Promise<void> {
+    return writeBatchEnd(
+      { batch, dryRun: input.settings.dryRun, conversionLimit: scheduler.limits.maxConversions, notifier },
+      { ...counts(), total: scheduler.summary().total },
+      state,
+      reportPatch
+    );
   }
 }

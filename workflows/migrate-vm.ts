@@ -14,7 +14,6 @@ import {
   metricMeter,
   patched,
   proxyActivities,
-  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
@@ -24,7 +23,6 @@ import {
   SHORT_HEARTBEAT_TIMEOUT,
   awsApiActivities,
   mainQueueActivities,
-  importActivities,
   uploadActivities,
   validationActivities,
 } from './activity-profiles';
@@ -32,25 +30,29 @@ import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot'
 import { waitForConversion } from './conversion-wait';
 import { notifyFleet, notifyFleetUploaded } from './fleet-signals';
 import { errorType, recordOutcome, toVmError } from './vm-outcome';
-import type { MigrateVmInput, MigrateVmResult, MigrationSettings } from '../common/contracts/migration';
+import type { MigrateVmInput, MigrateVmResult } from '../common/contracts/migration';
 import type {
   ConversionProgress,
   ImportInstanceInput,
-  ImportInstanceResult,
   ManifestInput,
   ObjectLocation,
 } from '../common/contracts/activity-io';
-import { VM_NAMESPACED_KEYS_PATCH, VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH } from './versions';
-import { VM_DRY_RUN_UPLOADS_NOTHING_PATCH, VM_SITE_QUEUE_PATCH } from './versions';
 import { siteTaskQueueOf } from '../common/task-queues';
 import { targetOfSpec } from '../common/aws/targets';
 import type { SentImage } from './convert-on-site';
 import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { VmStatusTracker, inspectionOf } from './vm-status';
 import { streamOptimizedUpload } from './stream-upload';
-import { dataDiskRefs } from '../common/contracts/activity-io';
+import { dataDiskRefs } from '../common/contracts/data-disks';
 import { DataDisks } from './data-disks';
-import { VM_DATA_DISKS_PATCH } from './versions';
+import { importWithQuotaWait } from './import-quota-wait';
+import {
+  VM_DATA_DISKS_PATCH,
+  VM_DRY_RUN_UPLOADS_NOTHING_PATCH,
+  VM_NAMESPACED_KEYS_PATCH,
+  VM_SITE_QUEUE_PATCH,
+  VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH,
+} from './versions';
 
 export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateVmResult> {
   const { batch, spec, settings } = input;
@@ -317,17 +319,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
       });
       // Volumes of a terminated instance are detached now: the second pass deletes them.
       if (!cancelled && settings.onFail === 'terminate') await dataDisks?.cleanup(reason);
-      // --- ownership (issue 15): a failed VM's status names the instance it leaves (stopped) behind.
-      const left = cleaned.remainingInstances ?? [];
-      if (left.length > 0) {
-        tracker.update({
-          instanceId: tracker.status.instanceId ?? left[0],
-          warnings: [
-            ...tracker.status.warnings,
-            `instance ${left.join(', ')} left stopped for inspection; running the VM again adopts or terminates it`,
-          ],
-        });
-      }
+      tracker.leftBehind(cleaned.remainingInstances ?? []);
       if (holdsSlot && input.quota) await releaseConversionSlot(input.quota.workflowId);
       tracker.enter(cancelled ? 'Cancelled' : 'Failed');
       recordOutcome(cancelled ? 'Cancelled' : 'Failed', error.type);
@@ -351,32 +343,5 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
           ? [tracker.status.inspection ?? null, ...(input.aws ? [input.aws] : [])]
           : undefined,
     });
-  }
-}
-
-/** ImportInstance; on ResourceLimitExceeded (too many imports in this account+region) wait and try again, visibly. */
-async function importWithQuotaWait(
-  input: ImportInstanceInput,
-  settings: MigrationSettings,
-  deadline: number,
-  tracker: VmStatusTracker
-): Promise<ImportInstanceResult> {
-  for (;;) {
-    try {
-      return await importActivities(settings).importInstance(input);
-    } catch (err) {
-      if (errorType(err) !== FailureType.ConversionQuotaExceeded) throw err;
-      if (Date.now() + settings.quotaRetrySeconds * 1000 > deadline) {
-        throw ApplicationFailure.nonRetryable(
-          'EC2 kept refusing the import (ResourceLimitExceeded) until the VM deadline',
-          FailureType.DeadlineExceeded
-        );
-      }
-      tracker.update({
-        retries: tracker.status.retries + 1,
-        statusMessage: 'waiting: too many imports running (ResourceLimitExceeded)',
-      });
-      await sleep(settings.quotaRetrySeconds * 1000, { summary: 'wait for EC2 import quota' });
-    }
   }
 }

@@ -90,6 +90,18 @@ export class VmStatusTracker {
     this.publish();
   }
 
+  /** Ownership (issue 15): a failed VM's status names the instances it leaves (stopped) behind. */
+  leftBehind(instances: string[]): void {
+    if (instances.length === 0) return;
+    this.update({
+      instanceId: this.status.instanceId ?? instances[0],
+      warnings: [
+        ...this.status.warnings,
+        `instance ${instances.join(', ')} left stopped for inspection; running the VM again adopts or terminates it`,
+      ],
+    });
+  }
+
   update(patch: Partial<VmStatus>): void {
     Object.assign(this.status, patch);
     this.publish();

@@ -4,7 +4,7 @@
  * names both files), and a Region other than AWS_REGION needs its staging bucket (VM Import reads the
  * image from a bucket in the Region it imports into). The workers check the same at run time.
  */
-import { AwsTargetError, bucketFor, checkProfile } from '../../common/aws/clients';
+import { AwsTargetError, bucketFor, checkProfile } from '../../common/aws/client-pool';
 import type { AwsConfig } from '../../common/config';
 import type { InventoryRow } from '../../common/contracts/fleet';
 import type { InventoryProblem } from './read-inventory';

@@ -14,9 +14,10 @@ import { Ec2Error } from './errors';
 import { TASK_ID_PATTERN, newInstanceId, newTaskId, newVolumeId } from './ids';
 import { assignSlots, convertedBytes, convertingFrom, statusMessageOf } from './progress';
 import { conversionMs, listingDelayMs, readMs, seconds } from './timing';
-import { Ec2Resources, visible } from './resources';
+import { visible } from './resources';
+import { OwnedTasks } from './task-owners';
 import type { NetworkState } from './network-state';
-import type { ConversionTask, Instance, SimState, TaskOwner, Volume } from './types';
+import type { ConversionTask, Instance, SimState, Volume } from './types';
 import { emptyState } from './types';
 
 /** What reading and judging the upload decided; `platform` is the OS the judge found, when it looked. */
@@ -32,7 +33,7 @@ export type CreateTaskInput = Pick<
   'kind' | 'description' | 'format' | 'bytes' | 'volumeSizeGib' | 'manifestUrl' | 'availabilityZone' | 'launch'
 >;
 
-export class Ec2Model extends Ec2Resources {
+export class Ec2Model extends OwnedTasks {
   /** Draws durations and listing delays; seeded (faults.seed) so a run can be repeated. */
   private random: () => number;
 
@@ -82,38 +83,6 @@ export class Ec2Model extends Ec2Resources {
   // -------------------------------------------------------------------------------------------------
   // Conversion tasks
   // -------------------------------------------------------------------------------------------------
-
-  // --- accounts (issue 20): conversion tasks belong to an account in a Region, as AWS's quotas do.
-  /** The account and Region of the request being handled (handlers are synchronous: one at a time). */
-  private caller?: TaskOwner;
-  /** Whose tasks without an owner are (created before owners existed, or by direct model calls). */
-  homeRegion = 'us-east-1';
-
-  /** Runs `fn` as `caller`: the tasks it creates are the caller's, and it sees and counts only those. */
-  asCaller<T>(caller: TaskOwner, fn: () => T): T {
-    this.caller = caller;
-    try {
-      return fn();
-    } finally {
-      this.caller = undefined;
-    }
-  }
-
-  /** The account and Region a task belongs to. */
-  ownerOf(task: Pick<ConversionTask, 'owner'>): TaskOwner {
-    return task.owner ?? { accountId: this.config().accounts.defaultAccountId, region: this.homeRegion };
-  }
-
-  private ownerKey(owner: TaskOwner | undefined): string {
-    const o = this.ownerOf({ owner });
-    return `${o.accountId}/${o.region}`;
-  }
-
-  /** The current caller's own task (any task when no caller is set: the control API, tests). */
-  private mine(task: ConversionTask): boolean {
-    return this.caller === undefined || this.ownerKey(task.owner) === this.ownerKey(this.caller);
-  }
-  // --- end accounts
 
   activeConversions(): number {
     return this.state.tasks.filter((t) => t.state === 'active' && this.mine(t)).length;

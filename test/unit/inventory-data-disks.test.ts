@@ -12,7 +12,7 @@ import type { InventoryResult } from '../../client/inventory/read-inventory';
 import { readInventory } from '../../client/inventory/read-inventory';
 import { preflightDataDisk } from '../../activities/data-disks';
 import { preflight } from '../../activities/disk-image/preflight';
-import { dataDiskLocation, dataDiskRefs } from '../../common/contracts/activity-io';
+import { dataDiskLocation, dataDiskRefs } from '../../common/contracts/data-disks';
 import { dataDiskDevice, vmSpecSchema } from '../../common/contracts/migration';
 import { instanceMismatches } from '../../activities/validate';
 import { makeImage } from '../helpers/images';
