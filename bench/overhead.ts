@@ -153,6 +153,8 @@ export async function overheadBenchmark(ctx: BenchContext): Promise<BenchResult>
         wave: 1,
         tags: {},
         bootCheck: false,
+        // A random-byte image is no guest: as on vmconvoy's rows (withInspectionSkipped), pre-flight must not judge it.
+        inspection: 'skip' as const,
       };
       const handle = await fleet.client.workflow.start('baselineFleetWorkflow', {
         taskQueue,
