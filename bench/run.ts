@@ -24,6 +24,7 @@ import { scaleBenchmark } from './scale';
 import type { BenchResult, Benchmark } from './types';
 import { uploadBenchmark } from './upload';
 import { wireBenchmark } from './wire';
+import { rerunOnSupportedNode } from '../dev/node-runtime';
 
 const BENCHMARKS: Record<string, Benchmark> = {
   upload: uploadBenchmark,
@@ -63,6 +64,8 @@ export function formatValue(value: number): string {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
+  const rerun = await rerunOnSupportedNode(__filename, args, { log: (line) => console.error(`[bench] ${line}`) });
+  if (rerun !== undefined) return rerun;
   const quick = args.includes('--quick');
   const names = args.filter((a) => !a.startsWith('--'));
   const unknown = names.filter((n) => !(n in BENCHMARKS));

@@ -20,6 +20,7 @@ import { EXPECTED_FAILURE, EXPECTED_REFUSAL, makeDemoImages } from './demo-image
 import { describeLocalEnv, envVarsFor, startLocalEnv } from './local-env';
 import { REPO_ROOT } from './services';
 import { resolveQemuImg } from './tools';
+import { rerunOnSupportedNode } from './node-runtime';
 
 function cli(args: string[], env: NodeJS.ProcessEnv, capture = false): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
@@ -56,6 +57,8 @@ async function withoutRefusedRows(
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
+  const rerun = await rerunOnSupportedNode(__filename, args, { log: (line) => console.error(`[demo] ${line}`) });
+  if (rerun !== undefined) return rerun;
   const keepOpen = args.includes('--keep-open');
   const stateDir = path.join(REPO_ROOT, '.vmconvoy', 'demo');
   const started = Date.now();

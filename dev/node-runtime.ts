@@ -8,7 +8,7 @@
  * installed here directly, so the download also works where install scripts are disabled, into the tools'
  * cache (`~/.cache/vmconvoy/node/<version>`), where later runs and fresh clones find it.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -106,4 +106,35 @@ export async function resolveNodeRuntime(line: NodeLine, opts: ResolveOptions = 
     await rm(stage, { recursive: true, force: true });
   }
   return { path: cached, source: 'built' };
+}
+
+/**
+ * Makes a script run on a supported Node: when the running node is older than the minimum line (or is not
+ * `line`, when one is asked for), runs `script` again with `args` on that line's node, with its folder first
+ * on PATH so whatever the script spawns as `node` is that one too, and returns its exit code. Returns
+ * undefined when the running node will do: the caller goes on. `npm test`, `npm run test:cluster`, `npm run
+ * bench` and `npm run demo` start through it, so a machine whose own node is 20 still runs them on 22.
+ */
+export async function rerunOnSupportedNode(
+  script: string,
+  args: string[],
+  opts: { line?: NodeLine; log: (line: string) => void }
+): Promise<number | undefined> {
+  const current = majorOf(process.version);
+  const wanted = opts.line ?? (current < MINIMUM_NODE_LINE ? MINIMUM_NODE_LINE : undefined);
+  if (wanted === undefined || current === wanted) return undefined;
+  const node = await resolveNodeRuntime(wanted, { log: opts.log });
+  if (!node) {
+    opts.log(`no Node ${wanted} here and none could be installed from the npm registry (is npm on PATH?)`);
+    return 1;
+  }
+  if (opts.line === undefined) opts.log(`node ${process.version} is older than the minimum, Node ${MINIMUM_NODE_LINE}`);
+  opts.log(`running on ${node.path} (${node.source})`);
+  const env = { ...process.env, PATH: `${path.dirname(node.path)}${path.delimiter}${process.env.PATH ?? ''}` };
+  return new Promise<number>((resolve) => {
+    const child = spawn(node.path, ['--import', 'tsx', script, ...args], { env, stdio: 'inherit' });
+    // Ctrl-C reaches the child through the terminal's process group; this process only waits for it.
+    process.on('SIGINT', () => undefined);
+    child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+  });
 }

@@ -18,7 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { REPO_ROOT, startS3Server, startTemporalServer } from '../dev/services';
 import { resolvePythonVenv } from '../dev/python-venv';
-import { MINIMUM_NODE_LINE, NODE_RELEASES, isNodeLine, majorOf, resolveNodeRuntime } from '../dev/node-runtime';
+import { NODE_RELEASES, isNodeLine, rerunOnSupportedNode } from '../dev/node-runtime';
 import { resolveChromium, resolveDiskTools, resolveQemuImg, resolveTemporalCli, resolveVersitygw } from '../dev/tools';
 
 const SUITES = ['unit', 'integration', 'e2e', 'chaos'] as const;
@@ -52,34 +52,15 @@ function nodeOption(args: string[]): { line: number | undefined; rest: string[] 
   return { line, rest };
 }
 
-/** Runs this script again on `node`, with its folder first on PATH (for anything that spawns `node`). */
-function rerunOn(node: string, args: string[]): Promise<number> {
-  const env = { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ''}` };
-  return new Promise<number>((resolve) => {
-    const child = spawn(node, ['--import', 'tsx', __filename, ...args], { env, stdio: 'inherit', cwd: REPO_ROOT });
-    child.on('exit', (c) => resolve(c ?? 1));
-  });
-}
-
 async function main(): Promise<number> {
   const log = (line: string): void => console.log(`[test] ${line}`);
   const { line, rest: args } = nodeOption(process.argv.slice(2));
-  const current = majorOf(process.version);
   if (line !== undefined && !isNodeLine(line)) {
     console.error(`--node ${line}: the supported lines are ${Object.keys(NODE_RELEASES).join(' and ')}`);
     return 1;
   }
-  const wanted = line ?? (current < MINIMUM_NODE_LINE ? MINIMUM_NODE_LINE : undefined);
-  if (wanted !== undefined && current !== wanted) {
-    const node = await resolveNodeRuntime(wanted, { log });
-    if (!node) {
-      console.error(`no Node ${wanted} here and none could be installed from the npm registry (is npm on PATH?)`);
-      return 1;
-    }
-    if (line === undefined) log(`node ${process.version} is older than the minimum, Node ${MINIMUM_NODE_LINE}`);
-    log(`running the tests on ${node.path} (${node.source})`);
-    return rerunOn(node.path, args);
-  }
+  const rerun = await rerunOnSupportedNode(__filename, args, { line, log });
+  if (rerun !== undefined) return rerun;
   log(`node ${process.version}`);
 
   const explicit = args.filter((a) => a.endsWith('.test.ts'));
