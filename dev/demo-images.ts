@@ -5,7 +5,9 @@
  * VM Import's supported-OS list names: `validate` refuses it before anything is uploaded. `batch-01` is
  * CentOS 7 with its listed kernel and a mainline 6.6 kernel as GRUB's default: inspection can only warn,
  * and EC2 (the simulator) cancels its conversion with "ClientError: Unsupported kernel version 6.6.8-…".
- * Everything else is a supported distribution and converts.
+ * Everything else is a supported distribution and converts. `db-01` has a data disk (a partition without an
+ * operating system, imported with ImportVolume and attached at /dev/sdf), and `files-01` arrives as vSphere
+ * exports it: an OVA holding its boot disk and a data disk (dev/ova.ts packs it).
  *
  * Linux disks are 320 MiB (VM Import needs 250 MiB free on /). Windows disks are 6400 MiB, so that the
  * system volume has the 6 GiB free VM Import needs and is inspected like any other: the NTFS volume is a
@@ -20,6 +22,7 @@ import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { GuestContainer, GuestSpec } from './guest-images';
 import { GUESTS, makeGuestImage, windowsGuestsSupported } from './guest-images';
+import { makeOva } from './ova';
 import { resolveDiskTools } from './tools';
 
 /** Small disks keep the demo fast (it runs in CI), 4 MiB of each data the upload moves. */
@@ -27,9 +30,9 @@ const LINUX_SIZE_MIB = 320;
 const WINDOWS_SIZE_MIB = 6400;
 const PAYLOAD_MIB = 4;
 /** Bump when the way the disks are built changes, so cached ones are rebuilt. */
-const BUILD_VERSION = 3;
+const BUILD_VERSION = 4;
 
-type DemoGuest = 'ubuntu2204' | 'centos511' | 'centos4' | 'centos7Mainline' | 'windows2019';
+type DemoGuest = 'ubuntu2204' | 'centos511' | 'centos4' | 'centos7Mainline' | 'windows2019' | 'empty';
 
 /**
  * CentOS 7.9 with its listed 3.10.0 kernel and a mainline 6.6 kernel (ELRepo's kernel-ml) as GRUB's default:
@@ -57,6 +60,16 @@ export const DEMO_IMAGES: ReadonlyArray<readonly [file: string, guest: DemoGuest
   ['win-db-01.vhd', 'windows2019', 'dynamic-vhd'],
   ['mq-01.vmdk', 'ubuntu2204', 'stream-vmdk'],
   ['batch-01.raw', 'centos7Mainline', 'raw'],
+  // A data disk: a file system and no operating system (ImportVolume takes any disk).
+  ['db-01-data.vhd', 'empty', 'dynamic-vhd'],
+  // The OVA's disks, packed into files-01.ova (DEMO_OVAS) after they are built.
+  ['files-01-disk1.vmdk', 'ubuntu2204', 'stream-vmdk'],
+  ['files-01-disk2.vmdk', 'empty', 'stream-vmdk'],
+];
+
+/** The OVAs examples/inventory.csv names, and the disks of DEMO_IMAGES each holds in OVF order (boot first). */
+export const DEMO_OVAS: ReadonlyArray<readonly [file: string, disks: readonly string[]]> = [
+  ['files-01.ova', ['files-01-disk1.vmdk', 'files-01-disk2.vmdk']],
 ];
 
 /** The VM that fails at AWS on purpose, and the start of EC2's message for it (the kernel release follows). */
@@ -108,10 +121,12 @@ export async function makeDemoImages(
     WINDOWS_SIZE_MIB,
     PAYLOAD_MIB,
     images: DEMO_IMAGES.map(([file, guest, container]) => [file, guestFor(guest), container]),
+    ovas: DEMO_OVAS,
   });
+  const files = [...DEMO_IMAGES.map(([file]) => file), ...DEMO_OVAS.map(([file]) => file)];
   const cached =
     (await readFile(stampFile, 'utf8').catch(() => '')) === stamp &&
-    (await Promise.all(DEMO_IMAGES.map(([file]) => exists(path.join(imageDir, file))))).every(Boolean);
+    (await Promise.all(files.map((file) => exists(path.join(imageDir, file))))).every(Boolean);
   if (!cached) {
     await mkdir(imageDir, { recursive: true });
     await rm(stampFile, { force: true });
@@ -123,6 +138,14 @@ export async function makeDemoImages(
         })
       )
     );
+    for (const [file, disks] of DEMO_OVAS)
+      await makeOva(imageDir, path.basename(file, '.ova'), {
+        disks: disks.map((d) => path.join(imageDir, d)),
+        vmwOsType: 'ubuntu64Guest',
+        osDescription: 'Ubuntu Linux (64-bit)',
+        cpus: 2,
+        memoryMiB: 4096,
+      });
     await writeFile(stampFile, stamp);
   }
   if (windows) {
@@ -142,6 +165,14 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
+/** An `image` cell with its paths turned into file names (the disks sit beside the inventory the demo runs). */
+function imageFileNames(cell: string): string {
+  return cell
+    .split(';')
+    .map((p) => path.basename(p))
+    .join(';');
+}
+
 /** The demo CSV's rows as cells, with a function that finds a column; images become their file names. */
 function demoRows(csv: string): { header: string[]; rows: string[][]; at: (name: string) => number } {
   const [header, ...lines] = csv.trimEnd().split('\n');
@@ -154,7 +185,7 @@ function demoRows(csv: string): { header: string[]; rows: string[][]; at: (name:
   const rows = lines.map((row) => {
     if (row.includes('"')) throw new Error('the demo inventory must not quote fields');
     const cells = row.split(',');
-    cells[at('image')] = path.basename(cells[at('image')]!);
+    cells[at('image')] = imageFileNames(cells[at('image')]!);
     return cells;
   });
   return { header: columns, rows, at };
@@ -185,7 +216,7 @@ export function linuxOnlyInventory(csv: string): string {
   const out = rows.map((row) => {
     if (row.includes('"')) throw new Error('the demo inventory must not quote fields');
     const cells = row.split(',');
-    cells[image] = path.basename(cells[image]!);
+    cells[image] = imageFileNames(cells[image]!);
     if (cells[platform] === 'Windows') {
       const linuxType = LINUX_TYPE_FOR[cells[type]!];
       if (!linuxType) throw new Error(`no Linux instance type to stand in for ${cells[type]}`);

@@ -17,6 +17,7 @@ import { parseInventory, readInventory } from '../../client/inventory/read-inven
 import type { VmSpec } from '../../common/contracts/migration';
 import {
   DEMO_IMAGES,
+  DEMO_OVAS,
   EXPECTED_FAILURE,
   EXPECTED_REFUSAL,
   linuxOnlyInventory,
@@ -53,11 +54,17 @@ async function judged(image: string): Promise<string> {
   return j.failure?.message ?? j.platform ?? `unjudged: ${j.judged}`;
 }
 
-/** Each VM of `inventory` → what its disk (the file of that name in `imageDir`) is judged to be. */
+/**
+ * Each VM of `inventory` → what its boot disk (the file of that name in `imageDir`; an OVA's first disk,
+ * built beside it) is judged to be. Data disks are not judged: ImportVolume takes any disk.
+ */
 async function judgeAll(inventory: string, imageDir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const spec of await specs(inventory))
-    out[spec.name] = await judged(path.join(imageDir, path.basename(spec.image)));
+  for (const spec of await specs(inventory)) {
+    const file = path.basename(spec.image);
+    const boot = DEMO_OVAS.find(([ova]) => ova === file)?.[1][0] ?? file;
+    out[spec.name] = await judged(path.join(imageDir, boot));
+  }
   return out;
 }
 
@@ -94,9 +101,22 @@ async function assertValidatedAsPlanned(inventory: string): Promise<void> {
     if (![EXPECTED_FAILURE.vm, EXPECTED_REFUSAL.vm].includes(vm)) assert.match(verdict, /^(ok|skipped)$/, vm);
 }
 
-test('the demo builds exactly the disks examples/inventory.csv names', async () => {
-  const named = (await specs(INVENTORY)).map((s) => path.relative(path.join(REPO_ROOT, 'examples', 'images'), s.image));
-  assert.deepEqual(named.sort(), DEMO_IMAGES.map(([file]) => file).sort());
+test('the demo builds exactly the disks examples/inventory.csv names, a data disk and an OVA among them', async () => {
+  const all = await specs(INVENTORY);
+  const named = all
+    .flatMap((s) => [s.image, ...(s.dataDisks ?? [])])
+    .map((f) => path.relative(path.join(REPO_ROOT, 'examples', 'images'), f));
+  const inOvas = new Set(DEMO_OVAS.flatMap(([, disks]) => disks));
+  const built = [...DEMO_IMAGES.map(([file]) => file).filter((f) => !inOvas.has(f)), ...DEMO_OVAS.map(([f]) => f)];
+  assert.deepEqual(named.sort(), built.sort());
+  assert.ok(
+    all.some((s) => (s.dataDisks ?? []).length > 0),
+    'a VM with a data disk'
+  );
+  assert.ok(
+    all.some((s) => s.image.endsWith('.ova')),
+    'a VM exported as an OVA'
+  );
 });
 
 test("judged by content: validate refuses legacy-01, batch-01 fails with EC2's kernel message, every other disk is the OS its row says; a second demo reuses the disks", async () => {
@@ -127,8 +147,13 @@ test('without Windows guests: the Linux-only inventory migrates the same disks a
     assert.equal(path.dirname(spec.image), images);
     assert.equal(spec.platform, undefined, spec.name);
     assert.ok(linuxTypes.has(spec.instanceType), `${spec.name}: ${spec.instanceType} is on VM Import's Linux list`);
-    const { image: _a, platform: _b, instanceType: _c, ...rest } = spec;
-    const { image: _d, platform: _e, instanceType: _f, ...restBefore } = before;
+    assert.deepEqual(
+      spec.dataDisks?.map((d) => path.basename(d)),
+      before.dataDisks?.map((d) => path.basename(d))
+    );
+    assert.ok((spec.dataDisks ?? []).every((d) => path.dirname(d) === images));
+    const { image: _a, platform: _b, instanceType: _c, dataDisks: _g, ...rest } = spec;
+    const { image: _d, platform: _e, instanceType: _f, dataDisks: _h, ...restBefore } = before;
     assert.deepEqual(rest, restBefore, 'everything else as in examples/inventory.csv');
   }
   assertJudgedAsPlanned(await judgeAll(made.inventory, images), await planned(made.inventory));
