@@ -115,6 +115,11 @@ export function createActivities(deps: ActivityDeps) {
       region: t.region,
     };
   };
+  /** A rollback's EC2 and the bucket holding its VMs' records: its account+Region's (issue 20). */
+  const rollbackDepsOf = async (input: { aws?: AwsTarget | null }) => {
+    const t = await targetDeps({ aws: input.aws ?? undefined });
+    return { ec2: t.clients.ec2, s3: t.clients.s3, bucket: t.bucket, keyPrefix };
+  };
   // --- end accounts
   const imageRoots = deps.imageRoots ?? [];
   const scratch = deps.scratch ?? { dir: DEFAULT_SCRATCH_DIR };
@@ -189,9 +194,9 @@ export function createActivities(deps: ActivityDeps) {
     /** The account behind a row's profile and Region (STS), asked by the fleet once per target per batch. */
     resolveAwsAccount: keepAlive((input: ResolveAwsAccountInput) => resolveAwsAccount(pool, input)),
     /** The VMs of a batch with a resource record, and instances tagged for it that no record names. */
-    scanRollback: keepAlive((input: RollbackInput) => scanRollback({ ...s3Deps, ec2: clients.ec2 }, input)),
+    scanRollback: keepAlive(async (input: RollbackInput) => scanRollback(await rollbackDepsOf(input), input)),
     /** One VM's rollback: cancel its open tasks, terminate its instances, delete their volumes. */
-    rollbackVm: keepAlive((input: RollbackVmInput) => rollbackVm({ ...s3Deps, ec2: clients.ec2 }, input)),
+    rollbackVm: keepAlive(async (input: RollbackVmInput) => rollbackVm(await rollbackDepsOf(input), input)),
     requestConversionSlot: keepAlive((input: SlotRequestInput) => slots.requestConversionSlot(input)),
     loadInventoryPage: keepAlive((input: InventoryPageInput) => fleet.loadInventoryPage(input)),
     vmWorkflowStates: keepAlive((workflowIds: string[]) => fleet.vmWorkflowStates(workflowIds)),

@@ -8,6 +8,7 @@ import { proxyActivities, setCurrentDetails } from '@temporalio/workflow';
 // Type-only: activities run in the worker.
 import type { Activities } from '../activities';
 import type { RollbackBatchInput, RollbackItem, RollbackResult } from '../common/contracts/rollback';
+import { withUnrecorded } from '../common/contracts/rollback';
 import type { ActivityNameOn } from '../common/task-queues';
 import { NON_RETRYABLE_TYPES, SHORT_HEARTBEAT_TIMEOUT } from './activity-profiles';
 
@@ -15,7 +16,7 @@ import { NON_RETRYABLE_TYPES, SHORT_HEARTBEAT_TIMEOUT } from './activity-profile
 const VMS_AT_ONCE = 4;
 
 export async function rollbackBatchWorkflow(input: RollbackBatchInput): Promise<RollbackResult> {
-  const { awsApiTaskQueue, ...target } = input;
+  const { awsApiTaskQueue, targets, ...target } = input;
   const ec2 = proxyActivities<Pick<Activities, ActivityNameOn<'awsApi'>>>({
     taskQueue: awsApiTaskQueue,
     // rollbackVm waits up to 10 minutes for a termination and as long for the volume to detach.
@@ -25,20 +26,30 @@ export async function rollbackBatchWorkflow(input: RollbackBatchInput): Promise<
     retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
     summary: 'roll back',
   });
-  const scan = await ec2.scanRollback(target);
-  const items: RollbackItem[] = [];
-  let done = 0;
-  setCurrentDetails(`rolling back ${scan.vms.length} VMs of batch ${input.batch}`);
-  for (let i = 0; i < scan.vms.length; i += VMS_AT_ONCE) {
-    const group = scan.vms.slice(i, i + VMS_AT_ONCE);
-    const results = await Promise.all(
-      group.map(({ vm, legacyLayout }) => ec2.rollbackVm({ ...target, vm, legacyLayout, execute: true }))
-    );
-    for (const r of results) items.push(...r.items);
-    done += group.length;
-    setCurrentDetails(`rolled back ${done} of ${scan.vms.length} VMs of batch ${input.batch}`);
+  let items: RollbackItem[] = [];
+  const unrecorded: RollbackItem[] = [];
+  // Each account+Region the batch used in turn (its records sit in that Region's bucket); without targets,
+  // the worker's own, with exactly the commands a rollback always had.
+  for (const aws of targets ?? [undefined]) {
+    const where = aws ? { ...target, aws } : target;
+    const place = aws
+      ? ` in ${aws.profile ? `profile ${aws.profile}, ` : ''}${aws.region ?? 'the default Region'}`
+      : '';
+    const scan = await ec2.scanRollback(where);
+    let done = 0;
+    setCurrentDetails(`rolling back ${scan.vms.length} VMs of batch ${input.batch}${place}`);
+    for (let i = 0; i < scan.vms.length; i += VMS_AT_ONCE) {
+      const group = scan.vms.slice(i, i + VMS_AT_ONCE);
+      const results = await Promise.all(
+        group.map(({ vm, legacyLayout }) => ec2.rollbackVm({ ...where, vm, legacyLayout, execute: true }))
+      );
+      for (const r of results) items.push(...r.items);
+      done += group.length;
+      setCurrentDetails(`rolled back ${done} of ${scan.vms.length} VMs of batch ${input.batch}${place}`);
+    }
+    unrecorded.push(...scan.unrecorded);
   }
-  items.push(...scan.unrecorded);
+  items = withUnrecorded(items, unrecorded);
   return {
     batch: input.batch,
     vm: input.vm,

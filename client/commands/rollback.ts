@@ -9,8 +9,13 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { rollbackVm, scanRollback } from '../../activities/rollback';
 import { createAwsClients, destroyAwsClients } from '../../common/aws/clients';
+import { AwsClientPool } from '../../common/aws/client-pool';
+import type { AwsTarget } from '../../common/aws/targets';
+import { targetKey } from '../../common/aws/targets';
+import { fleetStatusQuery } from '../../workflows/messages';
 import type { VmconvoyConfig } from '../../common/config';
 import type { RollbackBatchInput, RollbackInput, RollbackItem, RollbackResult } from '../../common/contracts/rollback';
+import { withUnrecorded } from '../../common/contracts/rollback';
 import { awsApiTaskQueueOf } from '../../common/task-queues';
 import { fleetWorkflowId, rollbackWorkflowId, vmWorkflowId } from '../../common/workflow-ids';
 import { migrationBatchKey } from '../../workflows/search-attributes';
@@ -27,18 +32,61 @@ interface RollbackFlags {
   json?: boolean;
 }
 
-/** What a rollback would do, read from the records and EC2 by this process; nothing is changed. */
-export async function previewRollback(config: VmconvoyConfig, input: RollbackInput): Promise<RollbackResult> {
-  const aws = createAwsClients(config.aws);
+/**
+ * --- accounts (issue 20): every account+Region the batch imported into, as its fleet resolved them (null =
+ * the worker's own), or undefined when the fleet is not known (any more) or predates accounts: then only the
+ * worker's own account and Region are looked at, as before.
+ */
+export async function batchTargets(
+  client: Client,
+  config: VmconvoyConfig,
+  batch: string
+): Promise<Array<AwsTarget | null> | undefined> {
+  let accounts;
   try {
-    const deps = { ec2: aws.ec2, s3: aws.s3, bucket: config.aws.bucket, keyPrefix: config.aws.keyPrefix };
-    const scan = await scanRollback(deps, input);
-    const items: RollbackItem[] = [];
-    for (const { vm, legacyLayout } of scan.vms)
-      items.push(...(await rollbackVm(deps, { ...input, vm, legacyLayout, execute: false })).items);
-    items.push(...scan.unrecorded);
+    accounts = (await client.workflow.getHandle(fleetWorkflowId(batch)).query(fleetStatusQuery)).accounts;
+  } catch {
+    return undefined;
+  }
+  if (!accounts || accounts.length === 0) return undefined;
+  const targets = new Map<string, AwsTarget | null>();
+  for (const a of accounts) {
+    const own = a.profile === undefined && a.region === config.aws.region;
+    const t: AwsTarget | null = own ? null : { ...(a.profile ? { profile: a.profile } : {}), region: a.region };
+    targets.set(targetKey(t ?? undefined), t);
+  }
+  return [...targets.values()];
+}
+
+/** What a rollback would do, read from the records and EC2 by this process; nothing is changed. */
+export async function previewRollback(
+  config: VmconvoyConfig,
+  input: RollbackInput,
+  targets: Array<AwsTarget | null> | undefined
+): Promise<RollbackResult> {
+  const aws = createAwsClients(config.aws);
+  const pool = new AwsClientPool(config.aws, aws);
+  try {
+    let items: RollbackItem[] = [];
+    const unrecorded: RollbackItem[] = [];
+    for (const t of targets ?? [null]) {
+      const place = await pool.of(t ?? undefined);
+      const deps = {
+        ec2: place.clients.ec2,
+        s3: place.clients.s3,
+        bucket: place.bucket,
+        keyPrefix: config.aws.keyPrefix,
+      };
+      const where = t ? { ...input, aws: t } : input;
+      const scan = await scanRollback(deps, where);
+      for (const { vm, legacyLayout } of scan.vms)
+        items.push(...(await rollbackVm(deps, { ...where, vm, legacyLayout, execute: false })).items);
+      unrecorded.push(...scan.unrecorded);
+    }
+    items = withUnrecorded(items, unrecorded);
     return { ...target(input), executed: false, items, actions: items.filter((i) => i.action).length };
   } finally {
+    pool.destroy();
     destroyAwsClients(aws);
   }
 }
@@ -60,7 +108,8 @@ async function isRunning(client: Client, workflowId: string): Promise<boolean> {
 export async function executeRollback(
   client: Client,
   config: VmconvoyConfig,
-  input: RollbackInput
+  input: RollbackInput,
+  targets: Array<AwsTarget | null> | undefined
 ): Promise<RollbackResult> {
   // A batch (or VM) still running would import again behind the rollback's back.
   const busy = input.vm ? vmWorkflowId(input.batch, input.vm) : fleetWorkflowId(input.batch);
@@ -70,7 +119,11 @@ export async function executeRollback(
   }
   const workflowId = rollbackWorkflowId(input.batch, input.vm);
   const attached = await isRunning(client, workflowId);
-  const args: RollbackBatchInput = { ...input, awsApiTaskQueue: awsApiTaskQueueOf(config.temporal) };
+  const args: RollbackBatchInput = {
+    ...input,
+    awsApiTaskQueue: awsApiTaskQueueOf(config.temporal),
+    ...(targets ? { targets } : {}),
+  };
   const handle = await client.workflow.start('rollbackBatchWorkflow', {
     workflowId,
     taskQueue: config.temporal.taskQueue,
@@ -112,7 +165,9 @@ export const rollbackSpec: CommandSpec<RollbackFlags, RollbackResult> = {
     const config = cliConfig(ctx.env);
     const { namespace } = await ctx.connection();
     const input: RollbackInput = { batch: batch!, vm: opts.vm, namespace, force: opts.force ?? false };
-    return opts.yes ? executeRollback(await ctx.client(), config, input) : previewRollback(config, input);
+    const client = await ctx.client();
+    const targets = await batchTargets(client, config, input.batch);
+    return opts.yes ? executeRollback(client, config, input, targets) : previewRollback(config, input, targets);
   },
   view: ROLLBACK_VIEW,
 };

@@ -1,3 +1,5 @@
+import type { AwsTarget } from '../aws/targets';
+
 /**
  * The contract of a rollback (`vmconvoy rollback <batch>`): what the CLI shows, what the rollback workflow
  * and its activities take and return. Keys, names and AWS IDs only (it is in workflow histories).
@@ -11,12 +13,22 @@ export interface RollbackInput {
   namespace?: string;
   /** Also terminate instances started or changed after vmconvoy stopped them. */
   force: boolean;
+  /**
+   * --- accounts (issue 20): the account+Region looked at (its EC2, and the Region's staging bucket that holds
+   * its VMs' records); absent = the worker's own.
+   */
+  aws?: AwsTarget;
 }
 
 /** The rollback workflow's input. */
 export interface RollbackBatchInput extends RollbackInput {
   /** The AWS API task queue (its rate limit is the API budget); unset = the workflow's queue. */
   awsApiTaskQueue?: string;
+  /**
+   * --- accounts (issue 20): every account+Region the batch imported into (from its fleet); each is scanned
+   * and rolled back in turn. Absent (CLIs before accounts, or a fleet no longer known): the worker's own only.
+   */
+  targets?: Array<AwsTarget | null>;
 }
 
 export interface RollbackVmInput extends RollbackInput {
@@ -87,4 +99,20 @@ export interface RollbackResult {
   items: RollbackItem[];
   /** How many resources were (or would be) terminated, deleted or cancelled: 0 = nothing to do. */
   actions: number;
+}
+
+/**
+ * The items of a rollback over several account+Regions, then the unrecorded instances its scans listed: one
+ * item per instance, and none for an instance another account+Region's record names (a scan that lists more
+ * than its own Region's instances must not call a recorded one foreign).
+ */
+export function withUnrecorded(items: RollbackItem[], unrecorded: RollbackItem[]): RollbackItem[] {
+  const seen = new Set(items.filter((i) => i.kind === 'instance').map((i) => i.id));
+  const out = [...items];
+  for (const u of unrecorded) {
+    if (seen.has(u.id)) continue;
+    seen.add(u.id);
+    out.push(u);
+  }
+  return out;
 }

@@ -244,3 +244,52 @@ test('one batch across two accounts and two Regions: each account+Region keeps i
   const bRow = lines.find((l) => l.startsWith('b-euw1-1,'));
   assert.ok(bRow?.endsWith(`,${PROFILE_ACCOUNT},${OTHER_REGION}`), bRow);
 });
+
+interface RollbackJson {
+  executed: boolean;
+  actions: number;
+  items: Array<{ vm: string; kind: string; id: string; action?: string; skip?: string }>;
+}
+
+test('rollback reaches every account and Region of the batch, and a second one changes nothing', async () => {
+  const batch = `acc-rb-${stamp}`;
+  // One VM in each of the four account+Region pairs.
+  const rows = ROWS.filter((r) => r.name.endsWith('-1'));
+  const csv = path.join(dir.dir, 'accounts-rollback.csv');
+  await writeFile(csv, csvOf(rows));
+  const started = await vmconvoy('start', csv, '--batch', batch, '--offline', '--wait');
+  assert.equal(started.code, 0, started.stdout + started.stderr);
+  const instanceOf = new Map(
+    (
+      JSON.parse((await vmconvoy('status', batch, '--json')).stdout) as {
+        vms: Array<{ name: string; instanceId: string | null }>;
+      }
+    ).vms.map((v) => [v.name, v.instanceId])
+  );
+  assert.equal([...instanceOf.values()].filter(Boolean).length, rows.length);
+
+  // The preview names every VM's instance, the eu-west-1 ones (records in the eu bucket) included.
+  const preview = await vmconvoy('rollback', batch, '--json');
+  assert.equal(preview.code, 0, preview.stderr);
+  const planned = JSON.parse(preview.stdout) as RollbackJson;
+  assert.equal(planned.executed, false);
+  for (const row of rows) {
+    const item = planned.items.find((i) => i.kind === 'instance' && i.id === instanceOf.get(row.name));
+    assert.equal(item?.action, 'terminate', `${row.name}: ${JSON.stringify(item)}`);
+  }
+
+  const done = await vmconvoy('rollback', batch, '--yes', '--json');
+  assert.equal(done.code, 0, done.stdout + done.stderr);
+  const result = JSON.parse(done.stdout) as RollbackJson;
+  assert.equal(result.executed, true);
+  const terminated = result.items.filter((i) => i.kind === 'instance' && i.action === 'terminate').map((i) => i.id);
+  assert.deepEqual(terminated.sort(), [...instanceOf.values()].map(String).sort());
+  // The simulator says so too: each of the batch's instances is terminated.
+  const instances = (await sim.state()).instances as unknown as Array<{ instanceId: string; state: string }>;
+  for (const [vm, id] of instanceOf)
+    assert.equal(instances.find((i) => i.instanceId === id)?.state, 'terminated', `${vm} (${id})`);
+
+  const again = await vmconvoy('rollback', batch, '--yes', '--json');
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((JSON.parse(again.stdout) as RollbackJson).actions, 0, again.stdout);
+});
