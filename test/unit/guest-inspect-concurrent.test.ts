@@ -37,8 +37,8 @@ const line = (r: GuestInspection): string => `${r.verdict} ${r.os ?? '-'} ${r.re
 describe('ext file systems read by many inspections in one process', () => {
   test('a guest with a 24 MiB os-release and six CentOS guests at once: each judged on its own', async () => {
     const [big, ...others] = await Promise.all([inspect(hostile), ...Array.from({ length: 6 }, () => inspect(centos))]);
-    assert.equal(big!.verdict, 'ok', line(big!));
-    assert.equal(big!.os, 'Ubuntu 22.04.4 LTS');
+    assert.equal(big.verdict, 'ok', line(big));
+    assert.equal(big.os, 'Ubuntu 22.04.4 LTS');
     for (const r of others) {
       assert.equal(r.verdict, 'ok', line(r));
       assert.equal(r.os, 'CentOS release 5.11 (Final)');
