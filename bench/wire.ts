@@ -34,6 +34,16 @@ interface ChildResult {
   cpuSeconds: number;
   peakRssBytes: number;
   imageBytes: number;
+  /** process.memoryUsage() in MiB after loading the modules and when RSS was highest. */
+  memoryMiB?: Record<'atLoad' | 'atPeak', Record<string, number>>;
+}
+
+function memoryText(m: NonNullable<ChildResult['memoryMiB']>): string {
+  const one = (u: Record<string, number>): string =>
+    Object.entries(u)
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', ');
+  return `after loading: ${one(m.atLoad)}; at the peak: ${one(m.atPeak)}`;
 }
 
 /** Where the image and the S3 server's objects live: tmpfs when it has room (the disk is not measured). */
@@ -108,6 +118,7 @@ export async function wireBenchmark(ctx: BenchContext): Promise<BenchResult> {
       ctx.log(
         `${label}: ${r.seconds.toFixed(1)} s, ${(sent / 1e6).toFixed(0)} MB sent, ${r.cpuSeconds.toFixed(1)} CPU-s, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB`
       );
+      if (r.memoryMiB) ctx.log(`${label}: memory (MiB) ${memoryText(r.memoryMiB)}`);
       return { ...r, sent };
     };
 

@@ -24,11 +24,13 @@ const { parentPort } = require('node:worker_threads');
 const { deflateSync } = require('node:zlib');
 const v8 = require('node:v8');
 const vm = require('node:vm');
-// Every grain leaves ~64 KiB of dead output buffers outside the heap; V8 collects them only after 64 MiB
-// have piled up (per thread: +60 MiB RSS each, measured). A collection every few MiB keeps the thread small.
+// Every grain deflated leaves a dead output buffer of a whole grain (its chunkSize, however small the
+// deflated bytes) outside the heap; V8 collects them only after 64 MiB have piled up (per thread: +60 MiB
+// RSS each, measured). A collection every few MiB allocated keeps the thread small. Counted by what was
+// allocated, not by the deflated bytes: text deflates 5:1, so 8 MiB of output had left ~40 MiB of garbage.
 v8.setFlagsFromString('--expose-gc');
 const collect = vm.runInNewContext('gc');
-const GC_EVERY_BYTES = 8 * 1024 * 1024;
+const GC_EVERY_BYTES = 4 * 1024 * 1024;
 let sinceGc = 0;
 const SAMPLE = 4096;
 let zero = Buffer.alloc(0);
@@ -67,7 +69,7 @@ parentPort.on('message', ({ id, memory, length, grainBytes, level }) => {
     if (grain.equals(zero)) continue;
     // One output chunk big enough for any grain: no growing and joining of 16 KiB chunks.
     const out = deflateSync(grain, { level: incompressible(grain) ? 0 : level, chunkSize: grainBytes + 1024 });
-    sinceGc += out.length;
+    sinceGc += grainBytes + 1024;
     found.push(i, out.length);
     outputs.push(out);
     total += out.length;
@@ -91,6 +93,12 @@ parentPort.on('message', ({ id, memory, length, grainBytes, level }) => {
  * header, Adler-32).
  */
 export const CHUNK_SLACK_PER_GRAIN = 64;
+
+/**
+ * A thread's V8 heap holds a few small objects per chunk (the grains' bytes live outside it), so it gets a
+ * small young generation: V8's default lets it grow to 16 MiB semi-spaces per thread before collecting.
+ */
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
 
 /** The grains of a chunk that hold data: `grain` counts from the chunk's first grain. */
 export interface DeflatedChunk {
@@ -121,7 +129,7 @@ class DeflatePool {
    * on one would wait for ever.
    */
   private spawn(slot: number): Worker {
-    const thread = new Worker(THREAD_SOURCE, { eval: true });
+    const thread = new Worker(THREAD_SOURCE, { eval: true, resourceLimits: THREAD_LIMITS });
     thread.unref();
     thread.on('message', ({ id, memory, index }: { id: number; memory: ArrayBuffer; index: Int32Array }) => {
       const p = this.pending.get(id);
