@@ -3,7 +3,7 @@
  * (issue 19, "send only what the disk holds"): all-zero grains are skipped, the rest deflated on pool
  * threads (disk-image/grain-source.ts), the stream (disk-image/stream-vmdk.ts) cut into the manifest's
  * parts of `partSizeBytes` (the last shorter) and PUT as they fill, `concurrency` at a time. Memory:
- * (concurrency + 1) parts and a few MiB of grains in flight, whatever the disk's size.
+ * `concurrency` parts (filling or in flight) and a few MiB of grains in flight, whatever the disk's size.
  *
  * Resumable: the stream is a pure function of the disk, so a part boundary is a point in it that can be
  * reached again. For the first part not yet known to be in S3 the heartbeat carries where the writer stood
@@ -168,9 +168,14 @@ export async function uploadStreamOptimized(
     concurrency: input.concurrency,
   });
 
-  /** Part memory: one per PUT in flight and one filling; it travels to a checksum thread and back. */
+  /**
+   * Part memory, the upload's largest: `concurrency` buffers in all, each held from the first byte put in
+   * it until its PUT ends, so the PUTs in flight and the part filling share them. Behind a link slower than
+   * the producer (the case this upload is for) a part is filled in a fraction of a PUT's time, so the link
+   * stays busy; one buffer more let `concurrency` + 1 PUTs go out at once and cost a part more of RSS.
+   */
   const free: ArrayBuffer[] = [];
-  const buffers = Math.max(1, input.concurrency) + 1;
+  const buffers = Math.max(1, input.concurrency);
   let allocated = 0;
   const waiters: (() => void)[] = [];
   const takeBuffer = async (): Promise<ArrayBuffer> => {
