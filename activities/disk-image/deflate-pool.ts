@@ -79,7 +79,9 @@ parentPort.on('message', ({ id, memory, length, grainBytes, level }) => {
   let at = 0;
   for (const out of outputs) { view.set(out, at); at += out.length; }
   const index = new Int32Array(found);
-  parentPort.postMessage({ id, memory, index }, [memory, index.buffer]);
+  // Before any collection: the most this thread holds outside its heap, garbage included.
+  const external = v8.getHeapStatistics().external_memory;
+  parentPort.postMessage({ id, memory, index, external }, [memory, index.buffer]);
   if (sinceGc >= GC_EVERY_BYTES) {
     sinceGc = 0;
     collect();
@@ -94,18 +96,18 @@ parentPort.on('message', ({ id, memory, length, grainBytes, level }) => {
  */
 export const CHUNK_SLACK_PER_GRAIN = 64;
 
-/**
- * A thread's V8 heap holds a few small objects per chunk (the grains' bytes live outside it), so it gets a
- * small young generation: V8's default lets it grow to 16 MiB semi-spaces per thread before collecting.
- */
-const THREAD_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 };
-
 /** The grains of a chunk that hold data: `grain` counts from the chunk's first grain. */
 export interface DeflatedChunk {
   /** Views of `memory`: valid until the memory is handed out again. */
   grains: { grain: number; data: Uint8Array }[];
   /** The chunk's memory, back from the thread, holding the deflated grains. */
   memory: ArrayBuffer;
+  /**
+   * Bytes the thread held outside its V8 heap just before it answered: the chunk's memory, this chunk's
+   * deflated grains and the dead output buffers of earlier ones, which its collection every few MiB
+   * allocated (GC_EVERY_BYTES in THREAD_SOURCE) keeps small.
+   */
+  threadExternalBytes: number;
 }
 
 interface Pending {
@@ -129,9 +131,10 @@ class DeflatePool {
    * on one would wait for ever.
    */
   private spawn(slot: number): Worker {
-    const thread = new Worker(THREAD_SOURCE, { eval: true, resourceLimits: THREAD_LIMITS });
+    const thread = new Worker(THREAD_SOURCE, { eval: true });
     thread.unref();
-    thread.on('message', ({ id, memory, index }: { id: number; memory: ArrayBuffer; index: Int32Array }) => {
+    type Reply = { id: number; memory: ArrayBuffer; index: Int32Array; external: number };
+    thread.on('message', ({ id, memory, index, external }: Reply) => {
       const p = this.pending.get(id);
       this.pending.delete(id);
       this.refs();
@@ -142,7 +145,7 @@ class DeflatePool {
         grains.push({ grain: index[k]!, data: new Uint8Array(memory, at, length) });
         at += length;
       }
-      p?.resolve({ grains, memory });
+      p?.resolve({ grains, memory, threadExternalBytes: external });
     });
     let failure: Error | undefined;
     thread.on('error', (err) => (failure = err));
