@@ -217,12 +217,25 @@ export async function wireBenchmark(ctx: BenchContext): Promise<BenchResult> {
           goal: '<= 256 MiB',
           met: b.peakRssBytes / MiB <= 256,
         },
+        ...(b.memoryMiB
+          ? [
+              { label: '(b) RSS after loading its modules', value: b.memoryMiB.atLoad.rss!, unit: 'MiB' },
+              {
+                label: '(b) RSS the upload adds (peak − after loading)',
+                value: b.peakRssBytes / MiB - b.memoryMiB.atLoad.rss!,
+                unit: 'MiB',
+              },
+            ]
+          : []),
         { label: '(b) CPU', value: b.cpuSeconds, unit: 'CPU-s' },
         { label: '(a) peak RSS', value: a.peakRssBytes / MiB, unit: 'MiB' },
       ],
       notes: [
         `MB = 10^6 bytes. The proxy (test/helpers/counting-proxy.ts) passes request bodies of all connections together at 50 MB/s; part size ${partSizeBytes / MiB} MiB, ${concurrency} parts in flight for every run.`,
         `(b) deflates at zlib level 2 (disk-image/deflate-pool.ts) and stores grains whose two 4 KiB samples look random (over 7.5 bits of entropy per byte); qemu-img uses level 6, single-threaded. (b) finds the holes with qemu-img map (disk-image/data-map.ts).`,
+        ...(b.memoryMiB
+          ? [`(b)'s memory in MiB (process.memoryUsage(), sampled every 50 ms): ${memoryText(b.memoryMiB)}.`]
+          : []),
         `The machine is shared with other agents: 1-minute load average before each run ${loadText} (order: b, c convert, c upload, a, producer).`,
       ],
     };
