@@ -284,8 +284,8 @@ export async function uploadStreamOptimized(
         const n = Math.min(bytes.length, partSize - filled);
         const piece = bytes.subarray(0, n);
         new Uint8Array(memory, filled, n).set(piece);
-        // The part's CRC32 grows with it, a record (64 KiB at most) at a time: no thread and no second
-        // pass over the part (a checksum thread is one more V8 isolate, ~10 MiB of RSS).
+        // The part's CRC32 grows with it, a record at a time (a grain's is 64 KiB at most): no checksum
+        // thread (one more V8 isolate, ~10 MiB of RSS each) and no second pass over the part.
         crc = crc32(piece, crc);
         filled += n;
         bytes = bytes.subarray(n);
