@@ -3,7 +3,7 @@
  * (issue 19, "send only what the disk holds"): all-zero grains are skipped, the rest deflated on pool
  * threads (disk-image/grain-source.ts), the stream (disk-image/stream-vmdk.ts) cut into the manifest's
  * parts of `partSizeBytes` (the last shorter) and PUT as they fill, `concurrency` at a time. Memory:
- * (concurrency + 1) parts and a few MiB of grains in flight, whatever the disk's size.
+ * `concurrency` parts (filling or in flight) and a few MiB of grains in flight, whatever the disk's size.
  *
  * Resumable: the stream is a pure function of the disk, so a part boundary is a point in it that can be
  * reached again. For the first part not yet known to be in S3 the heartbeat carries where the writer stood
@@ -85,6 +85,13 @@ function cidOf(input: UploadInput): number {
   return crc32(`${input.namespace ?? ''}/${input.batch}/${input.vm}`);
 }
 
+/** x-amz-checksum-crc32: the CRC32's 4 bytes, big-endian, in base64. */
+function crc32Header(crc: number): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc >>> 0);
+  return b.toString('base64');
+}
+
 export async function uploadStreamOptimized(
   deps: UploadDeps,
   input: UploadInput,
@@ -161,9 +168,14 @@ export async function uploadStreamOptimized(
     concurrency: input.concurrency,
   });
 
-  /** Part memory: one per PUT in flight and one filling; it travels to a checksum thread and back. */
+  /**
+   * Part memory, the upload's largest: `concurrency` buffers in all, each held from the first byte put in
+   * it until its PUT ends, so the PUTs in flight and the part filling share them. Behind a link slower than
+   * the producer (the case this upload is for) a part is filled in a fraction of a PUT's time, so the link
+   * stays busy; one buffer more let `concurrency` + 1 PUTs go out at once and cost a part more of RSS.
+   */
   const free: ArrayBuffer[] = [];
-  const buffers = Math.max(1, input.concurrency) + 1;
+  const buffers = Math.max(1, input.concurrency);
   let allocated = 0;
   const waiters: (() => void)[] = [];
   const takeBuffer = async (): Promise<ArrayBuffer> => {
@@ -179,7 +191,7 @@ export async function uploadStreamOptimized(
 
   let failure: Error | undefined;
   const inFlight = new Set<Promise<void>>();
-  const sendPart = async (index: number, memory: ArrayBuffer, length: number): Promise<void> => {
+  const sendPart = async (index: number, memory: ArrayBuffer, length: number, crc: number): Promise<void> => {
     const key = keyOf(index);
     const there = existing.get(key);
     try {
@@ -192,8 +204,6 @@ export async function uploadStreamOptimized(
           return;
         }
       }
-      const crc = await checksumOffThread('crc32', memory, length);
-      memory = crc.memory;
       const body = Buffer.from(memory, 0, length);
       const out = await awsCall({ operation: `upload of part ${index} (${key})`, bucket: deps.bucket }, () =>
         deps.s3.send(
@@ -202,7 +212,7 @@ export async function uploadStreamOptimized(
             Key: key,
             Body: body,
             ContentLength: length,
-            ChecksumCRC32: crc.digest.toString('base64'),
+            ChecksumCRC32: crc32Header(crc),
           }),
           { abortSignal }
         )
@@ -216,8 +226,8 @@ export async function uploadStreamOptimized(
       giveBack(memory);
     }
   };
-  const dispatch = (index: number, memory: ArrayBuffer, length: number): void => {
-    const p = sendPart(index, memory, length).then(
+  const dispatch = (index: number, memory: ArrayBuffer, length: number, crc: number): void => {
+    const p = sendPart(index, memory, length, crc).then(
       () => {
         done.add(index);
         while (done.has(doneBelow)) doneBelow++;
@@ -261,6 +271,7 @@ export async function uploadStreamOptimized(
     let part = startPart;
     let memory = await takeBuffer();
     let filled = 0;
+    let crc = 0;
     const boundary = startPart * partSize;
     for await (const record of writer.records(source)) {
       if (failure) break;
@@ -271,20 +282,25 @@ export async function uploadStreamOptimized(
         // This record holds the part's first byte: the writer's state now is where a retry resumes it.
         if (filled === 0 && !checkpoints.has(part)) checkpoints.set(part, writer.checkpoint());
         const n = Math.min(bytes.length, partSize - filled);
-        new Uint8Array(memory, filled, n).set(bytes.subarray(0, n));
+        const piece = bytes.subarray(0, n);
+        new Uint8Array(memory, filled, n).set(piece);
+        // The part's CRC32 grows with it, a record at a time (a grain's is 64 KiB at most): no checksum
+        // thread (one more V8 isolate, ~10 MiB of RSS each) and no second pass over the part.
+        crc = crc32(piece, crc);
         filled += n;
         bytes = bytes.subarray(n);
         if (filled === partSize) {
-          dispatch(part++, memory, filled);
+          dispatch(part++, memory, filled, crc);
           memory = await takeBuffer();
           filled = 0;
+          crc = 0;
           if (failure) break;
         }
       }
     }
     if (!failure) {
       imageBytes = writer.bytesWritten;
-      if (filled > 0) dispatch(part++, memory, filled);
+      if (filled > 0) dispatch(part++, memory, filled, crc);
     }
     while (inFlight.size > 0) await Promise.all([...inFlight]);
   } finally {

@@ -34,6 +34,16 @@ interface ChildResult {
   cpuSeconds: number;
   peakRssBytes: number;
   imageBytes: number;
+  /** process.memoryUsage() in MiB after loading the modules and when RSS was highest. */
+  memoryMiB?: Record<'atLoad' | 'atPeak', Record<string, number>>;
+}
+
+function memoryText(m: NonNullable<ChildResult['memoryMiB']>): string {
+  const one = (u: Record<string, number>): string =>
+    Object.entries(u)
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', ');
+  return `after loading: ${one(m.atLoad)}; at the peak: ${one(m.atPeak)}`;
 }
 
 /** Where the image and the S3 server's objects live: tmpfs when it has room (the disk is not measured). */
@@ -108,6 +118,7 @@ export async function wireBenchmark(ctx: BenchContext): Promise<BenchResult> {
       ctx.log(
         `${label}: ${r.seconds.toFixed(1)} s, ${(sent / 1e6).toFixed(0)} MB sent, ${r.cpuSeconds.toFixed(1)} CPU-s, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB`
       );
+      if (r.memoryMiB) ctx.log(`${label}: memory (MiB) ${memoryText(r.memoryMiB)}`);
       return { ...r, sent };
     };
 
@@ -206,12 +217,25 @@ export async function wireBenchmark(ctx: BenchContext): Promise<BenchResult> {
           goal: '<= 256 MiB',
           met: b.peakRssBytes / MiB <= 256,
         },
+        ...(b.memoryMiB
+          ? [
+              { label: '(b) RSS after loading its modules', value: b.memoryMiB.atLoad.rss!, unit: 'MiB' },
+              {
+                label: '(b) RSS the upload adds (peak − after loading)',
+                value: b.peakRssBytes / MiB - b.memoryMiB.atLoad.rss!,
+                unit: 'MiB',
+              },
+            ]
+          : []),
         { label: '(b) CPU', value: b.cpuSeconds, unit: 'CPU-s' },
         { label: '(a) peak RSS', value: a.peakRssBytes / MiB, unit: 'MiB' },
       ],
       notes: [
         `MB = 10^6 bytes. The proxy (test/helpers/counting-proxy.ts) passes request bodies of all connections together at 50 MB/s; part size ${partSizeBytes / MiB} MiB, ${concurrency} parts in flight for every run.`,
         `(b) deflates at zlib level 2 (disk-image/deflate-pool.ts) and stores grains whose two 4 KiB samples look random (over 7.5 bits of entropy per byte); qemu-img uses level 6, single-threaded. (b) finds the holes with qemu-img map (disk-image/data-map.ts).`,
+        ...(b.memoryMiB
+          ? [`(b)'s memory in MiB (process.memoryUsage(), sampled every 50 ms): ${memoryText(b.memoryMiB)}.`]
+          : []),
         `The machine is shared with other agents: 1-minute load average before each run ${loadText} (order: b, c convert, c upload, a, producer).`,
       ],
     };

@@ -24,11 +24,13 @@ const { parentPort } = require('node:worker_threads');
 const { deflateSync } = require('node:zlib');
 const v8 = require('node:v8');
 const vm = require('node:vm');
-// Every grain leaves ~64 KiB of dead output buffers outside the heap; V8 collects them only after 64 MiB
-// have piled up (per thread: +60 MiB RSS each, measured). A collection every few MiB keeps the thread small.
+// Every grain deflated leaves a dead output buffer of a whole grain (its chunkSize, however small the
+// deflated bytes) outside the heap; V8 collects them only after 64 MiB have piled up (per thread: +60 MiB
+// RSS each, measured). A collection every few MiB allocated keeps the thread small. Counted by what was
+// allocated, not by the deflated bytes: text deflates 5:1, so 8 MiB of output had left ~40 MiB of garbage.
 v8.setFlagsFromString('--expose-gc');
 const collect = vm.runInNewContext('gc');
-const GC_EVERY_BYTES = 8 * 1024 * 1024;
+const GC_EVERY_BYTES = 4 * 1024 * 1024;
 let sinceGc = 0;
 const SAMPLE = 4096;
 let zero = Buffer.alloc(0);
@@ -67,7 +69,7 @@ parentPort.on('message', ({ id, memory, length, grainBytes, level }) => {
     if (grain.equals(zero)) continue;
     // One output chunk big enough for any grain: no growing and joining of 16 KiB chunks.
     const out = deflateSync(grain, { level: incompressible(grain) ? 0 : level, chunkSize: grainBytes + 1024 });
-    sinceGc += out.length;
+    sinceGc += grainBytes + 1024;
     found.push(i, out.length);
     outputs.push(out);
     total += out.length;
@@ -77,7 +79,9 @@ parentPort.on('message', ({ id, memory, length, grainBytes, level }) => {
   let at = 0;
   for (const out of outputs) { view.set(out, at); at += out.length; }
   const index = new Int32Array(found);
-  parentPort.postMessage({ id, memory, index }, [memory, index.buffer]);
+  // Before any collection: the most this thread holds outside its heap, garbage included.
+  const external = v8.getHeapStatistics().external_memory;
+  parentPort.postMessage({ id, memory, index, external }, [memory, index.buffer]);
   if (sinceGc >= GC_EVERY_BYTES) {
     sinceGc = 0;
     collect();
@@ -98,6 +102,12 @@ export interface DeflatedChunk {
   grains: { grain: number; data: Uint8Array }[];
   /** The chunk's memory, back from the thread, holding the deflated grains. */
   memory: ArrayBuffer;
+  /**
+   * Bytes the thread held outside its V8 heap just before it answered: the chunk's memory, this chunk's
+   * deflated grains and the dead output buffers of earlier ones, which its collection every few MiB
+   * allocated (GC_EVERY_BYTES in THREAD_SOURCE) keeps small.
+   */
+  threadExternalBytes: number;
 }
 
 interface Pending {
@@ -123,7 +133,8 @@ class DeflatePool {
   private spawn(slot: number): Worker {
     const thread = new Worker(THREAD_SOURCE, { eval: true });
     thread.unref();
-    thread.on('message', ({ id, memory, index }: { id: number; memory: ArrayBuffer; index: Int32Array }) => {
+    type Reply = { id: number; memory: ArrayBuffer; index: Int32Array; external: number };
+    thread.on('message', ({ id, memory, index, external }: Reply) => {
       const p = this.pending.get(id);
       this.pending.delete(id);
       this.refs();
@@ -134,7 +145,7 @@ class DeflatePool {
         grains.push({ grain: index[k]!, data: new Uint8Array(memory, at, length) });
         at += length;
       }
-      p?.resolve({ grains, memory });
+      p?.resolve({ grains, memory, threadExternalBytes: external });
     });
     let failure: Error | undefined;
     thread.on('error', (err) => (failure = err));

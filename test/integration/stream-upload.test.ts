@@ -33,6 +33,7 @@ describe('stream-optimized upload against S3', () => {
   let s3: TestS3;
   let wire: CountingProxy;
   let slowWire: CountingProxy;
+  let linkWire: CountingProxy;
   let dir: { dir: string; remove(): Promise<void> };
   let raw: string;
   let activities: ReturnType<typeof createActivities>;
@@ -42,6 +43,8 @@ describe('stream-optimized upload against S3', () => {
     wire = await startCountingProxy(s3.endpoint);
     // 3 MB/s: the killed uploader is still mid-stream when the test kills it.
     slowWire = await startCountingProxy(s3.endpoint, { bytesPerSecond: 3_000_000 });
+    // 8 MB/s: slower than the producer, so the upload's parts queue up behind the link.
+    linkWire = await startCountingProxy(s3.endpoint, { bytesPerSecond: 8_000_000 });
     dir = await tempDir('vmconvoy-stream-upload-');
     raw = path.join(dir.dir, 'disk.raw');
     await makeSparseDisk(raw, VIRTUAL, [
@@ -55,6 +58,7 @@ describe('stream-optimized upload against S3', () => {
   after(async () => {
     await wire?.close();
     await slowWire?.close();
+    await linkWire?.close();
     await s3?.stop();
     await dir?.remove();
   });
@@ -123,6 +127,25 @@ describe('stream-optimized upload against S3', () => {
     const last = beats[beats.length - 1]!.stream;
     assert.equal(last.imageBytes, object.length);
     assert.equal(last.doneBelow, result.parts);
+  });
+
+  it('behind a link slower than the producer, at most `concurrency` parts are held: no more PUTs at once', async () => {
+    // Part memory is the upload's largest: each part is held from the first byte put in it until its PUT
+    // ends, so the parts in flight plus the one filling are what it costs. One buffer more than
+    // `concurrency` had let a PUT more than `concurrency` go out whenever the link was the bottleneck.
+    const vm = 'vm-bound';
+    const linked = createActivities({ config: { ...localAwsConfig(s3), s3Endpoint: linkWire.endpoint } });
+    let most = 0;
+    const sampler = setInterval(() => (most = Math.max(most, linkWire.putsInFlight(/vm-bound\/image\.part/))), 2);
+    try {
+      await new MockActivityEnvironment().run(linked.uploadImage, input(vm));
+    } finally {
+      clearInterval(sampler);
+    }
+    const concurrency = input(vm).concurrency;
+    assert.ok(most <= concurrency, `${most} PUTs at once with concurrency ${concurrency}`);
+    assert.ok(most >= 2, `the sampler saw the PUTs overlap (${most} at most): the bound was exercised`);
+    assert.ok((await uploadedObject(vm)).equals(await expectedStream(vm)));
   });
 
   it('a second run finds the upload complete in its heartbeat and S3, and sends nothing', async () => {
