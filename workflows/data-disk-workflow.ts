@@ -9,6 +9,7 @@ import {
   CancellationScope,
   defineSignal,
   getExternalWorkflowHandle,
+  patched,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -23,6 +24,7 @@ import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot'
 import type { SentImage } from './convert-on-site';
 import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { waitForConversion } from './conversion-wait';
+import { VM_DATA_DISK_REIMPORT_PATCH } from './versions';
 import { errorType } from './vm-outcome';
 
 /** A child's progress, to its VM workflow (status, report and the Web UI show it). */
@@ -96,13 +98,16 @@ export async function importDataDiskWorkflow(input: DataDiskWorkflowInput): Prom
     }
     const slotRequest = input.quota ? { quota: input.quota, workflowId: workflowInfo().workflowId } : undefined;
     const validUntil = new Date(deadline).toISOString();
-    const manifest = await mainQueueActivities('write the data disk manifest', settings).writeManifest({
+    const manifestInput = {
       ...loc,
       format: found.format,
       imageBytes: sent.imageBytes,
       volumeSizeGib: found.volumeSizeGib,
       partSizeBytes: settings.partSizeBytes,
       validUntil,
+    };
+    const manifest = await mainQueueActivities('write the data disk manifest', settings).writeManifest({
+      ...manifestInput,
       conversionSlot: slotRequest,
     });
     if (input.quota) {
@@ -114,33 +119,48 @@ export async function importDataDiskWorkflow(input: DataDiskWorkflowInput): Prom
           FailureType.DeadlineExceeded
         );
     }
-    await report({ phase: 'Importing' });
-    const created = await importVolumeWithQuotaWait(settings, deadline, {
-      ...loc,
-      vmLocation: input.vmLocation,
-      disk: found.disk,
-      instanceId: input.instanceId,
-      format: found.format,
-      imageBytes: sent.imageBytes,
-      volumeSizeGib: found.volumeSizeGib,
-      manifestKey: manifest.manifestKey,
-      validUntil,
-      description: input.description,
-      listingWaitSeconds: settings.importListingWaitSeconds,
-    });
-    await report({ phase: 'Converting', conversionTaskId: created.conversionTaskId, volumeId: created.volumeId });
-    const status = { ...progress, percent: 0, warnings: [], retries: 0 } as unknown as VmStatus;
-    const tracker = { status, update: (patch: Partial<VmStatus>) => void Object.assign(status, patch) };
-    const done = await waitForConversion(created.conversionTaskId, sent.imageBytes, settings, deadline, tracker);
+    // AWS sometimes cancels a conversion for its own reasons ("AWS initiated task cancellation"): as for the
+    // boot disk (migrate-vm.ts), a fresh ImportVolume with fresh URLs, at most settings.conversionRetries
+    // times. It is a new task, not the cancelled one adopted: import-idempotency.ts adopts a cancelled task
+    // only within the activity execution that sent it.
+    let created: ImportVolumeResult | undefined;
+    let done: Awaited<ReturnType<typeof waitForConversion>> | undefined;
+    for (let attempt = 1; !done; attempt++) {
+      await report({ phase: 'Importing' });
+      created = await importVolumeWithQuotaWait(settings, deadline, {
+        ...loc,
+        vmLocation: input.vmLocation,
+        disk: found.disk,
+        instanceId: input.instanceId,
+        format: found.format,
+        imageBytes: sent.imageBytes,
+        volumeSizeGib: found.volumeSizeGib,
+        manifestKey: manifest.manifestKey,
+        validUntil,
+        description: input.description,
+        listingWaitSeconds: settings.importListingWaitSeconds,
+      });
+      await report({ phase: 'Converting', conversionTaskId: created.conversionTaskId, volumeId: created.volumeId });
+      const status = { ...progress, percent: 0, warnings: [], retries: 0 } as unknown as VmStatus;
+      const tracker = { status, update: (patch: Partial<VmStatus>) => void Object.assign(status, patch) };
+      try {
+        done = await waitForConversion(created.conversionTaskId, sent.imageBytes, settings, deadline, tracker);
+      } catch (err) {
+        // A child of older code failed here: patched() keeps its history's end as it was.
+        if (errorType(err) !== FailureType.ConversionInterrupted || attempt > settings.conversionRetries) throw err;
+        if (!patched(VM_DATA_DISK_REIMPORT_PATCH)) throw err;
+        await mainQueueActivities('rewrite the data disk manifest', settings).writeManifest(manifestInput);
+      }
+    }
     if (holdsSlot && input.quota) {
       await releaseConversionSlot(input.quota.workflowId);
       holdsSlot = false;
     }
-    const volumeId = done.volumeId ?? created.volumeId ?? '';
+    const volumeId = done.volumeId ?? created!.volumeId ?? '';
     await report({ phase: 'Available', volumeId, sizeGib: found.volumeSizeGib });
     return {
       disk: found.disk,
-      conversionTaskId: created.conversionTaskId,
+      conversionTaskId: created!.conversionTaskId,
       volumeId,
       volumeSizeGib: found.volumeSizeGib,
     };

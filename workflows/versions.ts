@@ -102,3 +102,11 @@ export const VM_DATA_DISK_SCRATCH_PATCH = 'vm-data-disk-scratch';
  * record the marker.
  */
 export const VM_DRY_RUN_DATA_DISKS_PATCH = 'vm-dry-run-data-disks';
+
+/**
+ * importDataDisk (issue 19): a data disk whose conversion AWS interrupts (ConversionInterrupted: "AWS
+ * initiated task cancellation") is imported again, as the boot disk is: the manifest rewritten with fresh
+ * URLs and a new ImportVolume, at most `conversionRetries` times. Only children that meet such an
+ * interruption record the marker; one of older code failed there.
+ */
+export const VM_DATA_DISK_REIMPORT_PATCH = 'vm-data-disk-reimport';

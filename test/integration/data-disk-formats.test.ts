@@ -22,6 +22,7 @@ import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration
 import { vmPrefix } from '../../common/object-keys';
 import { vmStatusQuery } from '../../workflows/messages';
 import { RANDOM_IMAGE_ROW, makeImage } from '../helpers/images';
+import { until } from '../helpers/wait';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
 import {
   localAwsConfig,
@@ -294,4 +295,68 @@ test('a dry run pre-flights every data disk and shows each as Checked; a bad dat
   assert.equal(tasks.length, 0, 'a dry run imports nothing');
   assert.deepEqual([...(await objectsOf('dry-ok')), ...(await objectsOf('dry-bad'))], [], 'and uploads nothing');
   assert.deepEqual(await scratchFiles(), [], 'and converts nothing');
+});
+
+test('a data disk whose conversion AWS cancels is imported again (a new task), and the VM completes', async () => {
+  const boot = await makeImage(images, 'again-boot.raw', 'raw', { virtualMiB: 16, randomMiB: 2 });
+  const qcow2 = await makeImage(images, 'again-a.qcow2', 'qcow2', { virtualMiB: 9 * 1024, randomMiB: 3 });
+  // Uploaded as it is (a RAW one of 10 GiB would be sent whole, hole and all).
+  const vmdk = await makeImage(images, 'again-b.vmdk', 'stream-vmdk', { virtualMiB: 10 * 1024, randomMiB: 2 });
+  const ofVm = (t: { manifestUrl: string }) => t.manifestUrl.includes(`/${batch}/interrupted/`);
+  const handle = await start(input('interrupted', boot, [qcow2, vmdk], { conversionRetries: 2 }));
+  try {
+    // The boot disk's conversion has begun (its outcome decided) before AWS starts cancelling: only data disks are hit.
+    await until(
+      async () => (await sim.state()).tasks.find((t) => t.manifestUrl.includes(`/${batch}/interrupted/manifest.xml`)),
+      (t) => t !== undefined && (t.bytesConverted > 0 || t.state === 'completed'),
+      { timeoutMs: 120_000, intervalMs: 50 }
+    );
+    await sim.configure({ faults: { awsCancelRate: 1 } });
+    await until(
+      async () =>
+        (await sim.state()).tasks.filter((t) => ofVm(t) && t.manifestUrl.includes('/disk-') && t.state === 'cancelled'),
+      (cancelled) => cancelled.length >= 1,
+      { timeoutMs: 120_000, intervalMs: 50 }
+    );
+  } finally {
+    await sim.configure({ faults: { awsCancelRate: 0 } });
+  }
+  const result = (await handle.result()) as MigrateVmResult;
+  assert.equal(result.phase, 'Completed');
+
+  const state = await sim.state();
+  const tasks = state.tasks.filter(ofVm);
+  assert.equal(tasks.filter((t) => !t.manifestUrl.includes('/disk-')).length, 1, 'the boot disk imported once');
+  let reimported = 0;
+  for (const disk of [1, 2]) {
+    const mine = tasks.filter((t) => t.manifestUrl.includes(`/interrupted/disk-${disk}/manifest.xml`));
+    const cancelled = mine.filter((t) => t.state === 'cancelled');
+    assert.equal(mine.filter((t) => t.state === 'completed').length, 1, `data disk ${disk}: one completed task`);
+    assert.equal(mine.length, cancelled.length + 1, `data disk ${disk}: a task per AWS cancellation, then one`);
+    for (const t of cancelled) assert.match(t.statusMessage, /AWS initiated task cancellation/);
+    reimported += cancelled.length;
+  }
+  assert.ok(reimported >= 1, 'AWS cancelled at least one data disk conversion');
+  const volumes = state.volumes as unknown as Array<{
+    volumeId: string;
+    instanceId?: string;
+    state: string;
+    device?: string;
+    sizeGib: number;
+  }>;
+  assert.deepEqual(
+    volumes
+      .filter((v) => v.instanceId === result.instanceId && v.state === 'in-use')
+      .map((v) => [v.device, v.sizeGib])
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    [
+      ['/dev/sda1', 8],
+      ['/dev/sdf', 9],
+      ['/dev/sdg', 10],
+    ]
+  );
+  const attached = new Set(result.dataVolumeIds);
+  for (const t of tasks.filter((x) => x.state === 'cancelled'))
+    assert.equal(attached.has(t.volumeId), false, 'a cancelled task’s volume is not the one attached');
+  assert.deepEqual(await scratchFiles(), [], 'the converted data disk deleted from the scratch folder');
 });
