@@ -60,9 +60,7 @@ test('pre-flight plans a qcow2 or VHDX data disk conversion (VMDK uploaded) inst
     assert.equal(found.sourceFormat, sourceFormat);
     assert.equal(found.conversion?.qemuFormat, qemuFormat);
     // At least the data it holds, never more than the bound for its whole virtual size.
-    assert.ok(
-      found.conversion.scratchBytes > 4 * MiB && found.conversion.scratchBytes < found.virtualBytes + 2 * MiB
-    );
+    assert.ok(found.conversion.scratchBytes > 4 * MiB && found.conversion.scratchBytes < found.virtualBytes + 2 * MiB);
   }
   const raw = await preflightDataDisk({ ref: { image: dataRaw }, disk: 2 }, { imageRoots: [images] });
   assert.equal(raw.conversion, undefined, 'a RAW data disk is uploaded as it is');
