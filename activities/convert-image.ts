@@ -1,6 +1,7 @@
 /**
- * Converts a qcow2, VHDX, monolithicSparse or flat VMDK image into the stream-optimized VMDK that VM Import
- * takes, with qemu-img, in the site worker's scratch folder (activities/disk-image/scratch.ts):
+ * Converts a qcow2, VHDX, monolithicSparse or flat VMDK image (a boot disk or a data disk) into the
+ * stream-optimized VMDK that VM Import takes, with qemu-img, in the site worker's scratch folder
+ * (activities/disk-image/scratch.ts; a data disk's folder lies inside its VM's):
  *
  * - the scratch space is checked against what the conversion needs before it starts;
  * - qemu-img writes `disk.vmdk.partial`; once it exits the file is fsync'd, renamed to `disk.vmdk`, the
@@ -16,7 +17,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { spawn } from 'node:child_process';
-import { access, constants, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, constants, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConvertInput, ConvertResult } from '../common/contracts/activity-io';
 import { FailureType } from '../common/failures';
@@ -81,6 +82,13 @@ async function finishedEarlier(folder: string, source: Marker['source']): Promis
     return same && Number.isSafeInteger(marker.bytes) ? marker : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Deletes the files directly in `folder` (not its sub-folders); a missing folder is fine. */
+async function removeFilesIn(folder: string): Promise<void> {
+  for (const e of await readdir(folder, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isDirectory()) await rm(path.join(folder, e.name), { force: true });
   }
 }
 
@@ -167,8 +175,9 @@ export async function convertImage(deps: ConvertDeps, input: ConvertInput): Prom
       return inspected(result);
     }
   }
-  // Whatever an interrupted attempt left (a partial file, a file without its marker) is redone.
-  await rm(folder, { recursive: true, force: true });
+  // Whatever an interrupted attempt left (a partial file, a file without its marker) is redone. Only this
+  // conversion's files: the folders inside a VM's are its data disks' conversions (dataDiskLocation).
+  await removeFilesIn(folder);
 
   const qemuImg = deps.qemuImg ?? 'qemu-img';
   const info = await qemuInfo(qemuImg, source.realPath, input.qemuFormat);

@@ -1,6 +1,8 @@
 /**
- * Pre-flight of a VM's data disks: each one a file EC2 takes as it is (stream-optimized VMDK, VHD, RAW),
- * or one disk of the VM's OVA, found by its place in the OVF and uploaded from its byte range. No guest
+ * Pre-flight of a VM's data disks: each one a file EC2 takes as it is (stream-optimized VMDK, VHD, RAW), a
+ * file the site worker converts first (qcow2, VHDX, sparse or flat VMDK: the plan says how much scratch
+ * space it needs), or one disk of the VM's OVA, found by its place in the OVF and uploaded from its byte
+ * range. No guest
  * inspection: a data disk is never booted. Every message names the disk (1 = the first data disk) and the
  * file, so the operator knows which cell of the row to fix.
  */
@@ -62,12 +64,6 @@ export async function preflightDataDisk(
         FailureType.ImageFormatUnsupported
       );
     }
-    if (found.conversion) {
-      throw ApplicationFailure.nonRetryable(
-        `it is a ${found.kind}, which EC2 does not import as it is, and data disks are not converted on the site worker. Convert it first: qemu-img convert -O vmdk -o subformat=streamOptimized ${ref.image} OUT.vmdk, and name OUT.vmdk instead.`,
-        FailureType.ImageFormatUnsupported
-      );
-    }
     return {
       ref,
       disk,
@@ -77,6 +73,8 @@ export async function preflightDataDisk(
       virtualBytes: found.virtualBytes,
       volumeSizeGib: found.volumeSizeGib,
       imageIdentity: found.imageIdentity,
+      // qcow2, VHDX, sparse or flat VMDK: converted on the site worker first, as the boot disk is.
+      ...(found.conversion ? { sourceFormat: found.sourceFormat, conversion: found.conversion } : {}),
     };
   } catch (err) {
     throw aboutDisk(err, disk, ref);

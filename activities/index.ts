@@ -44,7 +44,7 @@ import { writeManifest } from './manifest';
 import { uploadImage } from './upload';
 import { convertImage } from './convert-image';
 import type { ScratchConfig } from './disk-image/scratch';
-import { DEFAULT_SCRATCH_DIR, discardScratch } from './disk-image/scratch';
+import { DEFAULT_SCRATCH_DIR, checkVmScratchSpace, discardScratch } from './disk-image/scratch';
 import { validateInstance } from './validate';
 import type { BatchReportInput } from './batch-report';
 import { writeBatchReport } from './batch-report';
@@ -57,6 +57,7 @@ import type {
   DataDiskPreflightInput,
   DataVolumeCleanupInput,
   ImportVolumeInput,
+  VmScratchCheckInput,
 } from '../common/contracts/data-disks';
 import { preflightDataDisk } from './data-disks';
 import { importVolume } from './import-volume';
@@ -207,6 +208,10 @@ export function createActivities(deps: ActivityDeps) {
     /** Reads a data disk (a file, or a disk of the VM's OVA): format, completeness, size. No guest look. */
     preflightDataDisk: keepAlive((input: DataDiskPreflightInput) =>
       preflightDataDisk(input, { imageRoots, qemuImg: deps.qemuImg })
+    ),
+    /** Before a VM's first conversion: the scratch folder must hold all its conversions (boot and data disks). */
+    checkVmScratch: keepAlive(({ parts, ...location }: VmScratchCheckInput) =>
+      checkVmScratchSpace(scratch, location, parts)
     ),
     /** ImportVolume into the instance's zone, adopting an existing task for the disk's manifest. */
     // The worker's own account and Region: a row with data disks may not name another (client/inventory).

@@ -27,7 +27,7 @@ export const ACTIVITIES_BY_QUEUE = {
     'attachDataVolumes',
     'cleanupDataVolumes',
   ],
-  upload: ['preflightImage', 'uploadImage', 'convertImage', 'discardScratch', 'preflightDataDisk'],
+  upload: ['preflightImage', 'uploadImage', 'convertImage', 'discardScratch', 'preflightDataDisk', 'checkVmScratch'],
 } as const;
 
 export type QueueRole = keyof typeof ACTIVITIES_BY_QUEUE;

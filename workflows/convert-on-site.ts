@@ -1,7 +1,9 @@
 /**
- * migrateVm's conversion of an image EC2 does not take as it is (issue 19): convertImage on the site queue
- * (where the image and the scratch folder are), then the upload sends the converted file; discardScratch
- * deletes it once it is uploaded, or when the VM fails or is cancelled. Behind VM_CONVERT_ON_SITE_PATCH.
+ * The conversion of an image EC2 does not take as it is (issue 19), for migrateVm's boot disk and for each
+ * data disk's child workflow (data-disks.ts): convertImage on the site queue (where the image and the
+ * scratch folder are), then the upload sends the converted file; discardScratch deletes it once it is
+ * uploaded, or when the VM (or the data disk) fails or is cancelled. Behind VM_CONVERT_ON_SITE_PATCH, which
+ * a data disk's child records in its own history.
  */
 import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { ImageIdentity, ObjectLocation, PreflightResult } from '../common/contracts/activity-io';
@@ -23,9 +25,11 @@ export interface SentImage {
 export async function convertOnSite(
   location: ObjectLocation,
   image: string,
-  preflight: PreflightResult,
+  /** The boot disk's pre-flight, or a data disk's (data-disks.ts): what to convert and how. */
+  preflight: Pick<PreflightResult, 'conversion' | 'sourceFormat' | 'imageIdentity'>,
   settings: MigrationSettings,
-  tracker: VmStatusTracker,
+  /** The VM's status, or a data disk's progress (its child workflow reports it to the VM). */
+  tracker: Pick<VmStatusTracker, 'update'>,
   /** The VM's upload queue (its site's, when it has one): the scratch folder is on those hosts. */
   uploadQueue: string | undefined,
   /** The row's platform and inspection override: the converted guest is inspected unless skipped. */

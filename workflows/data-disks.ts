@@ -1,5 +1,6 @@
 /**
- * A VM's data disks (issue 19). Each is imported by its own child workflow, `<vm workflow ID>/disk-N`:
+ * A VM's data disks (issue 19). Each is imported by its own child workflow, `<vm workflow ID>/disk-N`
+ * (data-disk-workflow.ts): a conversion on the site worker when EC2 does not take its format as it is,
  * upload into the disk's folder inside the VM's (`<vm>/disk-N/`), its own manifest, its own conversion
  * slot (the quota's holders are workflows, so each disk holds a slot as the task it is), an ImportVolume
  * into the instance's availability zone that is as idempotent as ImportInstance (activities/import-volume.ts),
@@ -7,170 +8,31 @@
  * once ImportInstance has answered (the zone is the instance's), attaches the volumes when the instance's
  * conversion is done, and on failure cancels the children and cleans up what they made.
  */
+import type { ActivityOptions } from '@temporalio/workflow';
 import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowFailure,
-  defineSignal,
-  getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
-  sleep,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ObjectLocation } from '../common/contracts/activity-io';
-import type { DataDiskPreflight, DataDiskRef, ImportVolumeResult } from '../common/contracts/data-disks';
+import type { DataDiskPreflight, DataDiskRef } from '../common/contracts/data-disks';
 import { dataDiskLocation, dataDiskSource } from '../common/contracts/data-disks';
-import type { DataVolumeStatus, MigrationSettings, QuotaRef, VmSpec, VmStatus } from '../common/contracts/migration';
+import type { MigrationSettings, QuotaRef, VmSpec } from '../common/contracts/migration';
 import { MAX_DATA_DISKS, dataDiskDevice } from '../common/contracts/migration';
 import { FailureType } from '../common/failures';
 import type { SiteActivities } from './activity-profiles';
-import {
-  NON_RETRYABLE_TYPES,
-  SHORT_HEARTBEAT_TIMEOUT,
-  awsApiActivities,
-  importActivities,
-  mainQueueActivities,
-  uploadActivities,
-} from './activity-profiles';
-import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
-import { waitForConversion } from './conversion-wait';
-import { errorType } from './vm-outcome';
+import { NON_RETRYABLE_TYPES, SHORT_HEARTBEAT_TIMEOUT, awsApiActivities } from './activity-profiles';
+import { discardScratchOnSite } from './convert-on-site';
+import type { DataDiskWorkflowResult } from './data-disk-workflow';
+import { dataDiskProgressSignal, importDataDiskWorkflow } from './data-disk-workflow';
+import { VM_DATA_DISK_SCRATCH_PATCH, VM_DRY_RUN_DATA_DISKS_PATCH } from './versions';
 import type { VmStatusTracker } from './vm-status';
-
-/** A child's progress, to its VM workflow (status, report and the Web UI show it). */
-export const dataDiskProgressSignal = defineSignal<[DataVolumeStatus]>('dataDiskProgress');
-
-export interface DataDiskWorkflowInput {
-  vmLocation: ObjectLocation;
-  found: DataDiskPreflight;
-  settings: MigrationSettings;
-  uploadQueue?: string;
-  quota?: QuotaRef;
-  instanceId: string;
-  deadline: number;
-  description: string;
-  parentWorkflowId: string;
-}
-
-export interface DataDiskWorkflowResult {
-  disk: number;
-  conversionTaskId: string;
-  volumeId: string;
-  volumeSizeGib: number;
-}
-
-export async function importDataDiskWorkflow(input: DataDiskWorkflowInput): Promise<DataDiskWorkflowResult> {
-  const { found, settings, deadline } = input;
-  const loc = dataDiskLocation(input.vmLocation, found.disk);
-  const progress: DataVolumeStatus = {
-    disk: found.disk,
-    device: dataDiskDevice(found.disk),
-    source: dataDiskSource(found.ref),
-    bytesTotal: found.imageBytes,
-    phase: 'Uploading',
-  };
-  const report = async (patch: Partial<DataVolumeStatus>): Promise<void> => {
-    Object.assign(progress, patch);
-    // Status only: a VM workflow that already ended has nothing to show it in.
-    await getExternalWorkflowHandle(input.parentWorkflowId)
-      .signal(dataDiskProgressSignal, { ...progress })
-      .catch(() => undefined);
-  };
-  let holdsSlot = false;
-  try {
-    await uploadActivities(input.uploadQueue, settings.deadlineSeconds, settings.uploadHeartbeatSeconds).uploadImage({
-      ...loc,
-      image: found.ref.image,
-      imageBytes: found.imageBytes,
-      imageIdentity: found.imageIdentity,
-      imageOffset: found.imageOffset,
-      containerBytes: found.containerBytes,
-      partSizeBytes: settings.partSizeBytes,
-      concurrency: settings.uploadConcurrency,
-    });
-    const slotRequest = input.quota ? { quota: input.quota, workflowId: workflowInfo().workflowId } : undefined;
-    const validUntil = new Date(deadline).toISOString();
-    const manifest = await mainQueueActivities('write the data disk manifest', settings).writeManifest({
-      ...loc,
-      format: found.format,
-      imageBytes: found.imageBytes,
-      volumeSizeGib: found.volumeSizeGib,
-      partSizeBytes: settings.partSizeBytes,
-      validUntil,
-      conversionSlot: slotRequest,
-    });
-    if (input.quota) {
-      await report({ phase: 'WaitingForSlot' });
-      holdsSlot = await acquireConversionSlot(input.quota, deadline, true);
-      if (!holdsSlot)
-        throw ApplicationFailure.nonRetryable(
-          `No conversion slot for data disk ${found.disk} before the VM deadline`,
-          FailureType.DeadlineExceeded
-        );
-    }
-    await report({ phase: 'Importing' });
-    const created = await importVolumeWithQuotaWait(settings, deadline, {
-      ...loc,
-      vmLocation: input.vmLocation,
-      disk: found.disk,
-      instanceId: input.instanceId,
-      format: found.format,
-      imageBytes: found.imageBytes,
-      volumeSizeGib: found.volumeSizeGib,
-      manifestKey: manifest.manifestKey,
-      validUntil,
-      description: input.description,
-      listingWaitSeconds: settings.importListingWaitSeconds,
-    });
-    await report({ phase: 'Converting', conversionTaskId: created.conversionTaskId, volumeId: created.volumeId });
-    const status = { ...progress, percent: 0, warnings: [], retries: 0 } as unknown as VmStatus;
-    const tracker = { status, update: (patch: Partial<VmStatus>) => void Object.assign(status, patch) };
-    const done = await waitForConversion(created.conversionTaskId, found.imageBytes, settings, deadline, tracker);
-    if (holdsSlot && input.quota) {
-      await releaseConversionSlot(input.quota.workflowId);
-      holdsSlot = false;
-    }
-    const volumeId = done.volumeId ?? created.volumeId ?? '';
-    await report({ phase: 'Available', volumeId, sizeGib: found.volumeSizeGib });
-    return {
-      disk: found.disk,
-      conversionTaskId: created.conversionTaskId,
-      volumeId,
-      volumeSizeGib: found.volumeSizeGib,
-    };
-  } catch (err) {
-    // The VM workflow cancels what the task made (cleanupDataVolumes); the slot is this run's to give back.
-    await CancellationScope.nonCancellable(async () => {
-      if (holdsSlot && input.quota) await releaseConversionSlot(input.quota.workflowId);
-      await report({ phase: 'Failed' });
-    });
-    throw err;
-  }
-}
-
-/** ImportVolume; on ResourceLimitExceeded wait and ask again, as the boot disk's ImportInstance does. */
-async function importVolumeWithQuotaWait(
-  settings: MigrationSettings,
-  deadline: number,
-  input: Parameters<ReturnType<typeof importActivities>['importVolume']>[0]
-): Promise<ImportVolumeResult> {
-  for (;;) {
-    try {
-      return await importActivities(settings).importVolume(input);
-    } catch (err) {
-      if (errorType(err) !== FailureType.ConversionQuotaExceeded) throw err;
-      if (Date.now() + settings.quotaRetrySeconds * 1000 > deadline)
-        throw ApplicationFailure.nonRetryable(
-          'EC2 kept refusing ImportVolume (ResourceLimitExceeded) until the VM deadline',
-          FailureType.DeadlineExceeded
-        );
-      await sleep(settings.quotaRetrySeconds * 1000, { summary: 'wait for EC2 import quota' });
-    }
-  }
-}
 
 /**
  * A child's failure as the VM's own: the reason inside the child (AWS's status message, a refused upload)
@@ -186,6 +48,14 @@ function diskFailure(err: unknown, disk: number): Error {
     nonRetryable: true,
     cause: err instanceof Error ? err : undefined,
   });
+}
+
+type DataDisksVm = ConstructorParameters<typeof DataDisks>[1];
+
+/** A dry run's data disks: pre-flighted, their scratch space checked, each shown as Checked. */
+export async function dryRunDataDisks(refs: DataDiskRef[], vm: DataDisksVm, bootScratchBytes?: number): Promise<void> {
+  if (refs.length > 0 && patched(VM_DRY_RUN_DATA_DISKS_PATCH))
+    await new DataDisks(refs, vm).preflight(bootScratchBytes, true);
 }
 
 /** The VM workflow's side: pre-flight, start, attach, clean up. */
@@ -212,20 +82,25 @@ export class DataDisks {
     });
   }
 
-  /** Every data disk read on the site, before any byte moves: a bad one fails the VM here. */
-  async preflight(): Promise<void> {
+  /**
+   * Every data disk read on the site, before any byte moves: a bad one fails the VM here. When a data disk is
+   * converted on the site, the scratch folder must hold every conversion of the VM (`bootScratchBytes`: the
+   * boot disk's, when it is converted too) before the first starts. A dry run (`checkOnly`) shows each disk
+   * as Checked.
+   */
+  async preflight(bootScratchBytes?: number, checkOnly = false): Promise<void> {
     if (this.refs.length > MAX_DATA_DISKS)
       throw ApplicationFailure.nonRetryable(
         `${this.vm.spec.image} has ${this.refs.length} data disks; vmconvoy attaches at most ${MAX_DATA_DISKS} (/dev/sdf to /dev/sdp)`,
         FailureType.ImageFormatUnsupported
       );
-    const site = proxyActivities<SiteActivities>({
+    const options: ActivityOptions = {
       startToCloseTimeout: '5 minutes',
       heartbeatTimeout: SHORT_HEARTBEAT_TIMEOUT,
       taskQueue: this.vm.uploadQueue,
-      summary: 'pre-flight a data disk',
       retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
-    });
+    };
+    const site = proxyActivities<SiteActivities>({ ...options, summary: 'pre-flight a data disk' });
     this.found = await Promise.all(this.refs.map((ref, i) => site.preflightDataDisk({ ref, disk: i + 1 })));
     this.vm.tracker.update({
       dataVolumes: this.found.map((f) => ({
@@ -233,9 +108,23 @@ export class DataDisks {
         device: dataDiskDevice(f.disk),
         source: dataDiskSource(f.ref),
         bytesTotal: f.imageBytes,
-        phase: 'Uploading',
+        phase: checkOnly ? 'Checked' : 'Uploading',
       })),
     });
+    const converted = this.found.filter((f) => f.conversion);
+    if (converted.length > 0 && patched(VM_DATA_DISK_SCRATCH_PATCH)) {
+      const parts = [
+        ...(bootScratchBytes ? [{ what: 'boot disk', bytes: bootScratchBytes }] : []),
+        ...converted.map((f) => ({
+          what: `data disk ${f.disk} (${dataDiskSource(f.ref)})`,
+          bytes: f.conversion!.scratchBytes,
+        })),
+      ];
+      await proxyActivities<SiteActivities>({
+        ...options,
+        summary: 'check the scratch folder holds every conversion of the VM',
+      }).checkVmScratch({ ...this.vm.location, parts });
+    }
   }
 
   /** Starts the children once the instance exists (its zone is where the volumes go). Once per VM run. */
@@ -301,6 +190,14 @@ export class DataDisks {
   async cleanup(reason: string): Promise<void> {
     this.scope?.cancel();
     await Promise.allSettled(this.results);
+    // A child removes its own scratch folder when it fails; this covers a child that never got to it.
+    const converted = this.found.filter((f) => f.conversion);
+    if (converted.length > 0 && patched(VM_DATA_DISK_SCRATCH_PATCH)) {
+      for (const f of converted) {
+        const loc = dataDiskLocation(this.vm.location, f.disk);
+        await discardScratchOnSite(loc, this.vm.settings, this.vm.uploadQueue).catch(() => undefined);
+      }
+    }
     await awsApiActivities('cancel and delete the data disks', this.vm.settings).cleanupDataVolumes({
       ...this.vm.location,
       reason,

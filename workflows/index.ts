@@ -6,4 +6,4 @@ export { conversionQuotaWorkflow } from './conversion-quota';
 export { migrateFleetWorkflow } from './migrate-fleet';
 export { notifyWorkflow } from './notify';
 export { rollbackBatchWorkflow } from './rollback-batch';
-export { importDataDiskWorkflow } from './data-disks';
+export { importDataDiskWorkflow } from './data-disk-workflow';

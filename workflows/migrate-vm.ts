@@ -44,7 +44,7 @@ import { convertOnSite, discardScratchOnSite } from './convert-on-site';
 import { VmStatusTracker, inspectionOf } from './vm-status';
 import { streamOptimizedUpload } from './stream-upload';
 import { dataDiskRefs } from '../common/contracts/data-disks';
-import { DataDisks } from './data-disks';
+import { DataDisks, dryRunDataDisks } from './data-disks';
 import { importWithQuotaWait } from './import-quota-wait';
 import {
   VM_DATA_DISKS_PATCH,
@@ -101,6 +101,9 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
 
     // --- zero-upload dry run (issue 18): the online checks and ImportInstance's DryRun need no upload.
     if (settings.dryRun && patched(VM_DRY_RUN_UPLOADS_NOTHING_PATCH)) {
+      // --- data disks (issue 19): pre-flighted too, with the scratch space their conversions need.
+      const vm = { location, spec, settings, quota: input.quota, uploadQueue, deadline, tracker };
+      await dryRunDataDisks(dataDiskRefs(spec, image.ovf?.disks), vm, image.conversion?.scratchBytes);
       tracker.enter('Importing');
       await awsApiActivities('online checks and ImportInstance (DryRun)', settings).onlineChecks({
         ...location,
@@ -122,7 +125,7 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
     if (refs.length > 0 && !settings.dryRun && patched(VM_DATA_DISKS_PATCH)) {
       const vm = { location, spec, settings, quota: input.quota, uploadQueue, deadline, tracker };
       dataDisks = new DataDisks(refs, vm);
-      await dataDisks.preflight();
+      await dataDisks.preflight(image.conversion?.scratchBytes);
     }
     tracker.enter('Uploading');
     // --- formats (issue 19): what is uploaded, the image itself, its converted copy, or an OVA's disk range.

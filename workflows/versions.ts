@@ -86,3 +86,27 @@ export const FLEET_AWS_ACCOUNTS_PATCH = 'fleet-aws-accounts';
  * and cleans them up on failure. Only VMs with data disks record the marker.
  */
 export const VM_DATA_DISKS_PATCH = 'vm-data-disks';
+
+/**
+ * migrateVm (issue 19): a VM whose data disks include one the site worker converts (qcow2, VHDX, sparse or
+ * flat VMDK) checks, before its first conversion, that the scratch folder can hold every conversion it makes
+ * (checkVmScratch: boot disk and data disks together), and on failure deletes its data disks' scratch
+ * folders. The data disk's child converts through convertOnSite (it records VM_CONVERT_ON_SITE_PATCH). Only
+ * VMs with such a data disk record the marker: no running workflow had one (pre-flight refused them).
+ */
+export const VM_DATA_DISK_SCRATCH_PATCH = 'vm-data-disk-scratch';
+
+/**
+ * migrateVm (issue 19): a dry run pre-flights the VM's data disks (and the scratch space their conversions
+ * need) before its online checks, and shows each disk as Checked. Only dry runs of VMs with data disks
+ * record the marker.
+ */
+export const VM_DRY_RUN_DATA_DISKS_PATCH = 'vm-dry-run-data-disks';
+
+/**
+ * importDataDisk (issue 19): a data disk whose conversion AWS interrupts (ConversionInterrupted: "AWS
+ * initiated task cancellation") is imported again, as the boot disk is: the manifest rewritten with fresh
+ * URLs and a new ImportVolume, at most `conversionRetries` times. Only children that meet such an
+ * interruption record the marker; one of older code failed there.
+ */
+export const VM_DATA_DISK_REIMPORT_PATCH = 'vm-data-disk-reimport';

@@ -41,28 +41,56 @@ async function bytesUnder(folder: string): Promise<number> {
   return total;
 }
 
-/** What a VM's folder holds, or will hold once its running conversion ends (its reservation). */
-async function claimOf(folder: string): Promise<{ held: number; pending: number }> {
-  const held = await bytesUnder(folder);
-  const reserved = await readFile(path.join(folder, RESERVATION), 'utf8').then(
-    (t) => Number((JSON.parse(t) as { bytes?: unknown }).bytes) || 0,
-    () => 0
-  );
-  return { held, pending: Math.max(0, reserved - held) };
+/**
+ * What the conversions under the scratch root hold and will still hold, but those in `except`: each folder
+ * that holds files is one conversion's (a VM's `<vm>/` for its boot disk, `<vm>/disk-N/` for a data disk),
+ * holding its files and, while it runs, the rest of its reservation. `subtree` leaves out the folders
+ * inside `except` too (a VM's whole claim).
+ */
+async function claimsBut(dir: string, except: string, subtree: boolean): Promise<{ held: number; pending: number }> {
+  const perFolder = new Map<string, { held: number; reserved: number }>();
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const folder = e.parentPath;
+    if (folder === except || (subtree && folder.startsWith(except + path.sep))) continue;
+    const claim = perFolder.get(folder) ?? { held: 0, reserved: 0 };
+    const file = path.join(folder, e.name);
+    claim.held += (await stat(file).catch(() => undefined))?.size ?? 0;
+    if (e.name === RESERVATION) {
+      claim.reserved = await readFile(file, 'utf8').then(
+        (t) => Number((JSON.parse(t) as { bytes?: unknown }).bytes) || 0,
+        () => 0
+      );
+    }
+    perFolder.set(folder, claim);
+  }
+  let held = 0;
+  let pending = 0;
+  for (const c of perFolder.values()) {
+    held += c.held;
+    pending += Math.max(0, c.reserved - c.held);
+  }
+  return { held, pending };
 }
 
-/** Every VM folder under the scratch root but `except`. */
-async function vmFolders(dir: string, except: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const ns of await readdir(dir).catch(() => [])) {
-    for (const batch of await readdir(path.join(dir, ns)).catch(() => [])) {
-      for (const vm of await readdir(path.join(dir, ns, batch)).catch(() => [])) {
-        const folder = path.join(dir, ns, batch, vm);
-        if (folder !== except) out.push(folder);
-      }
-    }
-  }
-  return out;
+/** The room the scratch root has for `folder`'s conversion(s), and what other conversions hold of it. */
+async function roomFor(
+  config: ScratchConfig,
+  folder: string,
+  subtree: boolean
+): Promise<{ room: number; others: string; cap: string }> {
+  await mkdir(config.dir, { recursive: true });
+  const fs = await statfs(config.dir);
+  const { held: othersHeld, pending: othersPending } = await claimsBut(config.dir, folder, subtree);
+  const free = Math.max(0, fs.bavail * fs.bsize - othersPending);
+  const room = config.capBytes === undefined ? free : Math.min(free, config.capBytes - othersHeld - othersPending);
+  const others =
+    othersHeld + othersPending > 0
+      ? `; other conversions hold or will hold ${sizeText(othersHeld + othersPending)} of it`
+      : '';
+  const cap = config.capBytes === undefined ? '' : ` (capped at ${sizeText(config.capBytes)})`;
+  return { room: Math.max(0, room), others, cap };
 }
 
 /**
@@ -71,24 +99,31 @@ async function vmFolders(dir: string, except: string): Promise<string[]> {
  */
 export async function checkScratchSpace(config: ScratchConfig, folder: string, needed: number): Promise<void> {
   await mkdir(folder, { recursive: true });
-  const fs = await statfs(folder);
-  let othersHeld = 0;
-  let othersPending = 0;
-  for (const other of await vmFolders(config.dir, folder)) {
-    const claim = await claimOf(other);
-    othersHeld += claim.held;
-    othersPending += claim.pending;
-  }
-  const free = Math.max(0, fs.bavail * fs.bsize - othersPending);
-  const room = config.capBytes === undefined ? free : Math.min(free, config.capBytes - othersHeld - othersPending);
+  const { room, others, cap } = await roomFor(config, folder, false);
   if (needed <= room) return;
-  const others =
-    othersHeld + othersPending > 0
-      ? `; other VMs' conversions hold or will hold ${sizeText(othersHeld + othersPending)} of it`
-      : '';
-  const cap = config.capBytes === undefined ? '' : ` (capped at ${sizeText(config.capBytes)})`;
   throw ApplicationFailure.nonRetryable(
-    `The scratch folder ${config.dir}${cap} has ${sizeText(Math.max(0, room))} free for this conversion, but it needs up to ${sizeText(needed)}${others}. Free space there, raise the cap, or point the site worker's scratch folder at a larger disk, then run the VM again.`,
+    `The scratch folder ${config.dir}${cap} has ${sizeText(room)} free for this conversion, but it needs up to ${sizeText(needed)}${others}. Free space there, raise the cap, or point the site worker's scratch folder at a larger disk, then run the VM again.`,
+    FailureType.ScratchSpaceShort
+  );
+}
+
+/**
+ * Before a VM's first conversion: refuses (ScratchSpaceShort) when the scratch folder cannot hold the sum of
+ * every conversion the VM makes (boot disk and data disks), naming each, so a VM never converts its boot
+ * disk only to find no room for its data disks. Each conversion still checks and reserves its own at its
+ * start (checkScratchSpace): this check reserves nothing. Creates no folder of the VM's.
+ */
+export async function checkVmScratchSpace(
+  config: ScratchConfig,
+  loc: ObjectLocation,
+  parts: ReadonlyArray<{ what: string; bytes: number }>
+): Promise<{ neededBytes: number; roomBytes: number }> {
+  const needed = parts.reduce((sum, p) => sum + p.bytes, 0);
+  const { room, others, cap } = await roomFor(config, scratchFolder(config.dir, loc), true);
+  if (needed <= room) return { neededBytes: needed, roomBytes: room };
+  const each = parts.map((p) => `${p.what} ${sizeText(p.bytes)}`).join(', ');
+  throw ApplicationFailure.nonRetryable(
+    `VM ${loc.vm} converts ${parts.length === 1 ? 'a disk' : `${parts.length} disks`} on the site worker (${each}): up to ${sizeText(needed)} of scratch space in total, but the scratch folder ${config.dir}${cap} has ${sizeText(room)} free${others}. Nothing was converted. Free space there, raise the cap, or point the site worker's scratch folder at a larger disk, then run the VM again.`,
     FailureType.ScratchSpaceShort
   );
 }

@@ -7,16 +7,20 @@ import type { DataDiskPreflight, DataDiskRef } from '../../common/contracts/data
 import { dataDiskRefs, dataDiskSource } from '../../common/contracts/data-disks';
 import { MAX_DATA_DISKS, dataDiskDevice } from '../../common/contracts/migration';
 import { mapLimited } from '../map-limited';
+import { intakeNote, mib } from './intake-note';
 import type { FileCheck, InventoryProblem, ReadInventoryOptions } from './read-inventory';
 
 /**
  * Each row's data disks (the image cell's other paths, or an OVA's other disks), pre-flighted like the boot
  * disk but without a look inside (never booted): a problem names its disk, and a row with data disks gets a
- * note with its totals (disks, bytes to upload, virtual size) and where each disk is attached.
+ * note with its totals (disks, bytes to upload, virtual size) and where each disk is attached; each disk
+ * converted on the site worker gets a note naming it, and the row one with the scratch space in total.
  */
 export async function checkDataDisks(
   checks: FileCheck[],
-  boot: (c: FileCheck) => { imageBytes: number; virtualBytes: number; ovfDisks?: number } | undefined,
+  boot: (
+    c: FileCheck
+  ) => { imageBytes: number; virtualBytes: number; ovfDisks?: number; scratchBytes?: number } | undefined,
   opts: ReadInventoryOptions
 ): Promise<{ errors: InventoryProblem[]; notes: InventoryProblem[] }> {
   const errors: InventoryProblem[] = [];
@@ -62,6 +66,7 @@ export async function checkDataDisks(
     let bytes = first.imageBytes;
     let virtual = first.virtualBytes;
     const placed: string[] = [];
+    const scratch = first.scratchBytes ? [{ what: 'boot disk', bytes: first.scratchBytes }] : [];
     refs.forEach((ref, i) => {
       const result = found.get(keyOf(ref, i + 1));
       if (!result) return;
@@ -72,6 +77,11 @@ export async function checkDataDisks(
       bytes += result.imageBytes;
       virtual += result.virtualBytes;
       placed.push(`${dataDiskSource(ref)} (${result.volumeSizeGib} GiB) at ${dataDiskDevice(i + 1)}`);
+      if (result.conversion) {
+        const what = `data disk ${i + 1} (${dataDiskSource(ref)})`;
+        notes.push({ line: c.line, column: 'image', message: `${what}: ${intakeNote(result)}` });
+        scratch.push({ what: `data disk ${i + 1}`, bytes: result.conversion.scratchBytes });
+      }
     });
     if (placed.length === refs.length) {
       notes.push({
@@ -79,6 +89,16 @@ export async function checkDataDisks(
         column: 'image',
         message: `${refs.length + 1} disks, ${bytes} bytes to upload, ${virtual} bytes virtual; data disks: ${placed.join(', ')}`,
       });
+      // A data disk converted: the sum the VM's workflow checks the site's scratch folder against before the first.
+      if (scratch.length > (first.scratchBytes ? 1 : 0)) {
+        const total = scratch.reduce((sum, s) => sum + s.bytes, 0);
+        const each = scratch.map((s) => `${s.what} ${mib(s.bytes)}`).join(', ');
+        notes.push({
+          line: c.line,
+          column: 'image',
+          message: `${scratch.length} of its ${refs.length + 1} disks are converted on the site worker: up to ${mib(total)} of scratch space there in total (${each}), checked before the first conversion`,
+        });
+      }
     }
   }
   return { errors, notes };

@@ -1,11 +1,11 @@
 /** What `validate` says of a row whose image is converted on the site worker or is an OVA. */
 import type { PreflightResult } from '../../common/contracts/activity-io';
 
-function mib(bytes: number): string {
+export function mib(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / 2 ** 20)} MiB`;
 }
 
-export function intakeNote(found: PreflightResult): string | undefined {
+export function intakeNote(found: Pick<PreflightResult, 'kind' | 'conversion' | 'ovf'>): string | undefined {
   if (found.conversion) {
     return `${found.kind}: converted to a stream-optimized VMDK on the site worker before the upload; needs up to ${mib(found.conversion.scratchBytes)} of scratch space there`;
   }

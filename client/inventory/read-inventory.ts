@@ -131,7 +131,14 @@ async function checkFiles(
   const keyOf = (f: RowFiles): string => JSON.stringify([f.image, f.format ?? '', f.volumeSizeGib ?? 0]);
   const unique = new Map<string, RowFiles>();
   for (const c of checks) if (c.files.image && !unique.has(keyOf(c.files))) unique.set(keyOf(c.files), c.files);
-  type Found = { format: VmSpec['format']; note?: string; imageBytes: number; virtualBytes: number; ovfDisks?: number };
+  type Found = {
+    format: VmSpec['format'];
+    note?: string;
+    imageBytes: number;
+    virtualBytes: number;
+    ovfDisks?: number;
+    scratchBytes?: number;
+  };
   const outcomes = new Map<string, Found | { error: string }>();
   await mapLimited([...unique], concurrency, async ([key, files]) => {
     const probe = { image: files.image!, format: files.format, volumeSizeGib: files.volumeSizeGib };
@@ -144,6 +151,7 @@ async function checkFiles(
         imageBytes: found.imageBytes,
         virtualBytes: found.virtualBytes,
         ovfDisks: found.ovf?.disks,
+        scratchBytes: found.conversion?.scratchBytes,
       });
     } catch (err) {
       outcomes.set(key, { error: (err as Error).message });

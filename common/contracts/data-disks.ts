@@ -2,8 +2,8 @@
  * Data disks (issue 19): the activity inputs and results of ImportVolume and AttachVolume, and where a VM's
  * data disks come from and live. A data disk is imported like the boot disk (activity-io.ts) but with no guest.
  */
-import type { ImageIdentity, ObjectLocation } from './activity-io';
-import type { ImportFormat, VmSpec } from './migration';
+import type { ConversionPlan, ImageIdentity, ObjectLocation } from './activity-io';
+import type { DiskFormat, ImportFormat, VmSpec } from './migration';
 
 /**
  * Where data disk N's objects live: a folder inside the VM's (`<vm>/disk-N/`: its parts, manifest, import
@@ -42,11 +42,19 @@ export interface DataDiskPreflightInput {
   disk: number;
 }
 
-/** What pre-flight found of a data disk: uploaded as it is (or as its byte range inside an OVA). */
+/**
+ * What pre-flight found of a data disk: uploaded as it is, as its byte range inside an OVA, or (qcow2, VHDX,
+ * sparse or flat VMDK) converted on the site worker first, as the boot disk is (`conversion` set).
+ */
 export interface DataDiskPreflight {
   ref: DataDiskRef;
   disk: number;
+  /** What is uploaded: VMDK for a disk converted on the site. */
   format: ImportFormat;
+  /** The container found when it is converted first (QCOW2, VHDX, VMDK for a sparse or flat one). */
+  sourceFormat?: DiskFormat;
+  /** Set when the site worker converts the disk to a stream-optimized VMDK before its upload. */
+  conversion?: ConversionPlan;
   kind: string;
   imageBytes: number;
   virtualBytes: number;
@@ -54,6 +62,14 @@ export interface DataDiskPreflight {
   imageIdentity?: ImageIdentity;
   imageOffset?: number;
   containerBytes?: number;
+}
+
+/**
+ * Before a VM's first conversion on the site: can the scratch folder hold every conversion the VM will make
+ * (its boot disk's and its data disks')? `parts` names each, for the message.
+ */
+export interface VmScratchCheckInput extends ObjectLocation {
+  parts: Array<{ what: string; bytes: number }>;
 }
 
 export interface ImportVolumeInput extends ObjectLocation {

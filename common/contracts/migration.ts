@@ -290,7 +290,8 @@ export interface DataVolumeStatus {
   /** The file (or `file.ova#N`, the OVF's disk N counted from 0) it comes from. */
   source: string;
   bytesTotal: number;
-  phase: 'Uploading' | 'WaitingForSlot' | 'Importing' | 'Converting' | 'Available' | 'Attached' | 'Failed';
+  /** Checked: a dry run's pre-flight found the disk good (nothing is uploaded or imported). */
+  phase: 'Checked' | 'Uploading' | 'WaitingForSlot' | 'Importing' | 'Converting' | 'Available' | 'Attached' | 'Failed';
   conversionTaskId?: string;
   volumeId?: string;
   sizeGib?: number;

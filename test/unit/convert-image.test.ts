@@ -136,7 +136,7 @@ describe('convertImage', () => {
         err.type === 'ScratchSpaceShort' &&
         err.message.includes(`The scratch folder ${scratch} (capped at 2 MiB)`) &&
         /needs up to 7 MiB/.test(err.message) &&
-        /other VMs' conversions hold or will hold/.test(err.message)
+        /other conversions hold or will hold/.test(err.message)
     );
     assert.deepEqual(await readdir(scratchFolder(scratch, loc('capped'))), []);
     for (const vm of ['keep-qcow2', 'keep-vhdx', 'cut', 'killed', 'capped'])

@@ -46,6 +46,7 @@ describe('task-queue routing', () => {
     ]);
     assert.equal(api.importInstance, activities.importInstance);
     assert.deepEqual(Object.keys(activitiesFor('upload', activities)).sort(), [
+      'checkVmScratch',
       'convertImage',
       'discardScratch',
       'preflightDataDisk',
