@@ -86,3 +86,11 @@ export const FLEET_AWS_ACCOUNTS_PATCH = 'fleet-aws-accounts';
  * and cleans them up on failure. Only VMs with data disks record the marker.
  */
 export const VM_DATA_DISKS_PATCH = 'vm-data-disks';
+
+/**
+ * migrateVm (issue 20): a VM whose account the fleet resolved schedules its EC2-calling activities (and its
+ * data disks' child workflows theirs) with the fairness key `<account>/<region>` (common/task-queues.ts
+ * awsApiFairnessKeyOf), so the AWS API budget, the AWS API queue's per-key rate limit, applies to each
+ * account+Region on its own. VMs without an account, and VMs started before, keep unkeyed activities.
+ */
+export const VM_AWS_API_FAIRNESS_KEY_PATCH = 'vm-aws-api-fairness-key';
