@@ -127,6 +127,9 @@ test('the budget is per account+Region: each VM keys its EC2 calls with its acco
     new RegExp(`AWS API budget on task queue ${apiQueue}: 45 requests/s per AWS account and Region`)
   );
 
+  const status = await vmconvoy('status', batch);
+  assert.match(status.stdout, /AWS API budget: 45 requests\/s per AWS account and Region/, status.stdout);
+
   const outcome = (await temporal.client.workflow.getHandle(batch).result()) as { completed?: number };
   assert.ok(outcome, 'the batch ended');
   const ownAccount = sim.accountId;
@@ -154,8 +157,8 @@ test('the budget is per account+Region: each VM keys its EC2 calls with its acco
   }
   assert.equal(keysSeen.size, 2, 'two accounts, two budgets');
 
-  const status = await vmconvoy('status', batch, '--json');
-  const vms = (JSON.parse(status.stdout) as { vms: Array<{ name: string; phase: string }> }).vms;
+  const json = await vmconvoy('status', batch, '--json');
+  const vms = (JSON.parse(json.stdout) as { vms: Array<{ name: string; phase: string }> }).vms;
   for (const vm of vms) assert.equal(vm.phase, 'Completed', vm.name);
 
   // `default` removes the budget (set-limits needs a running batch; start attaches or starts one).
