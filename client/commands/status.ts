@@ -94,8 +94,8 @@ export const statusSpec: CommandSpec<StatusFlags, StatusView | undefined> = {
         ...(accounts && accounts.length > 1
           ? { conversionLimits: await conversionLimitsOf(client, accounts, asked ?? 5) }
           : {}),
-        // The AWS API budget per account+Region on the running batch's AWS API queue, when one is set.
-        ...(view.fleet ? { awsApiBudget: await awsApiBudgetOfBatch(client, batch!) } : {}),
+        // The AWS API budget per account+Region on the batch's AWS API queue, when one is set.
+        awsApiBudget: await awsApiBudgetOfBatch(client, batch!).catch(() => undefined),
       };
     }
     await statusCommand(client, batch!); // an unknown batch is refused before watching starts

@@ -15,7 +15,7 @@ export type StatusView = BatchView & {
   conversionLimit?: number | null;
   /** --- accounts (issue 20): the limit in force in each account+Region of a batch that spans several. */
   conversionLimits?: Array<{ account: string; limit: number | null }>;
-  /** The AWS API budget in force on the running batch's AWS API queue (requests/s); undefined = none. */
+  /** The AWS API budget in force on the batch's AWS API queue (requests/s); undefined = none. */
   awsApiBudget?: number;
 };
 

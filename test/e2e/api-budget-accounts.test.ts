@@ -23,7 +23,8 @@ import { runCli, spawnCliWorker, testbedEnv } from './run-cli';
 
 const PROFILE_ACCOUNT = uniqueAccountId();
 const PROFILE_KEY = { id: 'AKIDBUDGETB', secret: 'budget-b-secret' };
-const SPEED = { conversionBytesPerSecond: 1024 ** 3, minConversionSeconds: 2, stepSeconds: 0.5, pendingPollMs: 200 };
+// Conversions of 30 s keep the batch running through the set-limits calls (set-limits needs a running batch).
+const SPEED = { conversionBytesPerSecond: 1024 ** 3, minConversionSeconds: 30, stepSeconds: 1, pendingPollMs: 200 };
 const HEADER = 'name,image,format,architecture,instance_type,inspection,aws_profile';
 /** Two VMs in each account. */
 const ROWS = [
