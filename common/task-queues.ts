@@ -6,7 +6,8 @@
  *
  *   main      <taskQueue>           every workflow and every activity
  *   control   <taskQueue>-control   fleet and conversion-quota workflows, and their own activities
- *   awsApi    <taskQueue>-aws-api   the activities that call EC2; its server-side rate limit is the API budget
+ *   awsApi    <taskQueue>-aws-api   the activities that call EC2; its per-fairness-key rate limit is the API
+ *                                   budget of each AWS account+Region (awsApiFairnessKeyOf)
  *   upload    (optional)            pre-flight, conversion and upload, on the hosts that can read the images
  *   site      <upload>-site-<name>  a VM's pre-flight and upload when its inventory row names a site
  */
@@ -43,12 +44,22 @@ export interface TaskQueueNames {
 
 /**
  * The task queue every EC2-calling activity runs on. Temporal rate-limits a task queue on the server, for
- * all its workers together, so this queue's rate limit is the AWS API request budget: one worker
- * deployment (and so one queue) per AWS account and region keeps every batch of that account+region under
- * one budget.
+ * all its workers together; the AWS API budget is the queue's per-fairness-key limit
+ * (client/aws-api-budget.ts), and each VM's EC2 calls carry its account+Region as fairness key, so every
+ * account+Region gets the whole budget and two of them never share one.
  */
 export function awsApiTaskQueueOf(names: Pick<TaskQueueNames, 'taskQueue' | 'awsApiTaskQueue'>): string {
   return names.awsApiTaskQueue ?? `${names.taskQueue}-aws-api`;
+}
+
+/**
+ * The fairness key of a VM's EC2-calling activities on the AWS API queue: `<account>/<region>`. The server
+ * applies the AWS API budget to each key on its own (matching.enableFairness must be on), so the budget is
+ * per AWS account and Region, whichever batch, worker or deployment the calls come from. Temporal caps a
+ * key at 64 bytes: 12 digits, a slash and a Region name fit.
+ */
+export function awsApiFairnessKeyOf(aws: { accountId: string; region: string }): string {
+  return `${aws.accountId}/${aws.region}`;
 }
 
 /**

@@ -28,6 +28,14 @@ export interface TemporalServer {
   restart(): Promise<void>;
 }
 
+/**
+ * Dynamic configuration every local server gets, the same settings deploy/temporal/dynamicconfig/vmconvoy.yaml
+ * gives the cluster. matching.enableFairness: the AWS API budget is the AWS API queue's per-fairness-key rate
+ * limit (client/aws-api-budget.ts), which Temporal 1.29 enforces only on queues with fairness on; without it
+ * the limit is stored and reported but not applied.
+ */
+export const TEMPORAL_DYNAMIC_CONFIG_ARGS = ['--dynamic-config-value', 'matching.enableFairness=true'];
+
 export interface StartTemporalOptions {
   port?: number;
   uiPort?: number;
@@ -66,6 +74,7 @@ export async function startTemporalServer(opts: StartTemporalOptions = {}): Prom
       ? ['--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal']
       : []),
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+    ...TEMPORAL_DYNAMIC_CONFIG_ARGS,
     ...(opts.extraArgs ?? []),
   ];
   const launch = (): Promise<ServiceProcess> =>
@@ -117,7 +126,7 @@ async function startDownloadedTemporalServer(
       namespace,
       dbFilename: opts.dbFile,
       searchAttributes: SEARCH_ATTRIBUTE_NAMES.map((name) => ({ name, type: SearchAttributeType.KEYWORD })),
-      extraArgs: opts.extraArgs,
+      extraArgs: [...TEMPORAL_DYNAMIC_CONFIG_ARGS, ...(opts.extraArgs ?? [])],
     },
   });
   return {

@@ -11,12 +11,14 @@
  * Retry options are not part of a workflow's command sequence: changing them is replay-safe.
  */
 import type { ActivityOptions } from '@temporalio/workflow';
-import { ActivityCancellationType, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityCancellationType, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 // Type-only: activities run in the worker, never in the workflow sandbox.
 import type { Activities } from '../activities';
-import type { MigrationSettings } from '../common/contracts/migration';
+import type { AwsAccount, MigrationSettings } from '../common/contracts/migration';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../common/failures';
 import type { ActivityNameOn } from '../common/task-queues';
+import { awsApiFairnessKeyOf } from '../common/task-queues';
+import { VM_AWS_API_FAIRNESS_KEY_PATCH } from './versions';
 
 /** What the AWS API queue's workers run (common/task-queues.ts), and what a site queue's run. */
 export type AwsApiActivities = Pick<Activities, ActivityNameOn<'awsApi'>>;
@@ -52,6 +54,33 @@ export function activityWindowSeconds(
   if (!settings?.deadlineSeconds) return DEFAULT_ACTIVITY_WINDOW_SECONDS;
   const left = Math.ceil((startMs + settings.deadlineSeconds * 1000 - nowMs) / 1000);
   return Math.max(MIN_ACTIVITY_WINDOW_SECONDS, left);
+}
+
+/**
+ * What puts an activity on the AWS API queue under its account+Region's budget: the fairness key
+ * (common/task-queues.ts awsApiFairnessKeyOf). Absent = the unkeyed budget, one for every activity without
+ * an account (VMs started before accounts, rollback, the account look-up itself).
+ */
+export interface AwsApiKey {
+  awsApiFairnessKey?: string;
+}
+
+/** A VM's settings as its workflow (and its data disks' children, which take them as input) use them. */
+export type VmSettings = MigrationSettings & AwsApiKey;
+
+/**
+ * The settings a VM workflow runs with: the batch's, plus the fairness key of the account+Region the fleet
+ * resolved for it. Called once, at the VM workflow's start, so a VM keeps one answer for its whole run; the
+ * patch keeps VMs started before unkeyed on replay.
+ */
+export function vmSettingsFor(settings: MigrationSettings, aws: AwsAccount | undefined): VmSettings {
+  if (!aws || !patched(VM_AWS_API_FAIRNESS_KEY_PATCH)) return settings;
+  return { ...settings, awsApiFairnessKey: awsApiFairnessKeyOf(aws) };
+}
+
+/** The `priority` of an activity on the AWS API queue (exported for tests). */
+export function awsApiPriority(key: AwsApiKey | undefined): Pick<ActivityOptions, 'priority'> {
+  return key?.awsApiFairnessKey ? { priority: { fairnessKey: key.awsApiFairnessKey } } : {};
 }
 
 /** How a profile learns its window, in milliseconds (tests pass their own clock). */
@@ -92,17 +121,28 @@ export function mainQueueActivities(summary?: string, settings?: DeadlineSetting
 }
 
 /**
- * The activities that call EC2, on the AWS API task queue (settings.awsApiTaskQueue): its server-side rate
- * limit is the AWS API request budget (`vmconvoy set-limits --max-api-rate`). Unset = the workflow's queue.
+ * The activities that call EC2, on the AWS API task queue (settings.awsApiTaskQueue) under the VM's
+ * account+Region fairness key: the queue's per-key rate limit is the AWS API request budget of each account
+ * and Region (`vmconvoy set-limits --max-api-rate`). Unset queue = the workflow's queue.
  */
 export function awsApiActivities(
   summary: string,
-  settings: Pick<MigrationSettings, 'awsApiTaskQueue'> & Partial<DeadlineSettings>
+  settings: Pick<MigrationSettings, 'awsApiTaskQueue'> & Partial<DeadlineSettings> & AwsApiKey
 ): AwsApiActivities {
-  return proxyActivities<AwsApiActivities>({
-    ...fastCallOptions(summary, settings),
+  return proxyActivities<AwsApiActivities>(awsApiOptions(summary, settings));
+}
+
+/** The options of awsApiActivities (exported for tests: a proxy does not show its options). */
+export function awsApiOptions(
+  summary: string,
+  settings: Pick<MigrationSettings, 'awsApiTaskQueue'> & Partial<DeadlineSettings> & AwsApiKey,
+  window: ActivityWindow = activityWindow
+): ActivityOptions {
+  return {
+    ...fastCallOptions(summary, settings, window),
     taskQueue: settings.awsApiTaskQueue,
-  });
+    ...awsApiPriority(settings),
+  };
 }
 
 /**
@@ -112,13 +152,14 @@ export function awsApiActivities(
  * Only ScheduleActivityTask attributes change, not the commands, so running histories replay unchanged.
  */
 export function importActivities(
-  settings: Pick<MigrationSettings, 'awsApiTaskQueue' | 'importListingWaitSeconds'> & Partial<DeadlineSettings>
+  settings: Pick<MigrationSettings, 'awsApiTaskQueue' | 'importListingWaitSeconds'> &
+    Partial<DeadlineSettings> &
+    AwsApiKey
 ): AwsApiActivities {
   const seconds = Math.max(300, 2 * (settings.importListingWaitSeconds ?? 90) + 120);
   return proxyActivities<AwsApiActivities>({
-    ...fastCallOptions('ImportInstance', settings),
+    ...awsApiOptions('ImportInstance', settings),
     startToCloseTimeout: `${seconds} seconds`,
-    taskQueue: settings.awsApiTaskQueue,
   });
 }
 
@@ -126,12 +167,13 @@ export function importActivities(
 export function validationOptions(
   timeoutSeconds: number,
   taskQueue: string | undefined,
-  settings: Partial<DeadlineSettings> | undefined,
+  settings: (Partial<DeadlineSettings> & AwsApiKey) | undefined,
   window: ActivityWindow = activityWindow
 ): ActivityOptions {
   return {
     ...fastCall,
     taskQueue,
+    ...awsApiPriority(settings),
     startToCloseTimeout: `${timeoutSeconds + 300} seconds`,
     // At least one whole boot check, whatever the deadline says.
     scheduleToCloseTimeout: Math.max(window(settings), (timeoutSeconds + 300) * 1000),
@@ -144,7 +186,7 @@ export function validationOptions(
 export function validationActivities(
   timeoutSeconds: number,
   taskQueue?: string,
-  settings?: DeadlineSettings
+  settings?: DeadlineSettings & AwsApiKey
 ): AwsApiActivities {
   return proxyActivities<AwsApiActivities>(validationOptions(timeoutSeconds, taskQueue, settings));
 }

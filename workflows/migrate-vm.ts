@@ -25,6 +25,7 @@ import {
   mainQueueActivities,
   uploadActivities,
   validationActivities,
+  vmSettingsFor,
 } from './activity-profiles';
 import { acquireConversionSlot, releaseConversionSlot } from './conversion-slot';
 import { waitForConversion } from './conversion-wait';
@@ -55,7 +56,9 @@ import {
 } from './versions';
 
 export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateVmResult> {
-  const { batch, spec, settings } = input;
+  const { batch, spec } = input;
+  // issue 20: its EC2 calls go under its account+Region's AWS API budget (the fairness key in its settings).
+  const settings = vmSettingsFor(input.settings, input.aws);
   const tracker = new VmStatusTracker(batch, spec.name);
   const deadline = workflowInfo().startTime.getTime() + settings.deadlineSeconds * 1000;
   // --- ownership (issue 15): the VM's objects under its namespace; VMs started before keep the old keys.

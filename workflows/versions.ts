@@ -110,3 +110,11 @@ export const VM_DRY_RUN_DATA_DISKS_PATCH = 'vm-dry-run-data-disks';
  * interruption record the marker; one of older code failed there.
  */
 export const VM_DATA_DISK_REIMPORT_PATCH = 'vm-data-disk-reimport';
+
+/**
+ * migrateVm (issue 20): a VM whose account the fleet resolved schedules its EC2-calling activities (and its
+ * data disks' child workflows theirs) with the fairness key `<account>/<region>` (common/task-queues.ts
+ * awsApiFairnessKeyOf), so the AWS API budget, the AWS API queue's per-key rate limit, applies to each
+ * account+Region on its own. VMs without an account, and VMs started before, keep unkeyed activities.
+ */
+export const VM_AWS_API_FAIRNESS_KEY_PATCH = 'vm-aws-api-fairness-key';

@@ -11,14 +11,14 @@ import type { FleetHandle } from './fleet-handle';
 import { rootMessage, runningFleet } from './fleet-handle';
 
 export interface SetLimitsOptions extends SetLimitsRequest {
-  /** Requests per second on the batch's AWS API task queue, or `default` to remove the budget. */
+  /** Requests per second each account+Region gets on the batch's AWS API task queue; `default` removes it. */
   maxApiRate?: number | 'default';
 }
 
 export interface SetLimitsResult {
   batch: string;
   limits: FleetLimits;
-  /** The AWS API budget now in force (requests/s) when --max-api-rate was given; null = none. */
+  /** The AWS API budget per account+Region now in force (requests/s) when --max-api-rate was given; null = none. */
   awsApiBudget?: { taskQueue: string; requestsPerSecond: number | null };
 }
 
@@ -80,7 +80,7 @@ export const setLimitsSpec: CommandSpec<SetLimitsOptions & { json?: boolean }, S
     {
       flags: '--max-api-rate <rps>',
       description:
-        'AWS API budget: EC2 requests per second, shared by every batch of the account and region ("default" removes it)',
+        'AWS API budget per AWS account and Region: EC2 requests per second each account+Region gets, for all the batches on the queue together ("default" removes it)',
       parse: parseApiRate,
     },
     jsonOption(),

@@ -40,7 +40,7 @@ export interface StartOptions {
   dryRun?: boolean;
   /** `--offline`: skip the online checks (client/online/online-checks.ts) that ask AWS before anything starts. */
   offline?: boolean;
-  /** AWS API budget (requests/s) on the account+region's AWS API task queue; `default` removes it. */
+  /** AWS API budget (requests/s) of each account+Region on the AWS API task queue; `default` removes it. */
   maxApiRate?: number | 'default';
   /** A failed VM's converted instance: kept stopped, or terminated with its volume. @default keep */
   onFail?: OnFail;
@@ -249,7 +249,7 @@ export const startSpec: CommandSpec<StartFlags, StartOutput> = {
     {
       flags: '--max-api-rate <rps>',
       description:
-        'AWS API budget: EC2 calls per second for every batch of this account and region; a poll is one request, an import or a validation a few ("default" removes it)',
+        'AWS API budget per AWS account and Region: EC2 calls per second each account+Region gets, for all its batches together; a poll is one request, an import or a validation a few ("default" removes it)',
       parse: parseApiRate,
     },
     {

@@ -13,7 +13,10 @@ import type { StatusView } from '../output/status';
 import { BATCH_VIEW } from '../output/status';
 import { watchBatch } from '../output/watch';
 import { accountsOfVms, conversionLimitOf, conversionLimitsOf, lookAtBatch } from '../output/watch-source';
+import { getAwsApiBudget } from '../aws-api-budget';
 import type { CommandSpec } from './command';
+import { fleetHandle } from './fleet-handle';
+import { awsApiQueueOfBatch } from './set-limits';
 
 export async function statusCommand(client: Client, batch: string): Promise<BatchView> {
   const view = await batchView(client, batch);
@@ -21,6 +24,12 @@ export async function statusCommand(client: Client, batch: string): Promise<Batc
     throw new ExitError(1, `no batch "${batch}": start it with \`vmconvoy start <inventory.csv> --batch ${batch}\``);
   }
   return view;
+}
+
+/** The AWS API budget (requests/s per account+Region) on the batch's AWS API queue; undefined = none. */
+async function awsApiBudgetOfBatch(client: Client, batch: string): Promise<number | undefined> {
+  const queue = awsApiQueueOfBatch(await fleetHandle(client, batch));
+  return queue === undefined ? undefined : getAwsApiBudget(client, queue);
 }
 
 export interface WatchOptions {
@@ -85,6 +94,8 @@ export const statusSpec: CommandSpec<StatusFlags, StatusView | undefined> = {
         ...(accounts && accounts.length > 1
           ? { conversionLimits: await conversionLimitsOf(client, accounts, asked ?? 5) }
           : {}),
+        // The AWS API budget per account+Region on the batch's AWS API queue, when one is set.
+        awsApiBudget: await awsApiBudgetOfBatch(client, batch!).catch(() => undefined),
       };
     }
     await statusCommand(client, batch!); // an unknown batch is refused before watching starts

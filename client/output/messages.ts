@@ -36,7 +36,9 @@ export const START_VIEW: View<StartOutput, StartCall> = {
     lines.push(`Conversions at once in this account and region: ${limit}, shared by every batch there${howToSet}`);
     if (result.awsApiBudget !== null) {
       const change = `\`vmconvoy set-limits ${result.batch} --max-api-rate N\``;
-      lines.push(`AWS API budget: ${result.awsApiBudget} requests/s (change it live with ${change})`);
+      lines.push(
+        `AWS API budget: ${result.awsApiBudget} requests/s per AWS account and Region (change it live with ${change})`
+      );
     }
     for (const warning of result.warnings) lines.push(p.yellow(`warning: ${warning}`));
     if (!opts.wait) lines.push(p.dim(`follow it with: vmconvoy status ${result.batch} --watch`));
@@ -74,8 +76,11 @@ export const SET_LIMITS_VIEW: View<SetLimitsResult> = {
       `batch ${batch} limits: ${limits.maxUploads} uploads, ${limits.maxConversions} conversions${inFlight}`,
     ];
     if (awsApiBudget) {
-      const rate = awsApiBudget.requestsPerSecond === null ? 'none' : `${awsApiBudget.requestsPerSecond} requests/s`;
-      lines.push(`AWS API budget on task queue ${awsApiBudget.taskQueue}: ${rate} (shared by every batch on it)`);
+      const rate =
+        awsApiBudget.requestsPerSecond === null
+          ? 'none'
+          : `${awsApiBudget.requestsPerSecond} requests/s per AWS account and Region, for every batch on it`;
+      lines.push(`AWS API budget on task queue ${awsApiBudget.taskQueue}: ${rate}`);
     }
     return lines.join('\n');
   },

@@ -15,6 +15,8 @@ export type StatusView = BatchView & {
   conversionLimit?: number | null;
   /** --- accounts (issue 20): the limit in force in each account+Region of a batch that spans several. */
   conversionLimits?: Array<{ account: string; limit: number | null }>;
+  /** The AWS API budget in force on the batch's AWS API queue (requests/s); undefined = none. */
+  awsApiBudget?: number;
 };
 
 export interface StatusRenderOptions {
@@ -80,6 +82,8 @@ export function renderStatus(view: StatusView, opts: StatusRenderOptions = {}): 
     lines.push(
       p.dim(`conversions at once: ${view.conversionLimits.map((c) => `${c.account} ${c.limit ?? '?'}`).join(', ')}`)
     );
+  if (view.awsApiBudget !== undefined)
+    lines.push(p.dim(`AWS API budget: ${view.awsApiBudget} requests/s per AWS account and Region`));
   if (view.vms.length === 0) return lines.join('\n');
   // --- accounts (issue 20): the AWS account and Region of each VM, once any VM has one.
   const accounts = view.vms.some((v) => v.aws);

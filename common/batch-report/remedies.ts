@@ -25,7 +25,8 @@ const FIXES: Record<FailureTypeName, string> = {
   DeadlineExceeded: 'Retry the VM, with fewer VMs at once or a longer deadline if the wait was for a slot.',
   InventoryInvalid: 'Start the batch again from the CSV so the inventory is stored anew.',
   ConversionQuotaExceeded: 'Lower --max-conversions to what the account allows, or ask AWS for a higher quota.',
-  AwsThrottled: 'Lower --max-api-rate or run fewer batches in this account and region at once, then retry.',
+  AwsThrottled:
+    'Lower --max-api-rate (the budget of each AWS account and Region, for all its batches together) to leave room for the other tools of this account and Region, then retry.',
   AwsUnavailable: 'AWS was unreachable for too long: check the network path and AWS health, then retry.',
   AwsCredentialsExpired: "Refresh the worker's credentials (or let its role refresh them), then retry.",
   S3ChecksumMismatch: 'Parts kept arriving damaged: check the network path to S3, then retry.',
