@@ -12,7 +12,6 @@ import { temporal as proto } from '@temporalio/proto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { quotaWorkflowId } from '../../common/workflow-ids';
-import { DEFAULT_ACCOUNT_ID } from '../../sim/config';
 import { DEFAULT_SETTINGS } from '../../common/contracts/migration';
 import { LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY } from '../../dev/services';
 import {
@@ -334,8 +333,9 @@ export async function runClusterScenario(
     recordsFor: vmsKeepingInstances(status, batch, sim, { completed: true }),
     batchReport: true,
   });
-  // The simulator's own key belongs to its default account: the batch's quota is that account's (issue 20).
-  const quotaId = quotaWorkflowId(DEFAULT_ACCOUNT_ID, bed.s3.region);
+  // The simulator's own key belongs to its default account, one of its own in each run (testbed startSim):
+  // the batch's quota is that account's (issue 20).
+  const quotaId = quotaWorkflowId(bed.sim.accountId, bed.s3.region);
   const quota = await checkQuota(client, quotaId, s.maxConversions);
   const puts = [...bed.uplinks.values()].flatMap((u) => u.puts());
   // The check names a disruption only in its messages; ours are told apart by position (recoveries[i]).
