@@ -15,8 +15,6 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import type { MigrateVmInput, MigrateVmResult, MigrationSettings } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { vmPrefix } from '../../common/object-keys';
@@ -24,15 +22,8 @@ import { vmStatusQuery } from '../../workflows/messages';
 import { RANDOM_IMAGE_ROW, makeImage } from '../helpers/images';
 import { until } from '../helpers/wait';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import {
-  localAwsConfig,
-  startS3,
-  startSim,
-  startTemporal,
-  tempDir,
-  uniqueTaskQueue,
-  workflowBundle,
-} from '../helpers/testbed';
+import type { MigrationBed } from '../helpers/migration-bed';
+import { QUICK_CONVERSIONS, startMigrationBed } from '../helpers/migration-bed';
 
 const MiB = 2 ** 20;
 const SETTINGS: MigrationSettings = {
@@ -46,66 +37,31 @@ const SETTINGS: MigrationSettings = {
   deadlineSeconds: 600,
 };
 
+let bed: MigrationBed;
 let temporal: TestTemporal;
 let s3: TestS3;
 let sim: TestSim;
-let dir: { dir: string; remove(): Promise<void> };
+let dir: { dir: string };
 let images: string;
 let scratch: string;
 let smallScratch: string;
 const queues = { roomy: '', small: '' };
-const workers: Worker[] = [];
-const runs: Promise<void>[] = [];
 const batch = `ddfmt-${Date.now().toString(36)}`;
 
 before(async () => {
-  [temporal, s3, sim, dir] = await Promise.all([
-    startTemporal(),
-    startS3(),
-    startSim({
-      config: {
-        speed: {
-          conversionBytesPerSecond: 256 * MiB,
-          stepSeconds: 0.2,
-          pendingPollMs: 200,
-          minConversionSeconds: 0,
-          instanceTransitionSeconds: 0.3,
-        },
-      },
-    }),
-    tempDir('vmconvoy-ddfmt-'),
-  ]);
-  images = path.join(dir.dir, 'images');
-  scratch = path.join(dir.dir, 'scratch');
-  smallScratch = path.join(dir.dir, 'small-scratch');
-  await Promise.all([images, scratch, smallScratch].map((d) => mkdir(d)));
-  const aws = localAwsConfig(s3, sim);
-  const bundle = await workflowBundle();
+  bed = await startMigrationBed('ddfmt', {
+    sim: { config: { speed: { ...QUICK_CONVERSIONS, instanceTransitionSeconds: 0.3 } } },
+  });
+  ({ temporal, s3, sim, images, scratch } = bed);
+  dir = { dir: bed.dir };
+  smallScratch = path.join(bed.dir, 'small-scratch');
+  await mkdir(smallScratch);
   // Two workers: one with room to convert, one whose scratch folder is capped at 8 MiB.
-  for (const [role, folder, capBytes] of [
-    ['roomy', scratch, undefined],
-    ['small', smallScratch, 8 * MiB],
-  ] as const) {
-    queues[role] = uniqueTaskQueue(`ddfmt-${role}`);
-    const worker = await Worker.create({
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
-      taskQueue: queues[role],
-      workflowBundle: bundle,
-      activities: createActivities({ config: aws, imageRoots: [images], scratch: { dir: folder, capBytes } }),
-    });
-    workers.push(worker);
-    runs.push(worker.run());
-  }
+  queues.roomy = await bed.worker('roomy');
+  queues.small = await bed.worker('small', { scratch: { dir: smallScratch, capBytes: 8 * MiB } });
 });
 
-after(async () => {
-  for (const w of workers) w.shutdown();
-  await Promise.all(runs);
-  await Promise.all([sim?.stop(), s3?.stop()]);
-  await dir?.remove();
-  await temporal?.stop();
-});
+after(async () => bed?.stop());
 
 /**
  * A data disk as a hypervisor leaves it: an ext4 file system (mke2fs -d, with a few MiB of files) on a disk

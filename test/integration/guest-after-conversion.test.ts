@@ -6,12 +6,9 @@
  * verdict in its status. An OVA's CentOS 4 is refused at pre-flight (its disk read in place).
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir } from 'node:fs/promises';
-import path from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import type { MigrateVmInput, MigrateVmResult, MigrationSettings } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { FailureType } from '../../common/failures';
@@ -22,15 +19,8 @@ import type { OtherContainer } from '../helpers/guest-containers';
 import { makeGuestIn } from '../helpers/guest-containers';
 import { GUESTS } from '../helpers/guest-images';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import {
-  localAwsConfig,
-  startS3,
-  startSim,
-  startTemporal,
-  tempDir,
-  uniqueTaskQueue,
-  workflowBundle,
-} from '../helpers/testbed';
+import type { MigrationBed } from '../helpers/migration-bed';
+import { QUICK_CONVERSIONS, startMigrationBed } from '../helpers/migration-bed';
 
 const SETTINGS: MigrationSettings = {
   ...DEFAULT_SETTINGS,
@@ -42,59 +32,26 @@ const SETTINGS: MigrationSettings = {
   deadlineSeconds: 600,
 };
 
+let bed: MigrationBed;
 let temporal: TestTemporal;
 let s3: TestS3;
 let sim: TestSim;
 let proxy: CountingProxy;
-let dir: { dir: string; remove(): Promise<void> };
 let images: string;
 let scratch: string;
 let queue: string;
-let worker: Worker;
-let running: Promise<void>;
 const batch = `gac-${Date.now().toString(36)}`;
 
 before(async () => {
-  [temporal, s3, sim, dir] = await Promise.all([
-    startTemporal(),
-    startS3(),
-    startSim({
-      config: {
-        speed: {
-          conversionBytesPerSecond: 256 * 1024 * 1024,
-          stepSeconds: 0.2,
-          pendingPollMs: 200,
-          minConversionSeconds: 0,
-        },
-      },
-    }),
-    tempDir('vmconvoy-guest-after-conversion-'),
-  ]);
-  images = path.join(dir.dir, 'images');
-  scratch = path.join(dir.dir, 'scratch');
-  await Promise.all([mkdir(images), mkdir(scratch)]);
+  bed = await startMigrationBed('guest-after-conversion', { sim: { config: { speed: QUICK_CONVERSIONS } } });
+  ({ temporal, s3, sim, images, scratch } = bed);
   proxy = await startCountingProxy(s3.endpoint);
-  queue = uniqueTaskQueue('guest-after-conversion');
-  worker = await Worker.create({
-    connection: temporal.nativeConnection,
-    namespace: temporal.namespace,
-    taskQueue: queue,
-    workflowBundle: await workflowBundle(),
-    activities: createActivities({
-      config: { ...localAwsConfig(s3, sim), s3Endpoint: proxy.endpoint },
-      imageRoots: [images],
-      scratch: { dir: scratch },
-    }),
-  });
-  running = worker.run();
+  queue = await bed.worker('worker', { config: { ...bed.aws, s3Endpoint: proxy.endpoint } });
 });
 
 after(async () => {
-  worker?.shutdown();
-  await running;
-  await Promise.all([proxy?.close(), sim?.stop(), s3?.stop()]);
-  await dir?.remove();
-  await temporal?.stop();
+  await proxy?.close();
+  await bed?.stop();
 });
 
 async function start(name: string, image: string, format: string) {

@@ -12,8 +12,6 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
 import type { MigrateVmInput, MigrateVmResult, MigrationSettings } from '../../common/contracts/migration';
 import { DEFAULT_SETTINGS, vmSpecSchema } from '../../common/contracts/migration';
 import { vmPrefix } from '../../common/object-keys';
@@ -24,15 +22,8 @@ import type { ImageKind } from '../helpers/images';
 import { RANDOM_IMAGE_ROW, makeImage } from '../helpers/images';
 import { makeOva } from '../helpers/ova';
 import type { TestS3, TestSim, TestTemporal } from '../helpers/testbed';
-import {
-  localAwsConfig,
-  startS3,
-  startSim,
-  startTemporal,
-  tempDir,
-  uniqueTaskQueue,
-  workflowBundle,
-} from '../helpers/testbed';
+import type { MigrationBed } from '../helpers/migration-bed';
+import { QUICK_CONVERSIONS, startMigrationBed } from '../helpers/migration-bed';
 import { until } from '../helpers/wait';
 
 const SETTINGS: MigrationSettings = {
@@ -45,67 +36,35 @@ const SETTINGS: MigrationSettings = {
   deadlineSeconds: 600,
 };
 
+let bed: MigrationBed;
 let temporal: TestTemporal;
 let s3: TestS3;
 let sim: TestSim;
 let proxy: CountingProxy;
-let dir: { dir: string; remove(): Promise<void> };
+let dir: { dir: string };
 let images: string;
 let scratch: string;
 let tinyScratch: string;
 const queues = { roomy: '', tiny: '' };
-const workers: Worker[] = [];
-const runs: Promise<void>[] = [];
 const batch = `fmt-${Date.now().toString(36)}`;
 
 before(async () => {
-  [temporal, s3, sim, dir] = await Promise.all([
-    startTemporal(),
-    startS3(),
-    startSim({
-      config: {
-        speed: {
-          conversionBytesPerSecond: 256 * 1024 * 1024,
-          stepSeconds: 0.2,
-          pendingPollMs: 200,
-          minConversionSeconds: 0,
-        },
-      },
-    }),
-    tempDir('vmconvoy-formats-'),
-  ]);
-  images = path.join(dir.dir, 'images');
-  scratch = path.join(dir.dir, 'scratch');
-  tinyScratch = path.join(dir.dir, 'tiny-scratch');
-  await Promise.all([images, scratch, tinyScratch].map((d) => mkdir(d)));
+  bed = await startMigrationBed('formats', { sim: { config: { speed: QUICK_CONVERSIONS } } });
+  ({ temporal, s3, sim, images, scratch } = bed);
+  dir = { dir: bed.dir };
+  tinyScratch = path.join(bed.dir, 'tiny-scratch');
+  await mkdir(tinyScratch);
   // The cancelled VM's parts are slowed, so it is still uploading when it is cancelled.
   proxy = await startCountingProxy(s3.endpoint, { putDelayMs: 1500, slowPuts: /cancelled-qcow2\/image\.part/ });
-  const aws = { ...localAwsConfig(s3, sim), s3Endpoint: proxy.endpoint };
-  const bundle = await workflowBundle();
+  const config = { ...bed.aws, s3Endpoint: proxy.endpoint };
   // Two workers: one with room to convert, one whose scratch folder is capped at 1 MiB.
-  for (const [role, folder, capBytes] of [
-    ['roomy', scratch, undefined],
-    ['tiny', tinyScratch, 1024 * 1024],
-  ] as const) {
-    queues[role] = uniqueTaskQueue(`formats-${role}`);
-    const worker = await Worker.create({
-      connection: temporal.nativeConnection,
-      namespace: temporal.namespace,
-      taskQueue: queues[role],
-      workflowBundle: bundle,
-      activities: createActivities({ config: aws, imageRoots: [images], scratch: { dir: folder, capBytes } }),
-    });
-    workers.push(worker);
-    runs.push(worker.run());
-  }
+  queues.roomy = await bed.worker('roomy', { config });
+  queues.tiny = await bed.worker('tiny', { config, scratch: { dir: tinyScratch, capBytes: 1024 * 1024 } });
 });
 
 after(async () => {
-  for (const w of workers) w.shutdown();
-  await Promise.all(runs);
-  await Promise.all([proxy?.close(), sim?.stop(), s3?.stop()]);
-  await dir?.remove();
-  await temporal?.stop();
+  await proxy?.close();
+  await bed?.stop();
 });
 
 async function start(name: string, image: string, queue: 'roomy' | 'tiny' = 'roomy', format?: string) {
