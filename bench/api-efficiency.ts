@@ -79,7 +79,14 @@ async function fixedIntervalPolling(
     await Promise.all(
       files.map(async (image, i) => {
         const loc = { batch: 'api-fixed', vm: `vm-${i}` };
-        const spec = vmSpecSchema.parse({ name: loc.vm, image, architecture: 'x86_64', instanceType: 't2.micro' });
+        // A random-byte image is no guest: as on vmconvoy's rows (withInspectionSkipped), pre-flight must not judge it.
+        const spec = vmSpecSchema.parse({
+          name: loc.vm,
+          image,
+          architecture: 'x86_64',
+          instanceType: 't2.micro',
+          inspection: 'skip',
+        });
         const pre = await activities.preflightImage({ spec });
         await activities.uploadImage({
           ...loc,
