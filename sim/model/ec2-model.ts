@@ -189,13 +189,20 @@ export class Ec2Model extends OwnedTasks {
     this.changed();
   }
 
-  /** Queued tasks take the slots that are free now. */
+  /**
+   * Queued tasks take the slots that are free now. Runs on every call that reads tasks, so its work follows
+   * the active tasks, not every task the simulator has ever held (it copied each owner's list per task, and
+   * a 10,000-task simulator spent about 135 ms in each call: bench/README "scale").
+   */
   private assignSlots(): void {
-    // Each account+Region converts in its own slots.
+    // Each account+Region converts in its own slots; only active tasks hold or wait for one.
     const byOwner = new Map<string, ConversionTask[]>();
     for (const t of this.state.tasks) {
+      if (t.state !== 'active') continue;
       const key = this.ownerKey(t.owner);
-      byOwner.set(key, [...(byOwner.get(key) ?? []), t]);
+      const tasks = byOwner.get(key);
+      if (tasks) tasks.push(t);
+      else byOwner.set(key, [t]);
     }
     let assigned = false;
     for (const tasks of byOwner.values())

@@ -180,3 +180,39 @@ test('a pending task remembers why it waits until its conversion starts', () => 
   m.noteWaiting(task.id, 'late answer from an older poll');
   assert.equal(task.pendingReason, undefined, 'a converting task is no longer waiting');
 });
+
+test('slot assignment looks at the active tasks only, however many tasks the simulator has held', () => {
+  // A 10,000-row benchmark leaves 10,000 ended tasks behind; grouping all of them by owner on every call
+  // made each EC2 call cost O(tasks²) and the simulator, not vmconvoy, set the pace (bench/README "scale").
+  let ownerLookups = 0;
+  class CountingModel extends Ec2Model {
+    protected override ownerKey(owner: Parameters<Ec2Model['ownerOf']>[0]['owner']): string {
+      ownerLookups += 1;
+      return super.ownerKey(owner);
+    }
+  }
+  let now = 1_000_000;
+  const config = mergeConfig(DEFAULT_CONFIG, { speed: { conversionSlots: 1, conversionBytesPerSecond: 1024 ** 3 } });
+  const m = new CountingModel(
+    emptyState(),
+    () => now,
+    () => config
+  );
+  const ended = m.createTask(input);
+  m.startConversion(ended.id);
+  now += 60_000;
+  m.advance();
+  assert.equal(ended.state, 'completed');
+  for (let i = 0; i < 5000; i++) m.state.tasks.push({ ...ended, id: `import-i-ended${i}` });
+  const first = m.createTask(input);
+  const second = m.createTask(input);
+  m.startConversion(first.id);
+  m.startConversion(second.id);
+  ownerLookups = 0;
+  m.advance();
+  assert.ok(ownerLookups <= 2, `owner looked up ${ownerLookups} times for 2 active tasks among 5,003`);
+  // Still one slot per account: the first ready task holds it, the second queues.
+  assert.notEqual(first.slotAt, undefined);
+  assert.equal(second.slotAt, undefined);
+  assert.equal(m.statusMessage(second), 'Pending');
+});
