@@ -38,7 +38,7 @@ import type {
   ManifestInput,
   ObjectLocation,
 } from '../common/contracts/activity-io';
-import { siteTaskQueueOf } from '../common/task-queues';
+import { uploadQueueOf } from './vm-site';
 import { targetOfSpec } from '../common/aws/targets';
 import type { SentImage } from './convert-on-site';
 import { convertOnSite, discardScratchOnSite } from './convert-on-site';
@@ -51,7 +51,6 @@ import {
   VM_DATA_DISKS_PATCH,
   VM_DRY_RUN_UPLOADS_NOTHING_PATCH,
   VM_NAMESPACED_KEYS_PATCH,
-  VM_SITE_QUEUE_PATCH,
   VM_SLOT_REQUEST_AND_UNINDEXED_PHASES_PATCH,
 } from './versions';
 
@@ -72,14 +71,8 @@ export async function migrateVmWorkflow(input: MigrateVmInput): Promise<MigrateV
   if (target) location.aws = target;
   if (input.aws) tracker.update({ aws: input.aws });
   // --- end accounts
-  // --- sites (issue 21): a VM of a site pre-flights and uploads on that site's queue, where its image is.
-  const siteQueue =
-    spec.site && patched(VM_SITE_QUEUE_PATCH)
-      ? siteTaskQueueOf(settings.uploadTaskQueue ?? workflowInfo().taskQueue, spec.site)
-      : undefined;
-  if (spec.site && siteQueue) tracker.update({ site: { name: spec.site, taskQueue: siteQueue } });
-  const uploadQueue = siteQueue ?? settings.uploadTaskQueue;
-  // --- end sites
+  // --- sites (issue 21): a VM of a site works on that site's queue, where its image is.
+  const uploadQueue = uploadQueueOf(spec, settings.uploadTaskQueue, tracker);
   // Pre-flight reads the image, so it runs where the upload runs.
   const preflightOnSite = proxyActivities<SiteActivities>({
     startToCloseTimeout: '5 minutes',
