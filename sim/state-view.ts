@@ -14,18 +14,19 @@ const iso = (ms: number | undefined): string | undefined => (ms === undefined ? 
 
 export function stateView(model: Ec2Model): Record<string, unknown> {
   const { state } = model;
+  const at = model.time();
   return {
     tasks: state.tasks.map((t) => ({
       id: t.id,
       kind: t.kind,
       state: t.state,
-      statusMessage: model.statusMessage(t),
+      statusMessage: model.statusMessage(t, at),
       pendingReason: t.pendingReason,
       judged: t.judged,
       manifestUrl: withoutQuery(t.manifestUrl),
       format: t.format,
       bytes: t.bytes,
-      bytesConverted: model.bytesConverted(t),
+      bytesConverted: model.bytesConverted(t, at),
       volumeSizeGib: t.volumeSizeGib,
       instanceId: t.instanceId,
       volumeId: t.volumeId,

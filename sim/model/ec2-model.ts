@@ -239,16 +239,19 @@ export class Ec2Model extends OwnedTasks {
     this.changed();
   }
 
-  /** BytesConverted as EC2 reports it: with speed.bytesConverted `zero-until-done`, 0 beside "Progress: N%". */
-  bytesConverted(task: ConversionTask): number {
+  /**
+   * BytesConverted as EC2 reports it at `at`: with speed.bytesConverted `zero-until-done`, 0 beside
+   * "Progress: N%". One answer passes the same `at` here and to statusMessage so the two fields agree.
+   */
+  bytesConverted(task: ConversionTask, at = this.now()): number {
     const { speed } = this.config();
     if (speed.bytesConverted === 'zero-until-done' && task.state !== 'completed') return 0;
-    return convertedBytes(task, this.now(), speed);
+    return convertedBytes(task, at, speed);
   }
 
-  /** The status message as EC2 shows it now ("Pending", "Progress: N%", or how the task ended). */
-  statusMessage(task: ConversionTask): string {
-    return statusMessageOf(task, this.now(), this.config().speed);
+  /** The status message as EC2 shows it at `at` ("Pending", "Progress: N%", or how the task ended). */
+  statusMessage(task: ConversionTask, at = this.now()): string {
+    return statusMessageOf(task, at, this.config().speed);
   }
 
   private findTask(id: string): ConversionTask {

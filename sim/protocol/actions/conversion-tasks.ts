@@ -75,7 +75,11 @@ function launchSettings(ctx: ActionContext, platform: string): LaunchSettings {
 }
 
 export function renderTask(ctx: ActionContext, task: ConversionTask): Record<string, unknown> {
-  const bytesConverted = ctx.model.bytesConverted(task);
+  // One clock reading for the whole task: a progress step falling between two readings made
+  // "Progress: 25%" appear beside the bytes of 20%.
+  const at = ctx.model.time();
+  const bytesConverted = ctx.model.bytesConverted(task, at);
+  const statusMessage = ctx.model.statusMessage(task, at);
   const image = { format: task.format, size: task.bytes, importManifestUrl: task.manifestUrl };
   const volume = { id: task.volumeId, size: task.volumeSizeGib };
   const common = compact({
@@ -97,7 +101,7 @@ export function renderTask(ctx: ActionContext, task: ConversionTask): Record<str
                 image,
                 volume,
                 status: task.state === 'completed' ? 'completed' : task.state === 'active' ? 'active' : 'cancelled',
-                statusMessage: ctx.model.statusMessage(task),
+                statusMessage,
               },
             ]),
           }),
@@ -115,7 +119,7 @@ export function renderTask(ctx: ActionContext, task: ConversionTask): Record<str
     ...common,
     ...detail,
     state: task.state,
-    statusMessage: ctx.model.statusMessage(task),
+    statusMessage,
     tagSet: items(tagItems(ctx, task.id)),
   };
 }
