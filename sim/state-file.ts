@@ -1,12 +1,22 @@
 /**
  * Persistence: the whole state as JSON, written atomically (temp file + rename) shortly after each change,
  * so a killed simulator loses at most the last moments and never leaves a half-written file. "Shortly" is
- * paced by the write's own cost (10× the last write's duration, between 50 ms and 1 s): the state grows with every task,
- * and a fixed 50 ms cadence made a 1,000-task simulator spend its CPU serialising megabytes of JSON.
+ * paced by the write's own cost (`writeDelayMs`): the state grows with every task, and a fixed 50 ms cadence
+ * made a 1,000-task simulator spend its CPU serialising megabytes of JSON.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { SimState } from './model/types';
+
+/**
+ * The pause before the next write: 10× the last write's cost (so writing takes at most about a tenth of a
+ * core), at least 50 ms, at most 10 s. A 1 s ceiling made the 10,000-task scale run's simulator spend a
+ * fifth of a core serialising its state (bench/README "scale"); a state that costs seconds to write is a
+ * benchmark's, whose runs do not restart the simulator.
+ */
+export function writeDelayMs(lastCostMs: number): number {
+  return Math.min(10_000, Math.max(50, 10 * lastCostMs));
+}
 
 export class StateFile {
   private timer: NodeJS.Timeout | undefined;
@@ -27,13 +37,10 @@ export class StateFile {
 
   saveSoon(state: SimState): void {
     if (this.timer) return;
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        void this.flush(state);
-      },
-      Math.min(1000, Math.max(50, 10 * this.lastCostMs))
-    );
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush(state);
+    }, writeDelayMs(this.lastCostMs));
   }
 
   async flush(state: SimState): Promise<void> {

@@ -22,7 +22,7 @@ export function startPoller(model: Ec2Model, config: () => SimConfig, random: ()
   let stopped = false;
 
   const inspect = async (taskId: string): Promise<void> => {
-    const task = model.state.tasks.find((t) => t.id === taskId);
+    const task = model.taskRecord(taskId);
     if (!task) return;
     const result = await inspectUpload(task, config());
     if (stopped) return;

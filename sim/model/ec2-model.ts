@@ -155,7 +155,7 @@ export class Ec2Model extends OwnedTasks {
 
   /** Why a task is still Pending (not shown to EC2 callers, who only see "Pending"; `/_sim/state` shows it). */
   noteWaiting(taskId: string, reason: string): void {
-    const task = this.state.tasks.find((t) => t.id === taskId);
+    const task = this.taskRecord(taskId);
     if (!task || task.state !== 'active' || task.readyAt !== undefined || task.pendingReason === reason) return;
     task.pendingReason = reason;
     this.changed();
@@ -166,7 +166,7 @@ export class Ec2Model extends OwnedTasks {
    * for a conversion slot, then EC2 reads and converts it. Durations are drawn now.
    */
   startConversion(taskId: string, outcome: ConversionOutcome = {}): void {
-    const task = this.state.tasks.find((t) => t.id === taskId);
+    const task = this.taskRecord(taskId);
     if (!task || task.state !== 'active' || task.readyAt !== undefined) return;
     const { speed } = this.config();
     task.readyAt = this.now();
@@ -179,7 +179,7 @@ export class Ec2Model extends OwnedTasks {
     }
     task.judged = outcome.judged;
     // The instance's platform is what EC2 found on the disk, not what the request said.
-    const instance = this.state.instances.find((i) => i.instanceId === task.instanceId);
+    const instance = this.instanceRecord(task.instanceId);
     if (outcome.platform && instance) {
       instance.launch.platform = outcome.platform === 'windows' ? 'windows' : undefined;
       if (task.launch) task.launch.platform = instance.launch.platform;
@@ -212,7 +212,7 @@ export class Ec2Model extends OwnedTasks {
 
   /** The manifest or image is unusable: the task ends with that message, as EC2's do. */
   rejectTask(taskId: string, message: string): void {
-    const task = this.state.tasks.find((t) => t.id === taskId);
+    const task = this.taskRecord(taskId);
     if (!task || task.state !== 'active') return;
     this.endTask(task, 'cancelled', message);
   }
@@ -261,7 +261,7 @@ export class Ec2Model extends OwnedTasks {
         `Invalid id: "${id}" (expecting "import-i-..." or "import-vol-...")`
       );
     }
-    const task = this.state.tasks.find((t) => t.id === id);
+    const task = this.taskRecord(id);
     // Not listed yet reads exactly like not there: EC2's eventual consistency. Another account's is not there.
     if (!task || !visible(task, this.now()) || !this.mine(task))
       throw new Ec2Error('InvalidConversionTaskId', `The conversion task ID '${id}' does not exist`);
@@ -272,8 +272,8 @@ export class Ec2Model extends OwnedTasks {
     task.state = state;
     task.statusMessage = message;
     task.endedAt = this.now();
-    const volume = this.state.volumes.find((v) => v.volumeId === task.volumeId);
-    const instance = this.state.instances.find((i) => i.instanceId === task.instanceId);
+    const volume = this.volumeRecord(task.volumeId);
+    const instance = this.instanceRecord(task.instanceId);
     if (state === 'completed') {
       if (volume) {
         volume.state = instance ? 'in-use' : 'available';

@@ -5,6 +5,7 @@
  */
 import type { SimConfig } from '../config';
 import { Ec2Error } from './errors';
+import { IdIndex } from './id-index';
 import type { InstanceAction, StateChange } from './instance-transitions';
 import { transitionInstance } from './instance-transitions';
 import { seconds } from './timing';
@@ -20,6 +21,9 @@ export const visible = (r: { visibleAt?: number }, now: number): boolean =>
   r.visibleAt === undefined || now >= r.visibleAt;
 
 export abstract class Ec2Resources {
+  private readonly instanceIndex = new IdIndex<Instance>((i) => i.instanceId);
+  private readonly volumeIndex = new IdIndex<Volume>((v) => v.volumeId);
+
   constructor(
     readonly state: SimState,
     protected readonly now: () => number,
@@ -34,6 +38,28 @@ export abstract class Ec2Resources {
   /** Instances EC2 lists now (new ones only after their listing delay). */
   listInstances(): Instance[] {
     return this.state.instances.filter((i) => visible(i, this.now()));
+  }
+
+  /** The simulator's record of an instance, listed yet or not (`findInstance` is what EC2 callers see). */
+  instanceRecord(id: string | undefined): Instance | undefined {
+    return id === undefined ? undefined : this.instanceIndex.get(this.state.instances, id);
+  }
+
+  /** The simulator's record of a volume, deleted or listed yet or not (`findVolume` is what EC2 callers see). */
+  volumeRecord(id: string | undefined): Volume | undefined {
+    return id === undefined ? undefined : this.volumeIndex.get(this.state.volumes, id);
+  }
+
+  /** A volume EC2 lists now, by ID. */
+  private listedVolume(id: string): Volume | undefined {
+    const volume = this.volumeRecord(id);
+    return volume && volume.state !== 'deleted' && visible(volume, this.now()) ? volume : undefined;
+  }
+
+  /** An instance EC2 lists now, by ID. */
+  private listedInstance(id: string): Instance | undefined {
+    const instance = this.instanceRecord(id);
+    return instance && visible(instance, this.now()) ? instance : undefined;
   }
 
   /** Volumes EC2 lists now (a deleted one no more: `/_sim/state` still shows it, as `deleted`). */
@@ -107,14 +133,14 @@ export abstract class Ec2Resources {
   }
 
   findVolume(id: string): Volume {
-    const volume = this.listVolumes().find((v) => v.volumeId === id);
+    const volume = this.listedVolume(id);
     if (!volume) throw new Ec2Error('InvalidVolume.NotFound', `The volume '${id}' does not exist.`);
     return volume;
   }
 
   /** An instance by ID; one not listed yet is unknown to every call, as EC2 documents. */
   findInstance(id: string): Instance {
-    const instance = this.listInstances().find((i) => i.instanceId === id);
+    const instance = this.listedInstance(id);
     if (!instance) {
       if (!/^i-[0-9a-f]+$/.test(id)) throw new Ec2Error('InvalidInstanceID.Malformed', `Invalid id: "${id}"`);
       throw new Ec2Error('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
@@ -141,8 +167,7 @@ export abstract class Ec2Resources {
 
   createTags(resourceIds: string[], tags: Record<string, string>): void {
     for (const id of resourceIds) {
-      const known =
-        this.listInstances().some((i) => i.instanceId === id) || this.listVolumes().some((v) => v.volumeId === id);
+      const known = this.listedInstance(id) !== undefined || this.listedVolume(id) !== undefined;
       if (!known)
         throw new Ec2Error(
           id.startsWith('vol-') ? 'InvalidVolume.NotFound' : 'InvalidID',

@@ -3,6 +3,7 @@
  * (sim/README "Accounts and Regions"). The request being handled is the caller; it sees and counts only its
  * own tasks.
  */
+import { IdIndex } from './id-index';
 import { Ec2Resources } from './resources';
 import type { ConversionTask, TaskOwner } from './types';
 
@@ -11,6 +12,12 @@ export abstract class OwnedTasks extends Ec2Resources {
   protected caller?: TaskOwner;
   /** Whose tasks without an owner are (created before owners existed, or by direct model calls). */
   homeRegion = 'us-east-1';
+  private readonly taskIndex = new IdIndex<ConversionTask>((t) => t.id);
+
+  /** The simulator's record of a task, whoever owns it and listed yet or not (EC2 callers use findTask). */
+  taskRecord(id: string): ConversionTask | undefined {
+    return this.taskIndex.get(this.state.tasks, id);
+  }
 
   /** Runs `fn` as `caller`: the tasks it creates are the caller's, and it sees and counts only those. */
   asCaller<T>(caller: TaskOwner, fn: () => T): T {

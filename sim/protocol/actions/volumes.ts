@@ -13,7 +13,7 @@ import { passes } from './instances';
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 function renderAttachment(ctx: ActionContext, v: Volume): Record<string, unknown> {
-  const instance = ctx.model.state.instances.find((i) => i.instanceId === v.instanceId);
+  const instance = ctx.model.instanceRecord(v.instanceId);
   return compact({
     volumeId: v.volumeId,
     instanceId: v.instanceId,
