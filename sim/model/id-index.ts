@@ -21,7 +21,8 @@ export class IdIndex<T> {
     for (; this.indexed < array.length; this.indexed++) {
       const record = array[this.indexed]!;
       const key = this.idOf(record);
-      if (key !== undefined) this.byId.set(key, record);
+      // The first record with an ID wins, as the scan it replaces (`find`) answered.
+      if (key !== undefined && !this.byId.has(key)) this.byId.set(key, record);
     }
     const found = this.byId.get(id);
     // A record whose ID was changed in place would be found under its old one: never answer with it.

@@ -19,27 +19,9 @@ import type { SimState } from '../../sim/model/types';
 import { emptyState } from '../../sim/model/types';
 import { StateFile } from '../../sim/state-file';
 import { until } from '../helpers/wait';
+import { SIM_TASK_INPUT as input } from '../helpers/sim-task-input';
 
 const MiB = 1024 * 1024;
-const launch = {
-  architecture: 'x86_64',
-  instanceType: 't2.micro',
-  availabilityZone: 'us-east-1a',
-  groupNames: [],
-  groupIds: [],
-  monitoring: false,
-  shutdownBehavior: 'stop',
-  userDataBytes: 0,
-};
-const input = {
-  kind: 'instance' as const,
-  format: 'RAW',
-  bytes: 100 * MiB,
-  volumeSizeGib: 8,
-  manifestUrl: 'http://s3/b/k',
-  availabilityZone: 'us-east-1a',
-  launch,
-};
 
 function world(patch: unknown = {}, state: SimState = emptyState(), start = 1_000_000) {
   let now = start;

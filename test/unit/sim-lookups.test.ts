@@ -7,26 +7,7 @@ import { instanceActions } from '../../sim/protocol/actions/instances';
 import { QueryParams } from '../../sim/protocol/query';
 import { emptyState } from '../../sim/model/types';
 import { writeDelayMs } from '../../sim/state-file';
-
-const launch = {
-  architecture: 'x86_64',
-  instanceType: 't2.micro',
-  availabilityZone: 'us-east-1a',
-  groupNames: [],
-  groupIds: [],
-  monitoring: false,
-  shutdownBehavior: 'stop',
-  userDataBytes: 0,
-};
-const input = {
-  kind: 'instance' as const,
-  format: 'RAW',
-  bytes: 1024 * 1024,
-  volumeSizeGib: 8,
-  manifestUrl: 'http://s3/b/k',
-  availabilityZone: 'us-east-1a',
-  launch,
-};
+import { SIM_TASK_INPUT } from '../helpers/sim-task-input';
 
 /** The same records behind a proxy that counts reads of its elements. */
 function counted<T>(array: T[], reads: { n: number }): T[] {
@@ -47,7 +28,7 @@ test('finding an instance, a volume or a task by ID does not scan every record t
     () => 1_000_000,
     () => config
   );
-  const tasks = Array.from({ length: 3000 }, () => m.createTask(input));
+  const tasks = Array.from({ length: 3000 }, () => m.createTask(SIM_TASK_INPUT));
   const reads = { n: 0 };
   m.state.instances = counted(m.state.instances, reads);
   m.state.volumes = counted(m.state.volumes, reads);
@@ -107,6 +88,8 @@ test('the ID index follows its array: appended records, a replaced array, a reco
   assert.equal(index.get(a, 'b'), a[1]);
   a.push({ id: 'c' });
   assert.equal(index.get(a, 'c'), a[2]);
+  a.push({ id: 'a' });
+  assert.equal(index.get(a, 'a'), a[0], 'the first record with an ID, as find() answered');
   const replaced = a.filter((r) => r.id !== 'b');
   assert.equal(index.get(replaced, 'b'), undefined, 'a record filtered out is gone');
   assert.equal(index.get(replaced, 'c'), replaced[1]);

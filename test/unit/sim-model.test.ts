@@ -7,6 +7,7 @@ import { TokenBucket } from '../../sim/limits/token-bucket';
 import { Ec2Model } from '../../sim/model/ec2-model';
 import { emptyState } from '../../sim/model/types';
 import { QueryParams } from '../../sim/protocol/query';
+import { SIM_TASK_INPUT as input } from '../helpers/sim-task-input';
 
 function model(config = DEFAULT_CONFIG) {
   let now = 1_000_000;
@@ -17,26 +18,6 @@ function model(config = DEFAULT_CONFIG) {
   );
   return { m, tick: (ms: number) => (now += ms) };
 }
-
-const launch = {
-  architecture: 'x86_64',
-  instanceType: 't2.micro',
-  availabilityZone: 'us-east-1a',
-  groupNames: [],
-  groupIds: [],
-  monitoring: false,
-  shutdownBehavior: 'stop',
-  userDataBytes: 0,
-};
-const input = {
-  kind: 'instance' as const,
-  format: 'RAW',
-  bytes: 100 * 1024 * 1024,
-  volumeSizeGib: 8,
-  manifestUrl: 'http://s3/b/k',
-  availabilityZone: 'us-east-1a',
-  launch,
-};
 
 test('a task converts in time proportional to its size, in steps, and ends with a stopped instance', () => {
   const config = mergeConfig(DEFAULT_CONFIG, { speed: { conversionBytesPerSecond: 10 * 1024 * 1024, stepSeconds: 1 } });

@@ -6,11 +6,11 @@ import { emptyState } from '../../sim/model/types';
 import { renderTask } from '../../sim/protocol/actions/conversion-tasks';
 import { QueryParams } from '../../sim/protocol/query';
 import { stateView } from '../../sim/state-view';
+import { SIM_TASK_INPUT } from '../helpers/sim-task-input';
 
 // A clock that moves one progress step (100 ms) each time it is read once `running` is set: any answer
 // that reads it twice shows a status message and a BytesConverted from different steps.
 const config = mergeConfig(DEFAULT_CONFIG, { speed: { conversionBytesPerSecond: 10 * 1024 * 1024, stepSeconds: 0.1 } });
-const MiB = 1024 * 1024;
 
 function converting() {
   let now = 1_000_000;
@@ -20,24 +20,7 @@ function converting() {
     () => (running ? (now += 100) : now),
     () => config
   );
-  const task = model.createTask({
-    kind: 'instance',
-    format: 'RAW',
-    bytes: 100 * MiB,
-    volumeSizeGib: 8,
-    manifestUrl: 'http://s3/b/k',
-    availabilityZone: 'us-east-1a',
-    launch: {
-      architecture: 'x86_64',
-      instanceType: 't2.micro',
-      availabilityZone: 'us-east-1a',
-      groupNames: [],
-      groupIds: [],
-      monitoring: false,
-      shutdownBehavior: 'stop',
-      userDataBytes: 0,
-    },
-  });
+  const task = model.createTask(SIM_TASK_INPUT);
   model.startConversion(task.id);
   now += 3_000;
   model.advance();
